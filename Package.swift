@@ -1,0 +1,59 @@
+// swift-tools-version: 6.2
+// Vigil: a streaming fraud and anomaly detection engine over Kafka.
+// Build through scripts/ (they set PKG_CONFIG_PATH for librdkafka 2.8 and OpenBLAS), or run
+// `eval "$(scripts/env.sh)"` once in a shell and use `swift build` / `swift test` directly.
+import Foundation
+import PackageDescription
+
+// librdkafka is linked statically from .deps/ by default, so `vigil` needs no LD_LIBRARY_PATH.
+// VIGIL_RDKAFKA=system links the system's shared librdkafka instead (it must be >= 2.8.0).
+let useSystemRdKafka = ProcessInfo.processInfo.environment["VIGIL_RDKAFKA"] == "system"
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "Vigil",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "vigil", targets: ["vigil"]),
+        .library(name: "VigilEngine", targets: ["VigilEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CRdKafka", path: "Sources/CRdKafka",
+            pkgConfig: useSystemRdKafka ? "rdkafka" : "rdkafka-static"),
+        .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4"),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
+
+        .target(name: "VigilCore", dependencies: ["CLZ4"], swiftSettings: strict),
+        .target(name: "VigilFeatures", dependencies: ["VigilCore"], swiftSettings: strict),
+        .target(name: "VigilModels", dependencies: ["VigilCore", "COpenBLAS"], swiftSettings: strict),
+        .target(name: "VigilKafka", dependencies: ["VigilCore", "CRdKafka"], swiftSettings: strict),
+        .target(
+            name: "VigilEngine",
+            dependencies: ["VigilCore", "VigilFeatures", "VigilModels", "VigilKafka", "Yams"],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "vigil",
+            dependencies: ["VigilEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
+
+        // Shared by tests only: the broker gate (KAFKA_BOOTSTRAP / CI) and running the built CLI.
+        .target(name: "VigilTestKit", path: "Tests/VigilTestKit", swiftSettings: strict),
+        .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore"], swiftSettings: strict),
+        .testTarget(name: "VigilFeaturesTests", dependencies: ["VigilFeatures"], swiftSettings: strict),
+        .testTarget(name: "VigilModelsTests", dependencies: ["VigilModels"], swiftSettings: strict),
+        .testTarget(name: "VigilKafkaTests", dependencies: ["VigilKafka", "VigilTestKit"], swiftSettings: strict),
+        .testTarget(
+            name: "VigilEngineTests", dependencies: ["VigilEngine", "VigilTestKit"],
+            resources: [.copy("Fixtures")], swiftSettings: strict),
+    ]
+)
