@@ -1,0 +1,117 @@
+import VigilCore
+
+extension ModelSpec {
+    /// Decodes the `models:` list. `features` are the declared feature names that `features:`
+    /// subsets may name; `fields` are the event fields a label join may not shadow.
+    public static func decodeList(
+        _ items: [(node: ConfigNode, path: ConfigPath)], features: [String], _ d: ConfigDiagnostics
+    ) -> [ModelSpec] {
+        var models: [ModelSpec] = []
+        var names: [String] = []
+        for (node, path) in items {
+            let issuesBefore = d.issues.count
+            guard let o = ConfigObject(node, at: path, diagnostics: d) else { continue }
+            let name = o.string("name", required: true)
+            if let name {
+                if names.contains(name) { o.report("name", "duplicate model name '\(name)'") }
+                names.append(name)
+            }
+            let role = o.choice("role", as: Role.self, noun: "role") ?? .active
+            let weight = o.double("weight", in: .nonNegative) ?? 1
+            var share: Double?
+            if role == .canary {
+                share = o.double("share", in: .openUnit, required: true)
+            } else if o.node("share") != nil {
+                o.report("share", "applies only to role canary")
+            }
+            var subset: [String]?
+            if let wanted = o.strings("features") {
+                for (i, f) in wanted.enumerated() where !features.contains(f) {
+                    d.report(
+                        o.path.key("features").index(i),
+                        "unknown feature '\(f)'" + Suggestions.hint(for: f, in: features, noun: "a declared feature"),
+                        at: o.valueMark("features"))
+                }
+                if wanted.isEmpty { o.report("features", "must name at least one feature (or be left out for all)") }
+                subset = wanted
+            }
+            let seed = o.int("seed", in: 0...Int.max).map(UInt64.init) ?? 0
+            guard let tag = o.choice("kind", as: Tag.self, required: true, noun: "model kind") else { continue }
+            let kind: Kind?
+            switch tag {
+            case .isolationForest: kind = decodeForest(o).map(Kind.isolationForest)
+            case .logisticRegression: kind = decodeRegression(o).map(Kind.logisticRegression)
+            }
+            o.finish(context: "for kind \(tag.rawValue)")
+            if let name, let kind, d.issues.count == issuesBefore {
+                models.append(
+                    ModelSpec(name: name, role: role, weight: weight, canaryShare: share, features: subset, seed: seed, kind: kind))
+            }
+        }
+        return models
+    }
+
+    private static func decodeForest(_ o: ConfigObject) -> IsolationForestSpec? {
+        let trees = o.int("trees", in: 1...1000) ?? 100
+        let sample = o.int("sample", in: 16...4096) ?? 256
+        let window = o.int("window_events", in: 16...100_000_000)
+        if let window, window < sample {
+            o.report("window_events", "must be ≥ sample (\(sample)), got \(window)")
+            return nil
+        }
+        return IsolationForestSpec(trees: trees, sample: sample, windowEvents: window)
+    }
+
+    private static func decodeRegression(_ o: ConfigObject) -> LogisticRegressionSpec? {
+        let optimizer = o.choice("optimizer", as: LogisticRegressionSpec.Optimizer.self, noun: "optimizer") ?? .ftrl
+        let rate = o.double("learning_rate", in: NumberRange(0, 10, lowerOpen: true)) ?? 0.05
+        let l1 = o.double("l1", in: .nonNegative) ?? 0
+        let l2 = o.double("l2", in: .nonNegative) ?? 0.001
+        let positive = o.double("positive_weight", in: NumberRange(0, 10_000, lowerOpen: true)) ?? 1
+        guard let lo = o.object("labels", required: true) else { return nil }
+        let topic = lo.string("topic", required: true)
+        if let topic { KafkaNames.checkTopic(topic, key: "topic", in: lo) }
+        let key = lo.string("key") ?? "id"
+        let field = lo.string("field") ?? "label"
+        let expire = lo.duration("expire", in: .seconds(1) ... .seconds(7 * 86_400)) ?? .seconds(3600)
+        lo.finish()
+        guard let topic else { return nil }
+        return LogisticRegressionSpec(
+            optimizer: optimizer, learningRate: rate, l1: l1, l2: l2, positiveWeight: positive,
+            labels: LabelSource(topic: topic, key: key, field: field, expire: expire))
+    }
+}
+
+extension ThresholdSpec {
+    /// Decodes `threshold:`; `hasLabels` tells whether any model learns from labels (mode
+    /// precision needs them).
+    public static func decode(_ o: ConfigObject, hasLabels: Bool) -> ThresholdSpec {
+        var spec = ThresholdSpec()
+        spec.mode = o.choice("mode", as: Mode.self, noun: "threshold mode") ?? .quantile
+        spec.targetAlertRate = o.double("target_alert_rate", in: .openUnit) ?? spec.targetAlertRate
+        switch spec.mode {
+        case .quantile:
+            for key in ["target_precision", "score"] where o.node(key) != nil {
+                o.report(key, "applies only to mode \(key == "score" ? "fixed" : "precision")")
+            }
+        case .precision:
+            spec.targetPrecision = o.double("target_precision", in: .openUnit, required: true)
+            if !hasLabels { o.report("mode", "mode precision needs a model that learns from labels") }
+            if o.node("score") != nil { o.report("score", "applies only to mode fixed") }
+        case .fixed:
+            spec.fixedScore = o.double("score", in: .openUnit, required: true)
+            if o.node("target_precision") != nil { o.report("target_precision", "applies only to mode precision") }
+        }
+        spec.minScore = o.double("min_score", in: .unit) ?? spec.minScore
+        spec.maxScore = o.double("max_score", in: .unit) ?? spec.maxScore
+        if spec.minScore > spec.maxScore {
+            o.report("max_score", "must be ≥ min_score (\(spec.minScore)), got \(spec.maxScore)")
+        }
+        spec.hysteresis = o.double("hysteresis", in: NumberRange(0, 0.5)) ?? 0
+        spec.suppress = o.duration("suppress", in: .zero ... .seconds(7 * 86_400)) ?? .zero
+        spec.protect = o.bool("protect") ?? true
+        spec.warmupEvents = o.int("warmup_events", in: 0...10_000_000) ?? spec.warmupEvents
+        o.finish()
+        return spec
+    }
+}
