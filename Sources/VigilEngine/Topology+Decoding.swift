@@ -1,0 +1,195 @@
+import VigilCore
+import VigilFeatures
+import VigilModels
+
+extension Topology {
+    /// Decodes and validates a whole topology document.
+    /// - Returns: the topology, or nil with every problem in `diagnostics`.
+    public static func decode(_ root: ConfigNode, _ d: ConfigDiagnostics) -> Topology? {
+        guard let o = ConfigObject(root, at: .root, diagnostics: d) else { return nil }
+        let name = o.string("name", required: true)
+        if let name, !isSlug(name) {
+            o.report("name", "'\(name)' must be 1 to 64 letters, digits, '-' or '_'")
+        }
+        let description = o.string("description")
+        let schema = o.node("fields", required: true).map { Schema.decode($0, at: o.path.key("fields"), d) }
+        let source = o.object("source", required: true).flatMap { decodeSource($0, schema: schema) }
+        let features = o.list("features", required: true).map { items in
+            if items.isEmpty { o.report("features", "must declare at least one feature") }
+            return FeatureSpec.decodeList(items, schema: schema ?? Schema(fields: []), d)
+        }
+        let models = o.list("models", required: true).map { items in
+            let models = ModelSpec.decodeList(items, features: features?.map(\.name) ?? [], d)
+            // Only when every entry decoded: a broken entry might have been the active one.
+            if models.count == items.count, !models.contains(where: { $0.role == .active }) {
+                o.report("models", "needs at least one model with role active (the one that alerts)")
+            }
+            return models
+        }
+        let hasLabels = models?.contains { $0.kind.labels != nil } ?? false
+        let threshold = o.object("threshold").map { ThresholdSpec.decode($0, hasLabels: hasLabels) } ?? ThresholdSpec()
+        let alerts = o.object("alerts", required: true).flatMap(decodeAlerts)
+        let deadLetter = o.object("dead_letter", required: true).flatMap(decodeDeadLetter)
+        let checkpoints = o.object("checkpoints").flatMap(decodeCheckpoints)
+        let admin = o.object("admin").flatMap(decodeAdmin)
+        o.finish()
+
+        if let source, let alerts, let deadLetter {
+            checkDistinctTopics(o, source: source, alerts: alerts, deadLetter: deadLetter, checkpoints: checkpoints, models: models ?? [])
+        }
+        guard d.isEmpty, let name, let source, let schema, let features, let models, let alerts, let deadLetter else {
+            return nil
+        }
+        return Topology(
+            name: name, description: description, source: source, schema: schema, features: features, models: models,
+            threshold: threshold, alerts: alerts, deadLetter: deadLetter, checkpoints: checkpoints, admin: admin)
+    }
+
+    private static func isSlug(_ s: String) -> Bool {
+        (1...64).contains(s.utf8.count)
+            && s.unicodeScalars.allSatisfy { ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || $0 == "-" || $0 == "_" }
+    }
+
+    private static func decodeSource(_ o: ConfigObject, schema: Schema?) -> SourceSpec? {
+        let kafka = o.object("kafka", required: true).flatMap(decodeKafka)
+        let format = o.choice("format", as: SourceSpec.Format.self, noun: "format") ?? .json
+        let key = o.string("key", required: true)
+        let id = o.string("id")
+        var time: EventTimeSpec?
+        if let node = o.node("time") {
+            time = decodeTime(node, at: o.path.key("time"), o.diagnostics, schema: schema)
+        }
+        if let schema {
+            if let key { schema.check(key, key: "key", in: o, types: [.string, .category], role: "the entity key") }
+            if let id { schema.check(id, key: "id", in: o, types: [.string, .category, .number], role: "the event id") }
+        }
+        o.finish()
+        guard let kafka, let key else { return nil }
+        return SourceSpec(kafka: kafka, format: format, key: key, id: id, time: time)
+    }
+
+    private static func decodeKafka(_ o: ConfigObject) -> KafkaSourceSpec? {
+        var brokers = o.strings("brokers", required: true)
+        if let list = brokers {
+            brokers = list.flatMap { $0.split(separator: ",").map { String($0.filter { $0 != " " }) } }
+            for b in brokers ?? [] where !isHostPort(b) {
+                o.report("brokers", "'\(b)' is not host:port (for example 127.0.0.1:9092)")
+            }
+            if brokers?.isEmpty == true { o.report("brokers", "must name at least one broker") }
+        }
+        let topics = o.strings("topics", required: true)
+        for t in topics ?? [] { KafkaNames.checkTopic(t, key: "topics", in: o) }
+        if topics?.isEmpty == true { o.report("topics", "must name at least one topic") }
+        let group = o.string("group", required: true)
+        if group?.isEmpty == true { o.report("group", "must not be empty") }
+        let start = o.choice("start_from", as: KafkaSourceSpec.StartFrom.self, noun: "start position") ?? .latest
+        var properties: [String: String] = [:]
+        for entry in o.entries("properties") ?? [] {
+            if let value = ConfigScalar.string(entry.value, at: o.path.key("properties").key(entry.key), o.diagnostics) {
+                properties[entry.key] = value
+            }
+        }
+        for managed in ["bootstrap.servers", "group.id", "enable.auto.commit", "enable.auto.offset.store"]
+        where properties[managed] != nil {
+            o.diagnostics.report(
+                o.path.key("properties").key(managed), "is managed by Vigil; set it through the typed keys", at: o.mark)
+        }
+        o.finish()
+        guard let brokers, let topics, let group else { return nil }
+        return KafkaSourceSpec(brokers: brokers, topics: topics, group: group, startFrom: start, properties: properties)
+    }
+
+    static func isHostPort(_ s: String) -> Bool {
+        guard let colon = s.lastIndex(of: ":"), colon != s.startIndex, let port = Int(s[s.index(after: colon)...]) else {
+            return false
+        }
+        return (1...65535).contains(port)
+    }
+
+    /// `time: ts` or `time: { field: ts, format: …, allowed_lateness: …, late: …, missing: … }`.
+    private static func decodeTime(
+        _ node: ConfigNode, at path: ConfigPath, _ d: ConfigDiagnostics, schema: Schema?
+    ) -> EventTimeSpec? {
+        var spec = EventTimeSpec(
+            field: "", format: .auto, allowedLateness: .seconds(30), late: .scoreOnly, missing: .arrivalTime)
+        let field: String?
+        var fieldPath = path
+        if case .scalar = node.content {
+            field = ConfigScalar.string(node, at: path, d)
+        } else {
+            guard let o = ConfigObject(node, at: path, diagnostics: d) else { return nil }
+            field = o.string("field", required: true)
+            fieldPath = path.key("field")
+            spec.format = o.choice("format", as: EventTimeSpec.Format.self, noun: "time format") ?? .auto
+            spec.allowedLateness = o.duration("allowed_lateness", in: .zero ... .seconds(86_400)) ?? spec.allowedLateness
+            spec.late = o.choice("late", as: EventTimeSpec.LatePolicy.self, noun: "late policy") ?? spec.late
+            spec.missing = o.choice("missing", as: EventTimeSpec.MissingPolicy.self, noun: "missing policy") ?? spec.missing
+            o.finish()
+        }
+        guard let field else { return nil }
+        if let schema, schema.check(field, at: fieldPath, mark: node.mark, d, types: [.timestamp, .number], role: "event time") == nil {
+            return nil
+        }
+        spec.field = field
+        return spec
+    }
+
+    private static func decodeAlerts(_ o: ConfigObject) -> AlertsSpec? {
+        let topic = o.string("topic", required: true)
+        if let topic { KafkaNames.checkTopic(topic, key: "topic", in: o) }
+        let explain = o.int("explain", in: 0...20) ?? 3
+        o.finish()
+        return topic.map { AlertsSpec(topic: $0, explain: explain) }
+    }
+
+    private static func decodeDeadLetter(_ o: ConfigObject) -> DeadLetterSpec? {
+        let topic = o.string("topic", required: true)
+        if let topic { KafkaNames.checkTopic(topic, key: "topic", in: o) }
+        o.finish()
+        return topic.map(DeadLetterSpec.init)
+    }
+
+    private static func decodeCheckpoints(_ o: ConfigObject) -> CheckpointSpec? {
+        let topic = o.string("topic", required: true)
+        if let topic { KafkaNames.checkTopic(topic, key: "topic", in: o) }
+        let every = o.duration("every", in: .seconds(1) ... .seconds(86_400)) ?? .seconds(30)
+        let everyEvents = o.int("every_events", in: 1000...Int.max)
+        let keep = o.int("keep", in: 1...100) ?? 5
+        let directory = o.string("directory")
+        o.finish()
+        return topic.map { CheckpointSpec(topic: $0, every: every, everyEvents: everyEvents, keep: keep, directory: directory) }
+    }
+
+    private static func decodeAdmin(_ o: ConfigObject) -> AdminSpec? {
+        let listen = o.string("listen", required: true)
+        o.finish()
+        guard let listen else { return nil }
+        guard isHostPort(listen), let colon = listen.lastIndex(of: ":") else {
+            o.report("listen", "'\(listen)' is not host:port (for example 127.0.0.1:9464)")
+            return nil
+        }
+        return AdminSpec(host: String(listen[..<colon]), port: Int(listen[listen.index(after: colon)...])!)
+    }
+
+    /// Outputs must not feed back into the input, and each output needs its own topic.
+    private static func checkDistinctTopics(
+        _ o: ConfigObject, source: SourceSpec, alerts: AlertsSpec, deadLetter: DeadLetterSpec, checkpoints: CheckpointSpec?,
+        models: [ModelSpec]
+    ) {
+        var outputs: [(path: String, key: String, topic: String)] = [
+            ("alerts", "topic", alerts.topic), ("dead_letter", "topic", deadLetter.topic),
+        ]
+        if let checkpoints { outputs.append(("checkpoints", "topic", checkpoints.topic)) }
+        var seen: [String: String] = [:]
+        for t in source.kafka.topics { seen[t] = "source.kafka.topics" }
+        for m in models { if let l = m.kind.labels { seen[l.topic] = seen[l.topic] ?? "models[\(m.name)].labels.topic" } }
+        for out in outputs {
+            if let other = seen[out.topic] {
+                o.diagnostics.report(
+                    ConfigPath.root.key(out.path).key(out.key),
+                    "topic '\(out.topic)' is already used by \(other); each output needs its own topic", at: nil)
+            }
+            seen[out.topic] = "\(out.path).\(out.key)"
+        }
+    }
+}

@@ -1,0 +1,164 @@
+import VigilCore
+import VigilFeatures
+import VigilModels
+
+/// A whole pipeline as an operator declares it in a topology file: where events come from, what
+/// they contain, the features and models, how alerts are decided and where everything goes.
+public struct Topology: Sendable {
+    /// Names the topology in alerts, metrics and checkpoints. Key `name` (required; letters,
+    /// digits, `-` and `_`).
+    public var name: String
+    /// Key `description` (optional, free text).
+    public var description: String?
+    /// Key `source` (required).
+    public var source: SourceSpec
+    /// Key `fields` (required).
+    public var schema: Schema
+    /// Key `features` (required, at least one).
+    public var features: [FeatureSpec]
+    /// Key `models` (required, at least one with role active).
+    public var models: [ModelSpec]
+    /// Key `threshold` (optional; defaults as documented).
+    public var threshold: ThresholdSpec
+    /// Key `alerts` (required).
+    public var alerts: AlertsSpec
+    /// Key `dead_letter` (required): where bad events go, so nothing is lost.
+    public var deadLetter: DeadLetterSpec
+    /// Key `checkpoints` (optional; without it the engine starts cold every time).
+    public var checkpoints: CheckpointSpec?
+    /// Key `admin` (optional; without it no HTTP endpoint is opened).
+    public var admin: AdminSpec?
+}
+
+/// Where events come from and how to read them. Key `source`.
+public struct SourceSpec: Sendable, Hashable {
+    /// Key `kafka` (required).
+    public var kafka: KafkaSourceSpec
+    /// Payload encoding. Key `format` (default `json`).
+    public var format: Format
+    /// Field holding the entity key that events are routed and windowed by. Key `key` (required).
+    public var key: String
+    /// Field holding the event's unique id, used in alerts and to join labels. Key `id` (optional;
+    /// without it the source position identifies the event).
+    public var id: String?
+    /// Event time. Key `time` (optional; without it events are timed on arrival).
+    public var time: EventTimeSpec?
+
+    /// Payload encodings.
+    public enum Format: String, Sendable, Hashable, CaseIterable {
+        case json
+    }
+}
+
+/// The Kafka side of a source. Key `source.kafka`.
+public struct KafkaSourceSpec: Sendable, Hashable {
+    /// `host:port` list. Key `brokers` (required; a list or a comma-separated string). The
+    /// `--brokers` flag overrides it.
+    public var brokers: [String]
+    /// Key `topics` (required; a list or a single name).
+    public var topics: [String]
+    /// Consumer group; instances with the same group share the partitions. Key `group` (required).
+    public var group: String
+    /// Where a new group starts. Key `start_from` (default `latest`).
+    public var startFrom: StartFrom
+    /// librdkafka properties passed through as they are. Key `properties` (mapping of strings).
+    public var properties: [String: String]
+
+    /// Starting positions for a group without committed offsets.
+    public enum StartFrom: String, Sendable, Hashable, CaseIterable {
+        case earliest, latest
+    }
+}
+
+/// How event time is read. Key `source.time`: a field name, or a mapping.
+public struct EventTimeSpec: Sendable, Hashable {
+    /// Key `field` (required): a declared field of type timestamp or number.
+    public var field: String
+    /// Key `format` (default `auto`: RFC 3339 strings, or epoch numbers in ms or s by magnitude).
+    public var format: Format
+    /// How far behind the newest event time an event may arrive and still update state. Key
+    /// `allowed_lateness` (default 30s, 0s...1d).
+    public var allowedLateness: Duration
+    /// What happens to an event later than that. Key `late` (default `score_only`).
+    public var late: LatePolicy
+    /// What happens to an event without a usable time. Key `missing` (default `arrival_time`).
+    public var missing: MissingPolicy
+
+    /// Encodings of event time.
+    public enum Format: String, Sendable, Hashable, CaseIterable {
+        case auto, rfc3339
+        case unixSeconds = "unix_s"
+        case unixMilliseconds = "unix_ms"
+    }
+
+    /// Handling of events later than the allowed lateness.
+    public enum LatePolicy: String, Sendable, Hashable, CaseIterable {
+        /// Scored against current state without updating it.
+        case scoreOnly = "score_only"
+        /// Sent to the dead-letter topic.
+        case deadLetter = "dead_letter"
+    }
+
+    /// Handling of events with no usable time.
+    public enum MissingPolicy: String, Sendable, Hashable, CaseIterable {
+        /// Timed by their arrival.
+        case arrivalTime = "arrival_time"
+        /// Sent to the dead-letter topic.
+        case deadLetter = "dead_letter"
+    }
+}
+
+/// Where alerts go. Key `alerts`.
+public struct AlertsSpec: Sendable, Hashable {
+    /// Key `topic` (required).
+    public var topic: String
+    /// Top contributing features listed in each alert. Key `explain` (default 3, 0...20).
+    public var explain: Int
+
+    public init(topic: String, explain: Int = 3) {
+        self.topic = topic
+        self.explain = explain
+    }
+}
+
+/// Where events that cannot be processed go, with the reason. Key `dead_letter`.
+public struct DeadLetterSpec: Sendable, Hashable {
+    /// Key `topic` (required).
+    public var topic: String
+
+    public init(topic: String) { self.topic = topic }
+}
+
+/// Periodic snapshots of all state with the source offsets they cover. Key `checkpoints`.
+public struct CheckpointSpec: Sendable, Hashable {
+    /// Compacted topic the checkpoints are published to. Key `topic` (required).
+    public var topic: String
+    /// Key `every` (default 30s, 1s...1d).
+    public var every: Duration
+    /// Also checkpoint after this many events. Key `every_events` (optional, ≥ 1000).
+    public var everyEvents: Int?
+    /// Checkpoints kept for rollback. Key `keep` (default 5, 1...100).
+    public var keep: Int
+    /// Also write each checkpoint to this local directory. Key `directory` (optional).
+    public var directory: String?
+
+    public init(topic: String, every: Duration = .seconds(30), everyEvents: Int? = nil, keep: Int = 5, directory: String? = nil) {
+        self.topic = topic
+        self.every = every
+        self.everyEvents = everyEvents
+        self.keep = keep
+        self.directory = directory
+    }
+}
+
+/// The admin HTTP endpoint (metrics, health, status, reload). Key `admin`.
+public struct AdminSpec: Sendable, Hashable {
+    /// Key `listen` (required): `host:port`, loopback unless you mean otherwise.
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+}

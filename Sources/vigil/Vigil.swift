@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import VigilEngine
+
+@main
+struct Vigil: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vigil",
+        abstract: "Streaming fraud and anomaly detection over Kafka.",
+        version: VersionInfo.text,
+        subcommands: [Validate.self, Doctor.self])
+}
+
+/// `vigil validate FILE…`: checks topology files and lists every problem.
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate topology files; every problem is listed with its path and line.")
+
+    @Argument(help: "Topology files (YAML).")
+    var files: [String]
+
+    func run() throws {
+        var failed = 0
+        for file in files {
+            do {
+                let t = try TopologyLoader.load(path: file)
+                print("ok: \(file) (topology \(t.name): \(t.schema.fields.count) fields, \(t.features.count) features, \(t.models.count) models)")
+            } catch {
+                failed += 1
+                let n = error.issues.count
+                printError("invalid: \(file) (\(n) problem\(n == 1 ? "" : "s"))\n\(error)")
+            }
+        }
+        if failed > 0 { throw ExitCode(1) }
+    }
+}
+
+/// `vigil doctor`: checks the native libraries and the whole Kafka path against a broker.
+struct Doctor: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check librdkafka and a broker: produce sample events and read them back.")
+
+    @Option(help: "Broker list, host:port[,host:port…]. Default: $KAFKA_BOOTSTRAP.")
+    var brokers: String?
+
+    @Option(help: "Topic to use (default: a new vigil-check-… topic).")
+    var topic: String?
+
+    @Option(help: "Events to send and read back.")
+    var count = 5
+
+    @Option(help: "Seconds to wait for the events to come back.")
+    var timeout = 30
+
+    func run() throws {
+        print(VersionInfo.text)
+        guard let brokers = brokers ?? ProcessInfo.processInfo.environment["KAFKA_BOOTSTRAP"], !brokers.isEmpty else {
+            throw ValidationError("no broker: pass --brokers host:port or set KAFKA_BOOTSTRAP")
+        }
+        let check = BrokerCheck(
+            brokers: brokers.split(separator: ",").map(String.init), topic: topic, count: count,
+            timeout: .seconds(timeout))
+        do {
+            let report = try check.run { print($0) }
+            for m in report.readBack {
+                let value = m.value.map { String(decoding: $0, as: UTF8.self) } ?? "(tombstone)"
+                print("  \(m.topic)[\(m.partition)]@\(m.offset) \(value)")
+            }
+            let seconds = Double(report.elapsed.components.seconds) + Double(report.elapsed.components.attoseconds) / 1e18
+            print("doctor: ok, \(report.produced) events produced and read back in \(String(format: "%.2f", seconds)) s")
+        } catch {
+            printError("doctor: failed: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
