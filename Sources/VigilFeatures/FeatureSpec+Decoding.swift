@@ -36,6 +36,22 @@ extension FeatureSpec {
             return schema.check(name, key: key, in: o, types: types, role: role)?.name
         }
         func entityKey() -> String? { field("key", [.category, .string], role: "an entity key") }
+        /// `of` for aggregate `agg`: a field of `types`, or nothing when the aggregate counts
+        /// events (`types` nil). Returns nil when invalid, `.some(nil)` when rightly absent.
+        func operand(_ agg: String?, _ types: Set<FieldType>?) -> String?? {
+            guard let agg else {
+                o.allow("of")  // unknown aggregate: already reported, `of` cannot be judged
+                return nil
+            }
+            guard let types else {
+                if o.node("of") != nil {
+                    o.report("of", "agg \(agg) counts events and takes no 'of'")
+                    return nil
+                }
+                return .some(nil)
+            }
+            return field("of", types, role: "agg \(agg)").map { .some($0) }
+        }
 
         switch tag {
         case .value:
@@ -48,32 +64,18 @@ extension FeatureSpec {
             let buckets = o.int("buckets", in: 2...(1 << 24)) ?? 1024
             return f.map { .category(field: $0, buckets: buckets) }
         case .window:
-            o.allow("of")
             let key = entityKey()
             let length = o.duration("window", in: windowRange, required: true)
             let agg = o.choice("agg", as: WindowAggregate.self, required: true, noun: "window aggregate")
-            var of: String?
-            if let agg, let types = agg.operandTypes {
-                of = field("of", types, role: "agg \(agg.rawValue)")
-                if of == nil { return nil }
-            } else if agg == .count, o.node("of") != nil {
-                o.report("of", "agg count counts events and takes no 'of'")
-            }
-            guard let key, let length, let agg else { return nil }
+            let of = operand(agg?.rawValue, agg?.operandTypes)
+            guard let key, let length, let agg, let of else { return nil }
             return .window(key: key, length: length, aggregate: agg, of: of)
         case .decayed:
-            o.allow("of")
             let key = entityKey()
             let halflife = o.duration("halflife", in: halflifeRange, required: true)
             let agg = o.choice("agg", as: DecayedAggregate.self, required: true, noun: "decayed aggregate")
-            var of: String?
-            if let agg, agg != .count {
-                of = field("of", [.number], role: "agg \(agg.rawValue)")
-                if of == nil { return nil }
-            } else if agg == .count, o.node("of") != nil {
-                o.report("of", "agg count counts events and takes no 'of'")
-            }
-            guard let key, let halflife, let agg else { return nil }
+            let of = operand(agg?.rawValue, agg?.operandTypes)
+            guard let key, let halflife, let agg, let of else { return nil }
             return .decayed(key: key, halflife: halflife, aggregate: agg, of: of)
         case .zscore:
             let key = entityKey()

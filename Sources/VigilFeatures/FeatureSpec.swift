@@ -76,4 +76,7 @@ public enum WindowAggregate: String, Sendable, Hashable, CaseIterable {
 /// Aggregates with exponential decay. Key `agg`.
 public enum DecayedAggregate: String, Sendable, Hashable, CaseIterable {
     case count, sum, mean, std
+
+    /// Which field types `of` must have; nil when the aggregate takes no `of`.
+    var operandTypes: Set<FieldType>? { self == .count ? nil : [.number] }
 }
