@@ -52,8 +52,7 @@ public struct SourceSpec: Sendable, Hashable {
 
 /// The Kafka side of a source. Key `source.kafka`.
 public struct KafkaSourceSpec: Sendable, Hashable {
-    /// `host:port` list. Key `brokers` (required; a list or a comma-separated string). The
-    /// `--brokers` flag overrides it.
+    /// `host:port` list. Key `brokers` (required; a list or a comma-separated string).
     public var brokers: [String]
     /// Key `topics` (required; a list or a single name).
     public var topics: [String]
