@@ -25,6 +25,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
     ],
     targets: [
         .systemLibrary(
@@ -36,7 +38,13 @@ let package = Package(
         .target(name: "VigilCore", dependencies: ["CLZ4"], swiftSettings: strict),
         .target(name: "VigilFeatures", dependencies: ["VigilCore"], swiftSettings: strict),
         .target(name: "VigilModels", dependencies: ["VigilCore", "COpenBLAS"], swiftSettings: strict),
-        .target(name: "VigilKafka", dependencies: ["VigilCore", "CRdKafka"], swiftSettings: strict),
+        .target(
+            name: "VigilKafka",
+            dependencies: [
+                "VigilCore", "CRdKafka", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "VigilEngine",
             dependencies: ["VigilCore", "VigilFeatures", "VigilModels", "VigilKafka", "Yams"],
@@ -51,7 +59,13 @@ let package = Package(
         .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore"], swiftSettings: strict),
         .testTarget(name: "VigilFeaturesTests", dependencies: ["VigilFeatures"], swiftSettings: strict),
         .testTarget(name: "VigilModelsTests", dependencies: ["VigilModels"], swiftSettings: strict),
-        .testTarget(name: "VigilKafkaTests", dependencies: ["VigilKafka", "VigilTestKit"], swiftSettings: strict),
+        .testTarget(
+            name: "VigilKafkaTests",
+            dependencies: [
+                "VigilKafka", "VigilTestKit", .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .testTarget(
             name: "VigilEngineTests", dependencies: ["VigilEngine", "VigilTestKit"],
             resources: [.copy("Fixtures")], swiftSettings: strict),

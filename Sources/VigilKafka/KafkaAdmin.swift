@@ -1,14 +1,31 @@
 import CRdKafka
+import Logging
+import Metrics
 
 /// Topic management and cluster metadata: creates the topics a topology names and tells
 /// whether a broker answers at all.
 public final class KafkaAdmin: Sendable {
     private let client: RDKafkaClient
 
-    public init(configuration: KafkaConfiguration, onError: (@Sendable (KafkaError) -> Void)? = nil) throws(KafkaError) {
+    public init(
+        configuration: KafkaConfiguration, logger: Logger = Logger(label: "vigil.kafka"),
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        onEvent: (@Sendable (KafkaEvent) -> Void)? = nil
+    ) throws(KafkaError) {
         client = try RDKafkaClient(
             kind: .producer, properties: configuration.librdkafkaProperties([]),
-            context: RDKafkaContext(onError: onError), deliveryReports: false)
+            context: RDKafkaContext(logger: logger, metrics: KafkaMetrics(client: configuration.clientID, factory: metricsFactory), onEvent: onEvent))
+    }
+
+    /// Creates each topic that does not exist yet, with `partitions` partitions.
+    /// - Returns: the topics that were created.
+    @discardableResult
+    public func ensureTopics(_ names: [String], partitions: Int, timeout: Duration = .seconds(10)) throws(KafkaError)
+        -> [String]
+    {
+        var created: [String] = []
+        for name in names where try createTopic(name, partitions: partitions, timeout: timeout) { created.append(name) }
+        return created
     }
 
     /// What a metadata request returned.

@@ -53,6 +53,12 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var heartbeatInterval: Duration = .seconds(1)
     /// `fetch.wait.max.ms`.
     public var fetchWaitMax: Duration = .milliseconds(10)
+    /// `partition.assignment.strategy`.
+    public var assignmentStrategy: AssignmentStrategy = .eager
+    /// How often `run` commits done offsets (Vigil's own timer; auto-commit stays off).
+    public var commitInterval: Duration = .seconds(1)
+    /// `statistics.interval.ms`: statistics events and metrics (consumer lag) this often; nil = off.
+    public var statisticsInterval: Duration? = nil
 
     public init(common: KafkaConfiguration, groupID: String) {
         self.common = common
@@ -62,6 +68,14 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// `auto.offset.reset`.
     public enum StartFrom: String, Sendable, CaseIterable {
         case earliest, latest
+    }
+
+    /// How partitions move between members on a rebalance.
+    public enum AssignmentStrategy: String, Sendable, CaseIterable {
+        /// `range,roundrobin`: every member gives up everything, then all are reassigned.
+        case eager = "range,roundrobin"
+        /// `cooperative-sticky`: only the partitions that move are revoked.
+        case cooperativeSticky = "cooperative-sticky"
     }
 
     var properties: [(String, String)] {
@@ -77,6 +91,8 @@ public struct KafkaConsumerConfiguration: Sendable {
             ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
             ("enable.partition.eof", "false"),
+            ("partition.assignment.strategy", assignmentStrategy.rawValue),
+            ("statistics.interval.ms", String(statisticsInterval?.milliseconds ?? 0)),
         ])
     }
 }
@@ -92,6 +108,13 @@ public struct KafkaProducerConfiguration: Sendable {
     public var messageTimeout: Duration = .seconds(30)
     /// `compression.codec`.
     public var compression: String = "lz4"
+    /// `queue.buffering.max.messages`: the bound of the local queue; when it is full `send`
+    /// waits for room (backpressure) instead of growing memory.
+    public var queueMaxMessages: Int = 100_000
+    /// `queue.buffering.max.kbytes`, the same bound in bytes.
+    public var queueMaxBytes: Int = 64 << 20
+    /// `statistics.interval.ms`; nil = off.
+    public var statisticsInterval: Duration? = nil
 
     public init(common: KafkaConfiguration) { self.common = common }
 
@@ -102,6 +125,9 @@ public struct KafkaProducerConfiguration: Sendable {
             ("message.timeout.ms", String(messageTimeout.milliseconds)),
             ("compression.codec", compression),
             ("acks", "all"),
+            ("queue.buffering.max.messages", String(queueMaxMessages)),
+            ("queue.buffering.max.kbytes", String(max(1, queueMaxBytes / 1024))),
+            ("statistics.interval.ms", String(statisticsInterval?.milliseconds ?? 0)),
         ])
     }
 }

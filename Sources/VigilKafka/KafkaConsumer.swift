@@ -1,101 +1,280 @@
 import CRdKafka
+import Foundation
+import Logging
+import Metrics
+import Synchronization
 
-/// Reads records as a member of a consumer group, a batch at a time. The caller owns the
-/// polling thread; offsets are never committed automatically.
+/// Reads records as a member of a consumer group, a batch at a time, and commits an offset only
+/// once the caller has marked it — and every record before it — done.
+///
+/// Typical use: `subscribe`, then `run(handler:)` on a dedicated thread (or `poll` in your own
+/// loop); mark records done with `markDone` when their effects are acknowledged; `close()` on
+/// shutdown commits what is done and leaves the group.
 public final class KafkaConsumer: Sendable {
     // Declared first so it is released first: the queue must go before its client's handle.
     private let queue: RDKafkaQueue
     private let client: RDKafkaClient
+    private let state: ConsumerState
+    private let configuration: KafkaConsumerConfiguration
+    private let stopping = Atomic<Bool>(false)
+    private let closed = Atomic<Bool>(false)
 
-    /// - Parameter onError: client-level errors (broker down, rebalance trouble); librdkafka
-    ///   keeps retrying them unless they are fatal.
+    /// - Parameters:
+    ///   - logger: receives Vigil's and librdkafka's log lines.
+    ///   - onEvent: assignments, revocations, commits, errors and statistics. Rebalance events are
+    ///     delivered on the polling thread, errors and logs may come from librdkafka's threads.
     /// - Throws: `KafkaError` for invalid configuration or an unsupported librdkafka.
     public init(
-        configuration: KafkaConsumerConfiguration, onError: (@Sendable (KafkaError) -> Void)? = nil
+        configuration: KafkaConsumerConfiguration, logger: Logger = Logger(label: "vigil.kafka"),
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        onEvent: (@Sendable (KafkaEvent) -> Void)? = nil
     ) throws(KafkaError) {
-        let context = RDKafkaContext(onError: onError)
-        client = try RDKafkaClient(
-            kind: .consumer, properties: configuration.properties, context: context, deliveryReports: false)
+        self.configuration = configuration
+        state = ConsumerState(logger: logger, onEvent: onEvent)
+        let context = RDKafkaContext(
+            logger: logger, metrics: KafkaMetrics(client: configuration.common.clientID, factory: metricsFactory), onEvent: onEvent,
+            consumer: state)
+        client = try RDKafkaClient(kind: .consumer, properties: configuration.properties, context: context)
         // Route the main queue into the consumer queue, so one batch poll serves rebalances,
-        // errors and messages alike.
+        // statistics and messages alike.
         rd_kafka_poll_set_consumer(client.handle)
         queue = RDKafkaQueue(rd_kafka_queue_get_consumer(client.handle))
     }
 
-    /// Joins the group and subscribes to `topics`; the assignment arrives during `poll`.
+    /// Joins the group and subscribes to `topics`; assignments arrive while polling.
     public func subscribe(topics: [String]) throws(KafkaError) {
-        let list = rd_kafka_topic_partition_list_new(Int32(topics.count))
+        let list = TopicPartitionList.make(topics.map { TopicPartition($0, RD_KAFKA_PARTITION_UA) })
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        for topic in topics { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA) }
         let err = rd_kafka_subscribe(client.handle, list)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError.from(err, "subscribe to \(topics.joined(separator: ","))", code: .consumeFailed)
         }
     }
 
-    /// Returns up to `maxMessages` records, waiting at most `timeout` for the first.
-    /// Per-partition errors go to `onError`; only a fatal error throws.
-    public func poll(maxMessages: Int, timeout: Duration) throws(KafkaError) -> [KafkaMessage] {
-        let buffer = UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>?>.allocate(capacity: maxMessages)
-        defer { buffer.deallocate() }
-        let n = rd_kafka_consume_batch_queue(queue.handle, timeout.timeoutMilliseconds, buffer, maxMessages)
-        if n < 0 {
-            throw KafkaError.from(rd_kafka_last_error(), "consume", code: .consumeFailed)
+    /// Partitions currently assigned to this member.
+    public var assignment: Set<TopicPartition> { state.assignment.withLock { $0 } }
+
+    // MARK: Polling
+
+    /// Returns up to `maxMessages` records, waiting at most `timeout` for the first, and serves
+    /// rebalances and statistics on the calling thread. Per-partition errors become `.error`
+    /// events; only a fatal error throws.
+    public func poll(maxMessages: Int, timeout: Duration) throws(KafkaError) -> KafkaBatch {
+        try withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<rd_kafka_message_t>?.self, capacity: maxMessages) {
+            (buffer) throws(KafkaError) -> KafkaBatch in
+            let n = rd_kafka_consume_batch_queue(queue.handle, timeout.timeoutMilliseconds, buffer.baseAddress, maxMessages)
+            if n < 0 { throw KafkaError.from(rd_kafka_last_error(), "consume", code: .consumeFailed) }
+            if n == 0 { return .empty }
+            defer { for i in 0..<n { rd_kafka_message_destroy(buffer[i]) } }  // every message, errors included
+            let batch = try Self.convert(buffer, count: n, context: client.context)
+            if !batch.isEmpty {
+                state.tracker.withLock { tracker in
+                    for i in 0..<batch.count {
+                        let e = batch.entries[i]
+                        tracker.fetched(TopicPartition(batch.topics[Int(e.topicIndex)], e.partition), e.offset)
+                    }
+                }
+            }
+            return batch
         }
-        var out: [KafkaMessage] = []
-        out.reserveCapacity(n)
+    }
+
+    /// Polls on the calling thread until `stop()` or `close()`, handing every non-empty batch to
+    /// `handler` and committing done offsets every `commitInterval` of the configuration.
+    /// - Throws: a fatal `KafkaError`; retriable errors are reported as events and polling goes on.
+    public func run(maxBatch: Int = 10_000, pollTimeout: Duration = .milliseconds(100), handler: (KafkaBatch) -> Void)
+        throws(KafkaError)
+    {
+        let clock = ContinuousClock()
+        var nextCommit = clock.now.advanced(by: configuration.commitInterval)
+        while !stopping.load(ordering: .acquiring) {
+            let batch = try poll(maxMessages: maxBatch, timeout: pollTimeout)
+            if !batch.isEmpty { handler(batch) }
+            if clock.now >= nextCommit {
+                commit(async: true)
+                nextCommit = clock.now.advanced(by: configuration.commitInterval)
+            }
+        }
+    }
+
+    /// Makes `run` return after its current poll (at most its poll timeout later).
+    public func stop() { stopping.store(true, ordering: .releasing) }
+
+    // MARK: Offsets
+
+    /// Marks a record done: everything it caused is acknowledged. Its offset is committed once
+    /// every earlier record of its partition is done too.
+    public func markDone(_ position: KafkaPosition) {
+        state.tracker.withLock { _ = $0.markDone(position) }
+    }
+
+    /// Marks many records done under one lock.
+    public func markDone(_ positions: some Sequence<KafkaPosition>) {
+        state.tracker.withLock { tracker in for p in positions { tracker.markDone(p) } }
+    }
+
+    /// Marks every record of `batch` done.
+    public func markDone(_ batch: KafkaBatch) {
+        state.tracker.withLock { tracker in for i in 0..<batch.count { tracker.markDone(batch.position(i)) } }
+    }
+
+    /// Commits the done prefix of every assigned partition.
+    /// - Returns: the offsets committed (empty for an asynchronous commit, which reports through
+    ///   `.committed` events once sent).
+    @discardableResult
+    public func commit(async: Bool = false) -> [TopicPartition: Int64] {
+        state.commit(client.handle, async: async)
+    }
+
+    /// The committed offsets the group coordinator holds for `partitions`.
+    public func committedOffsets(_ partitions: [TopicPartition], timeout: Duration = .seconds(10)) throws(KafkaError)
+        -> [TopicPartition: Int64]
+    {
+        let list = TopicPartitionList.make(partitions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_committed(client.handle, list, timeout.timeoutMilliseconds)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.from(err, "committed offsets", code: .consumeFailed) }
+        var out: [TopicPartition: Int64] = [:]
+        for e in TopicPartitionList.elements(list) { out[TopicPartition(String(cString: e.topic), e.partition)] = e.offset }
+        return out
+    }
+
+    /// Records fetched and not yet marked done, per partition.
+    public var inFlight: [TopicPartition: Int] { state.tracker.withLock { $0.inFlight } }
+
+    // MARK: Flow control and positioning
+
+    /// Stops fetching from `partitions` (backpressure) without leaving the group.
+    public func pause(_ partitions: [TopicPartition]) throws(KafkaError) {
+        try partitionCall(partitions, "pause") { rd_kafka_pause_partitions($0, $1) }
+    }
+
+    /// Resumes fetching from paused partitions.
+    public func resume(_ partitions: [TopicPartition]) throws(KafkaError) {
+        try partitionCall(partitions, "resume") { rd_kafka_resume_partitions($0, $1) }
+    }
+
+    private func partitionCall(
+        _ partitions: [TopicPartition], _ what: String,
+        _ call: (OpaquePointer, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> rd_kafka_resp_err_t
+    ) throws(KafkaError) {
+        let list = TopicPartitionList.make(partitions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = call(client.handle, list)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.from(err, what, code: .consumeFailed) }
+    }
+
+    /// Where partitions start when they are next assigned (checkpoint restore): their offsets
+    /// here win over the group's committed offsets.
+    public func setStartOffsets(_ offsets: [TopicPartition: Int64]) {
+        state.startOffsets.withLock { $0.merge(offsets) { $1 } }
+    }
+
+    /// Moves the fetch position of assigned partitions; the next records come from there.
+    public func seek(_ offsets: [TopicPartition: Int64], timeout: Duration = .seconds(10)) throws(KafkaError) {
+        let list = TopicPartitionList.make(offsets)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        if let error = rd_kafka_seek_partitions(client.handle, list, timeout.timeoutMilliseconds) {
+            let code = rd_kafka_error_code(error)
+            rd_kafka_error_destroy(error)
+            throw KafkaError.from(code, "seek", code: .consumeFailed)
+        }
+        for e in TopicPartitionList.elements(list) where e.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw KafkaError.from(e.err, "seek \(String(cString: e.topic))[\(e.partition)]", code: .consumeFailed)
+        }
+    }
+
+    // MARK: Shutdown
+
+    /// Stops polling, commits every done offset synchronously, and leaves the group so its
+    /// partitions move to the other members at once. Safe to call twice.
+    public func close() {
+        stop()
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        commit(async: false)
+        // Serves the final revoke, whose callback commits again (a no-op when nothing moved).
+        _ = rd_kafka_consumer_close(client.handle)
+    }
+
+    // MARK: Conversion
+
+    /// Copies a batch of librdkafka messages into one `KafkaBatch`: a first pass sizes the byte
+    /// buffer, a second copies each payload once.
+    private static func convert(
+        _ messages: UnsafeMutableBufferPointer<UnsafeMutablePointer<rd_kafka_message_t>?>, count n: Int,
+        context: RDKafkaContext
+    ) throws(KafkaError) -> KafkaBatch {
+        var total = 0
         var fatal: KafkaError?
         for i in 0..<n {
-            guard let m = buffer[i] else { continue }
-            defer { rd_kafka_message_destroy(m) }  // every message, errors included
+            guard let m = messages[i] else { continue }
+            if m.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR { continue }
+            total += m.pointee.key_len + m.pointee.len
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(total)
+        var entries: [KafkaBatch.Entry] = []
+        entries.reserveCapacity(n)
+        var headerEntries: [KafkaBatch.HeaderEntry] = []
+        var topics: [String] = []
+        var topicHandles: [OpaquePointer?] = []
+
+        for i in 0..<n {
+            guard let m = messages[i] else { continue }
             let msg = m.pointee
             if msg.err != RD_KAFKA_RESP_ERR_NO_ERROR {
                 let reason = msg.payload.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? ""
                 let error = KafkaError.from(msg.err, reason, code: .consumeFailed)
-                if msg.err == RD_KAFKA_RESP_ERR__FATAL { fatal = error } else { client.context.reportError(msg.err, reason) }
+                if msg.err == RD_KAFKA_RESP_ERR__FATAL { fatal = error } else { context.reportError(msg.err, reason) }
                 continue
             }
-            out.append(Self.convert(m))
+            // Topics repeat within a batch: compare handles, build each name once.
+            var topicIndex = topicHandles.firstIndex { $0 == msg.rkt } ?? -1
+            if topicIndex < 0 {
+                topicIndex = topics.count
+                topicHandles.append(msg.rkt)
+                topics.append(msg.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "")
+            }
+            let keyStart = bytes.count
+            if let k = msg.key { bytes.append(contentsOf: UnsafeRawBufferPointer(start: k, count: msg.key_len)) }
+            let valueStart = bytes.count
+            if let v = msg.payload { bytes.append(contentsOf: UnsafeRawBufferPointer(start: v, count: msg.len)) }
+            var tsType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+            let ts = rd_kafka_message_timestamp(m, &tsType)
+            let headerStart = headerEntries.count
+            var hdrs: OpaquePointer?
+            if rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR, let hdrs {
+                var idx = 0
+                var name: UnsafePointer<CChar>?
+                var value: UnsafeRawPointer?
+                var size = 0
+                while rd_kafka_header_get_all(hdrs, idx, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    let nameStart = bytes.count
+                    let nameLength = name.map { strlen($0) } ?? 0
+                    if let name { bytes.append(contentsOf: UnsafeRawBufferPointer(start: name, count: nameLength)) }
+                    let vStart = bytes.count
+                    if let value { bytes.append(contentsOf: UnsafeRawBufferPointer(start: value, count: size)) }
+                    headerEntries.append(
+                        .init(nameStart: nameStart, nameCount: nameLength, valueStart: vStart, valueCount: value == nil ? -1 : size))
+                    idx += 1
+                }
+            }
+            entries.append(
+                .init(
+                    topicIndex: Int32(topicIndex), partition: msg.partition, offset: msg.offset,
+                    timestamp: tsType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? -1 : ts,
+                    keyStart: keyStart, keyCount: msg.key == nil ? -1 : msg.key_len,
+                    valueStart: valueStart, valueCount: msg.payload == nil ? -1 : msg.len,
+                    headerStart: Int32(headerStart), headerCount: Int32(headerEntries.count - headerStart)))
         }
         if let fatal { throw fatal }
-        return out
-    }
-
-    private static func convert(_ m: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaMessage {
-        let msg = m.pointee
-        let topic = msg.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
-        let key = msg.key.map { Array(UnsafeRawBufferPointer(start: $0, count: msg.key_len)) }
-        let value = msg.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: msg.len)) }
-        var tsType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
-        let ts = rd_kafka_message_timestamp(m, &tsType)
-        var headers: [KafkaHeader] = []
-        var hdrs: OpaquePointer?
-        if rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR, let hdrs {
-            var idx = 0
-            var name: UnsafePointer<CChar>?
-            var val: UnsafeRawPointer?
-            var size = 0
-            while rd_kafka_header_get_all(hdrs, idx, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
-                headers.append(
-                    KafkaHeader(
-                        name: name.map { String(cString: $0) } ?? "",
-                        value: val.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }))
-                idx += 1
-            }
-        }
-        return KafkaMessage(
-            topic: topic, partition: msg.partition, offset: msg.offset, key: key, value: value, headers: headers,
-            timestampMilliseconds: tsType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : ts)
-    }
-
-    /// Leaves the group (its partitions move to the other members at once) and stops fetching.
-    public func close() {
-        _ = rd_kafka_consumer_close(client.handle)
+        return KafkaBatch(topics: topics, entries: entries, headerEntries: headerEntries, bytes: bytes)
     }
 }
 
 /// Owns one `rd_kafka_queue_t`; librdkafka queues are thread-safe.
 final class RDKafkaQueue: @unchecked Sendable {
+    // Invariant: `handle` is destroyed only in deinit.
     let handle: OpaquePointer?
     init(_ handle: OpaquePointer?) { self.handle = handle }
     deinit { if let handle { rd_kafka_queue_destroy(handle) } }

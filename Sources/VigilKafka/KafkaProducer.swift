@@ -1,56 +1,106 @@
 import CRdKafka
+import Foundation
+import Logging
+import Metrics
+import Synchronization
 
-/// Publishes records to Kafka asynchronously. Delivery reports arrive on the thread that calls
-/// `poll` or `flush` and go to `onDelivery`, carrying the caller's token.
+/// Publishes records to Kafka asynchronously. A dedicated thread serves delivery reports, which
+/// go to `onDelivery` with the token the caller passed to `send`, so whoever produced can tell
+/// when its records are acknowledged. The local queue is bounded: when full, `send` waits.
 public final class KafkaProducer: Sendable {
     private let client: RDKafkaClient
+    private let poller: PollThread
 
     /// - Parameters:
-    ///   - onDelivery: called once per message with the broker's acknowledgement or the failure.
-    ///   - onError: called for client-level errors (broker down, authentication), which
-    ///     librdkafka retries by itself unless the error is fatal.
+    ///   - onDelivery: called once per record, on the producer's poll thread, with the broker's
+    ///     acknowledgement or the failure. Keep it short; it holds up later reports.
+    ///   - onEvent: client-level errors (librdkafka retries the retriable ones) and statistics.
     /// - Throws: `KafkaError` for invalid configuration or an unsupported librdkafka.
     public init(
-        configuration: KafkaProducerConfiguration,
-        onDelivery: (@Sendable (DeliveryReport) -> Void)? = nil,
-        onError: (@Sendable (KafkaError) -> Void)? = nil
+        configuration: KafkaProducerConfiguration, logger: Logger = Logger(label: "vigil.kafka"),
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        onDelivery: (@Sendable (DeliveryReport) -> Void)? = nil, onEvent: (@Sendable (KafkaEvent) -> Void)? = nil
     ) throws(KafkaError) {
-        let context = RDKafkaContext(onError: onError, onDelivery: onDelivery)
-        client = try RDKafkaClient(
-            kind: .producer, properties: configuration.properties, context: context, deliveryReports: true)
+        let context = RDKafkaContext(
+            logger: logger, metrics: KafkaMetrics(client: configuration.common.clientID, factory: metricsFactory), onEvent: onEvent,
+            onDelivery: onDelivery)
+        let client = try RDKafkaClient(kind: .producer, properties: configuration.properties, context: context)
+        self.client = client
+        poller = PollThread(name: "vigil-producer-poll") { rd_kafka_poll(client.handle, 100) }
     }
 
-    /// Messages acknowledged by the broker so far.
-    public var deliveredCount: Int { client.context.delivered.load(ordering: .relaxed) }
-    /// Messages that failed delivery so far.
-    public var failedCount: Int { client.context.failed.load(ordering: .relaxed) }
-    /// Messages and requests still in flight or queued locally.
+    deinit { poller.stop() }
+
+    /// Records acknowledged by the broker so far.
+    public var deliveredCount: Int { client.context.metrics.deliveredCount }
+    /// Records that failed delivery so far.
+    public var failedCount: Int { client.context.metrics.failedCount }
+    /// Records and requests still queued locally or in flight.
     public var outstanding: Int { Int(rd_kafka_outq_len(client.handle)) }
 
-    /// Enqueues one record. When the local queue is full, serves delivery reports until there is
-    /// room, up to `queueFullWait`, then throws `.queueFull`.
-    /// - Parameters:
-    ///   - partition: nil lets the partitioner choose (by key hash when there is a key).
-    ///   - token: returned in this message's `DeliveryReport`.
+    /// A handle for a topic that is produced to often: sending through it skips the lookup by name.
+    public func topic(_ name: String) -> KafkaTopic {
+        KafkaTopic(name: name, handle: rd_kafka_topic_new(client.handle, name, nil))
+    }
+
+    /// Enqueues one record; see `send(to:key:value:…)`.
     public func send(
         topic: String, key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader] = [], partition: Int32? = nil,
-        token: UInt64 = 0, queueFullWait: Duration = .seconds(5)
+        token: UInt64 = 0, queueFullWait: Duration = .seconds(30)
     ) throws(KafkaError) {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: queueFullWait)
-        while true {
-            let err = produce(topic: topic, key: key, value: value, headers: headers, partition: partition, token: token)
-            if err == RD_KAFKA_RESP_ERR_NO_ERROR { return }
-            if err == RD_KAFKA_RESP_ERR__QUEUE_FULL, clock.now < deadline {
-                rd_kafka_poll(client.handle, 5)
-                continue
+        try withOptionalBytes(key) { (k) throws(KafkaError) in
+            try withOptionalBytes(value) { (v) throws(KafkaError) in
+                try enqueue(.name(topic), key: k, value: v, headers: headers, partition: partition, token: token, wait: queueFullWait)
             }
-            throw KafkaError.from(err, "produce to \(topic)", code: .deliveryFailed)
+        }
+    }
+
+    /// Enqueues one record, copying key and value. When the local queue is full it waits for
+    /// room (the poll thread drains it as the broker acknowledges), then throws `.queueFull`
+    /// after `queueFullWait`.
+    /// - Parameters:
+    ///   - partition: nil lets the partitioner choose (by key hash when there is a key).
+    ///   - token: returned in this record's `DeliveryReport`.
+    public func send(
+        to topic: KafkaTopic, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: [KafkaHeader] = [],
+        partition: Int32? = nil, token: UInt64 = 0, queueFullWait: Duration = .seconds(30)
+    ) throws(KafkaError) {
+        try enqueue(.handle(topic), key: key, value: value, headers: headers, partition: partition, token: token, wait: queueFullWait)
+    }
+
+    private enum Target {
+        case name(String)
+        case handle(KafkaTopic)
+    }
+
+    private func enqueue(
+        _ target: Target, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: [KafkaHeader],
+        partition: Int32?, token: UInt64, wait: Duration
+    ) throws(KafkaError) {
+        var deadline: ContinuousClock.Instant?
+        while true {
+            let err = produce(target, key: key, value: value, headers: headers, partition: partition, token: token)
+            if err == RD_KAFKA_RESP_ERR_NO_ERROR { return }
+            if err == RD_KAFKA_RESP_ERR__QUEUE_FULL {
+                let now = ContinuousClock.now
+                if deadline == nil { deadline = now.advanced(by: wait) }
+                if now < deadline! {
+                    usleep(500)  // the poll thread is draining delivery reports
+                    continue
+                }
+            }
+            let name: String
+            switch target {
+            case .name(let n): name = n
+            case .handle(let t): name = t.name
+            }
+            throw KafkaError.from(err, "produce to \(name)", code: .deliveryFailed)
         }
     }
 
     private func produce(
-        topic: String, key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader], partition: Int32?, token: UInt64
+        _ target: Target, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: [KafkaHeader],
+        partition: Int32?, token: UInt64
     ) -> rd_kafka_resp_err_t {
         var hdrs: OpaquePointer?
         if !headers.isEmpty {
@@ -63,28 +113,45 @@ public final class KafkaProducer: Sendable {
                 }
             }
         }
-        let error: OpaquePointer? = topic.withCString { topicName in
-            withOptionalBytes(key) { keyPtr, keyLen in
-                withOptionalBytes(value) { valuePtr, valueLen in
-                    var vus = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 6)
-                    vus[0].vtype = RD_KAFKA_VTYPE_TOPIC
-                    vus[0].u.cstr = topicName
-                    vus[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS
-                    vus[1].u.i = RD_KAFKA_MSG_F_COPY
-                    vus[2].vtype = RD_KAFKA_VTYPE_VALUE
-                    vus[2].u.mem = .init(ptr: valuePtr, size: valueLen)
-                    vus[3].vtype = RD_KAFKA_VTYPE_KEY
-                    vus[3].u.mem = .init(ptr: keyPtr, size: keyLen)
-                    vus[4].vtype = RD_KAFKA_VTYPE_OPAQUE
-                    vus[4].u.ptr = UnsafeMutableRawPointer(bitPattern: UInt(token))
-                    vus[5].vtype = RD_KAFKA_VTYPE_PARTITION
-                    vus[5].u.i32 = partition ?? RD_KAFKA_PARTITION_UA
-                    if let hdrs {
-                        vus.append(rd_kafka_vu_t())
-                        vus[6].vtype = RD_KAFKA_VTYPE_HEADERS
-                        vus[6].u.headers = hdrs
-                    }
-                    return rd_kafka_produceva(client.handle, vus, vus.count)
+        // The argument list lives on the stack: no allocation per record.
+        let error: OpaquePointer? = withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 7) { vus in
+            let build = { (first: rd_kafka_vu_t) -> OpaquePointer? in
+                vus[0] = first
+                vus[1] = rd_kafka_vu_t()
+                vus[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                vus[1].u.i = RD_KAFKA_MSG_F_COPY
+                vus[2] = rd_kafka_vu_t()
+                vus[2].vtype = RD_KAFKA_VTYPE_VALUE
+                vus[2].u.mem = .init(ptr: UnsafeMutableRawPointer(mutating: value?.baseAddress), size: value?.count ?? 0)
+                vus[3] = rd_kafka_vu_t()
+                vus[3].vtype = RD_KAFKA_VTYPE_KEY
+                vus[3].u.mem = .init(ptr: UnsafeMutableRawPointer(mutating: key?.baseAddress), size: key?.count ?? 0)
+                vus[4] = rd_kafka_vu_t()
+                vus[4].vtype = RD_KAFKA_VTYPE_OPAQUE
+                vus[4].u.ptr = UnsafeMutableRawPointer(bitPattern: UInt(token))
+                vus[5] = rd_kafka_vu_t()
+                vus[5].vtype = RD_KAFKA_VTYPE_PARTITION
+                vus[5].u.i32 = partition ?? RD_KAFKA_PARTITION_UA
+                var count = 6
+                if let hdrs {
+                    vus[6] = rd_kafka_vu_t()
+                    vus[6].vtype = RD_KAFKA_VTYPE_HEADERS
+                    vus[6].u.headers = hdrs
+                    count = 7
+                }
+                return rd_kafka_produceva(self.client.handle, vus.baseAddress, count)
+            }
+            var first = rd_kafka_vu_t()
+            switch target {
+            case .handle(let topic):
+                first.vtype = RD_KAFKA_VTYPE_RKT
+                first.u.rkt = topic.handle
+                return build(first)
+            case .name(let name):
+                return name.withCString { cName in
+                    first.vtype = RD_KAFKA_VTYPE_TOPIC
+                    first.u.cstr = cName
+                    return build(first)
                 }
             }
         }
@@ -95,26 +162,70 @@ public final class KafkaProducer: Sendable {
         return code
     }
 
-    /// Serves delivery reports and error callbacks for up to `timeout`.
-    /// - Returns: the number of events served.
-    @discardableResult
-    public func poll(timeout: Duration = .zero) -> Int {
-        Int(rd_kafka_poll(client.handle, timeout.timeoutMilliseconds))
-    }
-
-    /// Waits until every queued message is acknowledged or failed, serving delivery reports.
-    /// - Throws: `.timedOut` naming how many messages are still outstanding.
+    /// Waits until every queued record is acknowledged or failed.
+    /// - Throws: `.timedOut` naming how many records are still outstanding.
     public func flush(timeout: Duration) throws(KafkaError) {
         let err = rd_kafka_flush(client.handle, timeout.timeoutMilliseconds)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
             throw KafkaError(
-                .timedOut, "flush: \(outstanding) messages still outstanding after \(timeout)",
+                .timedOut, "flush: \(outstanding) records still outstanding after \(timeout)",
                 rdkafkaCode: err.rawValue, isRetriable: true)
         }
     }
+
+    /// Flushes with a deadline, then stops the poll thread. Records not acknowledged by the
+    /// deadline are reported in the thrown error; the producer must not be used afterwards.
+    public func close(deadline: Duration = .seconds(10)) throws(KafkaError) {
+        defer { poller.stop() }
+        try flush(timeout: deadline)
+    }
 }
 
-private func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeMutableRawPointer?, Int) -> R) -> R {
-    guard let bytes else { return body(nil, 0) }
-    return bytes.withUnsafeBytes { body(UnsafeMutableRawPointer(mutating: $0.baseAddress), $0.count) }
+/// A topic handle obtained from `KafkaProducer.topic(_:)`.
+public final class KafkaTopic: @unchecked Sendable {
+    // Invariant: `handle` is a refcounted rd_kafka_topic_t released only in deinit.
+    public let name: String
+    let handle: OpaquePointer?
+    init(name: String, handle: OpaquePointer?) {
+        self.name = name
+        self.handle = handle
+    }
+    deinit { if let handle { rd_kafka_topic_destroy(handle) } }
+}
+
+/// A thread that calls `body` until stopped: serves librdkafka callbacks off the cooperative pool.
+final class PollThread: Sendable {
+    private let stopped = Atomic<Bool>(false)
+    private let finished = Atomic<Bool>(false)
+    // Invariant: written once in init, only compared afterwards.
+    nonisolated(unsafe) private var thread: Thread?
+
+    init(name: String, _ body: @escaping @Sendable () -> Void) {
+        let thread = Thread { [self] in
+            while !stopped.load(ordering: .acquiring) { body() }
+            finished.store(true, ordering: .releasing)
+        }
+        thread.name = name
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Asks the loop to end and waits (at most about one poll) for it, unless called from the
+    /// loop itself (a callback dropping the last reference), which would wait forever.
+    func stop() {
+        stopped.store(true, ordering: .releasing)
+        if Thread.current == thread { return }
+        while !finished.load(ordering: .acquiring) { usleep(1000) }
+    }
+}
+
+private func withOptionalBytes<R>(
+    _ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) throws(KafkaError) -> R
+) throws(KafkaError) -> R {
+    guard let bytes else { return try body(nil) }
+    // withUnsafeBytes rethrows untyped errors, so carry the typed one out in a Result.
+    let result: Result<R, KafkaError> = bytes.withUnsafeBytes { b in
+        do throws(KafkaError) { return .success(try body(b)) } catch { return .failure(error) }
+    }
+    return try result.get()
 }

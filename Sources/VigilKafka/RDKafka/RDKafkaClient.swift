@@ -1,10 +1,11 @@
 import CRdKafka
-import Synchronization
+import Logging
 
 /// Owns one `rd_kafka_t` handle and the Swift state its C callbacks reach through the opaque
 /// pointer. librdkafka handles are thread-safe, and `context` outlives the handle because this
 /// object holds both and destroys the handle first.
 final class RDKafkaClient: @unchecked Sendable {
+    // Invariant: `handle` is valid from init to deinit and only destroyed there.
     let handle: OpaquePointer
     let context: RDKafkaContext
 
@@ -13,7 +14,7 @@ final class RDKafkaClient: @unchecked Sendable {
     /// Creates a client from `properties`.
     /// - Throws: `.invalidConfiguration` for an unknown or invalid property, `.clientCreation`
     ///   when librdkafka refuses the handle.
-    init(kind: Kind, properties: [(String, String)], context: RDKafkaContext, deliveryReports: Bool) throws(KafkaError) {
+    init(kind: Kind, properties: [(String, String)], context: RDKafkaContext) throws(KafkaError) {
         try KafkaRuntime.checkVersion()
         guard let conf = rd_kafka_conf_new() else { throw KafkaError(.clientCreation, "rd_kafka_conf_new failed") }
         let errstr = UnsafeMutablePointer<CChar>.allocate(capacity: 512)
@@ -26,14 +27,31 @@ final class RDKafkaClient: @unchecked Sendable {
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
         rd_kafka_conf_set_error_cb(conf) { _, err, reason, opaque in
             guard let opaque else { return }
-            let ctx = Unmanaged<RDKafkaContext>.fromOpaque(opaque).takeUnretainedValue()
-            ctx.reportError(rd_kafka_resp_err_t(rawValue: err), reason.map { String(cString: $0) } ?? "")
+            RDKafkaContext.from(opaque).reportError(
+                rd_kafka_resp_err_t(rawValue: err), reason.map { String(cString: $0) } ?? "")
         }
-        if deliveryReports {
+        rd_kafka_conf_set_log_cb(conf) { rk, level, facility, message in
+            guard let rk, let opaque = rd_kafka_opaque(rk) else { return }
+            RDKafkaContext.from(opaque).log(
+                level: level, facility: facility.map { String(cString: $0) } ?? "",
+                message: message.map { String(cString: $0) } ?? "")
+        }
+        rd_kafka_conf_set_stats_cb(conf) { _, json, length, opaque in
+            guard let opaque, let json else { return 0 }
+            let bytes = UnsafeRawBufferPointer(start: json, count: length)
+            RDKafkaContext.from(opaque).reportStatistics(Array(bytes))
+            return 0  // librdkafka frees the JSON
+        }
+        switch kind {
+        case .producer:
             rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
                 guard let opaque, let message else { return }
-                let ctx = Unmanaged<RDKafkaContext>.fromOpaque(opaque).takeUnretainedValue()
-                ctx.reportDelivery(message.pointee)
+                RDKafkaContext.from(opaque).reportDelivery(message.pointee)
+            }
+        case .consumer:
+            rd_kafka_conf_set_rebalance_cb(conf) { rk, err, partitions, opaque in
+                guard let rk, let opaque else { return }
+                RDKafkaContext.from(opaque).consumer?.rebalance(rk, err, partitions)
             }
         }
         let type = kind == .producer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER
@@ -46,36 +64,82 @@ final class RDKafkaClient: @unchecked Sendable {
     }
 
     deinit { rd_kafka_destroy(handle) }
+
+    /// `client.id`-style name librdkafka gave this handle, e.g. `vigil#consumer-1`.
+    var name: String { String(cString: rd_kafka_name(handle)) }
 }
 
-/// The Swift side of librdkafka's callbacks: routes errors and delivery reports to handlers
-/// and counts them. Reached from librdkafka's threads, hence the atomics.
+/// The Swift side of librdkafka's callbacks: routes errors, logs, statistics, delivery reports
+/// and rebalances. Reached from librdkafka's threads, so everything in it is Sendable.
 final class RDKafkaContext: Sendable {
-    let onError: (@Sendable (KafkaError) -> Void)?
+    let logger: Logger
+    let onEvent: (@Sendable (KafkaEvent) -> Void)?
     let onDelivery: (@Sendable (DeliveryReport) -> Void)?
-    let delivered = Atomic<Int>(0)
-    let failed = Atomic<Int>(0)
-    let errors = Atomic<Int>(0)
+    let metrics: KafkaMetrics
+    /// Set for consumers: the offset tracker and assignment the rebalance callback updates.
+    let consumer: ConsumerState?
 
-    init(onError: (@Sendable (KafkaError) -> Void)?, onDelivery: (@Sendable (DeliveryReport) -> Void)? = nil) {
-        self.onError = onError
+    init(
+        logger: Logger, metrics: KafkaMetrics, onEvent: (@Sendable (KafkaEvent) -> Void)?,
+        onDelivery: (@Sendable (DeliveryReport) -> Void)? = nil, consumer: ConsumerState? = nil
+    ) {
+        self.logger = logger
+        self.metrics = metrics
+        self.onEvent = onEvent
         self.onDelivery = onDelivery
+        self.consumer = consumer
+    }
+
+    static func from(_ opaque: UnsafeMutableRawPointer) -> RDKafkaContext {
+        Unmanaged<RDKafkaContext>.fromOpaque(opaque).takeUnretainedValue()
     }
 
     func reportError(_ err: rd_kafka_resp_err_t, _ reason: String) {
-        errors.add(1, ordering: .relaxed)
-        onError?(KafkaError.from(err, reason))
+        let error = KafkaError.from(err, reason)
+        metrics.errors.increment()
+        logger.warning("Kafka client error", metadata: [LogKeys.error: "\(error)"])
+        onEvent?(.error(error))
+    }
+
+    /// librdkafka levels are syslog's: 0–2 critical, 3 error, 4 warning, 5 notice, 6 info, 7 debug.
+    func log(level: Int32, facility: String, message: String) {
+        let mapped: Logger.Level
+        switch level {
+        case ...2: mapped = .critical
+        case 3: mapped = .error
+        case 4: mapped = .warning
+        case 5: mapped = .notice
+        case 6: mapped = .info
+        default: mapped = .debug
+        }
+        logger.log(level: mapped, "\(message)", metadata: [LogKeys.facility: "\(facility)"], source: "librdkafka")
+    }
+
+    func reportStatistics(_ json: [UInt8]) {
+        guard let stats = KafkaStatistics(json: json) else {
+            logger.debug("Unreadable librdkafka statistics JSON")
+            return
+        }
+        metrics.record(stats)
+        onEvent?(.statistics(stats))
     }
 
     func reportDelivery(_ message: rd_kafka_message_t) {
         let ok = message.err == RD_KAFKA_RESP_ERR_NO_ERROR
-        if ok { delivered.add(1, ordering: .relaxed) } else { failed.add(1, ordering: .relaxed) }
+        metrics.recordDelivery(ok: ok)
         guard let onDelivery else { return }
         let topic = message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
         let error = ok ? nil : KafkaError.from(message.err, "delivery to \(topic) failed", code: .deliveryFailed)
         let token = UInt64(UInt(bitPattern: message._private))
         onDelivery(DeliveryReport(topic: topic, partition: message.partition, offset: message.offset, token: token, error: error))
     }
+}
+
+/// Metadata keys of Vigil's Kafka log lines.
+enum LogKeys {
+    static let error = "error"
+    static let facility = "facility"
+    static let partitions = "partitions"
 }
 
 extension KafkaError {
@@ -93,7 +157,10 @@ extension KafkaError {
         case RD_KAFKA_RESP_ERR__FATAL:
             return KafkaError(.fatal, reason, rdkafkaCode: err.rawValue, isFatal: true)
         default:
-            return KafkaError(code ?? .consumeFailed, reason, rdkafkaCode: err.rawValue, isRetriable: false)
+            let retriable = err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID || err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS
+                || err == RD_KAFKA_RESP_ERR_NOT_COORDINATOR || err == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE
+                || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE
+            return KafkaError(code ?? .consumeFailed, reason, rdkafkaCode: err.rawValue, isRetriable: retriable)
         }
     }
 }

@@ -1,0 +1,102 @@
+/// Decides which offsets may be committed: per partition, only the contiguous prefix of fetched
+/// records that are all marked done, so a crash replays unfinished records and never skips one.
+/// Offsets are tracked as fetched rather than assumed consecutive, because compaction and
+/// transaction markers leave gaps in a partition's offsets.
+///
+/// Not thread-safe by itself: `KafkaConsumer` keeps it behind a mutex.
+public struct OffsetTracker: Sendable {
+    /// In-flight offsets of one partition, oldest first, with their done flags.
+    struct Partition: Sendable {
+        var offsets: [Int64] = []
+        var done: [Bool] = []
+        /// Index of the oldest record not yet known done.
+        var head = 0
+        /// The offset to commit (last done record of the prefix + 1), if any progress was made.
+        var committable: Int64?
+        /// The last offset successfully committed.
+        var committed: Int64?
+
+        var inFlight: Int { offsets.count - head }
+
+        mutating func fetched(_ offset: Int64) {
+            if let last = offsets.last, offset <= last {
+                // A seek backwards (or a re-delivery after rebalance): start over from here; the
+                // records before it are fetched again, so nothing is skipped.
+                offsets.removeAll(keepingCapacity: true)
+                done.removeAll(keepingCapacity: true)
+                head = 0
+            }
+            offsets.append(offset)
+            done.append(false)
+        }
+
+        /// Returns false when `offset` is not in flight (already done, or from before a reset).
+        mutating func markDone(_ offset: Int64) -> Bool {
+            guard head < offsets.count, offset >= offsets[head], offset <= offsets[offsets.count - 1] else {
+                return false
+            }
+            // Binary search: offsets are increasing.
+            var lo = head
+            var hi = offsets.count - 1
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if offsets[mid] < offset { lo = mid + 1 } else { hi = mid }
+            }
+            guard offsets[lo] == offset else { return false }
+            done[lo] = true
+            while head < offsets.count, done[head] {
+                committable = offsets[head] + 1
+                head += 1
+            }
+            // Drop the done prefix now and then, so memory follows what is in flight.
+            if head >= 4096 && head * 2 >= offsets.count {
+                offsets.removeFirst(head)
+                done.removeFirst(head)
+                head = 0
+            }
+            return true
+        }
+    }
+
+    private(set) var partitions: [TopicPartition: Partition] = [:]
+
+    public init() {}
+
+    /// Records that `offset` of `tp` was handed to the caller.
+    public mutating func fetched(_ tp: TopicPartition, _ offset: Int64) {
+        partitions[tp, default: Partition()].fetched(offset)
+    }
+
+    /// Marks a fetched record done. Unknown positions (a partition no longer assigned, an offset
+    /// already done) are ignored and reported as false.
+    @discardableResult
+    public mutating func markDone(_ position: KafkaPosition) -> Bool {
+        partitions[position.topicPartition]?.markDone(position.offset) ?? false
+    }
+
+    /// The offsets to commit now: for each partition whose done prefix moved since the last
+    /// commit, the offset of the next record to read.
+    public func pendingCommits(_ only: Set<TopicPartition>? = nil) -> [TopicPartition: Int64] {
+        var out: [TopicPartition: Int64] = [:]
+        for (tp, p) in partitions where only?.contains(tp) ?? true {
+            if let c = p.committable, c != p.committed { out[tp] = c }
+        }
+        return out
+    }
+
+    /// Records a successful commit.
+    public mutating func committed(_ offsets: [TopicPartition: Int64]) {
+        for (tp, offset) in offsets where partitions[tp] != nil { partitions[tp]!.committed = offset }
+    }
+
+    /// Forgets partitions that were revoked or lost.
+    public mutating func remove(_ tps: some Sequence<TopicPartition>) {
+        for tp in tps { partitions[tp] = nil }
+    }
+
+    /// Records fetched but not yet done, per partition.
+    public var inFlight: [TopicPartition: Int] { partitions.mapValues(\.inFlight) }
+
+    /// The last committed offset of `tp`, if this tracker committed one.
+    public func committedOffset(_ tp: TopicPartition) -> Int64? { partitions[tp]?.committed }
+}
