@@ -15,6 +15,7 @@ log "building Vigil and its tests (debug)"
 swift build --build-tests
 
 export VIGIL_BROKER_NAME=test
+export VIGIL_TANSU="$DEPS_BIN/tansu"   # tests that restart a broker run their own
 trap 'scripts/broker.sh stop >/dev/null 2>&1 || true' EXIT
 if port="$(scripts/broker.sh start)"; then
   export KAFKA_BOOTSTRAP="127.0.0.1:$port"

@@ -65,9 +65,9 @@ public struct BrokerCheck: Sendable {
         var got: [KafkaMessage] = []
         let deadline = clock.now.advanced(by: timeout)
         while clock.now < deadline {
-            for m in try consumer.poll(maxMessages: 1000, timeout: .milliseconds(200))
-            where m.headers.contains(KafkaHeader(name: "vigil-check", value: Array(nonce.utf8))) {
-                got.append(m)
+            for record in try consumer.poll(maxMessages: 1000, timeout: .milliseconds(200))
+            where record.headers.contains(KafkaHeader(name: "vigil-check", value: Array(nonce.utf8))) {
+                got.append(record.message)
             }
             if got.count >= count { break }
         }

@@ -1,3 +1,5 @@
+import Foundation
+import MetricsTestKit
 import Synchronization
 import Testing
 import VigilKafka
@@ -12,23 +14,53 @@ struct KafkaIntegrationTests {
         KafkaConfiguration(bootstrapServers: [try TestBroker.address()], clientID: "vigil-tests")
     }
 
-    func consumer(_ topic: String) throws -> KafkaConsumer {
-        var config = KafkaConsumerConfiguration(common: try common(), groupID: TestBroker.unique("group"))
+    func newTopic(_ prefix: String, partitions: Int) throws -> String {
+        let topic = TestBroker.unique(prefix)
+        try KafkaAdmin(configuration: try common()).createTopic(topic, partitions: partitions)
+        return topic
+    }
+
+    func consumer(
+        _ topic: String, group: String? = nil, configure: (inout KafkaConsumerConfiguration) -> Void = { _ in },
+        onEvent: (@Sendable (KafkaEvent) -> Void)? = nil
+    ) throws -> KafkaConsumer {
+        var config = KafkaConsumerConfiguration(common: try common(), groupID: group ?? TestBroker.unique("group"))
         config.startFrom = .earliest
-        let consumer = try KafkaConsumer(configuration: config)
+        configure(&config)
+        let consumer = try KafkaConsumer(configuration: config, onEvent: onEvent)
         try consumer.subscribe(topics: [topic])
         return consumer
     }
 
-    /// Polls until `count` messages arrived or `timeout` passed.
-    func drain(_ consumer: KafkaConsumer, count: Int, timeout: Duration = .seconds(60)) throws -> [KafkaMessage] {
-        var got: [KafkaMessage] = []
+    /// Produces `values` (key i % keys; to partition i % roundRobin when given) and waits for
+    /// every acknowledgement.
+    func produce(_ topic: String, _ values: [String], keys: Int = 64, roundRobin: Int? = nil) throws {
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(common: try common()))
+        let handle = producer.topic(topic)
+        for (i, v) in values.enumerated() {
+            let key = Array("key-\(i % keys)".utf8)
+            let value = Array(v.utf8)
+            try key.withUnsafeBytes { k in
+                try value.withUnsafeBytes { v in
+                    try producer.send(
+                        to: handle, key: k, value: v, partition: roundRobin.map { Int32(i % $0) }, token: UInt64(i + 1))
+                }
+            }
+        }
+        try producer.close(deadline: .seconds(30))
+        #expect(producer.deliveredCount == values.count && producer.failedCount == 0)
+    }
+
+    /// Polls on this thread until `enough` says so or `timeout` passes.
+    func pollUntil(
+        _ consumers: [KafkaConsumer], timeout: Duration = .seconds(60), _ body: (Int, KafkaBatch) -> Void,
+        enough: () -> Bool
+    ) throws {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
-        while got.count < count, clock.now < deadline {
-            got += try consumer.poll(maxMessages: 5000, timeout: .milliseconds(200))
+        while !enough(), clock.now < deadline {
+            for (i, c) in consumers.enumerated() { body(i, try c.poll(maxMessages: 5000, timeout: .milliseconds(50))) }
         }
-        return got
     }
 
     @Test func topicsAreCreatedOnceAndShowInMetadata() throws {
@@ -36,52 +68,66 @@ struct KafkaIntegrationTests {
         let topic = TestBroker.unique("vigil-admin")
         #expect(try admin.createTopic(topic, partitions: 3) == true)
         #expect(try admin.createTopic(topic, partitions: 3) == false)
+        let other = TestBroker.unique("vigil-admin2")
+        #expect(try admin.ensureTopics([topic, other], partitions: 2) == [other])
         let metadata = try admin.metadata(timeout: .seconds(10))
-        #expect(metadata.topics[topic] == 3)
+        #expect(metadata.topics[topic] == 3 && metadata.topics[other] == 2)
         #expect(metadata.brokers.count == 1)
     }
 
-    @Test func producedMessagesAllComeBackInOrderPerPartition() throws {
-        let n = 20_000
-        let topic = TestBroker.unique("vigil-roundtrip")
-        try KafkaAdmin(configuration: try common()).createTopic(topic, partitions: 4)
-        let acked = Mutex<Set<UInt64>>([])
-        let producer = try KafkaProducer(
-            configuration: KafkaProducerConfiguration(common: try common()),
-            onDelivery: { report in if report.error == nil { acked.withLock { _ = $0.insert(report.token) } } })
-        for i in 0..<n {
-            try producer.send(
-                topic: topic, key: Array("key-\(i % 64)".utf8), value: Array("\(i % 64):\(i)".utf8), token: UInt64(i + 1))
-        }
-        try producer.flush(timeout: .seconds(30))
-        #expect(producer.deliveredCount == n && producer.failedCount == 0)
-        #expect(acked.withLock { $0.count } == n)
+    /// 100k records through a consumer running on its own thread: none lost, none repeated,
+    /// order kept per partition, and every offset committed once marked done.
+    @Test func hundredThousandRecordsRoundTripOnAPollThread() throws {
+        let n = 100_000
+        let topic = try newTopic("vigil-100k", partitions: 4)
+        try produce(topic, (0..<n).map { "\($0 % 64):\($0)" })
 
         let consumer = try consumer(topic)
-        defer { consumer.close() }
-        let got = try drain(consumer, count: n)
+        let received = Mutex<[KafkaMessage]>([])
+        let finished = Atomic<Bool>(false)
+        let thread = Thread {
+            try? consumer.run(maxBatch: 10_000) { batch in
+                received.withLock { $0 += batch.messages }
+                consumer.markDone(batch)
+                if received.withLock({ $0.count }) >= n { consumer.stop() }
+            }
+            finished.store(true, ordering: .releasing)
+        }
+        thread.start()
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(90))
+        while !finished.load(ordering: .acquiring), clock.now < deadline { usleep(20_000) }
+        consumer.stop()
+        while !finished.load(ordering: .acquiring) { usleep(10_000) }
+
+        let got = received.withLock { $0 }
         #expect(got.count == n)
         let values = got.map { String(decoding: $0.value ?? [], as: UTF8.self) }
         #expect(Set(values).count == n, "no duplicates")
-        // Per key (so per partition) the sequence numbers rise: order is kept.
-        var lastSeq: [String: Int] = [:]
+        var lastSeq: [Substring: Int] = [:]
         var lastOffset: [Int32: Int64] = [:]
-        for (message, value) in zip(got, values) {
-            let parts = value.split(separator: ":")
-            let key = String(parts[0])
+        var perPartition: [Int32: Int64] = [:]
+        for (m, v) in zip(got, values) {
+            let parts = v.split(separator: ":")
             let seq = Int(parts[1])!
-            #expect(seq > lastSeq[key, default: -1])
-            lastSeq[key] = seq
-            #expect(message.offset > lastOffset[message.partition, default: -1])
-            lastOffset[message.partition] = message.offset
-            #expect(message.key.map { String(decoding: $0, as: UTF8.self) } == "key-\(key)")
+            #expect(seq > lastSeq[parts[0], default: -1], "per-key order")
+            lastSeq[parts[0]] = seq
+            #expect(m.offset > lastOffset[m.partition, default: -1], "per-partition order")
+            lastOffset[m.partition] = m.offset
+            perPartition[m.partition, default: 0] += 1
         }
-        #expect(Set(got.map(\.partition)).count == 4, "keys spread over all partitions")
+        #expect(perPartition.count == 4)
+        let committed = consumer.commit()  // whatever the periodic commit had not sent yet
+        _ = committed
+        let offsets = try consumer.committedOffsets((0..<4).map { TopicPartition(topic, $0) })
+        for p in 0..<Int32(4) {
+            #expect(offsets[TopicPartition(topic, p)] == perPartition[p], "partition \(p) committed to its end")
+        }
+        consumer.close()
     }
 
     @Test func tombstonesNullKeysAndHeadersRoundTrip() throws {
-        let topic = TestBroker.unique("vigil-shapes")
-        try KafkaAdmin(configuration: try common()).createTopic(topic, partitions: 1)
+        let topic = try newTopic("vigil-shapes", partitions: 1)
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(common: try common()))
         let headers = [
             KafkaHeader(name: "trace", value: Array("abc".utf8)), KafkaHeader(name: "empty", value: nil),
@@ -90,16 +136,175 @@ struct KafkaIntegrationTests {
         try producer.send(topic: topic, key: Array("card-1".utf8), value: nil)  // tombstone
         try producer.send(topic: topic, key: nil, value: Array("no key".utf8), headers: headers)
         try producer.send(topic: topic, key: [], value: [])  // empty, not null
-        try producer.flush(timeout: .seconds(10))
+        try producer.close()
 
         let consumer = try consumer(topic)
         defer { consumer.close() }
-        let got = try drain(consumer, count: 3)
+        var got: [KafkaRecord] = []
+        try pollUntil([consumer], { _, batch in got += batch }, enough: { got.count >= 3 })
         try #require(got.count == 3)
-        #expect(got[0].key == Array("card-1".utf8) && got[0].value == nil)
-        #expect(got[1].key == nil && got[1].value == Array("no key".utf8))
+        #expect(got[0].key.map(Array.init) == Array("card-1".utf8) && got[0].value == nil)
+        got[0].withValueBytes { #expect($0 == nil) }
+        #expect(got[1].key == nil && got[1].value.map(Array.init) == Array("no key".utf8))
         #expect(got[1].headers == headers)
-        #expect(got[2].headers.isEmpty)
+        got[1].withValueBytes { #expect($0.map { Array($0) } == Array("no key".utf8)) }
+        #expect(got[2].headers.isEmpty && got[2].key?.isEmpty == true && got[2].value?.isEmpty == true)
         #expect(got.allSatisfy { $0.timestampMilliseconds != nil })
+    }
+
+    /// A consumer marks records 0..<50 and 60..<100 done: only 50 is committed, and a new
+    /// member of the group resumes exactly there.
+    @Test func aRestartResumesFromTheFirstGap() throws {
+        let topic = try newTopic("vigil-resume", partitions: 1)
+        try produce(topic, (0..<100).map { "r\($0)" })
+        let group = TestBroker.unique("group-resume")
+        let tp = TopicPartition(topic, 0)
+
+        let first = try consumer(topic, group: group)
+        var got: [KafkaRecord] = []
+        try pollUntil([first], { _, batch in got += batch }, enough: { got.count >= 100 })
+        try #require(got.count == 100)
+        first.markDone(got.filter { $0.offset < 50 || $0.offset >= 60 }.map(\.position))
+        #expect(first.commit() == [tp: 50])
+        #expect(first.inFlight == [tp: 50])
+        first.close()
+
+        let second = try consumer(topic, group: group)
+        defer { second.close() }
+        var again: [KafkaRecord] = []
+        try pollUntil([second], { _, batch in again += batch }, enough: { again.count >= 50 })
+        #expect(again.first?.offset == 50)
+        #expect(again.count == 50)
+        #expect(try second.committedOffsets([tp]) == [tp: 50])
+    }
+
+    /// Two members split four partitions; when one leaves, the other continues from the leaver's
+    /// committed offsets. The only duplicates are records the leaver had not marked done.
+    @Test func aGroupSplitsPartitionsAndTakesOverFromCommittedOffsets() throws {
+        let topic = try newTopic("vigil-group", partitions: 4)
+        let group = TestBroker.unique("group-split")
+        let events = Mutex<[(String, KafkaEvent)]>([])
+        let a = try consumer(topic, group: group, onEvent: { e in events.withLock { $0.append(("a", e)) } })
+        let b = try consumer(topic, group: group, onEvent: { e in events.withLock { $0.append(("b", e)) } })
+
+        // Both joined and split the partitions before anything is produced.
+        try pollUntil([a, b], { _, _ in }, enough: { a.assignment.count == 2 && b.assignment.count == 2 })
+        try #require(a.assignment.count == 2 && b.assignment.count == 2)
+        #expect(a.assignment.isDisjoint(with: b.assignment))
+
+        let n = 4000
+        try produce(topic, (0..<n).map { "g\($0)" })
+        var seenA: [KafkaPosition: String] = [:]
+        var seenB: [KafkaPosition: String] = [:]
+        var notDoneByA = Set<KafkaPosition>()
+        // A processes its first 300 records fully; the rest stay in flight (never acknowledged).
+        try pollUntil(
+            [a, b],
+            { who, batch in
+                for r in batch {
+                    let v = String(decoding: r.value ?? [], as: UTF8.self)
+                    if who == 0 {
+                        seenA[r.position] = v
+                        if seenA.count <= 300 { a.markDone(r.position) } else { notDoneByA.insert(r.position) }
+                    } else {
+                        seenB[r.position] = v
+                        b.markDone(r.position)
+                    }
+                }
+            }, enough: { seenA.count + seenB.count >= n })
+        try #require(seenA.count + seenB.count == n)
+        #expect(!seenA.isEmpty && !seenB.isEmpty)
+        let aPartitions = a.assignment
+
+        a.close()  // commits A's done prefix and leaves the group
+        var takenOver: [KafkaPosition: String] = [:]
+        try pollUntil(
+            [b],
+            { _, batch in
+                for r in batch { takenOver[r.position] = String(decoding: r.value ?? [], as: UTF8.self) }
+                b.markDone(batch)
+            }, enough: { takenOver.count >= notDoneByA.count && b.assignment.count == 4 })
+        defer { b.close() }
+
+        #expect(b.assignment.count == 4)
+        // Nothing lost: everything was processed by A (done), by B, or taken over.
+        let all = Set(seenA.values).union(seenB.values)
+        #expect(all.count == n)
+        // Duplicates only from A's uncommitted tail, and all of that tail came back.
+        #expect(Set(takenOver.keys) == notDoneByA)
+        #expect(takenOver.keys.allSatisfy { aPartitions.contains($0.topicPartition) })
+        #expect(takenOver.allSatisfy { seenA[$0.key] == $0.value }, "the same records, at the same offsets")
+        let aEvents = events.withLock { $0.filter { $0.0 == "a" }.map(\.1) }
+        #expect(aEvents.contains { if case .revoked(let p) = $0 { return Set(p) == aPartitions } else { return false } })
+    }
+
+    @Test func pauseHoldsRecordsBackAndSeekRereads() throws {
+        let topic = try newTopic("vigil-pause", partitions: 1)
+        let tp = TopicPartition(topic, 0)
+        try produce(topic, (0..<20).map { "p\($0)" })
+        let c = try consumer(topic)
+        defer { c.close() }
+        var got: [KafkaRecord] = []
+        try pollUntil([c], { _, batch in got += batch }, enough: { got.count >= 20 })
+        try #require(got.count == 20)
+
+        try c.seek([tp: 5])
+        var reread: [KafkaRecord] = []
+        try pollUntil([c], timeout: .seconds(20), { _, batch in reread += batch }, enough: { reread.count >= 15 })
+        #expect(reread.first?.offset == 5 && reread.count == 15)
+
+        try c.pause([tp])
+        try produce(topic, (20..<25).map { "p\($0)" })
+        var whilePaused: [KafkaRecord] = []
+        try pollUntil([c], timeout: .seconds(2), { _, batch in whilePaused += batch }, enough: { false })
+        #expect(whilePaused.isEmpty)
+        try c.resume([tp])
+        var afterResume: [KafkaRecord] = []
+        try pollUntil([c], timeout: .seconds(20), { _, batch in afterResume += batch }, enough: { afterResume.count >= 5 })
+        #expect(afterResume.map(\.offset) == [20, 21, 22, 23, 24])
+    }
+
+    @Test func startOffsetsOverrideTheGroupPosition() throws {
+        let topic = try newTopic("vigil-start", partitions: 2)
+        try produce(topic, (0..<40).map { "s\($0)" }, roundRobin: 2)
+        var config = KafkaConsumerConfiguration(common: try common(), groupID: TestBroker.unique("group-start"))
+        config.startFrom = .earliest
+        let c = try KafkaConsumer(configuration: config)
+        defer { c.close() }
+        c.setStartOffsets([TopicPartition(topic, 0): 15, TopicPartition(topic, 1): 18])
+        try c.subscribe(topics: [topic])
+        var got: [KafkaRecord] = []
+        try pollUntil([c], { _, batch in got += batch }, enough: { got.count >= 7 })
+        #expect(got.count == 7, "20 per partition, starting at 15 and 18")
+        #expect(got.filter { $0.partition == 0 }.map(\.offset).first == 15)
+        #expect(got.filter { $0.partition == 1 }.map(\.offset).first == 18)
+    }
+
+    /// Statistics arrive as events and become per-partition consumer-lag gauges.
+    @Test func statisticsReportConsumerLag() throws {
+        let topic = try newTopic("vigil-stats", partitions: 1)
+        let tp = TopicPartition(topic, 0)
+        try produce(topic, (0..<1000).map { "x\($0)" })
+        let metrics = TestMetrics()
+        let stats = Mutex<[KafkaStatistics]>([])
+        var config = KafkaConsumerConfiguration(common: try common(), groupID: TestBroker.unique("group-stats"))
+        config.startFrom = .earliest
+        config.statisticsInterval = .milliseconds(200)
+        let c = try KafkaConsumer(configuration: config, metricsFactory: metrics) { event in
+            if case .statistics(let s) = event { stats.withLock { $0.append(s) } }
+        }
+        defer { c.close() }
+        try c.subscribe(topics: [topic])
+        var got: [KafkaRecord] = []
+        try pollUntil([c], { _, batch in got += batch }, enough: { got.count >= 1000 })
+        c.markDone(got.prefix(400).map(\.position))
+        #expect(c.commit() == [tp: 400])
+        try pollUntil([c], timeout: .seconds(10), { _, _ in }, enough: {
+            stats.withLock { $0.contains { $0.partitions[tp]?.consumerLag == 600 } }
+        })
+        #expect(stats.withLock { $0.contains { $0.partitions[tp]?.consumerLag == 600 } })
+        let gauge = try metrics.expectGauge(
+            "vigil_kafka_consumer_lag", [("client", "vigil-tests"), ("topic", topic), ("partition", "0")])
+        #expect(gauge.lastValue == 600)
     }
 }
