@@ -21,6 +21,7 @@ let package = Package(
     products: [
         .executable(name: "vigil", targets: ["vigil"]),
         .library(name: "VigilEngine", targets: ["VigilEngine"]),
+        .library(name: "VigilKafka", targets: ["VigilKafka"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

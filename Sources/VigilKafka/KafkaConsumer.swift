@@ -59,10 +59,21 @@ public final class KafkaConsumer: Sendable {
     /// Returns up to `maxMessages` records, waiting at most `timeout` for the first, and serves
     /// rebalances and statistics on the calling thread. Per-partition errors become `.error`
     /// events; only a fatal error throws.
+    ///
+    /// `rd_kafka_consume_batch_queue` waits until the batch is *full* or the timeout expires, which
+    /// on a quiet stream delays every record by up to the whole timeout. So: take what is there
+    /// without waiting; if nothing is, wait for one record only, then take what came with it.
     public func poll(maxMessages: Int, timeout: Duration) throws(KafkaError) -> KafkaBatch {
         try withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<rd_kafka_message_t>?.self, capacity: maxMessages) {
             (buffer) throws(KafkaError) -> KafkaBatch in
-            let n = rd_kafka_consume_batch_queue(queue.handle, timeout.timeoutMilliseconds, buffer.baseAddress, maxMessages)
+            var n = rd_kafka_consume_batch_queue(queue.handle, 0, buffer.baseAddress, maxMessages)
+            if n == 0 {
+                n = rd_kafka_consume_batch_queue(queue.handle, timeout.timeoutMilliseconds, buffer.baseAddress, 1)
+                if n == 1 && maxMessages > 1 {
+                    let more = rd_kafka_consume_batch_queue(queue.handle, 0, buffer.baseAddress! + 1, maxMessages - 1)
+                    n = more < 0 ? n : n + more
+                }
+            }
             if n < 0 { throw KafkaError.from(rd_kafka_last_error(), "consume", code: .consumeFailed) }
             if n == 0 { return .empty }
             defer { for i in 0..<n { rd_kafka_message_destroy(buffer[i]) } }  // every message, errors included

@@ -14,18 +14,27 @@ final class KafkaMetrics: @unchecked Sendable {
     private let lag = Mutex<[TopicPartition: Gauge]>([:])
     private let deliveredTotal = Atomic<Int>(0)
     private let failedTotal = Atomic<Int>(0)
+    /// What `publishDeliveries` has already added to the counters.
+    private let published = Mutex<(delivered: Int, failed: Int)>((0, 0))
 
     var deliveredCount: Int { deliveredTotal.load(ordering: .relaxed) }
     var failedCount: Int { failedTotal.load(ordering: .relaxed) }
 
+    /// Called per delivery report: one relaxed atomic add, nothing more on this hot path.
     func recordDelivery(ok: Bool) {
-        if ok {
-            delivered.increment()
-            deliveredTotal.add(1, ordering: .relaxed)
-        } else {
-            deliveryFailed.increment()
-            failedTotal.add(1, ordering: .relaxed)
+        if ok { deliveredTotal.add(1, ordering: .relaxed) } else { failedTotal.add(1, ordering: .relaxed) }
+    }
+
+    /// Adds the deliveries counted since the last call to the metrics counters (the producer's
+    /// poll thread calls it when idle, and statistics reports do too).
+    func publishDeliveries() {
+        let now = (deliveredCount, failedCount)
+        let delta = published.withLock { last -> (Int, Int) in
+            defer { last = now }
+            return (now.0 - last.delivered, now.1 - last.failed)
         }
+        if delta.0 > 0 { delivered.increment(by: Int64(delta.0)) }
+        if delta.1 > 0 { deliveryFailed.increment(by: Int64(delta.1)) }
     }
 
     private let factory: any MetricsFactory
@@ -42,6 +51,7 @@ final class KafkaMetrics: @unchecked Sendable {
 
     /// Publishes a statistics report: local queue depth and consumer lag per partition.
     func record(_ stats: KafkaStatistics) {
+        publishDeliveries()
         queuedMessages.record(stats.queuedMessages)
         guard stats.type == "consumer" else { return }
         for (tp, p) in stats.partitions where p.consumerLag >= 0 {

@@ -46,7 +46,8 @@ final class RDKafkaClient: @unchecked Sendable {
         case .producer:
             rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
                 guard let opaque, let message else { return }
-                RDKafkaContext.from(opaque).reportDelivery(message.pointee)
+                // Once per record: borrow the context without retaining it.
+                Unmanaged<RDKafkaContext>.fromOpaque(opaque)._withUnsafeGuaranteedRef { $0.reportDelivery(message) }
             }
         case .consumer:
             rd_kafka_conf_set_rebalance_cb(conf) { rk, err, partitions, opaque in
@@ -124,10 +125,11 @@ final class RDKafkaContext: Sendable {
         onEvent?(.statistics(stats))
     }
 
-    func reportDelivery(_ message: rd_kafka_message_t) {
-        let ok = message.err == RD_KAFKA_RESP_ERR_NO_ERROR
+    func reportDelivery(_ pointer: UnsafePointer<rd_kafka_message_t>) {
+        let ok = pointer.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR
         metrics.recordDelivery(ok: ok)
         guard let onDelivery else { return }
+        let message = pointer.pointee
         let topic = message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
         let error = ok ? nil : KafkaError.from(message.err, "delivery to \(topic) failed", code: .deliveryFailed)
         let token = UInt64(UInt(bitPattern: message._private))
