@@ -52,7 +52,9 @@ let package = Package(
             swiftSettings: strict),
         .executableTarget(
             name: "vigil",
-            dependencies: ["VigilEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "VigilEngine", "VigilKafka", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strict),
 
         // Shared by tests only: the broker gate (KAFKA_BOOTSTRAP / CI) and running the built CLI.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # VigilKafka against librdkafka's own rdkafka_performance (built from the same source), in one
 # run, against a private local broker: produce and consume rates for ~150-byte JSON records on 4
-# partitions, then VigilKafka's end-to-end latency at 10k msg/s.
+# partitions, then VigilKafka's end-to-end latency at 10k msg/s. The stock rdkafka_performance
+# re-sends one static buffer without copying it; VigilKafka copies every record (its callers reuse
+# their buffers), so a second rdkafka_performance built with RD_KAFKA_MSG_F_COPY is shown too.
 #
 #   bench/kafka-vs-librdkafka.sh [N] [REPS]     (defaults: 1000000 records, 3 repetitions)
 #   CODEC=lz4 bench/kafka-vs-librdkafka.sh      (compression for both producers; default none)
@@ -32,8 +34,8 @@ topic() { scripts/broker.sh topic "$1" 4 2>/dev/null; }
 # Group settings both consumers share (fast joins on this broker, no fetch stalls).
 GROUP_PROPS=(-X auto.offset.reset=earliest -X session.timeout.ms=6000 -X heartbeat.interval.ms=1000
              -X fetch.queue.backoff.ms=10 -X fetch.wait.max.ms=10)
-perf_produce() {   # prints msgs/s
-  "$PERF" -P -t "$1" -b "$BROKERS" -s 150 -c "$N" -z "$CODEC" -X acks=all -X linger.ms=5 -X batch.size=1000000 2>&1 |
+perf_produce() {   # $1 topic, $2 binary (default: stock); prints msgs/s
+  "${2:-$PERF}" -P -t "$1" -b "$BROKERS" -s 150 -c "$N" -z "$CODEC" -X acks=all -X linger.ms=5 -X batch.size=1000000 2>&1 |
     grep -E '^% [0-9]+ messages produced' | tail -1 | sed -E 's/.* ([0-9]+) msgs\/s.*/\1/'
 }
 perf_consume() {   # $1 topic, $2 extra flags; prints msgs/s
@@ -50,10 +52,12 @@ fresh_broker() {
   BROKERS="127.0.0.1:$(scripts/broker.sh start 2>/dev/null)"
 }
 
-vp=() pp=() vc=() pc=() pcb=() vrss=()
+vp=() pp=() ppc=() vc=() pc=() pcb=() vrss=()
 for r in $(seq 1 "$REPS"); do
   fresh_broker; t_perf="perf-$r-$$"; topic "$t_perf"
   pp+=("$(perf_produce "$t_perf")")
+  fresh_broker; t_perf="perfcopy-$r-$$"; topic "$t_perf"
+  ppc+=("$(perf_produce "$t_perf" "$DEPS_BIN/rdkafka_performance_copy")")
   fresh_broker; t_vigil="vigil-$r-$$"; topic "$t_vigil"
   out="$("$KB" produce --brokers "$BROKERS" --topic "$t_vigil" --messages "$N" --codec "$CODEC" 2>/dev/null)"
   vp+=("$(vigil_rate <<<"$out")")
@@ -68,7 +72,7 @@ for r in $(seq 1 "$REPS"); do
   fi
   vrss+=("$(sed -E 's/.*peak_rss_mib=([0-9]+).*/\1/' <<<"$out")")
   pcb+=("$(perf_consume "$t_vigil" "-B 10000")")
-  log "repetition $r: produce vigil ${vp[-1]} / perf ${pp[-1]}; consume vigil ${vc[-1]} / perf ${pc[-1]} (batch ${pcb[-1]})"
+  log "repetition $r: produce vigil ${vp[-1]} / perf ${pp[-1]} / perf copy ${ppc[-1]}; consume vigil ${vc[-1]} / perf ${pc[-1]} (batch ${pcb[-1]})"
 done
 
 fresh_broker
@@ -77,7 +81,7 @@ lat="$("$KB" latency --brokers "$BROKERS" --topic "$t_lat" --rate 10000 --second
 p50="$(sed -E 's/.*p50_ms=([0-9.]+).*/\1/' <<<"$lat")"; p99="$(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$lat")"
 pmax="$(sed -E 's/.*max_ms=([0-9.]+).*/\1/' <<<"$lat")"; lrss="$(sed -E 's/.*peak_rss_mib=([0-9]+).*/\1/' <<<"$lat")"
 
-m_vp="$(echo "${vp[*]}" | median)" m_pp="$(echo "${pp[*]}" | median)"
+m_vp="$(echo "${vp[*]}" | median)" m_pp="$(echo "${pp[*]}" | median)" m_ppc="$(echo "${ppc[*]}" | median)"
 m_vc="$(echo "${vc[*]}" | median)" m_pc="$(echo "${pc[*]}" | median)" m_pcb="$(echo "${pcb[*]}" | median)"
 mb() { awk -v r="$1" 'BEGIN {printf "%.0f", r * 150 / 1e6}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
@@ -88,10 +92,11 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}
 echo
 echo "| path | VigilKafka msg/s (MB/s) | rdkafka_performance msg/s (MB/s) | ratio |"
 echo "|---|---|---|---|"
-echo "| produce | $m_vp ($(mb "$m_vp")) | $m_pp ($(mb "$m_pp")) | $(ratio "$m_vp" "$m_pp") |"
+echo "| produce | $m_vp ($(mb "$m_vp")) | $m_pp ($(mb "$m_pp")) stock: one static buffer, never copied | $(ratio "$m_vp" "$m_pp") |"
+echo "| produce | | $m_ppc ($(mb "$m_ppc")) with RD_KAFKA_MSG_F_COPY, as VigilKafka | $(ratio "$m_vp" "$m_ppc") |"
 echo "| consume (group) | $m_vc ($(mb "$m_vc")) | $m_pc ($(mb "$m_pc")) consumer_poll | $(ratio "$m_vc" "$m_pc") |"
 echo "| consume (group) | | $m_pcb ($(mb "$m_pcb")) -B 10000 batch | $(ratio "$m_vc" "$m_pcb") |"
 echo
-echo "runs: produce vigil ${vp[*]} / perf ${pp[*]}; consume vigil ${vc[*]} / perf ${pc[*]} / perf batch ${pcb[*]}"
+echo "runs: produce vigil ${vp[*]} / perf ${pp[*]} / perf copy ${ppc[*]}; consume vigil ${vc[*]} / perf ${pc[*]} / perf batch ${pcb[*]}"
 echo "VigilKafka end-to-end latency at 10k msg/s for 10 s: p50 ${p50} ms, p99 ${p99} ms, max ${pmax} ms; peak RSS: consumer ${vrss[-1]} MiB, latency run ${lrss} MiB"
 echo "RESULT consume_ratio=$(ratio "$m_vc" "$m_pc") produce_ratio=$(ratio "$m_vp" "$m_pp") p99_ms=$p99"

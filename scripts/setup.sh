@@ -59,7 +59,7 @@ setup_librdkafka() {
       die "VIGIL_RDKAFKA=system but the system's librdkafka is $v; Vigil needs >= $RDK_MIN_VERSION (unset VIGIL_RDKAFKA to build 2.8 locally)"
     log "librdkafka: using the system's $v"; return
   fi
-  if grep -qsx "Version: $RDK_VERSION" "$RDK_PREFIX/lib/pkgconfig/rdkafka.pc" && [[ -x "$DEPS_BIN/rdkafka_performance" ]]; then
+  if grep -qsx "Version: $RDK_VERSION" "$RDK_PREFIX/lib/pkgconfig/rdkafka.pc" && [[ -x "$DEPS_BIN/rdkafka_performance_copy" ]]; then
     fix_static_pc; log "librdkafka: $RDK_VERSION already in $RDK_PREFIX"; return
   fi
   local apt="$DEPS/apt" src="$DEPS/src"
@@ -94,10 +94,18 @@ setup_librdkafka() {
     make -C src install
     # librdkafka's own tools: the throughput ceiling for bench/, and a metadata probe.
     make -j"$(nproc)" -C examples rdkafka_performance rdkafka_example
+    # A second rdkafka_performance that copies each payload (RD_KAFKA_MSG_F_COPY), as any
+    # application reusing its buffers must; the stock tool re-sends one static buffer uncopied.
+    mv examples/rdkafka_performance examples/rdkafka_performance.stock
+    sed -i 's/int sendflags     = 0;/int sendflags     = RD_KAFKA_MSG_F_COPY;/' examples/rdkafka_performance.c
+    grep -q 'int sendflags     = RD_KAFKA_MSG_F_COPY;' examples/rdkafka_performance.c
+    make -C examples rdkafka_performance
+    mv examples/rdkafka_performance examples/rdkafka_performance_copy
+    mv examples/rdkafka_performance.stock examples/rdkafka_performance
   ) > "$src/build.log" 2>&1 || { tail -30 "$src/build.log" >&2; die "librdkafka build failed (see $src/build.log)"; }
   fix_static_pc
   mkdir -p "$DEPS_BIN"
-  cp -f "$build"/examples/{rdkafka_performance,rdkafka_example} "$DEPS_BIN/"
+  cp -f "$build"/examples/{rdkafka_performance,rdkafka_performance_copy,rdkafka_example} "$DEPS_BIN/"
   rm -rf "$build"
   log "librdkafka: $RDK_VERSION installed in $RDK_PREFIX"
 }

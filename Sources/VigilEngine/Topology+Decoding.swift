@@ -94,9 +94,13 @@ extension Topology {
             o.diagnostics.report(
                 o.path.key("properties").key(managed), "is managed by Vigil; set it through the typed keys", at: o.mark)
         }
+        let createTopics = o.bool("create_topics") ?? false
+        let partitions = o.int("partitions", in: 1...10_000) ?? 4
         o.finish()
         guard let brokers, let topics, let group else { return nil }
-        return KafkaSourceSpec(brokers: brokers, topics: topics, group: group, startFrom: start, properties: properties)
+        return KafkaSourceSpec(
+            brokers: brokers, topics: topics, group: group, startFrom: start, properties: properties,
+            createTopics: createTopics, partitions: partitions)
     }
 
     static func isHostPort(_ s: String) -> Bool {

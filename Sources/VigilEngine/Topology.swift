@@ -30,6 +30,19 @@ public struct Topology: Sendable {
     public var admin: AdminSpec?
 }
 
+extension Topology {
+    /// Every topic this topology reads or writes, in a stable order: sources, labels, alerts,
+    /// dead letters, checkpoints.
+    public var topics: [String] {
+        var out = source.kafka.topics
+        out += models.compactMap { $0.kind.labels?.topic }
+        out += [alerts.topic, deadLetter.topic]
+        if let checkpoints { out.append(checkpoints.topic) }
+        var seen = Set<String>()
+        return out.filter { seen.insert($0).inserted }
+    }
+}
+
 /// Where events come from and how to read them. Key `source`.
 public struct SourceSpec: Sendable, Hashable {
     /// Key `kafka` (required).
@@ -62,6 +75,11 @@ public struct KafkaSourceSpec: Sendable, Hashable {
     public var startFrom: StartFrom
     /// librdkafka properties passed through as they are. Key `properties` (mapping of strings).
     public var properties: [String: String]
+    /// Create every topic the topology names that does not exist yet, at start. Key
+    /// `create_topics` (default false).
+    public var createTopics: Bool = false
+    /// Partitions of topics Vigil creates. Key `partitions` (default 4, 1...10000).
+    public var partitions: Int = 4
 
     /// Starting positions for a group without committed offsets.
     public enum StartFrom: String, Sendable, Hashable, CaseIterable {

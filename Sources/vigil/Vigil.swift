@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VigilEngine
+import VigilKafka
 
 @main
 struct Vigil: ParsableCommand {
@@ -8,7 +9,7 @@ struct Vigil: ParsableCommand {
         commandName: "vigil",
         abstract: "Streaming fraud and anomaly detection over Kafka.",
         version: VersionInfo.text,
-        subcommands: [Validate.self, Doctor.self])
+        subcommands: [Validate.self, CreateTopics.self, Doctor.self])
 }
 
 /// `vigil validate FILE…`: checks topology files and lists every problem.
@@ -70,6 +71,39 @@ struct Doctor: ParsableCommand {
             print("doctor: ok, \(report.produced) events produced and read back in \(String(format: "%.2f", seconds)) s")
         } catch {
             printError("doctor: failed: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `vigil create-topics FILE`: creates the topics a topology names that do not exist yet.
+struct CreateTopics: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create the topics a topology reads and writes (those missing), with its partition count.")
+
+    @Argument(help: "Topology file.")
+    var file: String
+
+    @Option(help: "Broker list, host:port[,host:port…]. Default: the topology's source.kafka.brokers.")
+    var brokers: String?
+
+    func run() throws {
+        let topology: Topology
+        do {
+            topology = try TopologyLoader.load(path: file)
+        } catch {
+            printError("invalid: \(file)\n\(error)")
+            throw ExitCode(1)
+        }
+        let servers = brokers.map { $0.split(separator: ",").map(String.init) } ?? topology.source.kafka.brokers
+        do {
+            let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: servers, clientID: "vigil-admin"))
+            let created = try admin.ensureTopics(topology.topics, partitions: topology.source.kafka.partitions)
+            for topic in topology.topics {
+                print("\(created.contains(topic) ? "created" : "exists "): \(topic)")
+            }
+        } catch {
+            printError("create-topics: failed: \(error)")
             throw ExitCode(1)
         }
     }

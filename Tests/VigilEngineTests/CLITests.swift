@@ -39,16 +39,33 @@ import VigilTestKit
     }
 }
 
-/// `vigil doctor` against the real local broker: produce and read back through librdkafka.
+/// Commands that talk to the real local broker.
 @Suite(
     .serialized, .timeLimit(.minutes(2)),
     .enabled(if: TestBroker.enabled, "needs a broker: run scripts/test.sh, which starts one and sets KAFKA_BOOTSTRAP"))
-struct DoctorTests {
+struct BrokerCLITests {
     @Test func doctorRoundTripsEventsThroughTheBroker() throws {
         let r = try CLI.run(["doctor", "--brokers", try TestBroker.address(), "--count", "7"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("produced 7 events, all acknowledged by the broker"))
         #expect(r.stdout.contains("doctor: ok, 7 events produced and read back"))
         #expect(r.stdout.split(separator: "\n").filter { $0.contains("\"txn_id\":\"check-") }.count == 7)
+    }
+
+    /// A topology of unique topic names: the first run creates them all, the second finds them.
+    @Test func createTopicsCreatesWhatTheTopologyNamesOnce() throws {
+        let name = TestBroker.unique("ct")
+        let text = try String(contentsOf: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "payments", with: "\(name)-payments")
+            .replacingOccurrences(of: "partitions: 4", with: "partitions: 3")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(name).yaml")
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let first = try CLI.run(["create-topics", file.path, "--brokers", try TestBroker.address()])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.split(separator: "\n").filter { $0.hasPrefix("created: ") }.count == 5)
+        #expect(first.stdout.contains("created: \(name)-payments-alerts"))
+        let second = try CLI.run(["create-topics", file.path, "--brokers", try TestBroker.address()])
+        #expect(second.stdout.split(separator: "\n").filter { $0.hasPrefix("exists : ") }.count == 5)
     }
 }

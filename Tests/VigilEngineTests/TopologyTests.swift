@@ -37,6 +37,9 @@ import VigilTestKit
         #expect(t.name == "card-payments")
         #expect(t.source.kafka.topics == ["payments"] && t.source.kafka.group == "vigil-card-payments")
         #expect(t.source.kafka.properties == ["fetch.wait.max.ms": "10"])
+        #expect(t.source.kafka.createTopics && t.source.kafka.partitions == 4)
+        #expect(
+            t.topics == ["payments", "payments-labels", "payments-alerts", "payments-dlq", "vigil-card-payments-checkpoints"])
         #expect(t.source.key == "card_id" && t.source.id == "txn_id")
         #expect(t.source.time?.format == .unixMilliseconds && t.source.time?.missing == .deadLetter)
         #expect(t.schema["amount"] == FieldSpec(name: "amount", type: .number, required: true, min: 0))

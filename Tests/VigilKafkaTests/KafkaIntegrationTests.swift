@@ -307,4 +307,51 @@ struct KafkaIntegrationTests {
             "vigil_kafka_consumer_lag", [("client", "vigil-tests"), ("topic", topic), ("partition", "0")])
         #expect(gauge.lastValue == 600)
     }
+
+    @Test func anIdempotentProducerDeliversEverythingOnce() throws {
+        let topic = try newTopic("vigil-idem", partitions: 2)
+        var config = KafkaProducerConfiguration(common: try common())
+        config.idempotence = true
+        let producer = try KafkaProducer(configuration: config)
+        for i in 0..<2000 { try producer.send(topic: topic, key: Array("k\(i % 7)".utf8), value: Array("i\(i)".utf8)) }
+        try producer.close()
+        #expect(producer.deliveredCount == 2000 && producer.failedCount == 0)
+        let c = try consumer(topic)
+        defer { c.close() }
+        var values = Set<String>()
+        var count = 0
+        try pollUntil([c], { _, batch in
+            count += batch.count
+            for r in batch { values.insert(String(decoding: r.value ?? [], as: UTF8.self)) }
+        }, enough: { count >= 2000 })
+        #expect(count == 2000 && values.count == 2000)
+    }
+
+    /// The cooperative-sticky protocol: members split the partitions with incremental
+    /// assignment, and a leaver's partitions move to the survivor without loss.
+    @Test func cooperativeStickyMembersSplitAndHandOver() throws {
+        let topic = try newTopic("vigil-coop", partitions: 4)
+        let group = TestBroker.unique("group-coop")
+        let cooperative: (inout KafkaConsumerConfiguration) -> Void = { $0.assignmentStrategy = .cooperativeSticky }
+        let a = try consumer(topic, group: group, configure: cooperative)
+        let b = try consumer(topic, group: group, configure: cooperative)
+        try pollUntil([a, b], { _, _ in }, enough: { a.assignment.count == 2 && b.assignment.count == 2 })
+        #expect(a.assignment.count == 2 && b.assignment.count == 2)
+        #expect(a.assignment.isDisjoint(with: b.assignment))
+        try produce(topic, (0..<1000).map { "c\($0)" })
+        var seen = Set<String>()
+        try pollUntil([a, b], { who, batch in
+            for r in batch { seen.insert(String(decoding: r.value ?? [], as: UTF8.self)) }
+            (who == 0 ? a : b).markDone(batch)
+        }, enough: { seen.count >= 1000 })
+        a.close()
+        try produce(topic, (1000..<1400).map { "c\($0)" })
+        try pollUntil([b], { _, batch in
+            for r in batch { seen.insert(String(decoding: r.value ?? [], as: UTF8.self)) }
+            b.markDone(batch)
+        }, enough: { seen.count >= 1400 && b.assignment.count == 4 })
+        defer { b.close() }
+        #expect(seen.count == 1400)
+        #expect(b.assignment.count == 4)
+    }
 }

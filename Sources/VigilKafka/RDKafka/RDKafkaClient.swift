@@ -145,15 +145,17 @@ enum LogKeys {
 }
 
 extension KafkaError {
-    /// Maps a librdkafka error code onto Vigil's codes, keeping librdkafka's own text.
-    static func from(_ err: rd_kafka_resp_err_t, _ context: String, code: Code? = nil) -> KafkaError {
+    /// Maps a librdkafka error code onto Vigil's codes, keeping librdkafka's own text. Broker
+    /// outages, timeouts, a full queue and fatal errors keep their own codes; anything else gets
+    /// `fallback`, the code of the operation that failed.
+    static func from(_ err: rd_kafka_resp_err_t, _ context: String, code fallback: Code? = nil) -> KafkaError {
         let text = String(cString: rd_kafka_err2str(err))
         let reason = context.isEmpty ? text : "\(context): \(text)"
         switch err {
         case RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, RD_KAFKA_RESP_ERR__RESOLVE:
-            return KafkaError(code ?? .brokerUnavailable, reason, rdkafkaCode: err.rawValue, isRetriable: true)
+            return KafkaError(.brokerUnavailable, reason, rdkafkaCode: err.rawValue, isRetriable: true)
         case RD_KAFKA_RESP_ERR__TIMED_OUT, RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
-            return KafkaError(code ?? .timedOut, reason, rdkafkaCode: err.rawValue, isRetriable: true)
+            return KafkaError(.timedOut, reason, rdkafkaCode: err.rawValue, isRetriable: true)
         case RD_KAFKA_RESP_ERR__QUEUE_FULL:
             return KafkaError(.queueFull, reason, rdkafkaCode: err.rawValue, isRetriable: true)
         case RD_KAFKA_RESP_ERR__FATAL:
@@ -162,7 +164,7 @@ extension KafkaError {
             let retriable = err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID || err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS
                 || err == RD_KAFKA_RESP_ERR_NOT_COORDINATOR || err == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE
                 || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE
-            return KafkaError(code ?? .consumeFailed, reason, rdkafkaCode: err.rawValue, isRetriable: retriable)
+            return KafkaError(fallback ?? .consumeFailed, reason, rdkafkaCode: err.rawValue, isRetriable: retriable)
         }
     }
 }
