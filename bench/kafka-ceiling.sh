@@ -36,8 +36,8 @@ done
 
 tansu_rss_kb="$(ps -o rss= -p "$(cat "$DEPS/run/bench/tansu.pid")" | tr -d ' ')"
 echo
-echo "librdkafka $(PKG_CONFIG_PATH="$RDK_PREFIX/lib/pkgconfig" pkg-config --modversion rdkafka) rdkafka_performance against Tansu $("$DEPS_BIN/tansu" --version | awk '{print $2}'), 4 partitions, 150-byte messages, acks=all, linger.ms=5"
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME")"
+echo "rdkafka_performance alone: $(versions_line), 4 partitions, 150-byte messages, acks=all, linger.ms=5"
+machine_line
 echo
 echo "| compression | messages | produce | consume (group, consumer_poll) |"
 echo "|---|---|---|---|"

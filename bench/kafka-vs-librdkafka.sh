@@ -87,8 +87,8 @@ mb() { awk -v r="$1" 'BEGIN {printf "%.0f", r * 150 / 1e6}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 echo
-echo "VigilKafka vs rdkafka_performance: librdkafka $(PKG_CONFIG_PATH="$RDK_PREFIX/lib/pkgconfig" pkg-config --modversion rdkafka), Tansu $("$DEPS_BIN/tansu" --version | awk '{print $2}'), $N records of 150 bytes, 4 partitions, compression $CODEC, acks=all, linger.ms=5"
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"); medians of $REPS repetitions"
+echo "VigilKafka vs rdkafka_performance: $(versions_line), $N records of 150 bytes, 4 partitions, compression $CODEC, acks=all, linger.ms=5"
+echo "$(machine_line); medians of $REPS repetitions"
 echo
 echo "| path | VigilKafka msg/s (MB/s) | rdkafka_performance msg/s (MB/s) | ratio |"
 echo "|---|---|---|---|"

@@ -21,3 +21,11 @@ vigil_env() {
   export PKG_CONFIG_PATH="$pc${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
   export PATH="$DEPS_BIN:$PATH"
 }
+
+# "librdkafka 2.8.0, Tansu 0.6.0" and "2 cores, 24 GiB, Debian …": the first lines of every bench table.
+versions_line() {
+  echo "librdkafka $(PKG_CONFIG_PATH="$RDK_PREFIX/lib/pkgconfig" pkg-config --modversion rdkafka), Tansu $("$DEPS_BIN/tansu" --version | awk '{print $2}')"
+}
+machine_line() {
+  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME")"
+}

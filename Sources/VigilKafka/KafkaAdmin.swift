@@ -7,6 +7,10 @@ import Metrics
 public final class KafkaAdmin: Sendable {
     private let client: RDKafkaClient
 
+    /// - Parameters:
+    ///   - logger: receives Vigil's and librdkafka's log lines.
+    ///   - metricsFactory: where the client's metrics go (default: the bootstrapped system).
+    ///   - onEvent: client-level errors.
     public init(
         configuration: KafkaConfiguration, logger: Logger = Logger(label: "vigil.kafka"),
         metricsFactory: any MetricsFactory = MetricsSystem.factory,

@@ -21,6 +21,7 @@ public final class KafkaConsumer: Sendable {
 
     /// - Parameters:
     ///   - logger: receives Vigil's and librdkafka's log lines.
+    ///   - metricsFactory: where the client's metrics go (default: the bootstrapped system).
     ///   - onEvent: assignments, revocations, commits, errors and statistics. Rebalance events are
     ///     delivered on the polling thread, errors and logs may come from librdkafka's threads.
     /// - Throws: `KafkaError` for invalid configuration or an unsupported librdkafka.

@@ -14,6 +14,8 @@ public final class KafkaProducer: Sendable {
     private let sends = Atomic<Int>(0)
 
     /// - Parameters:
+    ///   - logger: receives Vigil's and librdkafka's log lines.
+    ///   - metricsFactory: where the client's metrics go (default: the bootstrapped system).
     ///   - onDelivery: called once per record with the broker's acknowledgement or the failure, on
     ///     a sending thread or the producer's poll thread. Keep it short; it holds up later reports.
     ///   - onEvent: client-level errors (librdkafka retries the retriable ones) and statistics.
