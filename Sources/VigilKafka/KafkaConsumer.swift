@@ -18,6 +18,8 @@ public final class KafkaConsumer: Sendable {
     private let configuration: KafkaConsumerConfiguration
     private let stopping = Atomic<Bool>(false)
     private let closed = Atomic<Bool>(false)
+    /// The pthread running `run()`, 0 when none: `close()` waits for it unless called from it.
+    private let runner = Atomic<UInt>(0)
 
     /// - Parameters:
     ///   - logger: receives Vigil's and librdkafka's log lines.
@@ -97,6 +99,8 @@ public final class KafkaConsumer: Sendable {
     public func run(maxBatch: Int = 10_000, pollTimeout: Duration = .milliseconds(100), handler: (KafkaBatch) -> Void)
         throws(KafkaError)
     {
+        runner.store(UInt(pthread_self()), ordering: .releasing)
+        defer { runner.store(0, ordering: .releasing) }
         let clock = ContinuousClock()
         var nextCommit = clock.now.advanced(by: configuration.commitInterval)
         while !stopping.load(ordering: .acquiring) {
@@ -199,10 +203,13 @@ public final class KafkaConsumer: Sendable {
     // MARK: Shutdown
 
     /// Stops polling, commits every done offset synchronously, and leaves the group so its
-    /// partitions move to the other members at once. Safe to call twice.
+    /// partitions move to the other members at once. Waits for a `run()` on another thread to
+    /// return first (at most one poll timeout). Safe to call twice.
     public func close() {
         stop()
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let me = UInt(pthread_self())
+        while case let r = runner.load(ordering: .acquiring), r != 0, r != me { usleep(1000) }
         commit(async: false)
         // Serves the final revoke, whose callback commits again (a no-op when nothing moved).
         _ = rd_kafka_consumer_close(client.handle)

@@ -40,7 +40,15 @@ public final class KafkaProducer: Sendable {
         }
     }
 
-    deinit { poller.stop() }
+    deinit {
+        poller.stop()
+        let left = outstanding
+        if left > 0 {
+            client.context.logger.warning(
+                "Producer released with records not yet acknowledged; call close(deadline:) to flush",
+                metadata: [LogKeys.outstanding: "\(left)"])
+        }
+    }
 
     /// Records acknowledged by the broker so far.
     public var deliveredCount: Int { client.context.metrics.deliveredCount }

@@ -354,4 +354,34 @@ struct KafkaIntegrationTests {
         #expect(seen.count == 1400)
         #expect(b.assignment.count == 4)
     }
+
+    /// close() from another thread while run() polls: it waits for the loop, commits what is
+    /// done, and leaves; nothing crashes and the commit is visible to the group.
+    @Test func closeFromAnotherThreadWaitsForRun() throws {
+        let topic = try newTopic("vigil-close", partitions: 1)
+        try produce(topic, (0..<500).map { "z\($0)" })
+        let group = TestBroker.unique("group-close")
+        let c = try consumer(topic, group: group)
+        let seen = Atomic<Int>(0)
+        let returned = Atomic<Bool>(false)
+        let thread = Thread {
+            try? c.run(maxBatch: 100) { batch in
+                c.markDone(batch)
+                seen.add(batch.count, ordering: .relaxed)
+            }
+            returned.store(true, ordering: .releasing)
+        }
+        thread.start()
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(60))
+        while seen.load(ordering: .relaxed) < 500, clock.now < deadline { usleep(10_000) }
+        c.close()
+        let runReturned = returned.load(ordering: .acquiring)
+        let total = seen.load(ordering: .relaxed)
+        #expect(runReturned, "run() returned before close() finished")
+        #expect(total == 500)
+        let check = try consumer(topic, group: group)
+        defer { check.close() }
+        #expect(try check.committedOffsets([TopicPartition(topic, 0)]) == [TopicPartition(topic, 0): 500])
+    }
 }

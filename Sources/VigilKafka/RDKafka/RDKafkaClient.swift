@@ -142,6 +142,7 @@ enum LogKeys {
     static let error = "error"
     static let facility = "facility"
     static let partitions = "partitions"
+    static let outstanding = "outstanding"
 }
 
 extension KafkaError {
