@@ -15,8 +15,17 @@ log "building Vigil and its tests (debug)"
 swift build --build-tests
 
 export VIGIL_BROKER_NAME=test
-export VIGIL_TANSU="$DEPS_BIN/tansu"   # tests that restart a broker run their own
-trap 'scripts/broker.sh stop >/dev/null 2>&1 || true' EXIT
+export VIGIL_TANSU="$DEPS_BIN/tansu"   # tests that restart a broker run their own,
+export VIGIL_TEST_PIDS="$DEPS/run/test-private-brokers.pids"   # listed here for clean-up
+mkdir -p "$DEPS/run"; rm -f "$VIGIL_TEST_PIDS"
+cleanup() {
+  scripts/broker.sh stop >/dev/null 2>&1 || true
+  # Brokers a crashed test could not stop itself.
+  if [[ -f "$VIGIL_TEST_PIDS" ]]; then
+    while read -r pid; do [[ -n "$pid" ]] && kill -9 "$pid" 2>/dev/null || true; done < "$VIGIL_TEST_PIDS"
+  fi
+}
+trap cleanup EXIT
 if port="$(scripts/broker.sh start)"; then
   export KAFKA_BOOTSTRAP="127.0.0.1:$port"
   log "integration tests use the broker at $KAFKA_BOOTSTRAP"
@@ -27,5 +36,9 @@ else
 fi
 
 log "running the tests"
-swift test --skip-build "$@"
+# A bound well inside CI's 90 minutes (a normal run takes ~75 s), so a hung test fails the run
+# with a message instead of using up the whole budget.
+if ! timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-build "$@"; then
+  die "tests failed (or did not finish within ${VIGIL_TEST_TIMEOUT:-1800} s)"
+fi
 log "all tests passed"

@@ -75,7 +75,7 @@ public final class KafkaAdmin: Sendable {
         let options = rd_kafka_AdminOptions_new(client.handle, RD_KAFKA_ADMIN_OP_CREATETOPICS)
         defer { rd_kafka_AdminOptions_destroy(options) }
         _ = rd_kafka_AdminOptions_set_request_timeout(options, timeout.timeoutMilliseconds, errstr, 512)
-        let queue = RDKafkaQueue(rd_kafka_queue_new(client.handle))
+        let queue = RDKafkaQueue(rd_kafka_queue_new(client.handle), of: client)
         var topics: [OpaquePointer?] = [topic]
         rd_kafka_CreateTopics(client.handle, &topics, 1, options, queue.handle)
         guard let event = rd_kafka_queue_poll(queue.handle, timeout.timeoutMilliseconds + 1000) else {

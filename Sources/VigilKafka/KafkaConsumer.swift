@@ -11,7 +11,6 @@ import Synchronization
 /// loop); mark records done with `markDone` when their effects are acknowledged; `close()` on
 /// shutdown commits what is done and leaves the group.
 public final class KafkaConsumer: Sendable {
-    // Declared first so it is released first: the queue must go before its client's handle.
     private let queue: RDKafkaQueue
     private let client: RDKafkaClient
     private let state: ConsumerState
@@ -41,7 +40,7 @@ public final class KafkaConsumer: Sendable {
         // Route the main queue into the consumer queue, so one batch poll serves rebalances,
         // statistics and messages alike.
         rd_kafka_poll_set_consumer(client.handle)
-        queue = RDKafkaQueue(rd_kafka_queue_get_consumer(client.handle))
+        queue = RDKafkaQueue(rd_kafka_queue_get_consumer(client.handle), of: client)
     }
 
     /// Joins the group and subscribes to `topics`; assignments arrive while polling.
@@ -242,7 +241,7 @@ public final class KafkaConsumer: Sendable {
             guard let m = messages[i] else { continue }
             let msg = m.pointee
             if msg.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                let reason = msg.payload.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? ""
+                let reason = rd_kafka_message_errstr(m).map { String(cString: $0) } ?? ""
                 let error = KafkaError.from(msg.err, reason, code: .consumeFailed)
                 if msg.err == RD_KAFKA_RESP_ERR__FATAL { fatal = error } else { context.reportError(msg.err, reason) }
                 continue
@@ -291,10 +290,16 @@ public final class KafkaConsumer: Sendable {
     }
 }
 
-/// Owns one `rd_kafka_queue_t`; librdkafka queues are thread-safe.
+/// Owns one `rd_kafka_queue_t`; librdkafka queues are thread-safe. It holds its client, so the
+/// queue is always destroyed before the `rd_kafka_t` it belongs to, whatever order Swift
+/// releases references in.
 final class RDKafkaQueue: @unchecked Sendable {
-    // Invariant: `handle` is destroyed only in deinit.
+    // Invariant: `handle` is destroyed only in deinit, while `client` is still alive.
     let handle: OpaquePointer?
-    init(_ handle: OpaquePointer?) { self.handle = handle }
+    private let client: RDKafkaClient
+    init(_ handle: OpaquePointer?, of client: RDKafkaClient) {
+        self.handle = handle
+        self.client = client
+    }
     deinit { if let handle { rd_kafka_queue_destroy(handle) } }
 }

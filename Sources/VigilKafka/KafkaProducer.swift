@@ -59,7 +59,7 @@ public final class KafkaProducer: Sendable {
 
     /// A handle for a topic that is produced to often: sending through it skips the lookup by name.
     public func topic(_ name: String) -> KafkaTopic {
-        KafkaTopic(name: name, handle: rd_kafka_topic_new(client.handle, name, nil))
+        KafkaTopic(name: name, handle: rd_kafka_topic_new(client.handle, name, nil), client: client)
     }
 
     /// Enqueues one record; see `send(to:key:value:…)`.
@@ -222,14 +222,18 @@ public final class KafkaProducer: Sendable {
     }
 }
 
-/// A topic handle obtained from `KafkaProducer.topic(_:)`.
+/// A topic handle obtained from `KafkaProducer.topic(_:)`. It keeps its producer's client alive:
+/// librdkafka requires topic handles to be destroyed before the client.
 public final class KafkaTopic: @unchecked Sendable {
-    // Invariant: `handle` is a refcounted rd_kafka_topic_t released only in deinit.
+    // Invariant: `handle` is a refcounted rd_kafka_topic_t released only in deinit, while
+    // `client` is still alive.
     public let name: String
     let handle: OpaquePointer?
-    init(name: String, handle: OpaquePointer?) {
+    private let client: RDKafkaClient
+    init(name: String, handle: OpaquePointer?, client: RDKafkaClient) {
         self.name = name
         self.handle = handle
+        self.client = client
     }
     deinit { if let handle { rd_kafka_topic_destroy(handle) } }
 }

@@ -17,7 +17,11 @@ struct BrokerRestartTests {
         defer { broker.stop() }
         let topic = TestBroker.unique("vigil-restart")
         try broker.createTopic(topic, partitions: 1)
-        let common = KafkaConfiguration(bootstrapServers: [broker.address], clientID: "vigil-restart")
+        // A broker that lost its topics: librdkafka notices the re-created topic only at its next
+        // metadata refresh, every 5 minutes by default. Refresh every second here.
+        let common = KafkaConfiguration(
+            bootstrapServers: [broker.address], clientID: "vigil-restart",
+            properties: ["topic.metadata.refresh.interval.ms": "1000"])
 
         let errors = Mutex<[KafkaError]>([])
         let onEvent: @Sendable (KafkaEvent) -> Void = { event in

@@ -20,6 +20,20 @@ public final class PrivateBroker: @unchecked Sendable {
 
     public var address: String { "127.0.0.1:\(port)" }
 
+    /// Every broker process tests started, so scripts/test.sh can clean up after a crash.
+    nonisolated(unsafe) static var started: [Int32] = [] {
+        didSet {
+            let list = started.map(String.init).joined(separator: "\n") + "\n"
+            try? list.write(toFile: pidFile, atomically: true, encoding: .utf8)
+        }
+    }
+
+    /// $VIGIL_TEST_PIDS (set by scripts/test.sh), else a file in the temporary directory.
+    static var pidFile: String {
+        ProcessInfo.processInfo.environment["VIGIL_TEST_PIDS"]
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("vigil-test-brokers.pids").path
+    }
+
     /// Starts a broker on a free loopback port and waits until it answers.
     public init() throws {
         port = try Self.freePort()
@@ -36,10 +50,12 @@ public final class PrivateBroker: @unchecked Sendable {
         p.executableURL = URL(fileURLWithPath: Self.tansu)
         p.arguments = ["broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        p.standardInput = FileHandle.nullDevice
         p.standardOutput = try FileHandle(forWritingTo: log)
         p.standardError = try FileHandle(forWritingTo: log)
         try p.run()
         process = p
+        Self.started.append(p.processIdentifier)
         for _ in 0..<100 {
             if try answers() { return }
             usleep(100_000)
