@@ -179,8 +179,9 @@ public final class KafkaConsumer: Sendable {
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.from(err, what, code: .consumeFailed) }
     }
 
-    /// Where partitions start when they are next assigned (checkpoint restore): their offsets
-    /// here win over the group's committed offsets.
+    /// Where partitions start the next time they are assigned (checkpoint restore): their offsets
+    /// here win over the group's committed offsets, once; later assignments resume from the
+    /// committed offsets.
     public func setStartOffsets(_ offsets: [TopicPartition: Int64]) {
         state.startOffsets.withLock { $0.merge(offsets) { $1 } }
     }

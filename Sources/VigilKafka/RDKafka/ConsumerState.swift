@@ -26,8 +26,9 @@ final class ConsumerState: Sendable {
         let partitions = TopicPartitionList.partitions(list)
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-            // A restore asked for exact positions: start assigned partitions there.
-            let starts = startOffsets.withLock { s in partitions.compactMap { tp in s[tp].map { (tp, $0) } } }
+            // A restore asked for exact positions: start these partitions there, once (a later
+            // reassignment resumes from the group's committed offsets as usual).
+            let starts = startOffsets.withLock { s in partitions.compactMap { tp in s.removeValue(forKey: tp).map { (tp, $0) } } }
             if let list, !starts.isEmpty {
                 let wanted = Dictionary(uniqueKeysWithValues: starts)
                 for i in 0..<Int(list.pointee.cnt) {
