@@ -80,14 +80,7 @@ public final class KafkaConsumer: Sendable {
             if n == 0 { return .empty }
             defer { for i in 0..<n { rd_kafka_message_destroy(buffer[i]) } }  // every message, errors included
             let batch = try Self.convert(buffer, count: n, context: client.context)
-            if !batch.isEmpty {
-                state.tracker.withLock { tracker in
-                    for i in 0..<batch.count {
-                        let e = batch.entries[i]
-                        tracker.fetched(TopicPartition(batch.topics[Int(e.topicIndex)], e.partition), e.offset)
-                    }
-                }
-            }
+            if !batch.isEmpty { state.tracker.withLock { $0.fetched(batch) } }
             return batch
         }
     }
@@ -130,15 +123,18 @@ public final class KafkaConsumer: Sendable {
 
     /// Marks every record of `batch` done.
     public func markDone(_ batch: KafkaBatch) {
-        state.tracker.withLock { tracker in for i in 0..<batch.count { tracker.markDone(batch.position(i)) } }
+        state.tracker.withLock { $0.markDone(batch) }
     }
 
     /// Commits the done prefix of every assigned partition.
-    /// - Returns: the offsets committed (empty for an asynchronous commit, which reports through
-    ///   `.committed` events once sent).
+    /// - Parameter async: false waits for the coordinator; true returns at once, and the answer
+    ///   arrives while polling as a `.committed` or `.error` event (failed offsets are resent by
+    ///   the next commit).
+    /// - Returns: the offsets the coordinator accepted (synchronous) or the offsets sent
+    ///   (asynchronous).
     @discardableResult
     public func commit(async: Bool = false) -> [TopicPartition: Int64] {
-        state.commit(client.handle, async: async)
+        state.commit(client.handle, asyncVia: async ? queue.handle : nil)
     }
 
     /// The committed offsets the group coordinator holds for `partitions`.
@@ -149,9 +145,7 @@ public final class KafkaConsumer: Sendable {
         defer { rd_kafka_topic_partition_list_destroy(list) }
         let err = rd_kafka_committed(client.handle, list, timeout.timeoutMilliseconds)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.from(err, "committed offsets", code: .consumeFailed) }
-        var out: [TopicPartition: Int64] = [:]
-        for e in TopicPartitionList.elements(list) { out[TopicPartition(String(cString: e.topic), e.partition)] = e.offset }
-        return out
+        return TopicPartitionList.offsets(list)
     }
 
     /// Records fetched and not yet marked done, per partition.
@@ -191,9 +185,7 @@ public final class KafkaConsumer: Sendable {
         let list = TopicPartitionList.make(offsets)
         defer { rd_kafka_topic_partition_list_destroy(list) }
         if let error = rd_kafka_seek_partitions(client.handle, list, timeout.timeoutMilliseconds) {
-            let code = rd_kafka_error_code(error)
-            rd_kafka_error_destroy(error)
-            throw KafkaError.from(code, "seek", code: .consumeFailed)
+            throw KafkaError.from(takeErrorCode(error), "seek", code: .consumeFailed)
         }
         for e in TopicPartitionList.elements(list) where e.err != RD_KAFKA_RESP_ERR_NO_ERROR {
             throw KafkaError.from(e.err, "seek \(String(cString: e.topic))[\(e.partition)]", code: .consumeFailed)

@@ -8,7 +8,7 @@ public enum KafkaEvent: Sendable {
     /// Partitions lost without a chance to commit (session timeout): expect their uncommitted
     /// records to be delivered again to whoever gets them.
     case lost([TopicPartition])
-    /// Offsets committed to the group.
+    /// Offsets the group coordinator accepted (for an asynchronous commit, when its answer arrives).
     case committed([TopicPartition: Int64])
     /// A client-level error. Retriable ones (broker down, timeouts) are retried by librdkafka.
     case error(KafkaError)

@@ -75,9 +75,8 @@ public final class KafkaProducer: Sendable {
         }
     }
 
-    /// Enqueues one record, copying key and value. When the local queue is full it waits for
-    /// room (the poll thread drains it as the broker acknowledges), then throws `.queueFull`
-    /// after `queueFullWait`.
+    /// Enqueues one record, copying key and value. When the local queue is full it serves
+    /// delivery reports until there is room, then throws `.queueFull` after `queueFullWait`.
     /// - Parameters:
     ///   - partition: nil lets the partitioner choose (by key hash when there is a key).
     ///   - token: returned in this record's `DeliveryReport`.
@@ -96,6 +95,12 @@ public final class KafkaProducer: Sendable {
     private enum Target {
         case name(String)
         case handle(OpaquePointer?, String)
+
+        var name: String {
+            switch self {
+            case .name(let n), .handle(_, let n): return n
+            }
+        }
     }
 
     private func enqueue(
@@ -122,12 +127,7 @@ public final class KafkaProducer: Sendable {
                     continue
                 }
             }
-            let name: String
-            switch target {
-            case .name(let n): name = n
-            case .handle(_, let n): name = n
-            }
-            throw KafkaError.from(err, "produce to \(name)", code: .deliveryFailed)
+            throw KafkaError.from(err, "produce to \(target.name)", code: .deliveryFailed)
         }
     }
 
@@ -198,8 +198,7 @@ public final class KafkaProducer: Sendable {
             }
         }
         guard let error else { return RD_KAFKA_RESP_ERR_NO_ERROR }
-        let code = rd_kafka_error_code(error)
-        rd_kafka_error_destroy(error)
+        let code = takeErrorCode(error)
         if let hdrs { rd_kafka_headers_destroy(hdrs) }  // ownership passes only on success
         return code
     }

@@ -67,6 +67,43 @@ public struct OffsetTracker: Sendable {
         partitions[tp, default: Partition()].fetched(offset)
     }
 
+    /// Records every record of `batch` as handed to the caller.
+    public mutating func fetched(_ batch: KafkaBatch) {
+        forEachRun(of: batch, creating: true) { partition, entries in
+            for e in entries { partition.fetched(e.offset) }
+        }
+    }
+
+    /// Marks every record of `batch` done; partitions no longer tracked are skipped.
+    public mutating func markDone(_ batch: KafkaBatch) {
+        forEachRun(of: batch, creating: false) { partition, entries in
+            for e in entries { _ = partition.markDone(e.offset) }
+        }
+    }
+
+    /// Calls `body` once per run of consecutive records from one partition, so a batch costs one
+    /// dictionary lookup per partition run rather than one per record.
+    private mutating func forEachRun(
+        of batch: KafkaBatch, creating: Bool, _ body: (inout Partition, ArraySlice<KafkaBatch.Entry>) -> Void
+    ) {
+        let entries = batch.entries
+        var start = 0
+        while start < entries.count {
+            let first = entries[start]
+            var end = start + 1
+            while end < entries.count, entries[end].partition == first.partition, entries[end].topicIndex == first.topicIndex {
+                end += 1
+            }
+            let tp = TopicPartition(batch.topics[Int(first.topicIndex)], first.partition)
+            if creating {
+                body(&partitions[tp, default: Partition()], entries[start..<end])
+            } else if partitions[tp] != nil {
+                body(&partitions[tp]!, entries[start..<end])
+            }
+            start = end
+        }
+    }
+
     /// Marks a fetched record done. Unknown positions (a partition no longer assigned, an offset
     /// already done) are ignored and reported as false.
     @discardableResult
@@ -84,9 +121,15 @@ public struct OffsetTracker: Sendable {
         return out
     }
 
-    /// Records a successful commit.
+    /// Records a commit as made (or, for an asynchronous one, as sent).
     public mutating func committed(_ offsets: [TopicPartition: Int64]) {
         for (tp, offset) in offsets where partitions[tp] != nil { partitions[tp]!.committed = offset }
+    }
+
+    /// Records that an asynchronous commit failed: those offsets become pending again, so the
+    /// next commit (periodic, on revoke or on close) sends them once more.
+    public mutating func commitFailed(_ offsets: [TopicPartition: Int64]) {
+        for (tp, offset) in offsets where partitions[tp]?.committed == offset { partitions[tp]!.committed = nil }
     }
 
     /// Forgets partitions that were revoked or lost.

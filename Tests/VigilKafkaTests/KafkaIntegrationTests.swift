@@ -384,4 +384,25 @@ struct KafkaIntegrationTests {
         defer { check.close() }
         #expect(try check.committedOffsets([TopicPartition(topic, 0)]) == [TopicPartition(topic, 0): 500])
     }
+
+    /// An asynchronous commit returns at once; the coordinator's answer arrives while polling.
+    @Test func anAsynchronousCommitIsConfirmedByAnEvent() throws {
+        let topic = try newTopic("vigil-async", partitions: 1)
+        let tp = TopicPartition(topic, 0)
+        try produce(topic, (0..<50).map { "a\($0)" })
+        let committed = Mutex<[TopicPartition: Int64]>([:])
+        let c = try consumer(topic, onEvent: { event in
+            if case .committed(let offsets) = event { committed.withLock { $0.merge(offsets) { $1 } } }
+        })
+        defer { c.close() }
+        var got: [KafkaRecord] = []
+        try pollUntil([c], { _, batch in
+            got += batch
+            c.markDone(batch)
+        }, enough: { got.count >= 50 })
+        #expect(c.commit(async: true) == [tp: 50], "returns what it sent")
+        try pollUntil([c], timeout: .seconds(20), { _, _ in }, enough: { committed.withLock { $0[tp] } == 50 })
+        #expect(committed.withLock { $0[tp] } == 50)
+        #expect(try c.committedOffsets([tp]) == [tp: 50])
+    }
 }

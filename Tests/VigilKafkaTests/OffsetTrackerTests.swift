@@ -39,6 +39,19 @@ import VigilKafka
         #expect(t.pendingCommits([p0]).isEmpty)
     }
 
+    @Test func aFailedAsynchronousCommitIsSentAgain() {
+        var t = OffsetTracker()
+        for o in 0..<4 { t.fetched(p0, Int64(o)) }
+        for o in 0..<4 { t.markDone(KafkaPosition(p0, Int64(o))) }
+        t.committed([p0: 4])  // sent
+        #expect(t.pendingCommits().isEmpty, "not resent while in flight")
+        t.commitFailed([p0: 4])
+        #expect(t.pendingCommits() == [p0: 4], "pending again after the coordinator refused it")
+        t.committed([p0: 4])
+        t.commitFailed([p0: 3])  // an older failure does not undo a newer commit
+        #expect(t.pendingCommits().isEmpty)
+    }
+
     @Test func unknownPositionsAreIgnored() {
         var t = OffsetTracker()
         t.fetched(p0, 5)

@@ -38,7 +38,9 @@ final class ConsumerState: Sendable {
             }
             tracker.withLock { $0.remove(partitions) }
             if cooperative {
-                if let error = rd_kafka_incremental_assign(rk, list) { consume(error, "incremental assign") }
+                if let error = rd_kafka_incremental_assign(rk, list) {
+                    onEvent?(.error(KafkaError.from(takeErrorCode(error), "incremental assign")))
+                }
             } else {
                 let e = rd_kafka_assign(rk, list)
                 if e != RD_KAFKA_RESP_ERR_NO_ERROR { onEvent?(.error(KafkaError.from(e, "assign"))) }
@@ -50,10 +52,12 @@ final class ConsumerState: Sendable {
             let lost = rd_kafka_assignment_lost(rk) != 0
             if !lost {
                 // Commit what is done before another member takes these partitions over.
-                commit(rk, only: Set(partitions), async: false)
+                commit(rk, only: Set(partitions), asyncVia: nil)
             }
             if cooperative {
-                if let error = rd_kafka_incremental_unassign(rk, list) { consume(error, "incremental unassign") }
+                if let error = rd_kafka_incremental_unassign(rk, list) {
+                    onEvent?(.error(KafkaError.from(takeErrorCode(error), "incremental unassign")))
+                }
             } else {
                 _ = rd_kafka_assign(rk, nil)
             }
@@ -67,36 +71,66 @@ final class ConsumerState: Sendable {
         }
     }
 
-    private func consume(_ error: OpaquePointer, _ what: String) {
-        let code = rd_kafka_error_code(error)
-        rd_kafka_error_destroy(error)
-        onEvent?(.error(KafkaError.from(code, what)))
-    }
-
-    /// Commits the done prefix of every partition (or of `only`), synchronously or not.
-    /// - Returns: what was committed (for a synchronous commit; an asynchronous one reports nothing).
+    /// Commits the done prefix of every partition (or of `only`).
+    ///
+    /// Synchronous (`queue` nil): returns what the coordinator accepted and reports it as
+    /// `.committed`. Asynchronous (`queue` is the consumer queue): records the offsets as sent and
+    /// returns them; the coordinator's answer arrives while polling, as `.committed`, or as
+    /// `.error` after which the failed offsets are pending again and the next commit resends them.
     @discardableResult
-    func commit(_ rk: OpaquePointer, only: Set<TopicPartition>? = nil, async: Bool) -> [TopicPartition: Int64] {
+    func commit(_ rk: OpaquePointer, only: Set<TopicPartition>? = nil, asyncVia queue: OpaquePointer?) -> [TopicPartition: Int64] {
         let pending = tracker.withLock { $0.pendingCommits(only) }
         guard !pending.isEmpty else { return [:] }
         let list = TopicPartitionList.make(pending)
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        let err = rd_kafka_commit(rk, list, async ? 1 : 0)
+        if let queue {
+            tracker.withLock { $0.committed(pending) }  // sent: not resent unless it fails
+            let err = rd_kafka_commit_queue(rk, list, queue, { _, err, offsets, opaque in
+                guard let opaque else { return }
+                Unmanaged<ConsumerState>.fromOpaque(opaque).takeUnretainedValue().asyncCommitted(err, offsets)
+            }, Unmanaged.passUnretained(self).toOpaque())
+            if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                tracker.withLock { $0.commitFailed(pending) }
+                onEvent?(.error(KafkaError.from(err, "commit")))
+                return [:]
+            }
+            return pending
+        }
+        let err = rd_kafka_commit(rk, list, 0)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             onEvent?(.error(KafkaError.from(err, "commit")))
             return [:]
         }
-        var done = pending
-        if !async {
-            for e in TopicPartitionList.elements(list) where e.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                done[TopicPartition(String(cString: e.topic), e.partition)] = nil
-                onEvent?(.error(KafkaError.from(e.err, "commit \(String(cString: e.topic))[\(e.partition)]")))
+        let (accepted, _) = split(TopicPartitionList.elements(list), err)
+        tracker.withLock { $0.committed(accepted) }
+        if !accepted.isEmpty { onEvent?(.committed(accepted)) }
+        return accepted
+    }
+
+    /// The coordinator's answer to an asynchronous commit, served on the polling thread.
+    func asyncCommitted(_ err: rd_kafka_resp_err_t, _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
+        let (accepted, failed) = split(TopicPartitionList.elements(list), err)
+        if !failed.isEmpty { tracker.withLock { $0.commitFailed(failed) } }
+        if !accepted.isEmpty { onEvent?(.committed(accepted)) }
+    }
+
+    /// Splits a commit's per-partition results into accepted and failed offsets, reporting each
+    /// failure as an `.error` event.
+    private func split(_ elements: [rd_kafka_topic_partition_t], _ err: rd_kafka_resp_err_t)
+        -> (accepted: [TopicPartition: Int64], failed: [TopicPartition: Int64])
+    {
+        var accepted: [TopicPartition: Int64] = [:]
+        var failed: [TopicPartition: Int64] = [:]
+        for e in elements {
+            let tp = TopicPartition(String(cString: e.topic), e.partition)
+            let code = e.err != RD_KAFKA_RESP_ERR_NO_ERROR ? e.err : err
+            if code == RD_KAFKA_RESP_ERR_NO_ERROR {
+                accepted[tp] = e.offset
+            } else {
+                failed[tp] = e.offset
+                onEvent?(.error(KafkaError.from(code, "commit \(tp)")))
             }
         }
-        // An asynchronous commit is recorded as sent; a failed one is retried by the next commit
-        // only if more progress is made, which at-least-once tolerates (replay, never skip).
-        tracker.withLock { $0.committed(done) }
-        if !done.isEmpty { onEvent?(.committed(done)) }
-        return done
+        return (accepted, failed)
     }
 }

@@ -170,6 +170,13 @@ extension KafkaError {
     }
 }
 
+/// Takes ownership of an `rd_kafka_error_t`: returns its code and destroys it.
+func takeErrorCode(_ error: OpaquePointer) -> rd_kafka_resp_err_t {
+    let code = rd_kafka_error_code(error)
+    rd_kafka_error_destroy(error)
+    return code
+}
+
 extension Duration {
     /// Milliseconds for librdkafka's `int timeout_ms` arguments, clamped to Int32.
     var timeoutMilliseconds: Int32 { Int32(clamping: milliseconds) }

@@ -23,6 +23,12 @@ enum TopicPartitionList {
         elements(list).map { TopicPartition(String(cString: $0.topic), $0.partition) }
     }
 
+    static func offsets(_ list: UnsafePointer<rd_kafka_topic_partition_list_t>?) -> [TopicPartition: Int64] {
+        var out: [TopicPartition: Int64] = [:]
+        for e in elements(list) { out[TopicPartition(String(cString: e.topic), e.partition)] = e.offset }
+        return out
+    }
+
     static func elements(_ list: UnsafePointer<rd_kafka_topic_partition_list_t>?) -> [rd_kafka_topic_partition_t] {
         guard let list, list.pointee.cnt > 0 else { return [] }
         return (0..<Int(list.pointee.cnt)).map { list.pointee.elems[$0] }
