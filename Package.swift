@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -37,7 +39,10 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
 
         .target(name: "VigilCore", dependencies: ["CLZ4"], swiftSettings: strict),
-        .target(name: "VigilFeatures", dependencies: ["VigilCore"], swiftSettings: strict),
+        .target(
+            name: "VigilFeatures",
+            dependencies: ["VigilCore", .product(name: "Atomics", package: "swift-atomics")],
+            swiftSettings: strict),
         .target(name: "VigilModels", dependencies: ["VigilCore", "COpenBLAS"], swiftSettings: strict),
         .target(
             name: "VigilKafka",
@@ -60,7 +65,10 @@ let package = Package(
         // Shared by tests only: the broker gate (KAFKA_BOOTSTRAP / CI) and running the built CLI.
         .target(name: "VigilTestKit", path: "Tests/VigilTestKit", swiftSettings: strict),
         .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore"], swiftSettings: strict),
-        .testTarget(name: "VigilFeaturesTests", dependencies: ["VigilFeatures"], swiftSettings: strict),
+        .testTarget(
+            name: "VigilFeaturesTests",
+            dependencies: ["VigilFeatures", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict),
         .testTarget(name: "VigilModelsTests", dependencies: ["VigilModels"], swiftSettings: strict),
         .testTarget(
             name: "VigilKafkaTests",

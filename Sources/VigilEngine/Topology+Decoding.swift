@@ -16,8 +16,9 @@ extension Topology {
         let source = o.object("source", required: true).flatMap { decodeSource($0, schema: schema) }
         let features = o.list("features", required: true).map { items in
             if items.isEmpty { o.report("features", "must declare at least one feature") }
-            return FeatureSpec.decodeList(items, schema: schema ?? Schema(fields: []), d)
+            return FeatureSpec.decodeList(items, schema: schema ?? Schema(fields: []), entityKey: source?.key, d)
         }
+        let state = o.object("state").map { StateSpec.decode($0, longestWindow: features.flatMap(longestWindow)) } ?? StateSpec()
         let models = o.list("models", required: true).map { items in
             let models = ModelSpec.decodeList(items, features: features?.map(\.name) ?? [], d)
             // Only when every entry decoded: a broken entry might have been the active one.
@@ -41,8 +42,15 @@ extension Topology {
             return nil
         }
         return Topology(
-            name: name, description: description, source: source, schema: schema, features: features, models: models,
-            threshold: threshold, alerts: alerts, deadLetter: deadLetter, checkpoints: checkpoints, admin: admin)
+            name: name, description: description, source: source, schema: schema, features: features, state: state,
+            models: models, threshold: threshold, alerts: alerts, deadLetter: deadLetter, checkpoints: checkpoints, admin: admin)
+    }
+
+    private static func longestWindow(_ features: [FeatureSpec]) -> Duration? {
+        features.compactMap { feature -> Duration? in
+            if case .window(_, let length, _, _) = feature.kind { return length }
+            return nil
+        }.max()
     }
 
     private static func isSlug(_ s: String) -> Bool {

@@ -16,6 +16,8 @@ public struct Topology: Sendable {
     public var schema: Schema
     /// Key `features` (required, at least one).
     public var features: [FeatureSpec]
+    /// Limits of per-entity state. Key `state` (optional).
+    public var state: StateSpec = StateSpec()
     /// Key `models` (required, at least one with role active).
     public var models: [ModelSpec]
     /// Key `threshold` (optional; defaults as documented).

@@ -6,9 +6,10 @@ extension FeatureSpec {
     public static let halflifeRange: ClosedRange<Duration> = .seconds(1) ... .seconds(365 * 86_400)
 
     /// Decodes the `features:` list, checking every field reference against `schema` and every
-    /// feature reference against the features declared before it.
+    /// feature reference against the features declared before it, and every `key` against the
+    /// source's entity key (`entityKey`, when known): state is kept per entity of that key.
     public static func decodeList(
-        _ items: [(node: ConfigNode, path: ConfigPath)], schema: Schema, _ d: ConfigDiagnostics
+        _ items: [(node: ConfigNode, path: ConfigPath)], schema: Schema, entityKey: String? = nil, _ d: ConfigDiagnostics
     ) -> [FeatureSpec] {
         var features: [FeatureSpec] = []
         var names: [String] = []
@@ -23,19 +24,30 @@ extension FeatureSpec {
             if let name, !names.contains(name) { names.append(name) }
             // Without a known kind the valid keys are unknown too, so they are not checked.
             guard let tag = object.choice("kind", as: Tag.self, required: true, noun: "feature kind") else { continue }
-            let kind = decodeKind(tag, object, schema: schema, earlier: earlier)
+            let kind = decodeKind(tag, object, schema: schema, sourceKey: entityKey, earlier: earlier)
             object.finish(context: "for kind \(tag.rawValue)")
             if let name, let kind, d.issues.count == issuesBefore { features.append(FeatureSpec(name: name, kind: kind)) }
         }
         return features
     }
 
-    private static func decodeKind(_ tag: Tag, _ o: ConfigObject, schema: Schema, earlier: [String]) -> Kind? {
+    private static func decodeKind(
+        _ tag: Tag, _ o: ConfigObject, schema: Schema, sourceKey: String?, earlier: [String]
+    ) -> Kind? {
         func field(_ key: String, _ types: Set<FieldType>, role: String) -> String? {
             guard let name = o.string(key, required: true) else { return nil }
             return schema.check(name, key: key, in: o, types: types, role: role)?.name
         }
-        func entityKey() -> String? { field("key", [.category, .string], role: "an entity key") }
+        func entityKey() -> String? {
+            guard let key = field("key", [.category, .string], role: "an entity key") else { return nil }
+            if let expected = sourceKey, key != expected {
+                o.report(
+                    "key",
+                    "'\(key)' differs from source.key '\(expected)': events are routed and their state kept per '\(expected)', so every feature must use it")
+                return nil
+            }
+            return key
+        }
         /// `of` for aggregate `agg`: a field of `types`, or nothing when the aggregate counts
         /// events (`types` nil). Returns nil when invalid, `.some(nil)` when rightly absent.
         func operand(_ agg: String?, _ types: Set<FieldType>?) -> String?? {

@@ -1,0 +1,66 @@
+/// Decoded events in columns, the unit ingest hands to a worker: one allocation per column
+/// instead of one per event, and the layout the feature stage reads without conversions.
+public struct EventBatch: Sendable {
+    /// Which schema fields the columns hold.
+    public let layout: EventLayout
+    /// Number of events.
+    public private(set) var count: Int = 0
+    /// `StableHash` of each event's entity key.
+    public private(set) var keys: [UInt64] = []
+    /// Event time of each event, in milliseconds since the Unix epoch.
+    public private(set) var times: [Int64] = []
+    /// Numeric fields, row-major (`count × layout.numbers.count`); NaN marks a missing value.
+    public private(set) var numbers: [Double] = []
+    /// Categorical fields as `StableHash.category` values, row-major; 0 marks a missing value.
+    public private(set) var categories: [UInt64] = []
+
+    public init(layout: EventLayout, capacity: Int = 0) {
+        self.layout = layout
+        keys.reserveCapacity(capacity)
+        times.reserveCapacity(capacity)
+        numbers.reserveCapacity(capacity * layout.numbers.count)
+        categories.reserveCapacity(capacity * layout.categories.count)
+    }
+
+    /// Appends one event; `numbers` and `categories` must have one value per layout column.
+    public mutating func append(
+        key: UInt64, time: Int64, numbers rowNumbers: some Collection<Double>,
+        categories rowCategories: some Collection<UInt64>
+    ) {
+        precondition(rowNumbers.count == layout.numbers.count && rowCategories.count == layout.categories.count)
+        keys.append(key)
+        times.append(time)
+        numbers.append(contentsOf: rowNumbers)
+        categories.append(contentsOf: rowCategories)
+        count += 1
+    }
+
+    /// Empties the batch, keeping its memory for the next one.
+    public mutating func removeAll() {
+        keys.removeAll(keepingCapacity: true)
+        times.removeAll(keepingCapacity: true)
+        numbers.removeAll(keepingCapacity: true)
+        categories.removeAll(keepingCapacity: true)
+        count = 0
+    }
+}
+
+/// Which event fields become columns of an `EventBatch`: numbers in one block, categorical
+/// values (category, string and boolean fields) hashed in another. Timestamps live in `times`.
+public struct EventLayout: Sendable, Hashable {
+    /// Names of the numeric columns, in order.
+    public let numbers: [String]
+    /// Names of the categorical columns, in order.
+    public let categories: [String]
+
+    public init(numbers: [String], categories: [String]) {
+        self.numbers = numbers
+        self.categories = categories
+    }
+
+    /// Every number field, then every category, string and boolean field, in declaration order.
+    public init(schema: Schema) {
+        numbers = schema.fields.filter { $0.type == .number }.map(\.name)
+        categories = schema.fields.filter { $0.type.isKeyLike || $0.type == .boolean }.map(\.name)
+    }
+}

@@ -1,0 +1,442 @@
+import VigilCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+@inline(__always)
+func naturalLog1p(_ x: Double) -> Double { log1p(x) }
+
+// Evaluation (read-only) and folding (write) of one entity's row.
+//
+// A row holds the entity's *folded* events as aggregates (window panes, decayed moments, distinct
+// and novelty memories) up to the time `folded`, plus up to `reorderBuffer` newer *unfolded*
+// events kept raw and sorted by time. Features at time t combine the folded aggregates with the
+// unfolded events at or before t, so an event that arrives late but within the allowed lateness
+// sees exactly what it would have seen in order.
+
+extension FeatureExtractor {
+    typealias Layout = FeaturePlan.RowLayout
+
+    @inline(__always)
+    static func pane(_ t: Int64, _ width: Int64) -> Int64 {
+        t >= 0 ? t / width : (t - width + 1) / width
+    }
+
+    @inline(__always)
+    static func slot(_ pane: Int64, _ panes: Int) -> Int {
+        let m = Int(pane % Int64(panes))
+        return m < 0 ? m + panes : m
+    }
+
+    /// A categorical hash narrowed to the 32 bits kept in state; never 0 for a present value.
+    @inline(__always)
+    static func narrow(_ h: UInt64) -> UInt32 {
+        if h == 0 { return 0 }
+        let n = UInt32(truncatingIfNeeded: h ^ (h >> 32))
+        return n == 0 ? 1 : n
+    }
+
+    @inline(__always)
+    func decayFactor(_ dt: Int64, _ halflifeMs: Double) -> Double {
+        dt <= 0 ? 1 : exp2(-Double(dt) / halflifeMs)
+    }
+
+    // MARK: Unfolded events
+
+    @inline(__always)
+    func tailEntry(_ row: UnsafeMutableRawPointer, _ i: Int) -> UnsafeMutableRawPointer {
+        row + plan.layout.tail + i * plan.layout.tailStride
+    }
+
+    @inline(__always)
+    func entryNumber(_ e: UnsafeRawPointer, _ j: Int) -> Double {
+        e.load(fromByteOffset: 8 + 8 * j, as: Double.self)
+    }
+
+    @inline(__always)
+    func entryCategory(_ e: UnsafeRawPointer, _ k: Int) -> UInt32 {
+        e.load(fromByteOffset: 8 + 8 * plan.tailNumbers.count + 4 * k, as: UInt32.self)
+    }
+
+    func writeEntry(_ event: Event, to e: UnsafeMutableRawPointer) {
+        e.storeBytes(of: event.time, as: Int64.self)
+        for (j, column) in plan.tailNumbers.enumerated() {
+            e.storeBytes(of: event.numbers[column], toByteOffset: 8 + 8 * j, as: Double.self)
+        }
+        let base = 8 + 8 * plan.tailNumbers.count
+        for (k, column) in plan.tailCategories.enumerated() {
+            e.storeBytes(of: Self.narrow(event.categories[column]), toByteOffset: base + 4 * k, as: UInt32.self)
+        }
+    }
+
+    // MARK: Evaluate
+
+    /// Writes the features of `event` evaluated at time `te` (its own time, or its entity's newest
+    /// for a late event) into `out`, without changing the row.
+    func evaluate(_ row: UnsafeMutableRawPointer, _ event: Event, at te: Int64, out: UnsafeMutableBufferPointer<Double>) {
+        let folded = row.load(fromByteOffset: Layout.folded, as: Int64.self)
+        let tailCount = Int(row.load(fromByteOffset: Layout.tailCount, as: UInt32.self))
+        // Unfolded events at or before te (they are sorted by time).
+        var visible = 0
+        while visible < tailCount, tailEntry(row, visible).load(as: Int64.self) <= te { visible += 1 }
+        let b = plan.panes
+
+        windowScratch.withUnsafeMutableBufferPointer { scratch in
+            for (g, group) in plan.windows.enumerated() {
+                var agg = WindowSums()
+                let pe = Self.pane(te, group.paneMs)
+                if folded != .min {
+                    let head = Self.pane(folded, group.paneMs)
+                    let lo = max(head - Int64(b) + 1, pe - Int64(b) + 1)
+                    if lo <= head {
+                        var s = Self.slot(lo, b)
+                        for _ in lo...head {
+                            let c = row.load(fromByteOffset: group.counts + 4 * s, as: UInt32.self)
+                            if c > 0 {
+                                agg.count += Double(c)
+                                if group.sums >= 0 { agg.sum += row.load(fromByteOffset: group.sums + 8 * s, as: Double.self) }
+                                if group.squares >= 0 {
+                                    agg.squares += row.load(fromByteOffset: group.squares + 8 * s, as: Double.self)
+                                }
+                                if group.mins >= 0 {
+                                    agg.min = min(agg.min, row.load(fromByteOffset: group.mins + 8 * s, as: Double.self))
+                                }
+                                if group.maxs >= 0 {
+                                    agg.max = max(agg.max, row.load(fromByteOffset: group.maxs + 8 * s, as: Double.self))
+                                }
+                            }
+                            s += 1
+                            if s == b { s = 0 }
+                        }
+                    }
+                }
+                for i in 0..<visible {
+                    let e = tailEntry(row, i)
+                    if Self.pane(e.load(as: Int64.self), group.paneMs) <= pe - Int64(b) { continue }
+                    if let j = group.tailOperand {
+                        let x = entryNumber(e, j)
+                        if !x.isNaN { agg.add(x) }
+                    } else {
+                        agg.count += 1
+                    }
+                }
+                if let column = group.operand {
+                    let x = event.numbers[column]
+                    if !x.isNaN { agg.add(x) }
+                } else {
+                    agg.count += 1
+                }
+                scratch[g] = agg
+            }
+        }
+
+        decayScratch.withUnsafeMutableBufferPointer { scratch in
+            for (g, group) in plan.decays.enumerated() {
+                var a = DecayMoments()
+                var ref = folded
+                if folded != .min {
+                    a.weight = row.load(fromByteOffset: group.offset, as: Double.self)
+                    if group.operand != nil {
+                        a.mean = row.load(fromByteOffset: group.offset + 8, as: Double.self)
+                        a.m2 = row.load(fromByteOffset: group.offset + 16, as: Double.self)
+                    }
+                }
+                for i in 0..<visible {
+                    let e = tailEntry(row, i)
+                    let ti = e.load(as: Int64.self)
+                    if ref != .min { a.decay(decayFactor(ti - ref, group.halflifeMs)) }
+                    ref = ti
+                    if let j = group.tailOperand {
+                        let x = entryNumber(e, j)
+                        if !x.isNaN { a.add(x) }
+                    } else {
+                        a.weight += 1
+                    }
+                }
+                if ref != .min { a.decay(decayFactor(te - ref, group.halflifeMs)) }
+                scratch[g] = a
+            }
+        }
+
+        for (c, column) in plan.columns.enumerated() {
+            switch column {
+            case .value(let field, let transform):
+                out[c] = transform.apply(event.numbers[field])
+            case .window(let g, let aggregate):
+                out[c] = windowScratch[g].value(aggregate)
+            case .distinct(let i):
+                out[c] = distinctCount(row, plan.distincts[i], event, at: te, visible: visible)
+            case .decayed(let g, let aggregate):
+                let group = plan.decays[g]
+                var a = decayScratch[g]
+                let x = group.operand.map { event.numbers[$0] } ?? .nan
+                switch aggregate {
+                case .count:
+                    out[c] = a.weight + 1
+                case .sum:
+                    out[c] = a.weight * a.mean + (x.isNaN ? 0 : x)
+                case .mean, .std:
+                    if !x.isNaN { a.add(x) }
+                    if a.weight <= 0 {
+                        out[c] = .nan
+                    } else {
+                        out[c] = aggregate == .mean ? a.mean : (max(0, a.m2 / a.weight)).squareRoot()
+                    }
+                }
+            case .zscore(let g):
+                let a = decayScratch[g]
+                let x = event.numbers[plan.decays[g].operand!]
+                out[c] = Self.zscore(x, a)
+            case .timeSinceLast:
+                var previous = folded
+                if visible > 0 { previous = max(previous, tailEntry(row, visible - 1).load(as: Int64.self)) }
+                out[c] = previous == .min ? .nan : Double(te - previous) / 1000
+            case .novelty(let i):
+                out[c] = isNovel(row, plan.novelties[i], event, visible: visible) ? 1 : 0
+            case .ratio(let n, let d):
+                let num = out[n], den = out[d]
+                out[c] = den == 0 || num.isNaN || den.isNaN ? .nan : num / den
+            }
+        }
+    }
+
+    /// How many decayed standard deviations `x` lies from the entity's decayed mean; 0 until the
+    /// entity has at least two events' worth of history, clamped to ±100.
+    static func zscore(_ x: Double, _ a: DecayMoments) -> Double {
+        if x.isNaN { return .nan }
+        if a.weight < 2 { return 0 }
+        let std = max(0, a.m2 / a.weight).squareRoot()
+        let tiny = 1e-9 * max(1, abs(a.mean))  // below this the spread is rounding noise
+        let z: Double
+        if std > tiny {
+            z = (x - a.mean) / std
+        } else {
+            z = abs(x - a.mean) <= tiny ? 0 : (x > a.mean ? 100 : -100)
+        }
+        return min(100, max(-100, z))
+    }
+
+    private func distinctCount(
+        _ row: UnsafeMutableRawPointer, _ d: FeaturePlan.DistinctState, _ event: Event, at te: Int64, visible: Int
+    ) -> Double {
+        let b = plan.panes
+        let pe = Self.pane(te, d.paneMs)
+        let pe32 = UInt32(truncatingIfNeeded: pe)
+        // Values counted so far; at most remembered + unfolded + 1, kept on the stack.
+        return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: FeaturePlan.valuesRemembered + visible + 1) { seen in
+            var n = 0
+            func add(_ h: UInt32) {
+                if h == 0 { return }
+                for k in 0..<n where seen[k] == h { return }
+                seen[n] = h
+                n += 1
+            }
+            for k in 0..<FeaturePlan.valuesRemembered {
+                let h = row.load(fromByteOffset: d.offset + 8 * k, as: UInt32.self)
+                if h == 0 { continue }
+                let age = Int32(bitPattern: pe32 &- row.load(fromByteOffset: d.offset + 8 * k + 4, as: UInt32.self))
+                if age >= 0, age < b {
+                    seen[n] = h
+                    n += 1
+                }
+            }
+            for i in 0..<visible {
+                let e = tailEntry(row, i)
+                if Self.pane(e.load(as: Int64.self), d.paneMs) <= pe - Int64(b) { continue }
+                add(entryCategory(e, d.tailField))
+            }
+            add(Self.narrow(event.categories[d.field]))
+            return Double(n)
+        }
+    }
+
+    private func isNovel(_ row: UnsafeMutableRawPointer, _ s: FeaturePlan.NoveltyState, _ event: Event, visible: Int) -> Bool {
+        let h = Self.narrow(event.categories[s.field])
+        if h == 0 { return false }
+        for k in 0..<FeaturePlan.valuesRemembered where row.load(fromByteOffset: s.offset + 4 * k, as: UInt32.self) == h {
+            return false
+        }
+        for i in 0..<visible where entryCategory(tailEntry(row, i), s.tailField) == h { return false }
+        return true
+    }
+
+    // MARK: Insert and fold
+
+    /// Adds an accepted event to its entity: into the unfolded events, then folds the oldest while
+    /// there are more than `reorderBuffer` of them or the oldest is beyond the allowed lateness.
+    func insert(_ row: UnsafeMutableRawPointer, _ event: Event) {
+        let t = event.time
+        let newest = max(row.load(fromByteOffset: Layout.newest, as: Int64.self), t)
+        row.storeBytes(of: newest, toByteOffset: Layout.newest, as: Int64.self)
+        var n = Int(row.load(fromByteOffset: Layout.tailCount, as: UInt32.self))
+        let capacity = plan.reorderBuffer
+        let stride = plan.layout.tailStride
+        withUnsafeTemporaryAllocation(byteCount: stride, alignment: 8) { scratch in
+            let entry = scratch.baseAddress!
+            writeEntry(event, to: entry)
+            if n == capacity && (capacity == 0 || t < tailEntry(row, 0).load(as: Int64.self)) {
+                fold(row, entry)  // the new event is the oldest: it goes straight to the aggregates
+            } else {
+                if n == capacity {
+                    fold(row, tailEntry(row, 0))
+                    removeFirstEntry(row, &n)
+                }
+                var position = n
+                while position > 0, tailEntry(row, position - 1).load(as: Int64.self) > t { position -= 1 }
+                if position < n {
+                    (row + plan.layout.tail + (position + 1) * stride).copyMemory(
+                        from: tailEntry(row, position), byteCount: (n - position) * stride)
+                }
+                tailEntry(row, position).copyMemory(from: entry, byteCount: stride)
+                n += 1
+            }
+        }
+        while n > 0, tailEntry(row, 0).load(as: Int64.self) < newest - allowedLatenessMs {
+            fold(row, tailEntry(row, 0))
+            removeFirstEntry(row, &n)
+        }
+        row.storeBytes(of: UInt32(n), toByteOffset: Layout.tailCount, as: UInt32.self)
+    }
+
+    private func removeFirstEntry(_ row: UnsafeMutableRawPointer, _ n: inout Int) {
+        let stride = plan.layout.tailStride
+        if n > 1 { tailEntry(row, 0).copyMemory(from: tailEntry(row, 1), byteCount: (n - 1) * stride) }
+        n -= 1
+    }
+
+    /// Moves one event (the oldest not yet folded) into the aggregates.
+    func fold(_ row: UnsafeMutableRawPointer, _ e: UnsafeRawPointer) {
+        let tf = e.load(as: Int64.self)
+        let old = row.load(fromByteOffset: Layout.folded, as: Int64.self)
+        let b = plan.panes
+        for group in plan.windows {
+            let pf = Self.pane(tf, group.paneMs)
+            if old != .min {
+                let head = Self.pane(old, group.paneMs)
+                if pf > head {
+                    let clear = Int(min(pf - head, Int64(b)))
+                    var s = Self.slot(pf - Int64(clear) + 1, b)
+                    for _ in 0..<clear {
+                        row.storeBytes(of: 0, toByteOffset: group.counts + 4 * s, as: UInt32.self)
+                        if group.sums >= 0 { row.storeBytes(of: 0, toByteOffset: group.sums + 8 * s, as: Double.self) }
+                        if group.squares >= 0 { row.storeBytes(of: 0, toByteOffset: group.squares + 8 * s, as: Double.self) }
+                        s += 1
+                        if s == b { s = 0 }
+                    }
+                }
+            }
+            let s = Self.slot(pf, b)
+            let c = row.load(fromByteOffset: group.counts + 4 * s, as: UInt32.self)
+            if let j = group.tailOperand {
+                let x = entryNumber(e, j)
+                if x.isNaN { continue }
+                if group.sums >= 0 { row.storeBytes(of: row.load(fromByteOffset: group.sums + 8 * s, as: Double.self) + x, toByteOffset: group.sums + 8 * s, as: Double.self) }
+                if group.squares >= 0 {
+                    row.storeBytes(of: row.load(fromByteOffset: group.squares + 8 * s, as: Double.self) + x * x, toByteOffset: group.squares + 8 * s, as: Double.self)
+                }
+                if group.mins >= 0 {
+                    let m = row.load(fromByteOffset: group.mins + 8 * s, as: Double.self)
+                    row.storeBytes(of: c == 0 ? x : min(m, x), toByteOffset: group.mins + 8 * s, as: Double.self)
+                }
+                if group.maxs >= 0 {
+                    let m = row.load(fromByteOffset: group.maxs + 8 * s, as: Double.self)
+                    row.storeBytes(of: c == 0 ? x : max(m, x), toByteOffset: group.maxs + 8 * s, as: Double.self)
+                }
+            }
+            row.storeBytes(of: c &+ 1, toByteOffset: group.counts + 4 * s, as: UInt32.self)
+        }
+        for d in plan.distincts {
+            let h = entryCategory(e, d.tailField)
+            if h == 0 { continue }
+            let pf = UInt32(truncatingIfNeeded: Self.pane(tf, d.paneMs))
+            var target = -1
+            var oldestAge: UInt32 = 0
+            for k in 0..<FeaturePlan.valuesRemembered {
+                let kh = row.load(fromByteOffset: d.offset + 8 * k, as: UInt32.self)
+                if kh == h {
+                    target = k
+                    break
+                }
+                let age: UInt32 = kh == 0 ? .max : pf &- row.load(fromByteOffset: d.offset + 8 * k + 4, as: UInt32.self)
+                if target < 0 || age > oldestAge {
+                    target = k
+                    oldestAge = age
+                }
+            }
+            row.storeBytes(of: h, toByteOffset: d.offset + 8 * target, as: UInt32.self)
+            row.storeBytes(of: pf, toByteOffset: d.offset + 8 * target + 4, as: UInt32.self)
+        }
+        for s in plan.novelties {
+            let h = entryCategory(e, s.tailField)
+            if h == 0 { continue }
+            var k = 0
+            while k < FeaturePlan.valuesRemembered - 1, row.load(fromByteOffset: s.offset + 4 * k, as: UInt32.self) != h {
+                k += 1
+            }
+            // Shift [0, k) one place back (dropping slot k: the match, or the least recent) and
+            // put h first.
+            if k > 0 { (row + s.offset + 4).copyMemory(from: row + s.offset, byteCount: 4 * k) }
+            row.storeBytes(of: h, toByteOffset: s.offset, as: UInt32.self)
+        }
+        for group in plan.decays {
+            var a = DecayMoments()
+            a.weight = row.load(fromByteOffset: group.offset, as: Double.self)
+            if group.operand != nil {
+                a.mean = row.load(fromByteOffset: group.offset + 8, as: Double.self)
+                a.m2 = row.load(fromByteOffset: group.offset + 16, as: Double.self)
+            }
+            if old != .min { a.decay(decayFactor(tf - old, group.halflifeMs)) }
+            if let j = group.tailOperand {
+                let x = entryNumber(e, j)
+                if !x.isNaN { a.add(x) }
+            } else {
+                a.weight += 1
+            }
+            row.storeBytes(of: a.weight, toByteOffset: group.offset, as: Double.self)
+            if group.operand != nil {
+                row.storeBytes(of: a.mean, toByteOffset: group.offset + 8, as: Double.self)
+                row.storeBytes(of: a.m2, toByteOffset: group.offset + 16, as: Double.self)
+            }
+        }
+        row.storeBytes(of: tf, toByteOffset: Layout.folded, as: Int64.self)
+    }
+}
+
+extension WindowSums {
+    @inline(__always)
+    func value(_ aggregate: WindowAggregate) -> Double {
+        switch aggregate {
+        case .count: return count
+        case .sum: return sum
+        case .mean: return count > 0 ? sum / count : .nan
+        case .variance, .std:
+            guard count > 0 else { return .nan }
+            let mean = sum / count
+            let variance = Swift.max(0, squares / count - mean * mean)
+            return aggregate == .variance ? variance : variance.squareRoot()
+        case .min: return count > 0 ? min : .nan
+        case .max: return count > 0 ? max : .nan
+        case .distinct: return .nan  // computed from the distinct memory, never from panes
+        }
+    }
+}
+
+extension ValueTransform {
+    /// Clip, then sign-preserving log1p, then bucket index.
+    @inline(__always)
+    public func apply(_ value: Double) -> Double {
+        if value.isNaN { return value }
+        var x = value
+        if let clip { x = Swift.min(clip.upperBound, Swift.max(clip.lowerBound, x)) }
+        if log1p { x = x < 0 ? -naturalLog1p(-x) : naturalLog1p(x) }
+        if let edges = bucketEdges {
+            var i = 0
+            while i < edges.count, x >= edges[i] { i += 1 }
+            x = Double(i)
+        }
+        return x
+    }
+}

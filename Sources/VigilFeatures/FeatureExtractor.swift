@@ -1,0 +1,254 @@
+import VigilCore
+
+/// One worker's feature stage: it owns the per-entity state of its shard and turns each batch of
+/// events into feature vectors, updating the state as it goes. Synchronous and deterministic:
+/// the same events in the same order give the same features and the same state.
+///
+/// Event-time semantics (docs/features.md has the full statement):
+/// - An event is *accepted* when its time is at most `allowedLateness` behind its entity's newest
+///   event (and not before what that entity already folded away). Accepted events get exactly the
+///   features they would have had if every accepted event had arrived in time order.
+/// - A later event is *late*: scored as if it happened at its entity's newest time, without
+///   updating state (`scoreLate`), or not computed at all, for the dead letters.
+///
+/// `@unchecked Sendable` invariant: one thread at a time calls it (it is created, then moved to
+/// the worker thread that owns its shard); nothing in it is shared.
+public final class FeatureExtractor: @unchecked Sendable {
+    public let plan: FeaturePlan
+    /// Milliseconds an event may trail its entity's newest event and still update state.
+    public let allowedLatenessMs: Int64
+    /// Late events are scored (true) or left for the dead letters (false).
+    public let scoreLate: Bool
+    /// An entity idle this long (event time) is forgotten.
+    public let idleTTLMs: Int64
+    let store: EntityStore
+    /// Newest accepted event time of this worker: the clock idle expiry runs on.
+    public internal(set) var clock: Int64 = .min
+    /// What has happened so far (never reset).
+    public internal(set) var counters = Counters()
+    var random: UInt64
+    var sweepCursor = 0
+    // Scratch, reused per event: one aggregate per window group and per decay group.
+    var windowScratch: [WindowSums]
+    var decayScratch: [DecayMoments]
+
+    /// Counts of what the stage did, for metrics.
+    public struct Counters: Sendable, Equatable {
+        public var accepted = 0
+        public var lateScored = 0
+        public var lateRejected = 0
+        public var entitiesCreated = 0
+        public var evictedIdle = 0
+        public var evictedForCapacity = 0
+    }
+
+    /// What happened to one event.
+    public enum Outcome: UInt8, Sendable {
+        /// Features computed and state updated.
+        case accepted
+        /// Too late: features computed against current state, state unchanged.
+        case lateScored
+        /// Too late and the topology sends late events to the dead letters: no features.
+        case lateRejected
+    }
+
+    /// - Parameters:
+    ///   - maxEntities: this worker's share of `state.max_entities`.
+    ///   - seed: seeds eviction sampling (results depend on it only when the store is full).
+    ///   - tableSeed: randomises table positions against crafted keys; results never depend on it.
+    public init(
+        plan: FeaturePlan, allowedLateness: Duration, scoreLate: Bool = true, idleTTL: Duration,
+        maxEntities: Int, seed: UInt64 = 0, tableSeed: UInt64 = UInt64.random(in: .min ... .max)
+    ) {
+        self.plan = plan
+        allowedLatenessMs = Self.milliseconds(allowedLateness)
+        self.scoreLate = scoreLate
+        idleTTLMs = Self.milliseconds(idleTTL)
+        store = EntityStore(stride: plan.layout.stride, maxEntities: max(1, maxEntities), tableSeed: tableSeed)
+        random = seed ^ 0x2545_F491_4F6C_DD1D
+        windowScratch = Array(repeating: WindowSums(), count: plan.windows.count)
+        decayScratch = Array(repeating: DecayMoments(), count: plan.decays.count)
+    }
+
+    static func milliseconds(_ d: Duration) -> Int64 {
+        let (s, atto) = d.components
+        return s * 1000 + atto / 1_000_000_000_000_000
+    }
+
+    /// Entities held now.
+    public var entityCount: Int { store.count }
+    /// Bytes allocated for entity state (rows and lookup table).
+    public var stateBytes: Int { store.allocatedBytes }
+
+    /// An empty matrix shaped for this plan's output.
+    public func makeMatrix() -> FeatureMatrix {
+        FeatureMatrix(names: plan.names, categoryNames: plan.categoryNames, categoryBuckets: plan.categoryBuckets)
+    }
+
+    /// Computes the features of every event in `batch` into `matrix` (one row per event, in order)
+    /// and records each event's outcome in `outcomes`.
+    public func process(_ batch: EventBatch, into matrix: inout FeatureMatrix, outcomes: inout [Outcome]) {
+        matrix.reset(rows: batch.count)
+        outcomes.removeAll(keepingCapacity: true)
+        let nNum = batch.layout.numbers.count
+        let nCat = batch.layout.categories.count
+        let cols = plan.names.count
+        let catCols = plan.categoryNames.count
+        batch.numbers.withUnsafeBufferPointer { numbers in
+            batch.categories.withUnsafeBufferPointer { categories in
+                matrix.values.withUnsafeMutableBufferPointer { out in
+                    matrix.buckets.withUnsafeMutableBufferPointer { outBuckets in
+                        for i in 0..<batch.count {
+                            let event = Event(
+                                time: batch.times[i],
+                                numbers: UnsafeBufferPointer(rebasing: numbers[i * nNum..<(i + 1) * nNum]),
+                                categories: UnsafeBufferPointer(rebasing: categories[i * nCat..<(i + 1) * nCat]))
+                            let outcome = processOne(
+                                key: batch.keys[i], event,
+                                out: UnsafeMutableBufferPointer(rebasing: out[i * cols..<(i + 1) * cols]))
+                            outcomes.append(outcome)
+                            for c in 0..<catCols {
+                                let (field, buckets) = plan.categoryColumns[c]
+                                let h = event.categories[field]
+                                outBuckets[i * catCols + c] = h == 0 ? FeatureMatrix.missing : UInt32(h % UInt64(buckets))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        sweepIdle(max(64, batch.count))
+    }
+
+    /// One event's view of its batch row.
+    struct Event {
+        var time: Int64
+        var numbers: UnsafeBufferPointer<Double>
+        var categories: UnsafeBufferPointer<UInt64>
+    }
+
+    private func processOne(key: UInt64, _ event: Event, out: UnsafeMutableBufferPointer<Double>) -> Outcome {
+        let t = event.time
+        var index = store.find(key)
+        if let r = index, idleTTLMs > 0, store.row(r).load(fromByteOffset: FeaturePlan.RowLayout.newest, as: Int64.self) < t - idleTTLMs {
+            store.remove(r)  // idle longer than the TTL: forgotten, as the sweep would have
+            counters.evictedIdle += 1
+            index = nil
+        }
+        guard let r = index else {
+            let row = store.row(createRow(key))
+            row.storeBytes(of: t, toByteOffset: FeaturePlan.RowLayout.newest, as: Int64.self)
+            row.storeBytes(of: Int64.min, toByteOffset: FeaturePlan.RowLayout.folded, as: Int64.self)
+            evaluate(row, event, at: t, out: out)
+            insert(row, event)
+            counters.accepted += 1
+            clock = max(clock, t)
+            return .accepted
+        }
+        let row = store.row(r)
+        let newest = row.load(fromByteOffset: FeaturePlan.RowLayout.newest, as: Int64.self)
+        let folded = row.load(fromByteOffset: FeaturePlan.RowLayout.folded, as: Int64.self)
+        guard t >= newest - allowedLatenessMs, t >= folded else {
+            if !scoreLate {
+                counters.lateRejected += 1
+                for c in out.indices { out[c] = .nan }
+                return .lateRejected
+            }
+            var late = event
+            late.time = newest
+            evaluate(row, late, at: newest, out: out)
+            counters.lateScored += 1
+            return .lateScored
+        }
+        evaluate(row, event, at: t, out: out)
+        insert(row, event)
+        counters.accepted += 1
+        clock = max(clock, t)
+        return .accepted
+    }
+
+    // MARK: Entities
+
+    private func createRow(_ key: UInt64) -> Int {
+        if store.count == store.maxEntities { evictForCapacity() }
+        counters.entitiesCreated += 1
+        return store.insert(key)
+    }
+
+    /// Evicts the least recently active of a few sampled entities (approximate LRU, as Redis
+    /// does): O(1) per insert and no per-entity bookkeeping.
+    private func evictForCapacity() {
+        var victim = -1
+        var oldest = Int64.max
+        for _ in 0..<8 {
+            random ^= random << 13
+            random ^= random >> 7
+            random ^= random << 17
+            let r = Int(random % UInt64(store.count))
+            let newest = store.row(r).load(fromByteOffset: FeaturePlan.RowLayout.newest, as: Int64.self)
+            if newest < oldest {
+                oldest = newest
+                victim = r
+            }
+        }
+        store.remove(victim)
+        counters.evictedForCapacity += 1
+    }
+
+    /// Forgets entities idle longer than the TTL, examining up to `budget` rows per call.
+    private func sweepIdle(_ budget: Int) {
+        guard idleTTLMs > 0, clock != .min, store.count > 0 else { return }
+        let limit = clock - idleTTLMs
+        var examined = 0
+        while examined < budget, store.count > 0 {
+            if sweepCursor >= store.count { sweepCursor = 0 }
+            let newest = store.row(sweepCursor).load(fromByteOffset: FeaturePlan.RowLayout.newest, as: Int64.self)
+            if newest < limit {
+                store.remove(sweepCursor)  // the last row moves here: examine it next
+                counters.evictedIdle += 1
+            } else {
+                sweepCursor += 1
+            }
+            examined += 1
+        }
+    }
+}
+
+/// Sums over the panes and unfolded events of one window group at one evaluation time.
+struct WindowSums {
+    var count: Double = 0
+    var sum: Double = 0
+    var squares: Double = 0
+    var min: Double = .infinity
+    var max: Double = -.infinity
+
+    @inline(__always)
+    mutating func add(_ x: Double) {
+        count += 1
+        sum += x
+        squares += x * x
+        if x < min { min = x }
+        if x > max { max = x }
+    }
+}
+
+/// Decayed weight, mean and second moment (weighted Welford) at one evaluation time.
+struct DecayMoments {
+    var weight: Double = 0
+    var mean: Double = 0
+    var m2: Double = 0
+
+    @inline(__always)
+    mutating func decay(_ factor: Double) {
+        weight *= factor
+        m2 *= factor
+    }
+
+    @inline(__always)
+    mutating func add(_ x: Double) {
+        weight += 1
+        let delta = x - mean
+        mean += delta / weight
+        m2 += delta * (x - mean)
+    }
+}
