@@ -41,4 +41,15 @@ log "running the tests"
 if ! timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-build "$@"; then
   die "tests failed (or did not finish within ${VIGIL_TEST_TIMEOUT:-1800} s)"
 fi
+
+# The shard rings are the only lock-free code: their producer/consumer test runs again under the
+# thread sanitizer, in its own build folder (VIGIL_TSAN=0 skips it, e.g. with a --filter).
+if [[ "${VIGIL_TSAN:-1}" != 0 ]]; then
+  log "running the shard-ring test under the thread sanitizer"
+  swift build --build-tests --sanitize=thread --scratch-path .build-tsan
+  if ! TSAN_OPTIONS="halt_on_error=1" timeout --kill-after=30 900 \
+      swift test --skip-build --sanitize=thread --scratch-path .build-tsan --filter ShardRingTests; then
+    die "the shard-ring test failed under the thread sanitizer"
+  fi
+fi
 log "all tests passed"

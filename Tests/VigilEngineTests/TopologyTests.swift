@@ -30,6 +30,9 @@ import VigilTestKit
         let topology = try TopologyLoader.load(path: path)
         #expect(!topology.features.isEmpty)
         #expect(topology.models.contains { $0.role == .active })
+        // Its features compile for the hot path, one column per feature.
+        let plan = try FeaturePlan(features: topology.features, layout: EventLayout(schema: topology.schema), state: topology.state)
+        #expect(plan.names.count + plan.categoryNames.count == topology.features.count)
     }
 
     @Test func cardPaymentsDecodesAsWritten() throws {
