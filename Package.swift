@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "vigil", targets: ["vigil"]),
         .library(name: "VigilEngine", targets: ["VigilEngine"]),
         .library(name: "VigilKafka", targets: ["VigilKafka"]),
+        .library(name: "VigilFeatures", targets: ["VigilCore", "VigilFeatures"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -1,5 +1,5 @@
 // swift-tools-version: 6.2
-// Vigil's benchmarks that need a broker. Built and run by the scripts beside this file, which set
+// Vigil's benchmarks (the Kafka ones need a broker). Built and run by the scripts beside this file, which set
 // PKG_CONFIG_PATH as the main package needs.
 import Foundation
 import PackageDescription
@@ -19,6 +19,13 @@ let package = Package(
             name: "kafka-bench",
             dependencies: [
                 .product(name: "VigilKafka", package: vigil),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(
+            name: "feature-bench",
+            dependencies: [
+                .product(name: "VigilFeatures", package: vigil), .product(name: "VigilEngine", package: vigil),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]),

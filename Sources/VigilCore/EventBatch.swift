@@ -35,6 +35,26 @@ public struct EventBatch: Sendable {
         count += 1
     }
 
+    /// Starts a new event with every field missing; set its fields with `setNumber` and
+    /// `setCategory`. This is how ingest fills a batch as it decodes, without temporary arrays.
+    public mutating func appendEvent(key: UInt64, time: Int64) {
+        keys.append(key)
+        times.append(time)
+        numbers.append(contentsOf: repeatElement(.nan, count: layout.numbers.count))
+        categories.append(contentsOf: repeatElement(0, count: layout.categories.count))
+        count += 1
+    }
+
+    /// Sets numeric column `column` of the last event.
+    public mutating func setNumber(_ column: Int, _ value: Double) {
+        numbers[(count - 1) * layout.numbers.count + column] = value
+    }
+
+    /// Sets categorical column `column` of the last event (a `StableHash.category` value).
+    public mutating func setCategory(_ column: Int, _ hash: UInt64) {
+        categories[(count - 1) * layout.categories.count + column] = hash
+    }
+
     /// Empties the batch, keeping its memory for the next one.
     public mutating func removeAll() {
         keys.removeAll(keepingCapacity: true)

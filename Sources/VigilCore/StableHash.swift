@@ -92,6 +92,6 @@ public enum StableHash {
 }
 
 extension UInt64 {
-    @inlinable
-    func rotated(_ n: UInt64) -> UInt64 { (self << n) | (self >> (64 - n)) }
+    @inlinable @inline(__always)
+    func rotated(_ n: UInt64) -> UInt64 { (self << n) | (self >> (64 &- n)) }
 }

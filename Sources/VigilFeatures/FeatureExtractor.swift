@@ -28,9 +28,28 @@ public final class FeatureExtractor: @unchecked Sendable {
     public internal(set) var counters = Counters()
     var random: UInt64
     var sweepCursor = 0
+    /// Keeps the prefetching loads of `process` observable, so the optimiser keeps them.
+    private var touchSink: UInt64 = 0
+    // The plan's tables copied into raw buffers: the hot path reads them without reference
+    // counting or bounds checks. Freed in deinit.
+    let windows: UnsafeMutableBufferPointer<FeaturePlan.WindowGroup>
+    let decays: UnsafeMutableBufferPointer<FeaturePlan.DecayGroup>
+    let distincts: UnsafeMutableBufferPointer<FeaturePlan.DistinctState>
+    let novelties: UnsafeMutableBufferPointer<FeaturePlan.NoveltyState>
+    let columns: UnsafeMutableBufferPointer<FeaturePlan.Column>
+    let tailNumbers: UnsafeMutableBufferPointer<Int>
+    let tailCategories: UnsafeMutableBufferPointer<Int>
+    let categoryFields: UnsafeMutableBufferPointer<Int>
+    let categoryBuckets: UnsafeMutableBufferPointer<UInt64>
+    let panes: Int
+    let reorderBuffer: Int
+    let tailOffset: Int
+    let tailStride: Int
     // Scratch, reused per event: one aggregate per window group and per decay group.
-    var windowScratch: [WindowSums]
-    var decayScratch: [DecayMoments]
+    let windowScratch: UnsafeMutableBufferPointer<WindowSums>
+    let decayScratch: UnsafeMutableBufferPointer<DecayMoments>
+    /// One unfolded-event entry, where an arriving event is encoded before it is placed.
+    let entryScratch: UnsafeMutableRawPointer
 
     /// Counts of what the stage did, for metrics.
     public struct Counters: Sendable, Equatable {
@@ -66,8 +85,41 @@ public final class FeatureExtractor: @unchecked Sendable {
         idleTTLMs = Self.milliseconds(idleTTL)
         store = EntityStore(stride: plan.layout.stride, maxEntities: max(1, maxEntities), tableSeed: tableSeed)
         random = seed ^ 0x2545_F491_4F6C_DD1D
-        windowScratch = Array(repeating: WindowSums(), count: plan.windows.count)
-        decayScratch = Array(repeating: DecayMoments(), count: plan.decays.count)
+        func copy<T>(_ array: [T]) -> UnsafeMutableBufferPointer<T> {
+            let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: max(1, array.count))
+            _ = buffer.initialize(from: array)
+            return UnsafeMutableBufferPointer(rebasing: buffer[0..<array.count])
+        }
+        windows = copy(plan.windows)
+        decays = copy(plan.decays)
+        distincts = copy(plan.distincts)
+        novelties = copy(plan.novelties)
+        columns = copy(plan.columns)
+        tailNumbers = copy(plan.tailNumbers)
+        tailCategories = copy(plan.tailCategories)
+        categoryFields = copy(plan.categoryColumns.map(\.field))
+        categoryBuckets = copy(plan.categoryColumns.map { UInt64($0.buckets) })
+        panes = plan.panes
+        reorderBuffer = plan.reorderBuffer
+        tailOffset = plan.layout.tail
+        tailStride = plan.layout.tailStride
+        windowScratch = copy(Array(repeating: WindowSums(), count: plan.windows.count))
+        decayScratch = copy(Array(repeating: DecayMoments(), count: plan.decays.count))
+        entryScratch = .allocate(byteCount: plan.layout.tailStride, alignment: 8)
+    }
+
+    deinit {
+        for buffer in [
+            UnsafeMutableRawPointer(windows.baseAddress), UnsafeMutableRawPointer(decays.baseAddress),
+            UnsafeMutableRawPointer(distincts.baseAddress), UnsafeMutableRawPointer(novelties.baseAddress),
+            UnsafeMutableRawPointer(columns.baseAddress), UnsafeMutableRawPointer(tailNumbers.baseAddress),
+            UnsafeMutableRawPointer(tailCategories.baseAddress), UnsafeMutableRawPointer(categoryFields.baseAddress),
+            UnsafeMutableRawPointer(categoryBuckets.baseAddress), UnsafeMutableRawPointer(windowScratch.baseAddress),
+            UnsafeMutableRawPointer(decayScratch.baseAddress),
+        ] {
+            buffer?.deallocate()
+        }
+        entryScratch.deallocate()
     }
 
     static func milliseconds(_ d: Duration) -> Int64 {
@@ -94,6 +146,10 @@ public final class FeatureExtractor: @unchecked Sendable {
         let nCat = batch.layout.categories.count
         let cols = plan.names.count
         let catCols = plan.categoryNames.count
+        // Bring the batch's table slots and rows toward the cache first (see EntityStore.touch).
+        var touched: UInt64 = 0
+        for key in batch.keys { touched &+= store.touch(key) }
+        touchSink = touched
         batch.numbers.withUnsafeBufferPointer { numbers in
             batch.categories.withUnsafeBufferPointer { categories in
                 matrix.values.withUnsafeMutableBufferPointer { out in
@@ -108,9 +164,8 @@ public final class FeatureExtractor: @unchecked Sendable {
                                 out: UnsafeMutableBufferPointer(rebasing: out[i * cols..<(i + 1) * cols]))
                             outcomes.append(outcome)
                             for c in 0..<catCols {
-                                let (field, buckets) = plan.categoryColumns[c]
-                                let h = event.categories[field]
-                                outBuckets[i * catCols + c] = h == 0 ? FeatureMatrix.missing : UInt32(h % UInt64(buckets))
+                                let h = event.categories[categoryFields[c]]
+                                outBuckets[i * catCols + c] = h == 0 ? FeatureMatrix.missing : UInt32(h % categoryBuckets[c])
                             }
                         }
                     }
@@ -127,7 +182,13 @@ public final class FeatureExtractor: @unchecked Sendable {
         var categories: UnsafeBufferPointer<UInt64>
     }
 
+    /// Event times are clamped to ±2^50 ms (±35,000 years), so that no time arithmetic can
+    /// overflow whatever a producer sends.
+    static let timeLimit: Int64 = 1 << 50
+
     private func processOne(key: UInt64, _ event: Event, out: UnsafeMutableBufferPointer<Double>) -> Outcome {
+        var event = event
+        event.time = min(Self.timeLimit, max(-Self.timeLimit, event.time))
         let t = event.time
         var index = store.find(key)
         if let r = index, idleTTLMs > 0, store.row(r).load(fromByteOffset: FeaturePlan.RowLayout.newest, as: Int64.self) < t - idleTTLMs {

@@ -17,6 +17,7 @@ public struct FeaturePlan: Sendable, Hashable {
     public let reorderBuffer: Int
 
     let columns: [Column]
+    let transforms: [ValueTransform]
     let categoryColumns: [(field: Int, buckets: Int)]
     let windows: [WindowGroup]
     let distincts: [DistinctState]
@@ -29,7 +30,7 @@ public struct FeaturePlan: Sendable, Hashable {
 
     /// How one numeric output column is computed.
     enum Column: Sendable, Hashable {
-        case value(field: Int, transform: ValueTransform)
+        case value(field: Int, transform: Int)  // index into `transforms`
         case window(group: Int, WindowAggregate)
         case distinct(Int)
         case decayed(group: Int, DecayedAggregate)
@@ -43,6 +44,7 @@ public struct FeaturePlan: Sendable, Hashable {
     struct WindowGroup: Sendable, Hashable {
         var lengthMs: Int64
         var paneMs: Int64
+        var paneInverse: Double { 1 / Double(paneMs) }
         var operand: Int?  // numeric batch column
         var tailOperand: Int?  // index into tailNumbers
         var needsSum = false, needsSquares = false, needsMin = false, needsMax = false
@@ -54,6 +56,7 @@ public struct FeaturePlan: Sendable, Hashable {
     struct DistinctState: Sendable, Hashable {
         var lengthMs: Int64
         var paneMs: Int64
+        var paneInverse: Double { 1 / Double(paneMs) }
         var field: Int
         var tailField: Int
         var offset = -1  // capacity × (hash UInt32, pane UInt32)
@@ -112,7 +115,7 @@ public struct FeaturePlan: Sendable, Hashable {
         }
 
         var names: [String] = [], categoryNames: [String] = [], categoryBuckets: [Int] = []
-        var columns: [Column] = [], categoryColumns: [(field: Int, buckets: Int)] = []
+        var columns: [Column] = [], transforms: [ValueTransform] = [], categoryColumns: [(field: Int, buckets: Int)] = []
         var windows: [WindowGroup] = [], distincts: [DistinctState] = []
         var decays: [DecayGroup] = [], novelties: [NoveltyState] = []
         var tailNumbers: [Int] = [], tailCategories: [Int] = []
@@ -152,7 +155,8 @@ public struct FeaturePlan: Sendable, Hashable {
             switch feature.kind {
             case .category: break
             case .value(let field, let transform):
-                columns.append(.value(field: try number(field), transform: transform))
+                transforms.append(transform)
+                columns.append(.value(field: try number(field), transform: transforms.count - 1))
             case .window(_, let length, let aggregate, let of):
                 let lengthMs = ms(length)
                 if aggregate == .distinct {
@@ -231,6 +235,7 @@ public struct FeaturePlan: Sendable, Hashable {
         self.categoryNames = categoryNames
         self.categoryBuckets = categoryBuckets
         self.columns = columns
+        self.transforms = transforms
         self.categoryColumns = categoryColumns
         self.windows = windows
         self.distincts = distincts
@@ -248,7 +253,7 @@ public struct FeaturePlan: Sendable, Hashable {
     /// restored into a plan with the same signature.
     public var signature: UInt64 {
         var text = "v1|panes=\(panes)|reorder=\(reorderBuffer)|remember=\(Self.valuesRemembered)|stride=\(layout.stride)"
-        text += "|names=\(names)|cats=\(categoryNames)/\(categoryBuckets)|cols=\(columns)"
+        text += "|names=\(names)|cats=\(categoryNames)/\(categoryBuckets)|cols=\(columns)/\(transforms)"
         text += "|w=\(windows)|d=\(distincts)|dec=\(decays)|nov=\(novelties)|tail=\(tailNumbers)/\(tailCategories)"
         return StableHash.hash(text)
     }

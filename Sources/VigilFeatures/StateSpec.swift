@@ -13,7 +13,7 @@ public struct StateSpec: Sendable, Hashable {
     /// gets exactly the features it would have had in order. Key `reorder_buffer` (default 2, 0...64).
     public var reorderBuffer: Int = 2
     /// Sub-windows ("panes") each sliding window is kept in, unless the feature says otherwise.
-    /// Key `panes` (default 8, 2...64).
+    /// Key `panes` (default 8; a power of two, 2...64).
     public var panes: Int = 8
 
     public init() {}
@@ -36,7 +36,13 @@ public struct StateSpec: Sendable, Hashable {
             spec.idleTTL = ttl
         }
         if let n = o.int("reorder_buffer", in: reorderRange) { spec.reorderBuffer = n }
-        if let n = o.int("panes", in: panesRange) { spec.panes = n }
+        if let n = o.int("panes", in: panesRange) {
+            if n & (n - 1) == 0 {
+                spec.panes = n
+            } else {
+                o.report("panes", "must be a power of two (2, 4, 8, 16, 32 or 64), got \(n)")
+            }
+        }
         o.finish()
         return spec
     }
