@@ -67,7 +67,7 @@ public enum StableHash {
 
         @inlinable init() {}
 
-        @inlinable
+        @inlinable @inline(__always)
         mutating func round() {
             v0 &+= v1; v1 = v1.rotated(13); v1 ^= v0; v0 = v0.rotated(32)
             v2 &+= v3; v3 = v3.rotated(16); v3 ^= v2
@@ -75,7 +75,7 @@ public enum StableHash {
             v2 &+= v1; v1 = v1.rotated(17); v1 ^= v2; v2 = v2.rotated(32)
         }
 
-        @inlinable
+        @inlinable @inline(__always)
         mutating func compress(_ m: UInt64) {
             v3 ^= m
             round()

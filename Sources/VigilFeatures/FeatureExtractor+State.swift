@@ -47,11 +47,6 @@ extension FeatureExtractor {
         return n == 0 ? 1 : n
     }
 
-    @inline(__always)
-    func decayFactor(_ dt: Int64, _ halflifeMs: Double) -> Double {
-        dt <= 0 ? 1 : exp2(-Double(dt) / halflifeMs)
-    }
-
     // MARK: Unfolded events
 
     @inline(__always)
@@ -107,18 +102,18 @@ extension FeatureExtractor {
                         // -inf maxima, so adding them changes nothing.
                         var count: UInt32 = 0
                         for _ in lo...head {
-                            count &+= row.load(fromByteOffset: group.counts + 4 * s, as: UInt32.self)
-                            if group.sums >= 0 { agg.sum += row.load(fromByteOffset: group.sums + 8 * s, as: Double.self) }
+                            count &+= row.load(fromByteOffset: group.counts &+ 4 &* s, as: UInt32.self)
+                            if group.sums >= 0 { agg.sum += row.load(fromByteOffset: group.sums &+ 8 &* s, as: Double.self) }
                             if group.squares >= 0 {
-                                agg.squares += row.load(fromByteOffset: group.squares + 8 * s, as: Double.self)
+                                agg.squares += row.load(fromByteOffset: group.squares &+ 8 &* s, as: Double.self)
                             }
                             if group.mins >= 0 {
-                                agg.min = min(agg.min, row.load(fromByteOffset: group.mins + 8 * s, as: Double.self))
+                                agg.min = min(agg.min, row.load(fromByteOffset: group.mins &+ 8 &* s, as: Double.self))
                             }
                             if group.maxs >= 0 {
-                                agg.max = max(agg.max, row.load(fromByteOffset: group.maxs + 8 * s, as: Double.self))
+                                agg.max = max(agg.max, row.load(fromByteOffset: group.maxs &+ 8 &* s, as: Double.self))
                             }
-                            s = (s + 1) & (b - 1)
+                            s = (s &+ 1) & (b &- 1)
                         }
                         agg.count = Double(count)
                     }
@@ -145,29 +140,34 @@ extension FeatureExtractor {
 
         do {
             let scratch = decayScratch
+            // Decayed sums are kept as of the entity's newest event and cover every accepted
+            // event. At te ≥ newest they only decay; at an earlier te (a late event) they grow back
+            // to te and the unfolded events after te are taken out again.
+            let newest = row.load(fromByteOffset: Layout.newest, as: Int64.self)
+            decayFactorsAt = (newest, te)
             for (g, group) in decays.enumerated() {
-                var a = DecayMoments()
-                var ref = folded
-                if folded != .min {
-                    a.weight = row.load(fromByteOffset: group.offset, as: Double.self)
-                    if group.operand != nil {
-                        a.mean = row.load(fromByteOffset: group.offset + 8, as: Double.self)
-                        a.m2 = row.load(fromByteOffset: group.offset + 16, as: Double.self)
+                let f = newest == te ? 1 : exp2(Double(newest &- te) * group.inverseHalflife)
+                decayFactors[g] = f
+                var a = DecaySums()
+                a.weight = row.load(fromByteOffset: group.offset, as: Double.self) * f
+                if group.operand != nil {
+                    a.sum = row.load(fromByteOffset: group.offset + 8, as: Double.self) * f
+                    a.squares = row.load(fromByteOffset: group.offset + 16, as: Double.self) * f
+                }
+                if te < newest {
+                    for i in visible..<tailCount {
+                        let e = tailEntry(row, i)
+                        let w = exp2(Double(e.load(as: Int64.self) &- te) * group.inverseHalflife)
+                        if let j = group.tailOperand {
+                            let x = entryNumber(e, j)
+                            if !x.isNaN { a.remove(x, weight: w) }
+                        } else {
+                            a.weight -= w
+                        }
                     }
                 }
-                for i in 0..<visible {
-                    let e = tailEntry(row, i)
-                    let ti = e.load(as: Int64.self)
-                    if ref != .min { a.decay(decayFactor(ti - ref, group.halflifeMs)) }
-                    ref = ti
-                    if let j = group.tailOperand {
-                        let x = entryNumber(e, j)
-                        if !x.isNaN { a.add(x) }
-                    } else {
-                        a.weight += 1
-                    }
-                }
-                if ref != .min { a.decay(decayFactor(te - ref, group.halflifeMs)) }
+                // What the subtraction leaves of removed events is rounding: snap it to zero.
+                if a.weight < 1e-9 { a = DecaySums() }
                 scratch[g] = a
             }
         }
@@ -184,27 +184,23 @@ extension FeatureExtractor {
                 let group = decays[g]
                 var a = decayScratch[g]
                 let x = group.operand.map { event.numbers[$0] } ?? .nan
+                if group.operand == nil {
+                    a.weight += 1
+                } else if !x.isNaN {
+                    a.add(x, weight: 1)
+                }
                 switch aggregate {
-                case .count:
-                    out[c] = a.weight + 1
-                case .sum:
-                    out[c] = a.weight * a.mean + (x.isNaN ? 0 : x)
-                case .mean, .std:
-                    if !x.isNaN { a.add(x) }
-                    if a.weight <= 0 {
-                        out[c] = .nan
-                    } else {
-                        out[c] = aggregate == .mean ? a.mean : (max(0, a.m2 / a.weight)).squareRoot()
-                    }
+                case .count: out[c] = a.weight
+                case .sum: out[c] = a.sum
+                case .mean: out[c] = a.weight > 0 ? a.mean : .nan
+                case .std: out[c] = a.weight > 0 ? a.variance.squareRoot() : .nan
                 }
             case .zscore(let g):
-                let a = decayScratch[g]
-                let x = event.numbers[decays[g].operand!]
-                out[c] = Self.zscore(x, a)
+                out[c] = Self.zscore(event.numbers[decays[g].operand!], decayScratch[g])
             case .timeSinceLast:
                 var previous = folded
                 if visible > 0 { previous = max(previous, tailEntry(row, visible - 1).load(as: Int64.self)) }
-                out[c] = previous == .min ? .nan : Double(te - previous) / 1000
+                out[c] = previous == .min ? .nan : Double(te &- previous) * 0.001
             case .novelty(let i):
                 out[c] = isNovel(row, novelties[i], event, visible: visible) ? 1 : 0
             case .ratio(let n, let d):
@@ -216,16 +212,17 @@ extension FeatureExtractor {
 
     /// How many decayed standard deviations `x` lies from the entity's decayed mean; 0 until the
     /// entity has at least two events' worth of history, clamped to ±100.
-    static func zscore(_ x: Double, _ a: DecayMoments) -> Double {
+    static func zscore(_ x: Double, _ a: DecaySums) -> Double {
         if x.isNaN { return .nan }
         if a.weight < 2 { return 0 }
-        let std = max(0, a.m2 / a.weight).squareRoot()
-        let tiny = 1e-9 * max(1, abs(a.mean))  // below this the spread is rounding noise
+        let mean = a.mean
+        let std = a.variance.squareRoot()
+        let tiny = 1e-6 * max(1, abs(mean))  // below this the spread is rounding noise
         let z: Double
         if std > tiny {
-            z = (x - a.mean) / std
+            z = (x - mean) / std
         } else {
-            z = abs(x - a.mean) <= tiny ? 0 : (x > a.mean ? 100 : -100)
+            z = abs(x - mean) <= tiny ? 0 : (x > mean ? 100 : -100)
         }
         return min(100, max(-100, z))
     }
@@ -235,34 +232,51 @@ extension FeatureExtractor {
     ) -> Double {
         let b = panes
         let pe = Self.pane(te, d.paneMs, d.paneInverse)
-        let windowStart = (pe - Int64(b) + 1) * d.paneMs
         let pe32 = UInt32(truncatingIfNeeded: pe)
-        // Values counted so far; at most remembered + unfolded + 1, kept on the stack.
-        return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: FeaturePlan.valuesRemembered + visible + 1) { seen in
-            var n = 0
-            func add(_ h: UInt32) {
-                if h == 0 { return }
-                for k in 0..<n where seen[k] == h { return }
-                seen[n] = h
-                n += 1
-            }
-            for k in 0..<FeaturePlan.valuesRemembered {
-                let h = row.load(fromByteOffset: d.offset + 8 * k, as: UInt32.self)
-                if h == 0 { continue }
-                let age = Int32(bitPattern: pe32 &- row.load(fromByteOffset: d.offset + 8 * k + 4, as: UInt32.self))
-                if age >= 0, age < b {
-                    seen[n] = h
-                    n += 1
-                }
-            }
-            for i in 0..<visible {
-                let e = tailEntry(row, i)
-                if e.load(as: Int64.self) < windowStart { continue }
-                add(entryCategory(e, d.tailField))
-            }
-            add(Self.narrow(event.categories[d.field]))
-            return Double(n)
+        let windowStart = (pe - Int64(b) + 1) * d.paneMs
+        let memory = row + d.offset
+        @inline(__always) func inWindow(_ k: Int) -> Bool {
+            let age = Int32(bitPattern: pe32 &- memory.load(fromByteOffset: 8 * k + 4, as: UInt32.self))
+            return age >= 0 && age < b
         }
+        @inline(__always) func remembered(_ h: UInt32) -> Bool {
+            for k in 0..<FeaturePlan.valuesRemembered where memory.load(fromByteOffset: 8 * k, as: UInt32.self) == h {
+                return inWindow(k)
+            }
+            return false
+        }
+        var n = 0
+        for k in 0..<FeaturePlan.valuesRemembered where memory.load(fromByteOffset: 8 * k, as: UInt32.self) != 0 && inWindow(k) {
+            n += 1
+        }
+        // Unfolded events in the window and the event itself: new unless remembered in the window
+        // or already counted among them (at most reorderBuffer + 1 values).
+        var counted: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
+        var extra = 0
+        @inline(__always) func consider(_ h: UInt32) {
+            if h == 0 || remembered(h) { return }
+            if extra < 4 {
+                if counted.0 == h || counted.1 == h || counted.2 == h || counted.3 == h { return }
+                switch extra {
+                case 0: counted.0 = h
+                case 1: counted.1 = h
+                case 2: counted.2 = h
+                default: counted.3 = h
+                }
+            } else {
+                // More unfolded events than the fast path holds: compare with the earlier ones.
+                for i in 0..<visible where entryCategory(tailEntry(row, i), d.tailField) == h { return }
+            }
+            extra += 1
+            n += 1
+        }
+        for i in 0..<visible {
+            let e = tailEntry(row, i)
+            if e.load(as: Int64.self) < windowStart { continue }
+            consider(entryCategory(e, d.tailField))
+        }
+        consider(Self.narrow(event.categories[d.field]))
+        return Double(n)
     }
 
     private func isNovel(_ row: UnsafeMutableRawPointer, _ s: FeaturePlan.NoveltyState, _ event: Event, visible: Int) -> Bool {
@@ -281,7 +295,32 @@ extension FeatureExtractor {
     /// there are more than `reorderBuffer` of them or the oldest is beyond the allowed lateness.
     func insert(_ row: UnsafeMutableRawPointer, _ event: Event) {
         let t = event.time
-        let newest = max(row.load(fromByteOffset: Layout.newest, as: Int64.self), t)
+        let previous = row.load(fromByteOffset: Layout.newest, as: Int64.self)
+        let newest = max(previous, t)
+        // The factor from `previous` to `t` is usually the one `evaluate` just computed.
+        let reuse = decayFactorsAt == (previous, t)
+        for (g, group) in decays.enumerated() {
+            // Re-reference the sums to the new newest time, then add the event at its own age.
+            let shift = previous == newest ? 1 : (reuse ? decayFactors[g] : exp2(Double(previous &- newest) * group.inverseHalflife))
+            let w = t == newest ? 1 : exp2(Double(t &- newest) * group.inverseHalflife)
+            let weight = row.load(fromByteOffset: group.offset, as: Double.self)
+            if let column = group.operand {
+                var sum = row.load(fromByteOffset: group.offset + 8, as: Double.self) * shift
+                var squares = row.load(fromByteOffset: group.offset + 16, as: Double.self) * shift
+                let x = event.numbers[column]
+                var total = weight * shift
+                if !x.isNaN {
+                    total += w
+                    sum += w * x
+                    squares += w * x * x
+                }
+                row.storeBytes(of: total, toByteOffset: group.offset, as: Double.self)
+                row.storeBytes(of: sum, toByteOffset: group.offset + 8, as: Double.self)
+                row.storeBytes(of: squares, toByteOffset: group.offset + 16, as: Double.self)
+            } else {
+                row.storeBytes(of: weight * shift + w, toByteOffset: group.offset, as: Double.self)
+            }
+        }
         row.storeBytes(of: newest, toByteOffset: Layout.newest, as: Int64.self)
         var n = Int(row.load(fromByteOffset: Layout.tailCount, as: UInt32.self))
         let capacity = reorderBuffer
@@ -299,10 +338,9 @@ extension FeatureExtractor {
                 var position = n
                 while position > 0, tailEntry(row, position - 1).load(as: Int64.self) > t { position -= 1 }
                 if position < n {
-                    (row + tailOffset + (position + 1) * stride).copyMemory(
-                        from: tailEntry(row, position), byteCount: (n - position) * stride)
+                    Self.moveWords(to: row + tailOffset + (position + 1) * stride, from: tailEntry(row, position), bytes: (n - position) * stride)
                 }
-                tailEntry(row, position).copyMemory(from: entry, byteCount: stride)
+                Self.moveWords(to: tailEntry(row, position), from: entry, bytes: stride)
                 n += 1
             }
         }
@@ -313,9 +351,25 @@ extension FeatureExtractor {
         row.storeBytes(of: UInt32(n), toByteOffset: Layout.tailCount, as: UInt32.self)
     }
 
+    /// Moves a few 8-byte words between possibly overlapping places (the unfolded events are a
+    /// handful of short entries: an inline loop beats a memmove call).
+    @inline(__always)
+    static func moveWords(to dst: UnsafeMutableRawPointer, from src: UnsafeRawPointer, bytes: Int) {
+        let words = bytes / 8
+        if UnsafeRawPointer(dst) < src {
+            for w in 0..<words { dst.storeBytes(of: src.load(fromByteOffset: 8 * w, as: UInt64.self), toByteOffset: 8 * w, as: UInt64.self) }
+        } else {
+            var w = words
+            while w > 0 {
+                w -= 1
+                dst.storeBytes(of: src.load(fromByteOffset: 8 * w, as: UInt64.self), toByteOffset: 8 * w, as: UInt64.self)
+            }
+        }
+    }
+
     private func removeFirstEntry(_ row: UnsafeMutableRawPointer, _ n: inout Int) {
         let stride = tailStride
-        if n > 1 { tailEntry(row, 0).copyMemory(from: tailEntry(row, 1), byteCount: (n - 1) * stride) }
+        if n > 1 { Self.moveWords(to: tailEntry(row, 0), from: tailEntry(row, 1), bytes: (n - 1) * stride) }
         n -= 1
     }
 
@@ -332,33 +386,33 @@ extension FeatureExtractor {
                 let clear = Int(min(pf - head, Int64(b)))
                 var s = Self.slot(pf - Int64(clear) + 1, b)
                 for _ in 0..<clear {
-                    row.storeBytes(of: 0, toByteOffset: group.counts + 4 * s, as: UInt32.self)
-                    if group.sums >= 0 { row.storeBytes(of: 0, toByteOffset: group.sums + 8 * s, as: Double.self) }
-                    if group.squares >= 0 { row.storeBytes(of: 0, toByteOffset: group.squares + 8 * s, as: Double.self) }
-                    if group.mins >= 0 { row.storeBytes(of: Double.infinity, toByteOffset: group.mins + 8 * s, as: Double.self) }
-                    if group.maxs >= 0 { row.storeBytes(of: -Double.infinity, toByteOffset: group.maxs + 8 * s, as: Double.self) }
-                    s = (s + 1) & (b - 1)
+                    row.storeBytes(of: 0, toByteOffset: group.counts &+ 4 &* s, as: UInt32.self)
+                    if group.sums >= 0 { row.storeBytes(of: 0, toByteOffset: group.sums &+ 8 &* s, as: Double.self) }
+                    if group.squares >= 0 { row.storeBytes(of: 0, toByteOffset: group.squares &+ 8 &* s, as: Double.self) }
+                    if group.mins >= 0 { row.storeBytes(of: Double.infinity, toByteOffset: group.mins &+ 8 &* s, as: Double.self) }
+                    if group.maxs >= 0 { row.storeBytes(of: -Double.infinity, toByteOffset: group.maxs &+ 8 &* s, as: Double.self) }
+                    s = (s &+ 1) & (b &- 1)
                 }
             }
             let s = Self.slot(pf, b)
-            let c = row.load(fromByteOffset: group.counts + 4 * s, as: UInt32.self)
+            let c = row.load(fromByteOffset: group.counts &+ 4 &* s, as: UInt32.self)
             if let j = group.tailOperand {
                 let x = entryNumber(e, j)
                 if x.isNaN { continue }
-                if group.sums >= 0 { row.storeBytes(of: row.load(fromByteOffset: group.sums + 8 * s, as: Double.self) + x, toByteOffset: group.sums + 8 * s, as: Double.self) }
+                if group.sums >= 0 { row.storeBytes(of: row.load(fromByteOffset: group.sums &+ 8 &* s, as: Double.self) + x, toByteOffset: group.sums &+ 8 &* s, as: Double.self) }
                 if group.squares >= 0 {
-                    row.storeBytes(of: row.load(fromByteOffset: group.squares + 8 * s, as: Double.self) + x * x, toByteOffset: group.squares + 8 * s, as: Double.self)
+                    row.storeBytes(of: row.load(fromByteOffset: group.squares &+ 8 &* s, as: Double.self) + x * x, toByteOffset: group.squares &+ 8 &* s, as: Double.self)
                 }
                 if group.mins >= 0 {
-                    let m = row.load(fromByteOffset: group.mins + 8 * s, as: Double.self)
-                    row.storeBytes(of: min(m, x), toByteOffset: group.mins + 8 * s, as: Double.self)
+                    let m = row.load(fromByteOffset: group.mins &+ 8 &* s, as: Double.self)
+                    row.storeBytes(of: min(m, x), toByteOffset: group.mins &+ 8 &* s, as: Double.self)
                 }
                 if group.maxs >= 0 {
-                    let m = row.load(fromByteOffset: group.maxs + 8 * s, as: Double.self)
-                    row.storeBytes(of: max(m, x), toByteOffset: group.maxs + 8 * s, as: Double.self)
+                    let m = row.load(fromByteOffset: group.maxs &+ 8 &* s, as: Double.self)
+                    row.storeBytes(of: max(m, x), toByteOffset: group.maxs &+ 8 &* s, as: Double.self)
                 }
             }
-            row.storeBytes(of: c &+ 1, toByteOffset: group.counts + 4 * s, as: UInt32.self)
+            row.storeBytes(of: c &+ 1, toByteOffset: group.counts &+ 4 &* s, as: UInt32.self)
         }
         for d in distincts {
             let h = entryCategory(e, d.tailField)
@@ -390,28 +444,12 @@ extension FeatureExtractor {
             }
             // Shift [0, k) one place back (dropping slot k: the match, or the least recent) and
             // put h first.
-            if k > 0 { (row + s.offset + 4).copyMemory(from: row + s.offset, byteCount: 4 * k) }
+            var i = k
+            while i > 0 {  // a few words: cheaper inline than a memmove call
+                row.storeBytes(of: row.load(fromByteOffset: s.offset + 4 * (i - 1), as: UInt32.self), toByteOffset: s.offset + 4 * i, as: UInt32.self)
+                i -= 1
+            }
             row.storeBytes(of: h, toByteOffset: s.offset, as: UInt32.self)
-        }
-        for group in decays {
-            var a = DecayMoments()
-            a.weight = row.load(fromByteOffset: group.offset, as: Double.self)
-            if group.operand != nil {
-                a.mean = row.load(fromByteOffset: group.offset + 8, as: Double.self)
-                a.m2 = row.load(fromByteOffset: group.offset + 16, as: Double.self)
-            }
-            if old != .min { a.decay(decayFactor(tf - old, group.halflifeMs)) }
-            if let j = group.tailOperand {
-                let x = entryNumber(e, j)
-                if !x.isNaN { a.add(x) }
-            } else {
-                a.weight += 1
-            }
-            row.storeBytes(of: a.weight, toByteOffset: group.offset, as: Double.self)
-            if group.operand != nil {
-                row.storeBytes(of: a.mean, toByteOffset: group.offset + 8, as: Double.self)
-                row.storeBytes(of: a.m2, toByteOffset: group.offset + 16, as: Double.self)
-            }
         }
         row.storeBytes(of: tf, toByteOffset: Layout.folded, as: Int64.self)
     }

@@ -47,7 +47,11 @@ public final class FeatureExtractor: @unchecked Sendable {
     let tailStride: Int
     // Scratch, reused per event: one aggregate per window group and per decay group.
     let windowScratch: UnsafeMutableBufferPointer<WindowSums>
-    let decayScratch: UnsafeMutableBufferPointer<DecayMoments>
+    let decayScratch: UnsafeMutableBufferPointer<DecaySums>
+    /// Decay factors from the entity's newest time to the last evaluation time, and those two
+    /// times: `insert` reuses them instead of calling exp2 again.
+    let decayFactors: UnsafeMutableBufferPointer<Double>
+    var decayFactorsAt: (Int64, Int64) = (.min, .min)
     /// One unfolded-event entry, where an arriving event is encoded before it is placed.
     let entryScratch: UnsafeMutableRawPointer
 
@@ -104,8 +108,9 @@ public final class FeatureExtractor: @unchecked Sendable {
         tailOffset = plan.layout.tail
         tailStride = plan.layout.tailStride
         windowScratch = copy(Array(repeating: WindowSums(), count: plan.windows.count))
-        decayScratch = copy(Array(repeating: DecayMoments(), count: plan.decays.count))
+        decayScratch = copy(Array(repeating: DecaySums(), count: plan.decays.count))
         entryScratch = .allocate(byteCount: plan.layout.tailStride, alignment: 8)
+        decayFactors = copy(Array(repeating: 1.0, count: plan.decays.count))
     }
 
     deinit {
@@ -115,7 +120,7 @@ public final class FeatureExtractor: @unchecked Sendable {
             UnsafeMutableRawPointer(columns.baseAddress), UnsafeMutableRawPointer(tailNumbers.baseAddress),
             UnsafeMutableRawPointer(tailCategories.baseAddress), UnsafeMutableRawPointer(categoryFields.baseAddress),
             UnsafeMutableRawPointer(categoryBuckets.baseAddress), UnsafeMutableRawPointer(windowScratch.baseAddress),
-            UnsafeMutableRawPointer(decayScratch.baseAddress),
+            UnsafeMutableRawPointer(decayScratch.baseAddress), UnsafeMutableRawPointer(decayFactors.baseAddress),
         ] {
             buffer?.deallocate()
         }
@@ -172,7 +177,9 @@ public final class FeatureExtractor: @unchecked Sendable {
                 }
             }
         }
-        sweepIdle(max(64, batch.count))
+        // A slow background sweep (1 row per 16 events): idle entities are also dropped when
+        // touched and when the store is full, so this only returns memory of the long-gone.
+        sweepIdle(max(16, batch.count / 16))
     }
 
     /// One event's view of its batch row.
@@ -293,23 +300,28 @@ struct WindowSums {
     }
 }
 
-/// Decayed weight, mean and second moment (weighted Welford) at one evaluation time.
-struct DecayMoments {
+/// Decayed weight, sum and sum of squares at one evaluation time. Power sums rather than a
+/// running mean, because they can be re-referenced to another time with one multiplication and
+/// an event can be taken out again by subtraction.
+struct DecaySums {
     var weight: Double = 0
-    var mean: Double = 0
-    var m2: Double = 0
+    var sum: Double = 0
+    var squares: Double = 0
 
     @inline(__always)
-    mutating func decay(_ factor: Double) {
-        weight *= factor
-        m2 *= factor
+    mutating func add(_ x: Double, weight w: Double) {
+        weight += w
+        sum += w * x
+        squares += w * x * x
     }
 
     @inline(__always)
-    mutating func add(_ x: Double) {
-        weight += 1
-        let delta = x - mean
-        mean += delta / weight
-        m2 += delta * (x - mean)
+    mutating func remove(_ x: Double, weight w: Double) {
+        weight -= w
+        sum -= w * x
+        squares -= w * x * x
     }
+
+    var mean: Double { sum / weight }
+    var variance: Double { max(0, squares / weight - mean * mean) }
 }

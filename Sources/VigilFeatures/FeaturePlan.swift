@@ -44,7 +44,7 @@ public struct FeaturePlan: Sendable, Hashable {
     struct WindowGroup: Sendable, Hashable {
         var lengthMs: Int64
         var paneMs: Int64
-        var paneInverse: Double { 1 / Double(paneMs) }
+        var paneInverse: Double = 0
         var operand: Int?  // numeric batch column
         var tailOperand: Int?  // index into tailNumbers
         var needsSum = false, needsSquares = false, needsMin = false, needsMax = false
@@ -56,18 +56,19 @@ public struct FeaturePlan: Sendable, Hashable {
     struct DistinctState: Sendable, Hashable {
         var lengthMs: Int64
         var paneMs: Int64
-        var paneInverse: Double { 1 / Double(paneMs) }
+        var paneInverse: Double = 0
         var field: Int
         var tailField: Int
         var offset = -1  // capacity × (hash UInt32, pane UInt32)
     }
 
-    /// Exponentially decayed weight, mean and spread of one operand (nil: count only).
+    /// Exponentially decayed weight and power sums of one operand (nil: count only).
     struct DecayGroup: Sendable, Hashable {
         var halflifeMs: Double
+        var inverseHalflife: Double = 0
         var operand: Int?
         var tailOperand: Int?
-        var offset = -1  // weight, mean, m2 as Double (weight only without operand)
+        var offset = -1  // weight, sum, squares as Double, as of the newest event (weight only without operand)
     }
 
     /// The values of a categorical field an entity used most recently.
@@ -207,6 +208,11 @@ public struct FeaturePlan: Sendable, Hashable {
             }
         }
 
+        // Reciprocals, so the hot path multiplies instead of dividing.
+        for i in windows.indices { windows[i].paneInverse = 1 / Double(windows[i].paneMs) }
+        for i in distincts.indices { distincts[i].paneInverse = 1 / Double(distincts[i].paneMs) }
+        for i in decays.indices { decays[i].inverseHalflife = 1 / decays[i].halflifeMs }
+
         // Row layout: header, 8-byte sections, the unfolded events, then 4-byte sections.
         var layout = RowLayout()
         var offset = 32
@@ -252,7 +258,7 @@ public struct FeaturePlan: Sendable, Hashable {
     /// A hash of everything that decides the row layout and meaning: a checkpoint is only
     /// restored into a plan with the same signature.
     public var signature: UInt64 {
-        var text = "v1|panes=\(panes)|reorder=\(reorderBuffer)|remember=\(Self.valuesRemembered)|stride=\(layout.stride)"
+        var text = "v2|panes=\(panes)|reorder=\(reorderBuffer)|remember=\(Self.valuesRemembered)|stride=\(layout.stride)"
         text += "|names=\(names)|cats=\(categoryNames)/\(categoryBuckets)|cols=\(columns)/\(transforms)"
         text += "|w=\(windows)|d=\(distincts)|dec=\(decays)|nov=\(novelties)|tail=\(tailNumbers)/\(tailCategories)"
         return StableHash.hash(text)

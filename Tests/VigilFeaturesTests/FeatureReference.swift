@@ -191,7 +191,7 @@ struct FeatureReference {
         } else {
             let pm = past.map { $0.w * $0.x }.reduce(0, +) / pw
             let ps = (past.map { $0.w * ($0.x - pm) * ($0.x - pm) }.reduce(0, +) / pw).squareRoot()
-            let tiny = 1e-9 * max(1, abs(pm))
+            let tiny = 1e-6 * max(1, abs(pm))
             let z = ps > tiny ? (e.amount - pm) / ps : (abs(e.amount - pm) <= tiny ? 0 : (e.amount > pm ? 100 : -100))
             f["z"] = min(100, max(-100, z))
         }
