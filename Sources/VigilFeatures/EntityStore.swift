@@ -55,22 +55,26 @@ final class EntityStore: @unchecked Sendable {
     @inline(__always)
     private static func tag(_ fp: UInt64) -> UInt64 { fp & 0xFFFF_FFFF }
 
-    /// Loads the table slot and the row `fp` most likely lives in, and returns a value that
-    /// depends on both so the loads cannot be optimised away. Called for a whole batch before
-    /// the batch is processed: independent loads overlap (memory-level parallelism), so a batch
-    /// pays roughly one memory latency instead of one per event.
-    @inline(__always)
-    func touch(_ fp: UInt64) -> UInt64 {
-        let e = table[home(fp)]
-        guard e != 0 else { return 0 }
-        let r = Int(truncatingIfNeeded: e & 0xFFFF_FFFF) - 1
-        guard r < count else { return e }
-        let p = row(r)
-        var acc = p.load(as: UInt64.self)
-        var offset = 64
-        while offset < stride {
-            acc &+= UInt64(p.load(fromByteOffset: offset, as: UInt8.self))
-            offset += 64
+    /// Prefetching for a whole batch before it is processed, in two passes of independent loads
+    /// (all table slots, then all rows they point to), so the memory system overlaps them
+    /// (memory-level parallelism) and a batch pays about one latency per pass instead of two per
+    /// event. Returns a value depending on every load, so the optimiser keeps them.
+    func touch(_ keys: UnsafeBufferPointer<UInt64>, scratch: UnsafeMutablePointer<Int>) -> UInt64 {
+        for (i, fp) in keys.enumerated() {
+            let e = table[home(fp)]
+            scratch[i] = Int(truncatingIfNeeded: e & 0xFFFF_FFFF) - 1  // -1 when the slot is empty
+        }
+        var acc: UInt64 = 0
+        for i in 0..<keys.count {
+            let r = scratch[i]
+            guard r >= 0, r < count else { continue }
+            let p = row(r)
+            acc &+= p.load(as: UInt64.self)
+            var offset = 64
+            while offset < stride {
+                acc &+= UInt64(p.load(fromByteOffset: offset, as: UInt8.self))
+                offset += 64
+            }
         }
         return acc
     }

@@ -30,6 +30,7 @@ public final class FeatureExtractor: @unchecked Sendable {
     var sweepCursor = 0
     /// Keeps the prefetching loads of `process` observable, so the optimiser keeps them.
     private var touchSink: UInt64 = 0
+    private var touchScratch: [Int] = []
     // The plan's tables copied into raw buffers: the hot path reads them without reference
     // counting or bounds checks. Freed in deinit.
     let windows: UnsafeMutableBufferPointer<FeaturePlan.WindowGroup>
@@ -152,9 +153,10 @@ public final class FeatureExtractor: @unchecked Sendable {
         let cols = plan.names.count
         let catCols = plan.categoryNames.count
         // Bring the batch's table slots and rows toward the cache first (see EntityStore.touch).
-        var touched: UInt64 = 0
-        for key in batch.keys { touched &+= store.touch(key) }
-        touchSink = touched
+        if touchScratch.count < batch.count { touchScratch = Array(repeating: 0, count: batch.count) }
+        touchSink = batch.keys.withUnsafeBufferPointer { keys in
+            touchScratch.withUnsafeMutableBufferPointer { store.touch(keys, scratch: $0.baseAddress!) }
+        }
         batch.numbers.withUnsafeBufferPointer { numbers in
             batch.categories.withUnsafeBufferPointer { categories in
                 matrix.values.withUnsafeMutableBufferPointer { out in
