@@ -1,5 +1,9 @@
 import VigilCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One worker's per-entity state: fixed-size rows in one dense arena, found through an
 /// open-addressing table of (tag, row) pairs. Bounded by a maximum entity count; the worker that
 /// owns it is the only thread that touches it, so it needs no locks.
@@ -23,9 +27,9 @@ final class EntityStore: @unchecked Sendable {
         self.maxEntities = maxEntities
         self.tableSeed = tableSeed
         rowCapacity = min(1024, maxEntities)
-        rows = .allocate(byteCount: rowCapacity * stride, alignment: 64)
+        rows = Self.allocate(bytes: rowCapacity * stride)
         let tableSize = Self.tableSize(for: rowCapacity)
-        table = .allocate(capacity: tableSize)
+        table = Self.allocate(bytes: tableSize * 8).bindMemory(to: UInt64.self, capacity: tableSize)
         table.initialize(repeating: 0, count: tableSize)
         tableMask = tableSize - 1
         tableShift = UInt64(64 - tableSize.trailingZeroBitCount)
@@ -37,6 +41,20 @@ final class EntityStore: @unchecked Sendable {
     }
 
     /// Table slots for `rows` rows: a power of two at most 80% full.
+    /// Raw memory for rows or table. Large blocks are 2 MiB-aligned and marked for transparent
+    /// huge pages: random access to a few hundred MB otherwise misses the TLB on almost every
+    /// event (measured: 1M entities, 8 features).
+    static func allocate(bytes: Int) -> UnsafeMutableRawPointer {
+        let huge = 2 << 20
+        guard bytes >= 2 * huge else { return .allocate(byteCount: bytes, alignment: 64) }
+        let size = (bytes + huge - 1) / huge * huge
+        let p = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: huge)
+        #if os(Linux)
+            _ = madvise(p, size, MADV_HUGEPAGE)  // advice only: failure changes nothing but speed
+        #endif
+        return p
+    }
+
     private static func tableSize(for rows: Int) -> Int {
         var size = 16
         while size * 4 < rows * 5 { size <<= 1 }
@@ -163,7 +181,7 @@ final class EntityStore: @unchecked Sendable {
 
     private func growRows() {
         let newCapacity = min(maxEntities, rowCapacity * 2)
-        let fresh = UnsafeMutableRawPointer.allocate(byteCount: newCapacity * stride, alignment: 64)
+        let fresh = Self.allocate(bytes: newCapacity * stride)
         fresh.copyMemory(from: rows, byteCount: count * stride)
         rows.deallocate()
         rows = fresh
@@ -172,7 +190,7 @@ final class EntityStore: @unchecked Sendable {
 
     private func rehash(size: Int) {
         table.deallocate()
-        table = .allocate(capacity: size)
+        table = Self.allocate(bytes: size * 8).bindMemory(to: UInt64.self, capacity: size)
         table.initialize(repeating: 0, count: size)
         tableMask = size - 1
         tableShift = UInt64(64 - size.trailingZeroBitCount)
@@ -185,11 +203,11 @@ final class EntityStore: @unchecked Sendable {
         if n > rowCapacity {
             rows.deallocate()
             rowCapacity = min(maxEntities, max(n, 1024))
-            rows = .allocate(byteCount: rowCapacity * stride, alignment: 64)
+            rows = Self.allocate(bytes: rowCapacity * stride)
         }
         let size = Self.tableSize(for: max(n, rowCapacity))
         table.deallocate()
-        table = .allocate(capacity: size)
+        table = Self.allocate(bytes: size * 8).bindMemory(to: UInt64.self, capacity: size)
         table.initialize(repeating: 0, count: size)
         tableMask = size - 1
         tableShift = UInt64(64 - size.trailingZeroBitCount)

@@ -97,7 +97,16 @@ struct FeatureBench: ParsableCommand {
                 + " warmup_ns_per_event=\(fmt(Double(warmElapsed.nanoseconds) / Double(entities)))"
                 + " bytes_per_entity=\(fmt(bytes)) row_bytes=\(plan.bytesPerEntityRow)"
                 + " peak_rss_mib=\(usage.ru_maxrss / 1024) late=\(c.lateScored) evicted=\(c.evictedIdle + c.evictedForCapacity)"
-                + " checksum=\(fmt(checksum))")
+                + " huge_pages_mib=\(hugePagesMiB()) checksum=\(fmt(checksum))")
+    }
+
+    /// Transparent huge pages backing this process (Linux), to show whether the state got them.
+    private func hugePagesMiB() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/smaps_rollup", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("AnonHugePages:") {
+            return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
+        }
+        return 0
     }
 
     private func fmt(_ x: Double) -> String { String(format: "%.1f", x) }
