@@ -31,6 +31,9 @@ public final class FeatureExtractor: @unchecked Sendable {
     /// Keeps the prefetching loads of `process` observable, so the optimiser keeps them.
     private var touchSink: UInt64 = 0
     private var touchScratch: [Int] = []
+    /// Events prefetched together: enough loads in flight to overlap memory latency, few enough
+    /// that their rows are still in L2 when processed (measured: 256 beat 64, 1024 and 4096).
+    static let prefetchChunk = 256
     // The plan's tables copied into raw buffers: the hot path reads them without reference
     // counting or bounds checks. Freed in deinit.
     let windows: UnsafeMutableBufferPointer<FeaturePlan.WindowGroup>
@@ -152,27 +155,34 @@ public final class FeatureExtractor: @unchecked Sendable {
         let nCat = batch.layout.categories.count
         let cols = plan.names.count
         let catCols = plan.categoryNames.count
-        // Bring the batch's table slots and rows toward the cache first (see EntityStore.touch).
-        if touchScratch.count < batch.count { touchScratch = Array(repeating: 0, count: batch.count) }
-        touchSink = batch.keys.withUnsafeBufferPointer { keys in
-            touchScratch.withUnsafeMutableBufferPointer { store.touch(keys, scratch: $0.baseAddress!) }
-        }
-        batch.numbers.withUnsafeBufferPointer { numbers in
-            batch.categories.withUnsafeBufferPointer { categories in
-                matrix.values.withUnsafeMutableBufferPointer { out in
-                    matrix.buckets.withUnsafeMutableBufferPointer { outBuckets in
-                        for i in 0..<batch.count {
-                            let event = Event(
-                                time: batch.times[i],
-                                numbers: UnsafeBufferPointer(rebasing: numbers[i * nNum..<(i + 1) * nNum]),
-                                categories: UnsafeBufferPointer(rebasing: categories[i * nCat..<(i + 1) * nCat]))
-                            let outcome = processOne(
-                                key: batch.keys[i], event,
-                                out: UnsafeMutableBufferPointer(rebasing: out[i * cols..<(i + 1) * cols]))
-                            outcomes.append(outcome)
-                            for c in 0..<catCols {
-                                let h = event.categories[categoryFields[c]]
-                                outBuckets[i * catCols + c] = h == 0 ? FeatureMatrix.missing : UInt32(h % categoryBuckets[c])
+        if touchScratch.count < Self.prefetchChunk { touchScratch = Array(repeating: 0, count: Self.prefetchChunk) }
+        let keys = batch.keys, times = batch.times
+        keys.withUnsafeBufferPointer { keys in
+            batch.numbers.withUnsafeBufferPointer { numbers in
+                batch.categories.withUnsafeBufferPointer { categories in
+                    matrix.values.withUnsafeMutableBufferPointer { out in
+                        matrix.buckets.withUnsafeMutableBufferPointer { outBuckets in
+                            for i in 0..<batch.count {
+                                if i % Self.prefetchChunk == 0 {
+                                    // Bring the next chunk's table slots and rows toward the
+                                    // cache first (see EntityStore.touch).
+                                    let chunk = UnsafeBufferPointer(rebasing: keys[i..<min(batch.count, i + Self.prefetchChunk)])
+                                    touchSink &+= touchScratch.withUnsafeMutableBufferPointer {
+                                        store.touch(chunk, scratch: $0.baseAddress!)
+                                    }
+                                }
+                                let event = Event(
+                                    time: times[i],
+                                    numbers: UnsafeBufferPointer(rebasing: numbers[i * nNum..<(i + 1) * nNum]),
+                                    categories: UnsafeBufferPointer(rebasing: categories[i * nCat..<(i + 1) * nCat]))
+                                let outcome = processOne(
+                                    key: keys[i], event,
+                                    out: UnsafeMutableBufferPointer(rebasing: out[i * cols..<(i + 1) * cols]))
+                                outcomes.append(outcome)
+                                for c in 0..<catCols {
+                                    let h = event.categories[categoryFields[c]]
+                                    outBuckets[i * catCols + c] = h == 0 ? FeatureMatrix.missing : UInt32(h % categoryBuckets[c])
+                                }
                             }
                         }
                     }
