@@ -22,13 +22,26 @@ final class EntityStore: @unchecked Sendable {
     private var tableShift: UInt64
     private let tableSeed: UInt64
 
+    /// The rows live in address space reserved for `maxEntities` rows up front: the kernel backs
+    /// pages only when first written, so memory follows the live entity count, growth never
+    /// copies, and no doubling leaves half an arena unused. `reservedBytes` is 0 when the
+    /// reservation failed and the arena grows by reallocation instead.
+    private let reservedBytes: Int
+
     init(stride: Int, maxEntities: Int, tableSeed: UInt64) {
         self.stride = stride
         self.maxEntities = maxEntities
         self.tableSeed = tableSeed
-        rowCapacity = min(1024, maxEntities)
-        rows = Self.allocate(bytes: rowCapacity * stride)
-        let tableSize = Self.tableSize(for: rowCapacity)
+        if let (base, bytes) = Self.reserve(bytes: maxEntities * stride) {
+            rows = base
+            reservedBytes = bytes
+            rowCapacity = maxEntities
+        } else {
+            reservedBytes = 0
+            rowCapacity = min(1024, maxEntities)
+            rows = Self.allocate(bytes: rowCapacity * stride)
+        }
+        let tableSize = Self.tableSize(for: min(1024, maxEntities))  // grows with the entities
         table = Self.allocate(bytes: tableSize * 8).bindMemory(to: UInt64.self, capacity: tableSize)
         table.initialize(repeating: 0, count: tableSize)
         tableMask = tableSize - 1
@@ -36,11 +49,31 @@ final class EntityStore: @unchecked Sendable {
     }
 
     deinit {
-        rows.deallocate()
+        if reservedBytes > 0 {
+            #if os(Linux)
+                munmap(rows, reservedBytes)
+            #endif
+        } else {
+            rows.deallocate()
+        }
         table.deallocate()
     }
 
-    /// Table slots for `rows` rows: a power of two at most 80% full.
+    /// Reserves address space for large arenas (Linux; elsewhere, or for small ones, nil).
+    private static func reserve(bytes: Int) -> (UnsafeMutableRawPointer, Int)? {
+        #if os(Linux)
+            let huge = 2 << 20
+            guard bytes >= 4 * huge else { return nil }
+            let size = (bytes + huge - 1) / huge * huge
+            let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+            guard let p, p != MAP_FAILED else { return nil }
+            _ = madvise(p, size, MADV_HUGEPAGE)  // advice only: failure changes nothing but speed
+            return (p, size)
+        #else
+            return nil
+        #endif
+    }
+
     /// Raw memory for rows or table. Large blocks are 2 MiB-aligned and marked for transparent
     /// huge pages: random access to a few hundred MB otherwise misses the TLB on almost every
     /// event (measured: 1M entities, 8 features).
@@ -55,14 +88,19 @@ final class EntityStore: @unchecked Sendable {
         return p
     }
 
+    /// Table slots for `rows` rows: a power of two at most 80% full.
     private static func tableSize(for rows: Int) -> Int {
         var size = 16
         while size * 4 < rows * 5 { size <<= 1 }
         return size
     }
 
-    /// Bytes allocated for rows and table.
-    var allocatedBytes: Int { rowCapacity * stride + (tableMask + 1) * 8 }
+    /// Bytes of memory the state occupies: rows in use (a reserved arena is backed only where
+    /// written) or allocated, plus the table.
+    var allocatedBytes: Int {
+        let rowBytes = reservedBytes > 0 ? (count * stride + 4095) / 4096 * 4096 : rowCapacity * stride
+        return rowBytes + (tableMask + 1) * 8
+    }
 
     @inline(__always)
     func row(_ index: Int) -> UnsafeMutableRawPointer { rows + index * stride }
@@ -79,8 +117,15 @@ final class EntityStore: @unchecked Sendable {
     /// event. Returns a value depending on every load, so the optimiser keeps them.
     func touch(_ keys: UnsafeBufferPointer<UInt64>, scratch: UnsafeMutablePointer<Int>) -> UInt64 {
         for (i, fp) in keys.enumerated() {
-            let e = table[home(fp)]
-            scratch[i] = Int(truncatingIfNeeded: e & 0xFFFF_FFFF) - 1  // -1 when the slot is empty
+            // Probe like `find`, trusting the tag (a wrong guess only costs a useless load).
+            var j = home(fp)
+            let tag = Self.tag(fp)
+            var e = table[j]
+            while e != 0, e >> 32 != tag {
+                j = (j + 1) & tableMask
+                e = table[j]
+            }
+            scratch[i] = Int(truncatingIfNeeded: e & 0xFFFF_FFFF) - 1  // -1 when not found
         }
         var acc: UInt64 = 0
         for i in 0..<keys.count {
@@ -200,12 +245,12 @@ final class EntityStore: @unchecked Sendable {
     /// Empties the store and sizes it for `n` rows (used by restore).
     func reset(reserving n: Int) {
         count = 0
-        if n > rowCapacity {
+        if reservedBytes == 0, n > rowCapacity {
             rows.deallocate()
             rowCapacity = min(maxEntities, max(n, 1024))
             rows = Self.allocate(bytes: rowCapacity * stride)
         }
-        let size = Self.tableSize(for: max(n, rowCapacity))
+        let size = Self.tableSize(for: max(n, min(1024, maxEntities)))
         table.deallocate()
         table = Self.allocate(bytes: size * 8).bindMemory(to: UInt64.self, capacity: size)
         table.initialize(repeating: 0, count: size)
