@@ -33,10 +33,10 @@ FB="$VIGIL_ROOT/bench/.build/release/feature-bench"
 OUT="$VIGIL_ROOT/bench/out"
 mkdir -p "$OUT"
 
-field() { grep -o " $1=[0-9.]*" | head -1 | cut -d= -f2; }
+field() { grep -o " $1=[0-9.]*" | cut -d= -f2; }   # one value per input line
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-declare -A VIGIL RIVER BYTES P99 HASH RSS RROWS RRSS
+declare -A VIGIL RIVER BYTES P99 HASH RRSS
 for entities in 10000 1000000; do
   runs=()
   for rep in $(seq "$REPS"); do
@@ -50,7 +50,6 @@ for entities in 10000 1000000; do
   P99[$entities]="$(printf '%s\n' "${runs[@]}" | field p99 | median)"
   HASH[$entities]="$(printf '%s\n' "${runs[@]}" | field ingest_hash_ns_per_event | median)"
   BYTES[$entities]="$(printf '%s\n' "${runs[@]}" | field bytes_per_entity | head -1)"
-  RSS[$entities]="$(printf '%s\n' "${runs[@]}" | field peak_rss_mib | median)"
   rline="$("$VENV/bin/python" bench/river_features.py "$OUT/features-$entities.csv" "$entities")"
   log "river $entities entities: $rline"
   RIVER[$entities]="$(echo "$rline" | field ns_per_event)"
@@ -58,16 +57,19 @@ for entities in 10000 1000000; do
 done
 CARD="$("$FB" --topology topologies/card-payments.yaml --entities 1000000 --events "$EVENTS")"
 log "vigil card-payments topology, 1M entities: $CARD"
+COMPACT="$("$FB" --topology bench/topologies/features-8-compact.yaml --entities 1000000 --events "$EVENTS")"
+log "vigil compact 8-feature topology, 1M entities: $COMPACT"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", a / b}'; }
 echo
 echo "$(machine_line)"
 echo "events: $EVENTS timed per Vigil run (median of $REPS), $RIVER_EVENTS timed for River; features: bench/topologies/features-8.yaml"
-printf '%-10s %14s %12s %16s %14s %16s %12s %10s\n' entities vigil_ns/event p99_batch hash_ns/event bytes/entity river_ns/event vs_river rss_mib
+printf '%-10s %14s %12s %16s %14s %16s %10s %12s %15s\n' entities vigil_ns/event p99_batch hash_ns/event bytes/entity vigil_state_mib river_ns/event vs_river river_rss_mib
 for entities in 10000 1000000; do
-  printf '%-10s %14s %12s %16s %14s %16s %11sx %10s\n' "$entities" "${VIGIL[$entities]}" "${P99[$entities]}" \
-    "${HASH[$entities]}" "${BYTES[$entities]}" "${RIVER[$entities]}" "$(ratio "${RIVER[$entities]}" "${VIGIL[$entities]}")" \
-    "${RSS[$entities]}/${RRSS[$entities]}"
+  printf '%-10s %14s %12s %16s %14s %16s %10s %11sx %15s\n' "$entities" "${VIGIL[$entities]}" "${P99[$entities]}" \
+    "${HASH[$entities]}" "${BYTES[$entities]}" "$(awk -v b="${BYTES[$entities]}" -v n="$entities" 'BEGIN {printf "%.1f", b * n / 1048576}')" \
+    "${RIVER[$entities]}" "$(ratio "${RIVER[$entities]}" "${VIGIL[$entities]}")" "${RRSS[$entities]}"
 done
+echo "same 8 features, compact state (4 panes, no reorder buffer), 1M entities: ns/event $(echo "$COMPACT" | field ns_per_event), bytes/entity $(echo "$COMPACT" | field bytes_per_entity)"
 echo "card-payments topology (10 features), 1M entities: ns/event $(echo "$CARD" | field ns_per_event), bytes/entity $(echo "$CARD" | field bytes_per_entity)"
 echo "RESULT ns_per_event_1m=${VIGIL[1000000]} bytes_per_entity=${BYTES[1000000]} vs_river=$(ratio "${RIVER[1000000]}" "${VIGIL[1000000]}")"

@@ -110,10 +110,7 @@ public struct FeaturePlan: Sendable, Hashable {
             }
             return i
         }
-        func ms(_ d: Duration) -> Int64 {
-            let (s, atto) = d.components
-            return s * 1000 + atto / 1_000_000_000_000_000
-        }
+        let ms = FeatureExtractor.milliseconds
 
         var names: [String] = [], categoryNames: [String] = [], categoryBuckets: [Int] = []
         var columns: [Column] = [], transforms: [ValueTransform] = [], categoryColumns: [(field: Int, buckets: Int)] = []
@@ -258,9 +255,36 @@ public struct FeaturePlan: Sendable, Hashable {
     /// A hash of everything that decides the row layout and meaning: a checkpoint is only
     /// restored into a plan with the same signature.
     public var signature: UInt64 {
+        // Spelled out field by field (not through `description`, whose format is not a contract),
+        // so the signature stays the same across Swift releases.
         var text = "v2|panes=\(panes)|reorder=\(reorderBuffer)|remember=\(Self.valuesRemembered)|stride=\(layout.stride)"
-        text += "|names=\(names)|cats=\(categoryNames)/\(categoryBuckets)|cols=\(columns)/\(transforms)"
-        text += "|w=\(windows)|d=\(distincts)|dec=\(decays)|nov=\(novelties)|tail=\(tailNumbers)/\(tailCategories)"
+        text += "|names=" + names.joined(separator: ",")
+        text += "|cats=" + zip(categoryNames, categoryColumns).map { "\($0.0):\($0.1.field):\($0.1.buckets)" }.joined(separator: ",")
+        for column in columns {
+            switch column {
+            case .value(let field, let t):
+                let transform = transforms[t]
+                let clip = transform.clip.map { "\($0.lowerBound.bitPattern):\($0.upperBound.bitPattern)" } ?? "-"
+                let edges = transform.bucketEdges?.map { String($0.bitPattern) }.joined(separator: ":") ?? "-"
+                text += "|value:\(field):\(clip):\(transform.log1p):\(edges)"
+            case .window(let g, let aggregate): text += "|window:\(g):\(aggregate.rawValue)"
+            case .distinct(let i): text += "|distinct:\(i)"
+            case .decayed(let g, let aggregate): text += "|decayed:\(g):\(aggregate.rawValue)"
+            case .zscore(let g): text += "|zscore:\(g)"
+            case .timeSinceLast: text += "|since"
+            case .novelty(let i): text += "|novelty:\(i)"
+            case .ratio(let n, let d): text += "|ratio:\(n):\(d)"
+            }
+        }
+        func int(_ x: Int?) -> String { x.map(String.init) ?? "-" }
+        for w in windows {
+            text += "|w:\(w.lengthMs):\(w.paneMs):\(int(w.operand)):\(w.counts):\(w.sums):\(w.squares):\(w.mins):\(w.maxs)"
+        }
+        for d in distincts { text += "|d:\(d.lengthMs):\(d.field):\(d.offset)" }
+        for d in decays { text += "|dec:\(d.halflifeMs.bitPattern):\(int(d.operand)):\(d.offset)" }
+        for n in novelties { text += "|nov:\(n.field):\(n.offset)" }
+        text += "|tail:" + tailNumbers.map(String.init).joined(separator: ",") + "/"
+            + tailCategories.map(String.init).joined(separator: ",") + "@\(layout.tail):\(layout.tailStride)"
         return StableHash.hash(text)
     }
 
