@@ -38,22 +38,28 @@ func same(_ a: Double, _ b: Double, name: String) -> Bool {
 @Suite struct FeatureExtractorTests {
     static let words = Gen.uint64(in: 0 ... .max).array(of: 1...150)
 
+    /// Feeds `events` (arrival order) to an extractor and to the brute-force reference, and
+    /// records every outcome or feature on which they differ.
+    static func checkAgainstReference(_ events: [TestEvent], reorder: Int, panes: Int = 8, scoreLate: Bool = true) {
+        let extractor = try! TestTopology.extractor(lateness: .seconds(60), reorder: reorder, scoreLate: scoreLate, panes: panes)
+        let got = run(events, extractor)
+        var reference = FeatureReference(latenessMs: 60_000, reorder: reorder, panes: panes)
+        for (arrival, e) in events.enumerated() {
+            let (expected, accepted) = reference.process(e, arrival: arrival, scoreLate: scoreLate)
+            let actual = got[e.id]!
+            #expect(actual.outcome == (accepted ? .accepted : scoreLate ? .lateScored : .lateRejected), "\(e)")
+            guard let expected else { continue }  // rejected: no features to compare
+            for (name, value) in expected where !same(actual.features[name]!, value, name: name) {
+                Issue.record("\(name) of \(e): got \(actual.features[name]!), reference \(value)")
+            }
+        }
+    }
+
     /// Every aggregation against the brute-force reference, on random streams up to 90 s out of
     /// order with an allowed lateness of 60 s: some events are late, most are not.
     @Test(.timeLimit(.minutes(5))) func everyAggregationMatchesBruteForceOnOutOfOrderStreams() async throws {
         await propertyCheck(count: 150, input: Self.words) { words in
-            let events = TestEvent.stream(words, maxDelay: 90_000)
-            let extractor = try! TestTopology.extractor(lateness: .seconds(60), reorder: 64)
-            let got = run(events, extractor)
-            var reference = FeatureReference(latenessMs: 60_000, reorder: 64)
-            for (arrival, e) in events.enumerated() {
-                let (expected, accepted) = reference.process(e, arrival: arrival, scoreLate: true)
-                let actual = got[e.id]!
-                #expect(actual.outcome == (accepted ? .accepted : .lateScored), "\(e)")
-                for (name, value) in expected! where !same(actual.features[name]!, value, name: name) {
-                    Issue.record("\(name) of \(e): got \(actual.features[name]!), reference \(value)")
-                }
-            }
+            Self.checkAgainstReference(TestEvent.stream(words, maxDelay: 90_000), reorder: 64)
         }
     }
 
@@ -61,18 +67,15 @@ func same(_ a: Double, _ b: Double, name: String) -> Bool {
     /// more are late; the reference applies the same documented rule.
     @Test(.timeLimit(.minutes(5))) func smallReorderBufferFollowsTheDocumentedRule() async throws {
         await propertyCheck(count: 150, input: Self.words) { words in
-            let events = TestEvent.stream(words, maxDelay: 90_000, maxGap: 30_000)
-            let extractor = try! TestTopology.extractor(lateness: .seconds(60), reorder: 2)
-            let got = run(events, extractor)
-            var reference = FeatureReference(latenessMs: 60_000, reorder: 2)
-            for (arrival, e) in events.enumerated() {
-                let (expected, accepted) = reference.process(e, arrival: arrival, scoreLate: true)
-                let actual = got[e.id]!
-                #expect(actual.outcome == (accepted ? .accepted : .lateScored), "\(e)")
-                for (name, value) in expected! where !same(actual.features[name]!, value, name: name) {
-                    Issue.record("\(name) of \(e): got \(actual.features[name]!), reference \(value)")
-                }
-            }
+            Self.checkAgainstReference(TestEvent.stream(words, maxDelay: 90_000, maxGap: 30_000), reorder: 2)
+        }
+    }
+
+    /// Four panes, no reorder buffer, late events rejected for the dead letters.
+    @Test(.timeLimit(.minutes(5))) func compactStateAndRejectedLateEventsMatchTheReference() async throws {
+        await propertyCheck(count: 150, input: Self.words) { words in
+            Self.checkAgainstReference(
+                TestEvent.stream(words, maxDelay: 90_000, maxGap: 60_000), reorder: 0, panes: 4, scoreLate: false)
         }
     }
 
