@@ -55,6 +55,17 @@ public struct EventBatch: Sendable {
         categories[(count - 1) * layout.categories.count + column] = hash
     }
 
+    /// Appends event `i` of `other` (which must have the same layout).
+    public mutating func append(from other: EventBatch, at i: Int) {
+        precondition(other.layout == layout, "batches of different layouts")
+        let n = layout.numbers.count, c = layout.categories.count
+        keys.append(other.keys[i])
+        times.append(other.times[i])
+        numbers.append(contentsOf: other.numbers[i * n..<(i + 1) * n])
+        categories.append(contentsOf: other.categories[i * c..<(i + 1) * c])
+        count += 1
+    }
+
     /// Empties the batch, keeping its memory for the next one.
     public mutating func removeAll() {
         keys.removeAll(keepingCapacity: true)
