@@ -70,7 +70,10 @@ let package = Package(
             name: "VigilFeaturesTests",
             dependencies: ["VigilFeatures", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict),
-        .testTarget(name: "VigilModelsTests", dependencies: ["VigilModels"], swiftSettings: strict),
+        .testTarget(
+            name: "VigilModelsTests",
+            dependencies: ["VigilModels", .product(name: "PropertyBased", package: "swift-property-based")],
+            resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(
             name: "VigilKafkaTests",
             dependencies: [
