@@ -1,0 +1,78 @@
+import Testing
+import VigilModels
+
+@Suite struct TransactionStreamTests {
+    static func config(_ events: Int = 50_000, seed: UInt64 = 3) -> TransactionStream.Config {
+        var c = TransactionStream.Config()
+        c.events = events
+        c.seed = seed
+        c.cards = 2_000
+        c.fraudEpisodeRate = 0.003
+        return c
+    }
+
+    @Test func sameSeedSameStreamOtherSeedOtherStream() {
+        let a = Array(TransactionStream(Self.config(2_000)))
+        let b = Array(TransactionStream(Self.config(2_000)))
+        let c = Array(TransactionStream(Self.config(2_000, seed: 4)))
+        #expect(a == b)
+        #expect(a != c)
+        #expect(a.count == 2_000)
+    }
+
+    @Test func timesNeverGoBackAndIdsAreUnique() {
+        let events = Array(TransactionStream(Self.config()))
+        #expect(zip(events, events.dropFirst()).allSatisfy { $0.time <= $1.time })
+        #expect(Set(events.map(\.id)).count == events.count)
+    }
+
+    /// Every pattern occurs, fraud is rare, and each pattern looks like what it claims to be.
+    @Test func fraudPatternsAreRareAndRecognisable() {
+        let events = Array(TransactionStream(Self.config()))
+        let fraud = events.filter(\.isFraud)
+        let share = Double(fraud.count) / Double(events.count)
+        #expect(share > 0.003 && share < 0.05, "fraud share \(share)")
+        for pattern in TransactionStream.Pattern.allCases where pattern != .normal {
+            #expect(fraud.contains { $0.pattern == pattern }, "no \(pattern)")
+        }
+        #expect(fraud.filter { $0.pattern == .cardTesting && $0.amount <= 3 }.count > fraud.filter { $0.pattern == .cardTesting }.count / 2)
+        let normalMedian = events.filter { !$0.isFraud }.map(\.amount).sorted()[events.count / 2]
+        let spikes = fraud.filter { $0.pattern == .amountSpike }.map(\.amount).sorted()
+        #expect(spikes[spikes.count / 2] > 5 * normalMedian)
+        #expect(fraud.filter { $0.pattern == .takeover }.allSatisfy { $0.channel == "online" })
+    }
+
+    /// After the drift point, normal amounts are higher and more payments are online.
+    @Test func normalBehaviourDriftsHalfway() {
+        let events = Array(TransactionStream(Self.config())).filter { !$0.isFraud }
+        let half = events.count / 2
+        func mean(_ xs: ArraySlice<TransactionStream.Transaction>) -> Double { xs.map(\.amount).reduce(0, +) / Double(xs.count) }
+        func online(_ xs: ArraySlice<TransactionStream.Transaction>) -> Double {
+            Double(xs.filter { $0.channel == "online" }.count) / Double(xs.count)
+        }
+        #expect(mean(events[half...]) > 1.3 * mean(events[..<half]))
+        #expect(online(events[half...]) > online(events[..<half]) + 0.1)
+    }
+
+    /// One label per transaction, available after it within the configured delay, handed out
+    /// in the order they become available.
+    @Test func labelsArriveLateButAllArrive() {
+        var stream = TransactionStream(Self.config(20_000))
+        var events: [String: TransactionStream.Transaction] = [:]
+        var labels: [TransactionStream.Label] = []
+        while let t = stream.next() {
+            events[t.id] = t
+            labels += stream.labels(availableBy: t.time)
+        }
+        #expect(labels.count < events.count)  // some were still pending when the stream ended
+        labels += stream.remainingLabels()
+        #expect(labels.count == events.count)
+        #expect(Set(labels.map(\.id)) == Set(events.keys))
+        #expect(zip(labels, labels.dropFirst()).allSatisfy { $0.availableAt <= $1.availableAt })
+        for label in labels {
+            let t = events[label.id]!
+            #expect(label.isFraud == t.isFraud)
+            #expect(stream.config.labelDelayMs.contains(label.availableAt - t.time))
+        }
+    }
+}
