@@ -72,7 +72,9 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "VigilModelsTests",
-            dependencies: ["VigilModels", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: [
+                "VigilModels", "VigilFeatures", .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(
             name: "VigilKafkaTests",
