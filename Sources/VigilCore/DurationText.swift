@@ -34,3 +34,11 @@ public enum DurationText {
         return "\(seconds)s"
     }
 }
+
+extension Duration {
+    /// Whole milliseconds (truncated): the unit of event time throughout Vigil.
+    public var wholeMilliseconds: Int64 {
+        let (s, atto) = components
+        return s * 1000 + atto / 1_000_000_000_000_000
+    }
+}

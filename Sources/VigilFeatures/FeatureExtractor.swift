@@ -131,10 +131,7 @@ public final class FeatureExtractor: @unchecked Sendable {
         entryScratch.deallocate()
     }
 
-    static func milliseconds(_ d: Duration) -> Int64 {
-        let (s, atto) = d.components
-        return s * 1000 + atto / 1_000_000_000_000_000
-    }
+    static func milliseconds(_ d: Duration) -> Int64 { d.wholeMilliseconds }
 
     /// Entities held now.
     public var entityCount: Int { store.count }

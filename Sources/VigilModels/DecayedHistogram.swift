@@ -1,0 +1,81 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A streaming quantile sketch for scores in [0, 1] that forgets: fixed bins whose counts decay
+/// with a half-life in events, so the quantile follows the recent scores (and adapts after a
+/// drift) at a constant cost per score. Two sketches merge by adding bins, so replicas on several
+/// workers can pool them. P² was the alternative; it neither forgets nor merges.
+public struct DecayedHistogram: Sendable, Equatable {
+    /// Number of bins over [0, 1].
+    public let bins: Int
+    /// Events after which an old score weighs half as much.
+    public let halfLifeEvents: Double
+    private(set) var counts: [Double]
+    /// New scores are added with this weight, which grows by 1/decay per event; rescaling it back
+    /// to 1 from time to time keeps the numbers finite (the same as decaying every bin).
+    private var increment = 1.0
+    private let growth: Double
+    /// Total weight (in the current scale).
+    private(set) var total = 0.0
+
+    public init(bins: Int = 4096, halfLifeEvents: Double) {
+        precondition(bins >= 2 && halfLifeEvents >= 1)
+        self.bins = bins
+        self.halfLifeEvents = halfLifeEvents
+        counts = Array(repeating: 0, count: bins)
+        growth = exp2(1 / halfLifeEvents)
+    }
+
+    /// Adds one score (clamped to [0, 1]; NaN is ignored).
+    public mutating func add(_ score: Double) {
+        guard !score.isNaN else { return }
+        let i = Swift.min(bins - 1, Swift.max(0, Int(score * Double(bins))))
+        counts[i] += increment
+        total += increment
+        increment *= growth
+        if increment > 1e150 { rescale() }
+    }
+
+    private mutating func rescale() {
+        let f = 1 / increment
+        for i in counts.indices { counts[i] *= f }
+        total *= f
+        increment = 1
+    }
+
+    /// Effective number of scores remembered (sum of decayed weights).
+    public var weight: Double { total / increment * growth }
+
+    /// The score above which a share `rate` of the (decayed) scores lie, interpolating inside a
+    /// bin as if its scores were spread evenly. nil while empty.
+    public func upperQuantile(_ rate: Double) -> Double? {
+        guard total > 0 else { return nil }
+        let target = rate * total
+        var above = 0.0
+        var i = bins - 1
+        while i >= 0 {
+            let c = counts[i]
+            if above + c >= target, c > 0 {
+                // The fraction of this bin that lies above the threshold.
+                let inside = (target - above) / c
+                return (Double(i + 1) - inside) / Double(bins)
+            }
+            above += c
+            i -= 1
+        }
+        return 0
+    }
+
+    /// Adds `peer`'s scores (same shape).
+    public mutating func merge(_ peer: DecayedHistogram) {
+        precondition(peer.bins == bins && peer.halfLifeEvents == halfLifeEvents, "merging histograms of different shapes")
+        // Bring both to a common scale: weight 1 for a score added now.
+        let mine = 1 / increment, theirs = 1 / peer.increment
+        for i in counts.indices { counts[i] = counts[i] * mine + peer.counts[i] * theirs }
+        total = total * mine + peer.total * theirs
+        increment = 1
+    }
+}
