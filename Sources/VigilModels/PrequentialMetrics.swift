@@ -1,0 +1,55 @@
+/// Quality measured the prequential way (test, then train): every labelled event was scored
+/// before its label was known. The window holds the most recent labelled events. It reports
+/// ROC-AUC and average precision of the scores, and precision, recall and F1 of the alerts
+/// actually raised at the live threshold.
+public struct PrequentialMetrics: Sendable {
+    /// Labelled events kept.
+    public let window: Int
+    private var entries: [(score: Double, label: Bool, alerted: Bool)] = []
+    private var next = 0
+    /// Labelled events seen in all.
+    public private(set) var total = 0
+
+    public init(window: Int = 10_000) {
+        precondition(window >= 1)
+        self.window = window
+        entries.reserveCapacity(Swift.min(window, 65_536))
+    }
+
+    /// Records one labelled event: its score, its label, and whether it raised an alert.
+    public mutating func add(score: Double, label: Bool, alerted: Bool) {
+        total += 1
+        if entries.count < window {
+            entries.append((score, label, alerted))
+        } else {
+            entries[next] = (score, label, alerted)
+            next = (next + 1) % window
+        }
+    }
+
+    /// The metrics over the window; nil members where undefined (no positives, no alerts).
+    public struct Report: Sendable, Equatable {
+        public var events: Int
+        public var positives: Int
+        public var rocAUC: Double?
+        public var averagePrecision: Double?
+        public var precision: Double?
+        public var recall: Double?
+        public var f1: Double?
+    }
+
+    public func report() -> Report {
+        let scores = entries.map(\.score), labels = entries.map(\.label)
+        let positives = labels.filter { $0 }.count
+        let alerts = entries.filter(\.alerted).count
+        let hits = entries.filter { $0.alerted && $0.label }.count
+        let precision = alerts > 0 ? Double(hits) / Double(alerts) : nil
+        let recall = positives > 0 ? Double(hits) / Double(positives) : nil
+        var f1: Double?
+        if let p = precision, let r = recall { f1 = p + r > 0 ? 2 * p * r / (p + r) : 0 }
+        return Report(
+            events: entries.count, positives: positives, rocAUC: RankingMetrics.rocAUC(scores: scores, labels: labels),
+            averagePrecision: RankingMetrics.averagePrecision(scores: scores, labels: labels), precision: precision,
+            recall: recall, f1: f1)
+    }
+}
