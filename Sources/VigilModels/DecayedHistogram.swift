@@ -69,6 +69,18 @@ public struct DecayedHistogram: Sendable, Equatable {
         return 0
     }
 
+    /// The share of remembered scores below `score` (its percentile, 0...1), interpolating
+    /// inside its bin. 0.5 while empty.
+    public func fractionBelow(_ score: Double) -> Double {
+        guard total > 0, !score.isNaN else { return 0.5 }
+        let x = Swift.min(1, Swift.max(0, score)) * Double(bins)
+        let i = Swift.min(bins - 1, Int(x))
+        var below = 0.0
+        for k in 0..<i { below += counts[k] }
+        below += counts[i] * (x - Double(i))
+        return below / total
+    }
+
     /// Adds `peer`'s scores (same shape).
     public mutating func merge(_ peer: DecayedHistogram) {
         precondition(peer.bins == bins && peer.halfLifeEvents == halfLifeEvents, "merging histograms of different shapes")
