@@ -1,0 +1,337 @@
+import VigilCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A streaming isolation forest whose trees are rebuilt in rotation: the last `windowEvents`
+/// events are kept, and every `windowEvents / trees` events the oldest tree is replaced by one
+/// grown on a fresh sample of `sample` events from that window. The forest therefore always
+/// describes the recent window: it learns and forgets without ever refitting everything at once,
+/// and each rebuild is one small tree (microseconds).
+///
+/// Scores follow Liu et al.'s isolation forest: `2^(−E[h(x)] / c(sample))` over the trees, in
+/// [0, 1], higher is more anomalous, about 0.5 for typical events. Scores are useful once the
+/// window holds `sample` events (256 by default): the first forest is grown then. Before that,
+/// every score is 0.5.
+public struct IsolationForest: OnlineModel, Equatable {
+    public static let kind = "isolation_forest"
+
+    public let featureNames: [String]
+    public let trees: Int
+    public let sample: Int
+    public let windowEvents: Int
+    /// The window: `windowEvents` rows of `featureNames.count` values, as a ring.
+    private(set) var window: [Float]
+    private(set) var windowFilled = 0
+    private var windowNext = 0
+    private(set) var forest: [Tree] = []
+    private var rotation = 0
+    private var sinceRebuild = 0
+    private var random: SeededRandom
+    /// Events learned.
+    public private(set) var learned = 0
+
+    /// One isolation tree, nodes in an array; children of node i are `left` and `left + 1`.
+    struct Tree: Sendable, Equatable {
+        var nodes: [Node] = []
+    }
+
+    struct Node: Sendable, Equatable {
+        /// Feature index, or -1 for a leaf.
+        var feature: Int16
+        /// Split value (internal), or the number of sample events that reached the leaf.
+        var value: Float
+        var left: Int32
+    }
+
+    public init(features: [String], spec: IsolationForestSpec = IsolationForestSpec(), seed: UInt64 = 0) {
+        precondition(!features.isEmpty && features.count <= Int(Int16.max), "an isolation forest needs 1...32767 features")
+        featureNames = features
+        trees = spec.trees
+        sample = spec.sample
+        windowEvents = max(spec.windowEvents, spec.sample)
+        window = Array(repeating: 0, count: windowEvents * features.count)
+        random = SeededRandom(seed: seed)
+    }
+
+    var dimensions: Int { featureNames.count }
+
+    /// Events the window must hold before the first forest is grown.
+    public var warmUpEvents: Int { sample }
+
+    /// Whether the forest exists yet.
+    public var isWarm: Bool { !forest.isEmpty }
+
+    // MARK: Scoring
+
+    /// Average path length of an unsuccessful search in a binary search tree of n items: the
+    /// normaliser of isolation depths.
+    static func c(_ n: Double) -> Double {
+        if n <= 1 { return 0 }
+        if n <= 2 { return 1 }
+        return 2 * (log(n - 1) + 0.5772156649015329) - 2 * (n - 1) / n
+    }
+
+    @inline(__always)
+    private func pathLength(_ tree: Tree, _ x: UnsafeBufferPointer<Float>) -> Double {
+        var i = 0
+        var depth = 0.0
+        while true {
+            let node = tree.nodes[i]
+            if node.feature < 0 { return depth + Self.c(Double(node.value)) }
+            i = Int(node.left) + (x[Int(node.feature)] < node.value ? 0 : 1)
+            depth += 1
+        }
+    }
+
+    private func score(row x: UnsafeBufferPointer<Float>) -> Double {
+        guard !forest.isEmpty else { return 0.5 }
+        var total = 0.0
+        for tree in forest { total += pathLength(tree, x) }
+        return exp2(-(total / Double(forest.count)) / Self.c(Double(sample)))
+    }
+
+    /// The row's values in this model's feature order, missing ones as 0.
+    private func row(_ matrix: FeatureMatrix, _ r: Int, _ binding: ColumnBinding, into out: inout [Float]) {
+        for j in 0..<dimensions {
+            let v = binding.value(matrix, row: r, j)
+            out[j] = v.isFinite ? Float(v) : 0
+        }
+    }
+
+    public func score(_ matrix: FeatureMatrix, row r: Int) -> Double {
+        let binding = ColumnBinding(numeric: featureNames, in: matrix)
+        var x = [Float](repeating: 0, count: dimensions)
+        row(matrix, r, binding, into: &x)
+        return x.withUnsafeBufferPointer { score(row: $0) }
+    }
+
+    public func score(_ matrix: FeatureMatrix, into out: inout [Double]) {
+        out.removeAll(keepingCapacity: true)
+        let binding = ColumnBinding(numeric: featureNames, in: matrix)
+        var x = [Float](repeating: 0, count: dimensions)
+        for r in 0..<matrix.rows {
+            row(matrix, r, binding, into: &x)
+            out.append(x.withUnsafeBufferPointer { score(row: $0) })
+        }
+    }
+
+    // MARK: Learning
+
+    /// Learns an unlabelled event (labels do not change an unsupervised forest).
+    public mutating func learn(_ matrix: FeatureMatrix, row r: Int, label: Bool?) {
+        guard label == nil else { return }
+        let binding = ColumnBinding(numeric: featureNames, in: matrix)
+        var x = [Float](repeating: 0, count: dimensions)
+        row(matrix, r, binding, into: &x)
+        let base = windowNext * dimensions
+        for j in 0..<dimensions { window[base + j] = x[j] }
+        windowNext = (windowNext + 1) % windowEvents
+        windowFilled = min(windowEvents, windowFilled + 1)
+        learned += 1
+        if forest.isEmpty {
+            if windowFilled >= sample { forest = (0..<trees).map { _ in grow() } }
+            return
+        }
+        sinceRebuild += 1
+        if sinceRebuild >= max(1, windowEvents / trees) {
+            sinceRebuild = 0
+            forest[rotation] = grow()
+            rotation = (rotation + 1) % trees
+        }
+    }
+
+    /// Grows one tree on `sample` events drawn without replacement from the window.
+    private mutating func grow() -> Tree {
+        let n = min(sample, windowFilled)
+        // Partial Fisher–Yates over the filled window's row indices.
+        var indices = Array(0..<windowFilled)
+        for i in 0..<n {
+            let j = i + random.below(windowFilled - i)
+            indices.swapAt(i, j)
+        }
+        var rows = Array(indices[0..<n])
+        let limit = Int(ceil(log2(Double(max(2, n)))))
+        var tree = Tree()
+        tree.nodes.reserveCapacity(2 * n)
+        tree.nodes.append(Node(feature: -1, value: Float(n), left: 0))
+        // Work list: (node, range of `rows`, depth).
+        var work: [(node: Int, lo: Int, hi: Int, depth: Int)] = [(0, 0, n, 0)]
+        while let (node, lo, hi, depth) = work.popLast() {
+            let count = hi - lo
+            tree.nodes[node] = Node(feature: -1, value: Float(count), left: 0)
+            guard count > 1, depth < limit else { continue }
+            // A random feature that varies among these rows (a few tries), split uniformly
+            // between its minimum and maximum.
+            var chosen = -1
+            var low: Float = 0, high: Float = 0
+            for _ in 0..<min(dimensions, 8) {
+                let f = random.below(dimensions)
+                var mn = Float.infinity, mx = -Float.infinity
+                for k in lo..<hi {
+                    let v = window[rows[k] * dimensions + f]
+                    mn = min(mn, v)
+                    mx = max(mx, v)
+                }
+                if mx > mn {
+                    chosen = f
+                    low = mn
+                    high = mx
+                    break
+                }
+            }
+            guard chosen >= 0 else { continue }
+            var split = low + Float(random.unit()) * (high - low)
+            if split <= low { split = low.nextUp }
+            // Partition rows[lo..<hi]: values < split first.
+            var i = lo, j = hi - 1
+            while i <= j {
+                if window[rows[i] * dimensions + chosen] < split {
+                    i += 1
+                } else {
+                    rows.swapAt(i, j)
+                    j -= 1
+                }
+            }
+            let left = tree.nodes.count
+            tree.nodes.append(Node(feature: -1, value: 0, left: 0))
+            tree.nodes.append(Node(feature: -1, value: 0, left: 0))
+            tree.nodes[node] = Node(feature: Int16(chosen), value: split, left: Int32(left))
+            work.append((left, lo, i, depth + 1))
+            work.append((left + 1, i, hi, depth + 1))
+        }
+        return tree
+    }
+
+    // MARK: Explanation, merging, encoding
+
+    /// Features that isolate this event: along the event's path in every tree, a split on
+    /// feature f that sends it into a branch holding m of the node's n sample events credits f
+    /// with log2(n / m), the bits of isolation it contributed. Credits are scaled so they add up
+    /// to the score's distance from 0.5. (Explanations are computed for alerts only, so the
+    /// subtree sizes are counted on demand.)
+    public func explain(_ matrix: FeatureMatrix, row r: Int, top: Int) -> [Contribution] {
+        let binding = ColumnBinding(numeric: featureNames, in: matrix)
+        var x = [Float](repeating: 0, count: dimensions)
+        row(matrix, r, binding, into: &x)
+        var credit = [Double](repeating: 0, count: dimensions)
+        for tree in forest {
+            let sizes = Self.subtreeSizes(tree)
+            var i = 0
+            while tree.nodes[i].feature >= 0 {
+                let node = tree.nodes[i]
+                let next = Int(node.left) + (x[Int(node.feature)] < node.value ? 0 : 1)
+                credit[Int(node.feature)] += log2(sizes[i] / max(1, sizes[next]))
+                i = next
+            }
+        }
+        let total = credit.reduce(0, +)
+        let s = x.withUnsafeBufferPointer { score(row: $0) }
+        let out = (0..<dimensions).map { j in
+            Contribution(
+                feature: featureNames[j], value: binding.value(matrix, row: r, j),
+                weight: total > 0 ? (s - 0.5) * credit[j] / total : 0)
+        }
+        return Array(out.sorted { abs($0.weight) > abs($1.weight) }.prefix(max(0, top)))
+    }
+
+    /// Sample events under every node (children always follow their parent, so one backward
+    /// pass suffices).
+    static func subtreeSizes(_ tree: Tree) -> [Double] {
+        var sizes = [Double](repeating: 0, count: tree.nodes.count)
+        for i in tree.nodes.indices.reversed() {
+            let node = tree.nodes[i]
+            sizes[i] = node.feature < 0 ? Double(node.value) : sizes[Int(node.left)] + sizes[Int(node.left) + 1]
+        }
+        return sizes
+    }
+
+    /// Takes `weight` of its trees from `peer` (the next ones due for rebuilding), so a merged
+    /// forest describes both replicas' windows in proportion.
+    public mutating func merge(_ peer: IsolationForest, weight: Double) {
+        precondition(peer.featureNames == featureNames && peer.trees == trees && peer.sample == sample, "merging different forests")
+        guard !peer.forest.isEmpty else { return }
+        if forest.isEmpty {
+            forest = peer.forest
+            return
+        }
+        let k = Int((min(1, max(0, weight)) * Double(trees)).rounded())
+        for n in 0..<k {
+            let i = (rotation + n) % trees
+            forest[i] = peer.forest[i]
+        }
+    }
+
+    public func encode(into out: inout BinaryWriter) {
+        out.write(UInt8(1))  // body version
+        out.write(UInt32(featureNames.count))
+        for name in featureNames { out.write(name) }
+        for n in [trees, sample, windowEvents, windowFilled, windowNext, rotation, sinceRebuild, learned] { out.write(n) }
+        for w in random.state { out.write(w) }
+        for v in window { out.write(v.bitPattern) }
+        out.write(UInt32(forest.count))
+        for tree in forest {
+            out.write(UInt32(tree.nodes.count))
+            for node in tree.nodes {
+                out.write(UInt32(UInt16(bitPattern: node.feature)))
+                out.write(node.value.bitPattern)
+                out.write(UInt32(bitPattern: node.left))
+            }
+        }
+    }
+
+    public init(decoding input: inout BinaryReader) throws(CheckpointError) {
+        let version = try input.checkpoint { r throws(VigilError) in try r.uint8() }
+        guard version == 1 else { throw CheckpointError(.newerVersion, "isolation forest body version \(version)") }
+        let d = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
+        guard (1...Int(Int16.max)).contains(d) else { throw CheckpointError(.corrupt, "\(d) features") }
+        var names: [String] = []
+        for _ in 0..<d { names.append(try input.checkpoint { r throws(VigilError) in try r.string() }) }
+        func int(_ range: ClosedRange<Int>, _ what: String) throws(CheckpointError) -> Int {
+            try input.checkpoint { r throws(VigilError) in try r.int(in: range, what) }
+        }
+        let trees = try int(1...1000, "trees"), sample = try int(2...4096, "sample")
+        let windowEvents = try int(sample...100_000_000, "window")
+        guard windowEvents * d <= 1 << 28 else { throw CheckpointError(.corrupt, "window of \(windowEvents) × \(d) values") }
+        self.init(features: names, spec: IsolationForestSpec(trees: trees, sample: sample, windowEvents: windowEvents))
+        windowFilled = try int(0...windowEvents, "window fill")
+        windowNext = try int(0...(windowEvents - 1), "window position")
+        rotation = try int(0...(trees - 1), "rotation")
+        sinceRebuild = try int(0...Int.max, "events since a rebuild")
+        learned = try int(0...Int.max, "events learned")
+        var state: [UInt64] = []
+        for _ in 0..<4 { state.append(try input.checkpoint { r throws(VigilError) in try r.uint64() }) }
+        guard let rng = SeededRandom(state: state) else { throw CheckpointError(.corrupt, "random state is all zero") }
+        random = rng
+        guard input.remaining >= 4 * window.count else { throw CheckpointError(.truncated, "window cut short") }
+        for i in window.indices { window[i] = Float(bitPattern: try input.checkpoint { r throws(VigilError) in try r.uint32() }) }
+        let count = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
+        guard count == 0 || count == trees else { throw CheckpointError(.corrupt, "\(count) trees, expected \(trees)") }
+        for _ in 0..<count {
+            let nodes = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
+            guard (1...2 * sample).contains(nodes), input.remaining >= 12 * nodes else {
+                throw CheckpointError(.corrupt, "a tree of \(nodes) nodes")
+            }
+            var tree = Tree()
+            for _ in 0..<nodes {
+                let feature = Int16(bitPattern: UInt16(truncatingIfNeeded: try input.checkpoint { r throws(VigilError) in try r.uint32() }))
+                let value = Float(bitPattern: try input.checkpoint { r throws(VigilError) in try r.uint32() })
+                let left = Int32(bitPattern: try input.checkpoint { r throws(VigilError) in try r.uint32() })
+                // Children must exist and come after their parent, so every walk ends at a leaf.
+                guard feature < Int16(d), feature >= -1,
+                    feature == -1 || (Int(left) > tree.nodes.count && Int(left) + 1 < nodes)
+                else { throw CheckpointError(.corrupt, "a tree node points outside its tree") }
+                tree.nodes.append(Node(feature: feature, value: value, left: left))
+            }
+            forest.append(tree)
+        }
+    }
+
+    /// Bytes the model holds (window and trees), for the memory report.
+    public var memoryBytes: Int {
+        window.count * 4 + forest.reduce(0) { $0 + $1.nodes.count * MemoryLayout<Node>.stride }
+    }
+}

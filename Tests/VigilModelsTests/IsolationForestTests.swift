@@ -1,0 +1,62 @@
+import Testing
+import VigilCore
+import VigilModels
+
+@Suite struct IsolationForestTests {
+    static let features = ["amount", "count_10m", "sum_1h", "amount_z", "merchants_1h", "new_country", "new_merchant",
+                           "since_last", "amount_vs_day"]
+
+    static func make(_ seed: UInt64) -> IsolationForest {
+        IsolationForest(features: features, spec: IsolationForestSpec(trees: 100, sample: 256), seed: seed)
+    }
+
+    @Test func passesTheConformanceSuite() {
+        ModelConformance.check(Self.make, minimumAUC: 0.8)
+    }
+
+    /// Points far from a dense cloud score high, points inside it low, once the window holds
+    /// `sample` events; before that every score is 0.5.
+    @Test func isolatesOutliersAfterAShortWarmUp() {
+        var rng = SeededRandom(seed: 3)
+        var forest = IsolationForest(features: ["x", "y"], spec: IsolationForestSpec(trees: 50, sample: 128), seed: 1)
+        var m = FeatureMatrix(names: ["x", "y"])
+        m.reset(rows: 1)
+        func point(_ x: Double, _ y: Double) -> FeatureMatrix {
+            var p = m
+            p.values = [x, y]
+            return p
+        }
+        #expect(forest.score(point(0, 0), row: 0) == 0.5)
+        for i in 0..<2_000 {
+            forest.learn(point(rng.gaussian(), rng.gaussian()), row: 0, label: nil)
+            if i == forest.warmUpEvents - 2 { #expect(!forest.isWarm) }
+        }
+        #expect(forest.isWarm)
+        let inside = forest.score(point(0.1, -0.2), row: 0)
+        let outside = forest.score(point(6, 6), row: 0)
+        #expect(inside < 0.5 && outside > 0.65, "inside \(inside), outside \(outside)")
+        let why = forest.explain(point(0.1, 8), row: 0, top: 2)
+        #expect(why.first?.feature == "y")
+    }
+
+    /// The forest forgets: after the data moves, the old region becomes anomalous and the new
+    /// one normal within about one window.
+    @Test func forgetsTheOldWindow() {
+        var rng = SeededRandom(seed: 4)
+        var forest = IsolationForest(
+            features: ["x"], spec: IsolationForestSpec(trees: 50, sample: 128, windowEvents: 1_280), seed: 2)
+        var m = FeatureMatrix(names: ["x"])
+        m.reset(rows: 1)
+        func at(_ x: Double) -> FeatureMatrix {
+            var p = m
+            p.values = [x]
+            return p
+        }
+        for _ in 0..<5_000 { forest.learn(at(rng.gaussian()), row: 0, label: nil) }
+        let oldBefore = forest.score(at(0), row: 0), newBefore = forest.score(at(20), row: 0)
+        for _ in 0..<3_000 { forest.learn(at(20 + rng.gaussian()), row: 0, label: nil) }
+        let oldAfter = forest.score(at(0), row: 0), newAfter = forest.score(at(20), row: 0)
+        #expect(oldBefore < 0.5 && newBefore > 0.6)
+        #expect(oldAfter > 0.6 && newAfter < 0.5, "old \(oldAfter), new \(newAfter)")
+    }
+}
