@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "VigilEngine", targets: ["VigilEngine"]),
         .library(name: "VigilKafka", targets: ["VigilKafka"]),
         .library(name: "VigilFeatures", targets: ["VigilCore", "VigilFeatures"]),
+        .library(name: "VigilModels", targets: ["VigilModels"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

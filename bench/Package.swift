@@ -29,5 +29,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(
+            name: "model-bench",
+            dependencies: [
+                .product(name: "VigilModels", package: vigil), .product(name: "VigilFeatures", package: vigil),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
     ]
 )

@@ -124,9 +124,19 @@ public struct IsolationForest: OnlineModel, Equatable {
     /// Learns an unlabelled event (labels do not change an unsupervised forest).
     public mutating func learn(_ matrix: FeatureMatrix, row r: Int, label: Bool?) {
         guard label == nil else { return }
+        learnUnlabelled(matrix, rows: CollectionOfOne(r))
+    }
+
+    public mutating func learnUnlabelled(_ matrix: FeatureMatrix, rows: some Sequence<Int>) {
         let binding = ColumnBinding(numeric: featureNames, in: matrix)
         var x = [Float](repeating: 0, count: dimensions)
-        row(matrix, r, binding, into: &x)
+        for r in rows {
+            row(matrix, r, binding, into: &x)
+            learn(x)
+        }
+    }
+
+    private mutating func learn(_ x: [Float]) {
         let base = windowNext * dimensions
         for j in 0..<dimensions { window[base + j] = x[j] }
         windowNext = (windowNext + 1) % windowEvents

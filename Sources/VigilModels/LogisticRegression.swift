@@ -131,6 +131,13 @@ public struct LogisticRegression: OnlineModel, Equatable {
         for r in 0..<matrix.rows { out.append(calibrated(rawProbability(inputs(matrix, row: r, binding)))) }
     }
 
+    public mutating func learnUnlabelled(_ matrix: FeatureMatrix, rows: some Sequence<Int>) {
+        let binding = binding(matrix)
+        for r in rows {
+            for j in featureNames.indices { stats[j].add(binding.value(matrix, row: r, j)) }
+        }
+    }
+
     public mutating func learn(_ matrix: FeatureMatrix, row: Int, label: Bool?) {
         let binding = binding(matrix)
         guard let label else {

@@ -21,7 +21,14 @@ public protocol OnlineModel: Sendable {
     func score(_ matrix: FeatureMatrix, into out: inout [Double])
 
     /// Learns from one row; `label` is the ground truth when known (true = fraud).
+    ///
+    /// The engine calls it twice per event: with `nil` when the event is scored (unless the
+    /// threshold protects it), and with the label when that arrives.
     mutating func learn(_ matrix: FeatureMatrix, row: Int, label: Bool?)
+
+    /// Learns `rows` of `matrix`, unlabelled: the batch form of `learn(_:row:label: nil)`, which
+    /// resolves the columns once.
+    mutating func learnUnlabelled(_ matrix: FeatureMatrix, rows: some Sequence<Int>)
 
     /// The features that pushed this row's score up or down most, largest magnitude first.
     func explain(_ matrix: FeatureMatrix, row: Int, top: Int) -> [Contribution]
@@ -38,6 +45,10 @@ public protocol OnlineModel: Sendable {
 }
 
 extension OnlineModel {
+    public mutating func learnUnlabelled(_ matrix: FeatureMatrix, rows: some Sequence<Int>) {
+        for r in rows { learn(matrix, row: r, label: nil) }
+    }
+
     public func score(_ matrix: FeatureMatrix, into out: inout [Double]) {
         out.removeAll(keepingCapacity: true)
         for r in 0..<matrix.rows { out.append(score(matrix, row: r)) }

@@ -74,6 +74,12 @@ enum ModelConformance {
             #expect(throws: CheckpointError.self, sourceLocation: sourceLocation) { try M.restore(damaged, schema: 99) }
         }
 
+        // The batch form of unlabelled learning is the per-row one.
+        var perRow = make(1), batched = make(1)
+        for r in 0..<2_000 { perRow.learn(data.matrix, row: r, label: nil) }
+        batched.learnUnlabelled(data.matrix, rows: 0..<2_000)
+        #expect(perRow == batched, sourceLocation: sourceLocation)
+
         // Equal seeds, equal training: equal models.
         var twin = make(1)
         _ = prequential(&twin, data, rows: 0..<trainRows)

@@ -1,0 +1,228 @@
+import ArgumentParser
+import Foundation
+import VigilCore
+import VigilFeatures
+import VigilModels
+
+/// Quality and speed of Vigil's models, for bench/models-vs-peers.sh.
+@main
+struct ModelBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model-bench", abstract: "Quality and speed of VigilModels.", subcommands: [Quality.self, Speed.self])
+}
+
+/// A labelled CSV (features…, label) as one matrix.
+struct LabelledData {
+    var matrix: FeatureMatrix
+    var labels: [Bool]
+
+    init(csv path: String) throws {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        var lines = text.split(whereSeparator: \.isNewline)
+        let header = lines.removeFirst().split(separator: ",").map(String.init)
+        matrix = FeatureMatrix(names: Array(header.dropLast()))
+        matrix.reset(rows: lines.count)
+        labels = []
+        let d = header.count - 1
+        for (r, line) in lines.enumerated() {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+            for j in 0..<d { matrix.values[r * d + j] = Double(fields[j]) ?? .nan }
+            labels.append(fields[d] == "1" || fields[d] == "true")
+        }
+    }
+
+    init(matrix: FeatureMatrix, labels: [Bool]) {
+        self.matrix = matrix
+        self.labels = labels
+    }
+
+    func writeCSV(_ path: String) throws {
+        var out = matrix.names.joined(separator: ",") + ",label\n"
+        let d = matrix.names.count
+        for r in 0..<matrix.rows {
+            for j in 0..<d { out += String(matrix.values[r * d + j].isNaN ? 0 : matrix.values[r * d + j]) + "," }
+            out += labels[r] ? "1\n" : "0\n"
+        }
+        try out.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+}
+
+func nanoseconds(_ d: Duration) -> Double {
+    let (s, atto) = d.components
+    return Double(s) * 1e9 + Double(atto) / 1e9
+}
+
+func fmt(_ x: Double) -> String { String(format: "%.4f", x) }
+
+/// Prequential run (score, then learn); labels are learned `labelDelay` rows later.
+func prequential<M: OnlineModel>(_ model: inout M, _ data: LabelledData, labelDelay: Int) -> (scores: [Double], scoreNs: Double, learnNs: Double) {
+    var scores: [Double] = []
+    scores.reserveCapacity(data.matrix.rows)
+    var scoreTime = Duration.zero, learnTime = Duration.zero
+    let clock = ContinuousClock()
+    for r in 0..<data.matrix.rows {
+        let t0 = clock.now
+        scores.append(model.score(data.matrix, row: r))
+        let t1 = clock.now
+        model.learn(data.matrix, row: r, label: nil)
+        let l = r - labelDelay
+        if l >= 0 { model.learn(data.matrix, row: l, label: data.labels[l]) }
+        learnTime += clock.now - t1
+        scoreTime += t1 - t0
+    }
+    let n = Double(max(1, data.matrix.rows))
+    return (scores, nanoseconds(scoreTime) / n, nanoseconds(learnTime) / n)
+}
+
+struct Quality: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Prequential ROC-AUC and AP of a model on a labelled CSV.")
+    @Argument(help: "CSV with feature columns, then a 0/1 label column.") var csv: String
+    @Option(help: "forest or lr.") var model = "forest"
+    @Option(help: "Seed.") var seed: UInt64 = 42
+
+    func run() throws {
+        let data = try LabelledData(csv: csv)
+        let result: (scores: [Double], scoreNs: Double, learnNs: Double)
+        let name: String
+        switch model {
+        case "lr":
+            var lr = LogisticRegression(features: data.matrix.names)
+            result = prequential(&lr, data, labelDelay: 0)
+            name = "vigil_lr"
+        default:
+            var forest = IsolationForest(features: data.matrix.names, seed: seed)
+            result = prequential(&forest, data, labelDelay: 0)
+            name = "vigil_forest"
+        }
+        let auc = RankingMetrics.rocAUC(scores: result.scores, labels: data.labels) ?? .nan
+        let ap = RankingMetrics.averagePrecision(scores: result.scores, labels: data.labels) ?? .nan
+        print(
+            "model=\(name) events=\(data.labels.count) auc=\(fmt(auc)) ap=\(fmt(ap))"
+                + " score_ns=\(Int(result.scoreNs)) learn_ns=\(Int(result.learnNs))")
+    }
+}
+
+struct Speed: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "ns/event of score and learn at default sizes, memory and checkpoint speed, on the synthetic stream.")
+    @Option(help: "Synthetic transactions.") var events = 200_000
+    @Option(help: "Also write the synthetic feature rows and labels here, for the peers.") var csvOut: String?
+
+    func run() throws {
+        let data = synthetic(events: events)
+        if let csvOut { try data.writeCSV(csvOut) }
+        let clock = ContinuousClock()
+        let n = Double(data.matrix.rows)
+
+        // Forest at its defaults: learn everything (batch form), then score everything.
+        var forest = IsolationForest(features: data.matrix.names, seed: 42)
+        var t = clock.now
+        forest.learnUnlabelled(data.matrix, rows: 0..<data.matrix.rows)
+        let forestLearn = nanoseconds(clock.now - t) / n
+        var scores: [Double] = []
+        t = clock.now
+        forest.score(data.matrix, into: &scores)
+        let forestScore = nanoseconds(clock.now - t) / n
+
+        var lr = LogisticRegression(features: data.matrix.names)
+        t = clock.now
+        for r in 0..<data.matrix.rows { lr.learn(data.matrix, row: r, label: data.labels[r]) }
+        let lrLearn = nanoseconds(clock.now - t) / n
+        t = clock.now
+        lr.score(data.matrix, into: &scores)
+        let lrScore = nanoseconds(clock.now - t) / n
+
+        // Checkpoints: encode and decode throughput of the forest (the larger model).
+        var encoded: [UInt8] = []
+        var reps = 0
+        t = clock.now
+        while clock.now - t < .milliseconds(500) {
+            encoded = forest.checkpoint(schema: 1)
+            reps += 1
+        }
+        var body = BinaryWriter()
+        forest.encode(into: &body)
+        let mb = Double(body.bytes.count) / 1e6
+        let encodeMBs = mb * Double(reps) / (nanoseconds(clock.now - t) / 1e9)
+        reps = 0
+        t = clock.now
+        while clock.now - t < .milliseconds(500) {
+            _ = try IsolationForest.restore(encoded, schema: 1)
+            reps += 1
+        }
+        let decodeMBs = mb * Double(reps) / (nanoseconds(clock.now - t) / 1e9)
+
+        // Quality on the synthetic stream, prequential, labels 500 events late.
+        var f2 = IsolationForest(features: data.matrix.names, seed: 42)
+        let fq = prequential(&f2, data, labelDelay: 500)
+        var l2 = LogisticRegression(features: data.matrix.names, parameters: {
+            var p = LogisticRegression.Parameters()
+            p.positiveWeight = 20
+            return p
+        }())
+        let lq = prequential(&l2, data, labelDelay: 500)
+        print(
+            "vigil events=\(data.labels.count) fraud=\(data.labels.filter { $0 }.count)"
+                + " forest_score_ns=\(fmt(forestScore)) forest_learn_ns=\(fmt(forestLearn))"
+                + " lr_score_ns=\(fmt(lrScore)) lr_learn_ns=\(fmt(lrLearn))"
+                + " forest_bytes=\(forest.memoryBytes) lr_bytes=\(16 * (data.matrix.names.count + 1) + 24 * data.matrix.names.count)"
+                + " checkpoint_bytes=\(encoded.count) body_bytes=\(body.bytes.count)"
+                + " checkpoint_encode_mb_s=\(fmt(encodeMBs)) checkpoint_decode_mb_s=\(fmt(decodeMBs))"
+                + " forest_auc=\(fmt(RankingMetrics.rocAUC(scores: fq.scores, labels: data.labels) ?? .nan))"
+                + " forest_ap=\(fmt(RankingMetrics.averagePrecision(scores: fq.scores, labels: data.labels) ?? .nan))"
+                + " lr_auc=\(fmt(RankingMetrics.rocAUC(scores: lq.scores, labels: data.labels) ?? .nan))"
+                + " lr_ap=\(fmt(RankingMetrics.averagePrecision(scores: lq.scores, labels: data.labels) ?? .nan))")
+    }
+
+    /// The synthetic card-payment stream through the feature stage (card-payments features).
+    func synthetic(events: Int) -> LabelledData {
+        let features: [FeatureSpec] = [
+            .init(name: "amount", kind: .value(field: "amount", transform: ValueTransform(clip: 0...100_000, log1p: true))),
+            .init(name: "count_10m", kind: .window(key: "card_id", length: .seconds(600), aggregate: .count, of: nil)),
+            .init(name: "sum_1h", kind: .window(key: "card_id", length: .seconds(3600), aggregate: .sum, of: "amount")),
+            .init(name: "mean_1d", kind: .window(key: "card_id", length: .seconds(86_400), aggregate: .mean, of: "amount")),
+            .init(name: "amount_z", kind: .zscore(key: "card_id", of: "amount", halflife: .seconds(7 * 86_400))),
+            .init(name: "merchants_1h", kind: .window(key: "card_id", length: .seconds(3600), aggregate: .distinct, of: "merchant_id")),
+            .init(name: "new_country", kind: .novelty(key: "card_id", of: "country")),
+            .init(name: "new_merchant", kind: .novelty(key: "card_id", of: "merchant_id")),
+            .init(name: "since_last", kind: .timeSinceLast(key: "card_id")),
+            .init(name: "amount_vs_day", kind: .ratio(numerator: "amount", denominator: "mean_1d")),
+        ]
+        let schema = Schema(fields: [
+            FieldSpec(name: "card_id", type: .string), FieldSpec(name: "ts", type: .timestamp),
+            FieldSpec(name: "amount", type: .number), FieldSpec(name: "merchant_id", type: .string),
+            FieldSpec(name: "country", type: .category),
+        ])
+        let layout = EventLayout(schema: schema)
+        let plan = try! FeaturePlan(features: features, layout: layout)
+        let extractor = FeatureExtractor(
+            plan: plan, allowedLateness: .seconds(30), idleTTL: .seconds(30 * 86_400), maxEntities: 1_000_000)
+        var config = TransactionStream.Config()
+        config.events = events
+        config.cards = 20_000
+        config.fraudEpisodeRate = 0.002
+        var all = extractor.makeMatrix()
+        var values: [Double] = []
+        var labels: [Bool] = []
+        var batch = EventBatch(layout: layout, capacity: 1024)
+        var matrix = extractor.makeMatrix()
+        var outcomes: [FeatureExtractor.Outcome] = []
+        func flush() {
+            extractor.process(batch, into: &matrix, outcomes: &outcomes)
+            values += matrix.values
+            batch.removeAll()
+        }
+        for t in TransactionStream(config) {
+            let key = StableHash.hash(t.card)
+            batch.append(
+                key: key, time: t.time, numbers: [t.amount],
+                categories: [key, StableHash.category(t.merchantId), StableHash.category(t.country)])
+            labels.append(t.isFraud)
+            if batch.count == 1024 { flush() }
+        }
+        if batch.count > 0 { flush() }
+        all.reset(rows: labels.count)
+        all.values = values
+        return LabelledData(matrix: all, labels: labels)
+    }
+}
