@@ -79,6 +79,8 @@ struct Quality: ParsableCommand {
     @Argument(help: "CSV with feature columns, then a 0/1 label column.") var csv: String
     @Option(help: "forest or lr.") var model = "forest"
     @Option(help: "Seed.") var seed: UInt64 = 42
+    @Option(help: "lr only: ftrl or adagrad (default: the model's default).") var optimizer: String?
+    @Option(help: "lr only: learning rate (default: the model's default).") var learningRate: Double?
 
     func run() throws {
         let data = try LabelledData(csv: csv)
@@ -86,7 +88,10 @@ struct Quality: ParsableCommand {
         let name: String
         switch model {
         case "lr":
-            var lr = LogisticRegression(features: data.matrix.names)
+            var p = LogisticRegression.Parameters()
+            if let optimizer, let o = LogisticRegressionSpec.Optimizer(rawValue: optimizer) { p.optimizer = o }
+            if let learningRate { p.learningRate = learningRate }
+            var lr = LogisticRegression(features: data.matrix.names, parameters: p)
             result = prequential(&lr, data, labelDelay: 0)
             name = "vigil_lr"
         default:
