@@ -8,7 +8,7 @@ import VigilModels
 @main
 struct ModelBench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "model-bench", abstract: "Quality and speed of VigilModels.", subcommands: [Quality.self, Speed.self])
+        commandName: "model-bench", abstract: "Quality and speed of VigilModels.", subcommands: [Quality.self, Speed.self, Kernels.self])
 }
 
 /// A labelled CSV (features…, label) as one matrix.
@@ -229,5 +229,41 @@ struct Speed: ParsableCommand {
         all.reset(rows: labels.count)
         all.values = values
         return LabelledData(matrix: all, labels: labels)
+    }
+}
+
+/// CBLAS (`cblas_dgemv`) against the plain loop for linear scoring, by batch size.
+struct Kernels: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "ns per row of LinearKernels.affineBLAS and affineLoop.")
+    @Option(help: "Features per row.") var dims = 10
+
+    func run() throws {
+        LinearKernels.useSingleThread()
+        var rng = SeededRandom(seed: 1)
+        let weights = (0..<dims).map { _ in rng.gaussian() }
+        print("dims=\(dims) openblas=\(LinearKernels.openBLASCore)")
+        for batch in [1, 4, 16, 64, 256, 1024] {
+            let rows = (0..<batch * dims).map { _ in rng.gaussian() }
+            var out = [Double](repeating: 0, count: batch)
+            func measure(_ kernel: (UnsafeBufferPointer<Double>, Int, UnsafeBufferPointer<Double>, Double, UnsafeMutableBufferPointer<Double>) -> Void) -> Double {
+                let clock = ContinuousClock()
+                var reps = 0
+                let start = clock.now
+                rows.withUnsafeBufferPointer { r in
+                    weights.withUnsafeBufferPointer { w in
+                        out.withUnsafeMutableBufferPointer { o in
+                            while clock.now - start < .milliseconds(300) {
+                                for _ in 0..<100 { kernel(r, batch, w, 0.5, o) }
+                                reps += 100
+                            }
+                        }
+                    }
+                }
+                return nanoseconds(clock.now - start) / Double(reps * batch)
+            }
+            let blas = measure { LinearKernels.affineBLAS(rows: $0, count: $1, weights: $2, bias: $3, out: $4) }
+            let loop = measure { LinearKernels.affineLoop(rows: $0, count: $1, weights: $2, bias: $3, out: $4) }
+            print("batch=\(batch) blas_ns_per_row=\(fmt(blas)) loop_ns_per_row=\(fmt(loop))")
+        }
     }
 }
