@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # VigilModels against the peers a user would pick instead, in one run, on the same rows:
 # - the isolation forest next to River's HalfSpaceTrees (online) and scikit-learn's
-#   IsolationForest (batch, fit on all rows: the upper bound), on Statlog Shuttle (River's bundled
+#   IsolationForest (batch, fit on all rows: the upper bound), and the second variant (the
+#   counting forest), on Statlog Shuttle (River's bundled
 #   ODDS version, 49,097 rows, 7 % anomalies) and on the synthetic card-payment stream after
 #   Vigil's feature stage;
 # - the logistic regression next to River's LogisticRegression, on Phishing (River's bundled
@@ -40,9 +41,11 @@ PY="$VENV/bin/python"
 SPEED="$("$MB" speed --events "$EVENTS" --csv-out "$OUT/synthetic.csv")"
 log "vigil speed: $SPEED"
 field() { grep -o " $1=[0-9.]*" | head -1 | cut -d= -f2; }
+pick() { printf '%s\n' "${LINES[@]}" | grep "^$1 " | grep "model=$2 " | field "$3"; }
 declare -a LINES
 for data in shuttle synthetic; do
   LINES+=("$data $("$MB" quality "$OUT/$data.csv" --model forest)")
+  LINES+=("$data $("$MB" quality "$OUT/$data.csv" --model counting)")
   while read -r line; do LINES+=("$data $line"); done < <("$PY" bench/models_peers.py forest "$OUT/$data.csv")
 done
 for data in phishing synthetic; do
@@ -62,13 +65,13 @@ for l in "${LINES[@]}"; do
     "$(echo "$line" | field events)" "$(echo "$line" | field auc)" "$(echo "$line" | field ap)" \
     "$(echo "$line" | field score_ns)" "$(echo "$line" | field learn_ns)"
 done
-pick() { printf '%s\n' "${LINES[@]}" | grep "^$1 " | grep "model=$2 " | field "$3"; }
 FS="$(echo " $SPEED" | field forest_score_ns)"; FL="$(echo " $SPEED" | field forest_learn_ns)"
 LS="$(echo " $SPEED" | field lr_score_ns)"; LL="$(echo " $SPEED" | field lr_learn_ns)"
 HS="$(pick synthetic river_hst score_ns)"; HL="$(pick synthetic river_hst learn_ns)"
 echo
 echo "Speed at default sizes on the synthetic features ($EVENTS events, one thread; Vigil batch-scores):"
-echo "  forest: score $FS ns/event, learn $FL ns/event, $(echo " $SPEED" | field forest_bytes) bytes"
+echo "  forest (default, trees rebuilt in rotation): score $FS ns/event, learn $FL ns/event, $(echo " $SPEED" | field forest_bytes) bytes"
+echo "  counting forest (variant): score $(echo " $SPEED" | field counting_score_ns) ns/event, learn $(echo " $SPEED" | field counting_learn_ns) ns/event, $(echo " $SPEED" | field counting_bytes) bytes"
 echo "  logistic regression: score $LS ns/event, learn $LL ns/event"
 echo "  River HalfSpaceTrees: score $HS ns/event, learn $HL ns/event"
 echo "  checkpoint of the forest: $(echo " $SPEED" | field body_bytes) bytes of body, $(echo " $SPEED" | field checkpoint_bytes) stored;" \

@@ -77,7 +77,7 @@ func prequential<M: OnlineModel>(_ model: inout M, _ data: LabelledData, labelDe
 struct Quality: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Prequential ROC-AUC and AP of a model on a labelled CSV.")
     @Argument(help: "CSV with feature columns, then a 0/1 label column.") var csv: String
-    @Option(help: "forest or lr.") var model = "forest"
+    @Option(help: "forest (trees rebuilt in rotation), counting (the counting forest) or lr.") var model = "forest"
     @Option(help: "Seed.") var seed: UInt64 = 42
     @Option(help: "lr only: ftrl or adagrad (default: the model's default).") var optimizer: String?
     @Option(help: "lr only: learning rate (default: the model's default).") var learningRate: Double?
@@ -87,6 +87,10 @@ struct Quality: ParsableCommand {
         let result: (scores: [Double], scoreNs: Double, learnNs: Double)
         let name: String
         switch model {
+        case "counting":
+            var forest = CountingIsolationForest(features: data.matrix.names, seed: seed)
+            result = prequential(&forest, data, labelDelay: 0)
+            name = "vigil_counting_forest"
         case "lr":
             var p = LogisticRegression.Parameters()
             if let optimizer, let o = LogisticRegressionSpec.Optimizer(rawValue: optimizer) { p.optimizer = o }
@@ -129,6 +133,14 @@ struct Speed: ParsableCommand {
         forest.score(data.matrix, into: &scores)
         let forestScore = nanoseconds(clock.now - t) / n
 
+        var counting = CountingIsolationForest(features: data.matrix.names, seed: 42)
+        t = clock.now
+        counting.learnUnlabelled(data.matrix, rows: 0..<data.matrix.rows)
+        let countingLearn = nanoseconds(clock.now - t) / n
+        t = clock.now
+        counting.score(data.matrix, into: &scores)
+        let countingScore = nanoseconds(clock.now - t) / n
+
         var lr = LogisticRegression(features: data.matrix.names)
         t = clock.now
         for r in 0..<data.matrix.rows { lr.learn(data.matrix, row: r, label: data.labels[r]) }
@@ -169,6 +181,7 @@ struct Speed: ParsableCommand {
         print(
             "vigil events=\(data.labels.count) fraud=\(data.labels.filter { $0 }.count)"
                 + " forest_score_ns=\(fmt(forestScore)) forest_learn_ns=\(fmt(forestLearn))"
+                + " counting_score_ns=\(fmt(countingScore)) counting_learn_ns=\(fmt(countingLearn)) counting_bytes=\(counting.memoryBytes)"
                 + " lr_score_ns=\(fmt(lrScore)) lr_learn_ns=\(fmt(lrLearn))"
                 + " forest_bytes=\(forest.memoryBytes) lr_bytes=\(16 * (data.matrix.names.count + 1) + 24 * data.matrix.names.count)"
                 + " checkpoint_bytes=\(encoded.count) body_bytes=\(body.bytes.count)"
