@@ -19,7 +19,7 @@ public struct LogisticRegression: OnlineModel, Equatable {
     /// Hyper-parameters (those of `LogisticRegressionSpec` that shape learning).
     public struct Parameters: Sendable, Hashable {
         public var optimizer: LogisticRegressionSpec.Optimizer = .ftrl
-        public var learningRate = 0.05
+        public var learningRate = 0.2
         public var l1 = 0.0
         public var l2 = 0.001
         public var positiveWeight = 1.0

@@ -64,7 +64,7 @@ extension ModelSpec {
 
     private static func decodeRegression(_ o: ConfigObject) -> LogisticRegressionSpec? {
         let optimizer = o.choice("optimizer", as: LogisticRegressionSpec.Optimizer.self, noun: "optimizer") ?? .ftrl
-        let rate = o.double("learning_rate", in: NumberRange(0, 10, lowerOpen: true)) ?? 0.05
+        let rate = o.double("learning_rate", in: NumberRange(0, 10, lowerOpen: true)) ?? 0.2
         let l1 = o.double("l1", in: .nonNegative) ?? 0
         let l2 = o.double("l2", in: .nonNegative) ?? 0.001
         let positive = o.double("positive_weight", in: NumberRange(0, 10_000, lowerOpen: true)) ?? 1
