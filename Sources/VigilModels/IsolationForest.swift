@@ -39,14 +39,21 @@ public struct IsolationForest: OnlineModel, Equatable {
         var nodes: [Node] = []
     }
 
+    /// 8 bytes: a tree has at most 2 × `sample` ≤ 8,192 nodes, so 16-bit indices suffice.
     struct Node: Sendable, Equatable {
         /// Feature index, or -1 for a leaf.
         var feature: Int16
-        /// Split value (internal), or for a leaf the path-length correction c(size).
-        var value: Float
         /// Index of the left child (the right one follows it), or for a leaf the number of
         /// sample events that reached it.
-        var left: Int32
+        var left: UInt16
+        /// Split value (internal), or for a leaf the path-length correction c(size).
+        var value: Float
+
+        init(feature: Int16, value: Float, left: Int) {
+            self.feature = feature
+            self.left = UInt16(left)
+            self.value = value
+        }
     }
 
     public init(features: [String], spec: IsolationForestSpec = IsolationForestSpec(), seed: UInt64 = 0) {
@@ -215,7 +222,7 @@ public struct IsolationForest: OnlineModel, Equatable {
         }
     }
 
-    static func leaf(_ size: Int) -> Node { Node(feature: -1, value: Float(c(Double(size))), left: Int32(size)) }
+    static func leaf(_ size: Int) -> Node { Node(feature: -1, value: Float(c(Double(size))), left: size) }
 
     /// Grows one tree on `sample` events drawn without replacement from the window.
     private mutating func grow() -> Tree {
@@ -272,7 +279,7 @@ public struct IsolationForest: OnlineModel, Equatable {
             let left = tree.nodes.count
             tree.nodes.append(Node(feature: -1, value: 0, left: 0))
             tree.nodes.append(Node(feature: -1, value: 0, left: 0))
-            tree.nodes[node] = Node(feature: Int16(chosen), value: split, left: Int32(left))
+            tree.nodes[node] = Node(feature: Int16(chosen), value: split, left: left)
             work.append((left, lo, i, depth + 1))
             work.append((left + 1, i, hi, depth + 1))
         }
@@ -351,7 +358,7 @@ public struct IsolationForest: OnlineModel, Equatable {
             for node in tree.nodes {
                 out.write(UInt32(UInt16(bitPattern: node.feature)))
                 out.write(node.value.bitPattern)
-                out.write(UInt32(bitPattern: node.left))
+                out.write(UInt32(node.left))
             }
         }
     }
@@ -392,7 +399,7 @@ public struct IsolationForest: OnlineModel, Equatable {
             for _ in 0..<nodes {
                 let feature = Int16(bitPattern: UInt16(truncatingIfNeeded: try input.checkpoint { r throws(VigilError) in try r.uint32() }))
                 let value = Float(bitPattern: try input.checkpoint { r throws(VigilError) in try r.uint32() })
-                let left = Int32(bitPattern: try input.checkpoint { r throws(VigilError) in try r.uint32() })
+                let left = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
                 // Children must exist and come after their parent, so every walk ends at a leaf.
                 guard feature < Int16(d), feature >= -1,
                     feature == -1 ? (0...4096).contains(Int(left)) : (Int(left) > tree.nodes.count && Int(left) + 1 < nodes)
