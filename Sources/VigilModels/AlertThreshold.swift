@@ -152,4 +152,54 @@ public struct AlertThreshold: Sendable {
         scores.merge(peer.scores)
         recompute(force: true)
     }
+
+    // MARK: Checkpoint
+
+    /// Appends what the threshold has learned (not its settings, which come from the topology):
+    /// the score sketch, the labelled window, the suppression times and the current threshold.
+    public func encode(into out: inout BinaryWriter) {
+        out.write(UInt8(1))  // body version
+        out.write(events)
+        out.write(labelsSinceUpdate)
+        out.write(current)
+        scores.encode(into: &out)
+        // The labelled window, oldest first.
+        let ordered = labelled.count < Self.labelWindow ? labelled : Array(labelled[labelledNext...] + labelled[..<labelledNext])
+        out.write(UInt32(ordered.count))
+        for entry in ordered {
+            out.write(entry.score)
+            out.write(entry.label)
+        }
+        out.write(UInt32(lastAlert.count))
+        for (entity, time) in lastAlert.sorted(by: { $0.key < $1.key }) {
+            out.write(entity)
+            out.write(time)
+        }
+    }
+
+    /// A threshold with settings `spec` and the state `encode` wrote.
+    public init(_ spec: ThresholdSpec, decoding input: inout BinaryReader) throws(CheckpointError) {
+        self.init(spec)
+        let version = try input.checkpoint { r throws(VigilError) in try r.uint8() }
+        guard version == 1 else { throw CheckpointError(.newerVersion, "threshold body version \(version)") }
+        events = try input.checkpoint { r throws(VigilError) in try r.int(in: 0...Int.max, "events") }
+        labelsSinceUpdate = try input.checkpoint { r throws(VigilError) in try r.int(in: 0...Int.max, "labels since an update") }
+        current = try input.checkpoint { r throws(VigilError) in try r.double() }
+        guard current.isFinite else { throw CheckpointError(.corrupt, "threshold \(current)") }
+        scores = try DecayedHistogram(decoding: &input)
+        let n = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
+        guard n <= Self.labelWindow, input.remaining >= 9 * n else { throw CheckpointError(.corrupt, "\(n) labels") }
+        for _ in 0..<n {
+            let score = try input.checkpoint { r throws(VigilError) in try r.double() }
+            let label = try input.checkpoint { r throws(VigilError) in try r.bool() }
+            labelled.append((score, label))
+        }
+        let m = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
+        guard input.remaining >= 16 * m else { throw CheckpointError(.truncated, "suppression times cut short") }
+        for _ in 0..<m {
+            let entity = try input.checkpoint { r throws(VigilError) in try r.uint64() }
+            lastAlert[entity] = try input.checkpoint { r throws(VigilError) in try r.int64() }
+        }
+        pruneAt = Swift.max(1024, lastAlert.count * 2)
+    }
 }

@@ -1,3 +1,5 @@
+import VigilCore
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -79,6 +81,31 @@ public struct DecayedHistogram: Sendable, Equatable {
         for k in 0..<i { below += counts[k] }
         below += counts[i] * (x - Double(i))
         return below / total
+    }
+
+    /// Appends the sketch (counts brought to scale 1, so nothing depends on when it was taken).
+    public func encode(into out: inout BinaryWriter) {
+        out.write(UInt32(bins))
+        out.write(halfLifeEvents)
+        let f = 1 / increment
+        for c in counts { out.write(c * f) }
+        out.write(total * f)
+    }
+
+    /// Reads what `encode` wrote.
+    public init(decoding input: inout BinaryReader) throws(CheckpointError) {
+        let bins = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
+        let halfLife = try input.checkpoint { r throws(VigilError) in try r.double() }
+        guard (2...1 << 20).contains(bins), halfLife >= 1, halfLife.isFinite, input.remaining >= 8 * (bins + 1) else {
+            throw CheckpointError(.corrupt, "a histogram of \(bins) bins")
+        }
+        self.init(bins: bins, halfLifeEvents: halfLife)
+        for i in 0..<bins {
+            let c = try input.checkpoint { r throws(VigilError) in try r.double() }
+            guard c >= 0, c.isFinite else { throw CheckpointError(.corrupt, "a negative histogram count") }
+            counts[i] = c
+        }
+        total = try input.checkpoint { r throws(VigilError) in try r.double() }
     }
 
     /// Adds `peer`'s scores (same shape).

@@ -118,3 +118,38 @@ import VigilModels
         #expect(abs(after - 0.05) < 0.01, "alert rate right after the reload \(after)")
     }
 }
+
+@Suite struct AlertThresholdCheckpointTests {
+    /// A restored threshold makes exactly the decisions the original makes from then on.
+    @Test func roundTripContinuesIdentically() throws {
+        var rng = SeededRandom(seed: 9)
+        let spec = ThresholdSpec(
+            mode: .precision, targetAlertRate: 0.02, targetPrecision: 0.7, minScore: 0, suppress: .seconds(60),
+            warmupEvents: 1_000)
+        var original = AlertThreshold(spec)
+        for i in 0..<30_000 {
+            let s = pow(rng.unit(), 3)
+            _ = original.decide(score: s, entity: UInt64(i % 500), time: Int64(i) * 100)
+            original.observe(score: s, label: rng.chance(s))
+        }
+        var writer = BinaryWriter()
+        original.encode(into: &writer)
+        var reader = BinaryReader(writer.bytes)
+        var restored = try AlertThreshold(spec, decoding: &reader)
+        #expect(reader.isAtEnd)
+        #expect(restored.current == original.current && restored.events == original.events)
+        for i in 30_000..<40_000 {
+            let s = pow(rng.unit(), 3)
+            let label = rng.chance(s)
+            let a = original.decide(score: s, entity: UInt64(i % 500), time: Int64(i) * 100)
+            let b = restored.decide(score: s, entity: UInt64(i % 500), time: Int64(i) * 100)
+            #expect(a == b)
+            original.observe(score: s, label: label)
+            restored.observe(score: s, label: label)
+        }
+        for cut in stride(from: 0, to: writer.bytes.count, by: max(1, writer.bytes.count / 50)) {
+            var truncated = BinaryReader(Array(writer.bytes[..<cut]))
+            #expect(throws: CheckpointError.self) { try AlertThreshold(spec, decoding: &truncated) }
+        }
+    }
+}
