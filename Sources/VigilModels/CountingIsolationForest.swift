@@ -277,21 +277,16 @@ public struct CountingIsolationForest: OnlineModel, Equatable {
     public init(decoding input: inout BinaryReader) throws(CheckpointError) {
         let version = try input.checkpoint { r throws(VigilError) in try r.uint8() }
         guard version == 1 else { throw CheckpointError(.newerVersion, "counting forest body version \(version)") }
-        let d = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
-        guard (1...Int(Int16.max)).contains(d) else { throw CheckpointError(.corrupt, "\(d) features") }
-        var names: [String] = []
-        for _ in 0..<d { names.append(try input.checkpoint { r throws(VigilError) in try r.string() }) }
+        let names = try input.checkpointNames(limit: Int(Int16.max))
+        let d = names.count
         func int(_ range: ClosedRange<Int>, _ what: String) throws(CheckpointError) -> Int {
-            try input.checkpoint { r throws(VigilError) in try r.int(in: range, what) }
+            try input.checkpointInt(range, what)
         }
         let trees = try int(1...1000, "trees"), sample = try int(2...4096, "sample")
         let window = try int(sample...100_000_000, "window")
         self.init(features: names, spec: IsolationForestSpec(trees: trees, sample: sample, windowEvents: window))
         learned = try int(0...Int.max, "events learned")
-        var state: [UInt64] = []
-        for _ in 0..<4 { state.append(try input.checkpoint { r throws(VigilError) in try r.uint64() }) }
-        guard let rng = SeededRandom(state: state) else { throw CheckpointError(.corrupt, "random state is all zero") }
-        random = rng
+        random = try input.checkpointRandom()
         increment = try input.checkpoint { r throws(VigilError) in try r.double() }
         total = try input.checkpoint { r throws(VigilError) in try r.double() }
         guard increment >= 1, increment.isFinite, total >= 0, total.isFinite else { throw CheckpointError(.corrupt, "bad scale") }

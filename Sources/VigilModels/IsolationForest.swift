@@ -366,12 +366,10 @@ public struct IsolationForest: OnlineModel, Equatable {
     public init(decoding input: inout BinaryReader) throws(CheckpointError) {
         let version = try input.checkpoint { r throws(VigilError) in try r.uint8() }
         guard version == 1 else { throw CheckpointError(.newerVersion, "isolation forest body version \(version)") }
-        let d = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
-        guard (1...Int(Int16.max)).contains(d) else { throw CheckpointError(.corrupt, "\(d) features") }
-        var names: [String] = []
-        for _ in 0..<d { names.append(try input.checkpoint { r throws(VigilError) in try r.string() }) }
+        let names = try input.checkpointNames(limit: Int(Int16.max))
+        let d = names.count
         func int(_ range: ClosedRange<Int>, _ what: String) throws(CheckpointError) -> Int {
-            try input.checkpoint { r throws(VigilError) in try r.int(in: range, what) }
+            try input.checkpointInt(range, what)
         }
         let trees = try int(1...1000, "trees"), sample = try int(2...4096, "sample")
         let windowEvents = try int(sample...100_000_000, "window")
@@ -382,10 +380,7 @@ public struct IsolationForest: OnlineModel, Equatable {
         rotation = try int(0...(trees - 1), "rotation")
         sinceRebuild = try int(0...Int.max, "events since a rebuild")
         learned = try int(0...Int.max, "events learned")
-        var state: [UInt64] = []
-        for _ in 0..<4 { state.append(try input.checkpoint { r throws(VigilError) in try r.uint64() }) }
-        guard let rng = SeededRandom(state: state) else { throw CheckpointError(.corrupt, "random state is all zero") }
-        random = rng
+        random = try input.checkpointRandom()
         guard input.remaining >= 4 * window.count else { throw CheckpointError(.truncated, "window cut short") }
         for i in window.indices { window[i] = Float(bitPattern: try input.checkpoint { r throws(VigilError) in try r.uint32() }) }
         let count = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })

@@ -123,3 +123,27 @@ extension BinaryReader {
         }
     }
 }
+
+extension BinaryReader {
+    /// A count-prefixed list of at most `limit` names (feature names in model bodies).
+    public mutating func checkpointNames(limit: Int) throws(CheckpointError) -> [String] {
+        let n = Int(try checkpoint { r throws(VigilError) in try r.uint32() })
+        guard (1...limit).contains(n) else { throw CheckpointError(.corrupt, "\(n) features") }
+        var names: [String] = []
+        for _ in 0..<n { names.append(try checkpoint { r throws(VigilError) in try r.string() }) }
+        return names
+    }
+
+    /// A whole number that must lie in `range`.
+    public mutating func checkpointInt(_ range: ClosedRange<Int>, _ what: String) throws(CheckpointError) -> Int {
+        try checkpoint { r throws(VigilError) in try r.int(in: range, what) }
+    }
+
+    /// A random generator's state.
+    public mutating func checkpointRandom() throws(CheckpointError) -> SeededRandom {
+        var state: [UInt64] = []
+        for _ in 0..<4 { state.append(try checkpoint { r throws(VigilError) in try r.uint64() }) }
+        guard let random = SeededRandom(state: state) else { throw CheckpointError(.corrupt, "random state is all zero") }
+        return random
+    }
+}
