@@ -45,7 +45,7 @@ let package = Package(
             name: "VigilFeatures",
             dependencies: ["VigilCore", .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: strict),
-        .target(name: "VigilModels", dependencies: ["VigilCore", "COpenBLAS"], swiftSettings: strict),
+        .target(name: "VigilModels", dependencies: ["VigilCore", "VigilFeatures", "COpenBLAS"], swiftSettings: strict),
         .target(
             name: "VigilKafka",
             dependencies: [

@@ -27,6 +27,9 @@ if ! "$VENV/bin/python" -c "import river" 2>/dev/null; then
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "river==$RIVER_VERSION"
 fi
 log "building the bench package (release)"
+# SwiftPM can miss source files added to the main package (a path dependency here) and link a
+# stale module; touching the manifest makes it plan the build again.
+touch "$VIGIL_ROOT/bench/Package.swift"
 swift build -c release --package-path bench --product feature-bench >/dev/null 2>&1 ||
   swift build -c release --package-path bench --product feature-bench
 FB="$VIGIL_ROOT/bench/.build/release/feature-bench"

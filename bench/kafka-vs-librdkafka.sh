@@ -22,6 +22,9 @@ CODEC="${CODEC:-none}"
 vigil_env
 cd "$VIGIL_ROOT"
 log "building the bench package (release)"
+# SwiftPM can miss source files added to the main package (a path dependency here) and link a
+# stale module; touching the manifest makes it plan the build again.
+touch "$VIGIL_ROOT/bench/Package.swift"
 swift build -c release --package-path bench >/dev/null 2>&1 || swift build -c release --package-path bench
 KB="$VIGIL_ROOT/bench/.build/release/kafka-bench"
 PERF="$DEPS_BIN/rdkafka_performance"

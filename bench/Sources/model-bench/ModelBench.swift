@@ -194,54 +194,12 @@ struct Speed: ParsableCommand {
 
     /// The synthetic card-payment stream through the feature stage (card-payments features).
     func synthetic(events: Int) -> LabelledData {
-        let features: [FeatureSpec] = [
-            .init(name: "amount", kind: .value(field: "amount", transform: ValueTransform(clip: 0...100_000, log1p: true))),
-            .init(name: "count_10m", kind: .window(key: "card_id", length: .seconds(600), aggregate: .count, of: nil)),
-            .init(name: "sum_1h", kind: .window(key: "card_id", length: .seconds(3600), aggregate: .sum, of: "amount")),
-            .init(name: "mean_1d", kind: .window(key: "card_id", length: .seconds(86_400), aggregate: .mean, of: "amount")),
-            .init(name: "amount_z", kind: .zscore(key: "card_id", of: "amount", halflife: .seconds(7 * 86_400))),
-            .init(name: "merchants_1h", kind: .window(key: "card_id", length: .seconds(3600), aggregate: .distinct, of: "merchant_id")),
-            .init(name: "new_country", kind: .novelty(key: "card_id", of: "country")),
-            .init(name: "new_merchant", kind: .novelty(key: "card_id", of: "merchant_id")),
-            .init(name: "since_last", kind: .timeSinceLast(key: "card_id")),
-            .init(name: "amount_vs_day", kind: .ratio(numerator: "amount", denominator: "mean_1d")),
-        ]
-        let schema = Schema(fields: [
-            FieldSpec(name: "card_id", type: .string), FieldSpec(name: "ts", type: .timestamp),
-            FieldSpec(name: "amount", type: .number), FieldSpec(name: "merchant_id", type: .string),
-            FieldSpec(name: "country", type: .category),
-        ])
-        let layout = EventLayout(schema: schema)
-        let plan = try! FeaturePlan(features: features, layout: layout)
-        let extractor = FeatureExtractor(
-            plan: plan, allowedLateness: .seconds(30), idleTTL: .seconds(30 * 86_400), maxEntities: 1_000_000)
         var config = TransactionStream.Config()
         config.events = events
         config.cards = 20_000
         config.fraudEpisodeRate = 0.002
-        var all = extractor.makeMatrix()
-        var values: [Double] = []
-        var labels: [Bool] = []
-        var batch = EventBatch(layout: layout, capacity: 1024)
-        var matrix = extractor.makeMatrix()
-        var outcomes: [FeatureExtractor.Outcome] = []
-        func flush() {
-            extractor.process(batch, into: &matrix, outcomes: &outcomes)
-            values += matrix.values
-            batch.removeAll()
-        }
-        for t in TransactionStream(config) {
-            let key = StableHash.hash(t.card)
-            batch.append(
-                key: key, time: t.time, numbers: [t.amount],
-                categories: [key, StableHash.category(t.merchantId), StableHash.category(t.country)])
-            labels.append(t.isFraud)
-            if batch.count == 1024 { flush() }
-        }
-        if batch.count > 0 { flush() }
-        all.reset(rows: labels.count)
-        all.values = values
-        return LabelledData(matrix: all, labels: labels)
+        let rows = try! TransactionStream.featureRows(config)
+        return LabelledData(matrix: rows.matrix, labels: rows.labels)
     }
 }
 
