@@ -214,7 +214,9 @@ extension FeatureExtractor {
     /// entity has at least two events' worth of history, clamped to ±100.
     static func zscore(_ x: Double, _ a: DecaySums) -> Double {
         if x.isNaN { return .nan }
-        if a.weight < 2 { return 0 }
+        // "At least two events' worth", up to rounding: sums re-referenced to another time or
+        // with newer events taken out land a few ulps either side of an exact 2.
+        if a.weight < 2 - 1e-9 { return 0 }
         let mean = a.mean
         let std = a.variance.squareRoot()
         let tiny = 1e-6 * max(1, abs(mean))  // below this the spread is rounding noise

@@ -206,3 +206,21 @@ func same(_ a: Double, _ b: Double, name: String) -> Bool {
         #expect(maxBytes <= bound, "state grew to \(maxBytes) bytes, bound \(bound)")
     }
 }
+
+@Suite struct FeatureEdgeCaseTests {
+    /// Two events at one instant, a newer one, then a late one at that instant: the late event's
+    /// z-score history weighs exactly 2, and the implementation (which subtracts the newer event
+    /// from sums kept as of the newest) must agree with the reference on which side of 2 it is.
+    @Test func historyOfExactlyTwoEventsAgreesWithTheReference() {
+        let t = TestEvent.start
+        for offset in stride(from: Int64(1), through: 59_000, by: 997) {  // rounding differs by offset
+            let events = [
+                TestEvent(id: 0, entity: 0, time: t, amount: 10, merchant: 0, country: 0),
+                TestEvent(id: 1, entity: 0, time: t, amount: 30, merchant: 1, country: 0),
+                TestEvent(id: 2, entity: 0, time: t + offset, amount: 50, merchant: 2, country: 0),
+                TestEvent(id: 3, entity: 0, time: t, amount: 25, merchant: 3, country: 0),
+            ]
+            FeatureExtractorTests.checkAgainstReference(events, reorder: 64)
+        }
+    }
+}

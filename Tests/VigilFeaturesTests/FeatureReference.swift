@@ -186,7 +186,7 @@ struct FeatureReference {
         let pw = past.map(\.w).reduce(0, +)
         if e.amount.isNaN {
             f["z"] = .nan
-        } else if pw < 2 {
+        } else if pw < 2 - 1e-9 {
             f["z"] = 0
         } else {
             let pm = past.map { $0.w * $0.x }.reduce(0, +) / pw
