@@ -88,9 +88,9 @@ public final class FeatureExtractor: @unchecked Sendable {
         maxEntities: Int, seed: UInt64 = 0, tableSeed: UInt64 = UInt64.random(in: .min ... .max)
     ) {
         self.plan = plan
-        allowedLatenessMs = Self.milliseconds(allowedLateness)
+        allowedLatenessMs = allowedLateness.wholeMilliseconds
         self.scoreLate = scoreLate
-        idleTTLMs = Self.milliseconds(idleTTL)
+        idleTTLMs = idleTTL.wholeMilliseconds
         store = EntityStore(stride: plan.layout.stride, maxEntities: max(1, maxEntities), tableSeed: tableSeed)
         random = seed ^ 0x2545_F491_4F6C_DD1D
         func copy<T>(_ array: [T]) -> UnsafeMutableBufferPointer<T> {
@@ -130,8 +130,6 @@ public final class FeatureExtractor: @unchecked Sendable {
         }
         entryScratch.deallocate()
     }
-
-    static func milliseconds(_ d: Duration) -> Int64 { d.wholeMilliseconds }
 
     /// Entities held now.
     public var entityCount: Int { store.count }
@@ -212,17 +210,15 @@ public final class FeatureExtractor: @unchecked Sendable {
             counters.evictedIdle += 1
             index = nil
         }
-        guard let r = index else {
-            let row = store.row(createRow(key))
+        let row: UnsafeMutableRawPointer
+        if let r = index {
+            row = store.row(r)
+        } else {
+            // A new entity: nothing folded yet, so its first event is always accepted below.
+            row = store.row(createRow(key))
             row.storeBytes(of: t, toByteOffset: FeaturePlan.RowLayout.newest, as: Int64.self)
             row.storeBytes(of: Int64.min, toByteOffset: FeaturePlan.RowLayout.folded, as: Int64.self)
-            evaluate(row, event, at: t, out: out)
-            insert(row, event)
-            counters.accepted += 1
-            clock = max(clock, t)
-            return .accepted
         }
-        let row = store.row(r)
         let newest = row.load(fromByteOffset: FeaturePlan.RowLayout.newest, as: Int64.self)
         let folded = row.load(fromByteOffset: FeaturePlan.RowLayout.folded, as: Int64.self)
         guard t >= newest - allowedLatenessMs, t >= folded else {

@@ -110,7 +110,6 @@ public struct FeaturePlan: Sendable, Hashable {
             }
             return i
         }
-        let ms = FeatureExtractor.milliseconds
 
         var names: [String] = [], categoryNames: [String] = [], categoryBuckets: [Int] = []
         var columns: [Column] = [], transforms: [ValueTransform] = [], categoryColumns: [(field: Int, buckets: Int)] = []
@@ -136,7 +135,7 @@ public struct FeaturePlan: Sendable, Hashable {
             return windows.count - 1
         }
         func decayGroup(_ halflife: Duration, _ operand: Int?) -> Int {
-            let h = Double(ms(halflife))
+            let h = Double(halflife.wholeMilliseconds)
             if let i = decays.firstIndex(where: { $0.halflifeMs == h && $0.operand == operand }) { return i }
             decays.append(DecayGroup(halflifeMs: h, operand: operand, tailOperand: operand.map(tailNumber)))
             return decays.count - 1
@@ -156,7 +155,7 @@ public struct FeaturePlan: Sendable, Hashable {
                 transforms.append(transform)
                 columns.append(.value(field: try number(field), transform: transforms.count - 1))
             case .window(_, let length, let aggregate, let of):
-                let lengthMs = ms(length)
+                let lengthMs = length.wholeMilliseconds
                 if aggregate == .distinct {
                     let field = try category(of ?? "")
                     if let i = distincts.firstIndex(where: { $0.lengthMs == lengthMs && $0.field == field }) {
