@@ -37,13 +37,6 @@ public enum StableHash {
         return string.withUTF8 { hash(UnsafeRawBufferPointer($0)) }
     }
 
-    /// Hash of a string's UTF-8 bytes.
-    @inlinable
-    public static func hash(_ string: Substring) -> UInt64 {
-        var string = string
-        return string.withUTF8 { hash(UnsafeRawBufferPointer($0)) }
-    }
-
     /// A category hash that is never 0, so 0 can mean "no value" in compact state.
     @inlinable
     public static func category(_ string: String) -> UInt64 {

@@ -220,12 +220,9 @@ public struct CountingIsolationForest: OnlineModel, Equatable {
                 i = next
             }
         }
-        let sum = credit.reduce(0, +)
-        let s = score(x)
-        let out = (0..<dimensions).map { j in
-            Contribution(feature: featureNames[j], value: binding.value(matrix, row: r, j), weight: sum > 0 ? (s - 0.5) * credit[j] / sum : 0)
-        }
-        return Array(out.sorted { abs($0.weight) > abs($1.weight) }.prefix(max(0, top)))
+        return Contribution.isolation(
+            names: featureNames, values: (0..<dimensions).map { binding.value(matrix, row: r, $0) }, credits: credit,
+            score: score(x), top: top)
     }
 
     /// Takes `weight` of its trees from `peer`, with their masses brought to this scale.

@@ -48,9 +48,6 @@ public struct DecayedHistogram: Sendable, Equatable {
         increment = 1
     }
 
-    /// Effective number of scores remembered (sum of decayed weights).
-    public var weight: Double { total / increment * growth }
-
     /// The score above which a share `rate` of the (decayed) scores lie, interpolating inside a
     /// bin as if its scores were spread evenly. nil while empty.
     public func upperQuantile(_ rate: Double) -> Double? {

@@ -308,14 +308,9 @@ public struct IsolationForest: OnlineModel, Equatable {
                 i = next
             }
         }
-        let total = credit.reduce(0, +)
-        let s = x.withUnsafeBufferPointer { score(row: $0) }
-        let out = (0..<dimensions).map { j in
-            Contribution(
-                feature: featureNames[j], value: binding.value(matrix, row: r, j),
-                weight: total > 0 ? (s - 0.5) * credit[j] / total : 0)
-        }
-        return Array(out.sorted { abs($0.weight) > abs($1.weight) }.prefix(max(0, top)))
+        return Contribution.isolation(
+            names: featureNames, values: (0..<dimensions).map { binding.value(matrix, row: r, $0) }, credits: credit,
+            score: x.withUnsafeBufferPointer { score(row: $0) }, top: top)
     }
 
     /// Sample events under every node (children always follow their parent, so one backward

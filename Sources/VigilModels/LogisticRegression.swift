@@ -112,8 +112,11 @@ public struct LogisticRegression: OnlineModel, Equatable {
     private func rawProbability(_ x: [(index: Int, x: Double)]) -> Double {
         var logit = 0.0
         for (i, v) in x { logit += weight(i) * v }
-        return 1 / (1 + exp(-max(-35, min(35, logit))))
+        return Self.sigmoid(logit)
     }
+
+    /// The logistic function, its input clamped so exp cannot overflow.
+    static func sigmoid(_ logit: Double) -> Double { 1 / (1 + exp(-max(-35, min(35, logit)))) }
 
     /// Undoes the class weighting: weighting positives by w multiplies the odds by w.
     private func calibrated(_ p: Double) -> Double {
@@ -162,7 +165,7 @@ public struct LogisticRegression: OnlineModel, Equatable {
                 if bucket != FeatureMatrix.missing, Int(bucket) < categoryBuckets[k] { logit += weight(base + Int(bucket)) }
                 base += categoryBuckets[k]
             }
-            out.append(calibrated(1 / (1 + exp(-max(-35, min(35, logit))))))
+            out.append(calibrated(Self.sigmoid(logit)))
         }
     }
 
@@ -223,7 +226,7 @@ public struct LogisticRegression: OnlineModel, Equatable {
             }
             base += categoryBuckets[k]
         }
-        return Array(out.sorted { abs($0.weight) > abs($1.weight) }.prefix(max(0, top)))
+        return Contribution.strongest(out, top: top)
     }
 
     public mutating func merge(_ peer: LogisticRegression, weight: Double) {

@@ -86,6 +86,25 @@ public struct Contribution: Sendable, Hashable {
     }
 }
 
+extension Contribution {
+    /// The `top` contributions of largest magnitude, largest first.
+    static func strongest(_ all: [Contribution], top: Int) -> [Contribution] {
+        Array(all.sorted { abs($0.weight) > abs($1.weight) }.prefix(max(0, top)))
+    }
+
+    /// A forest's explanation: per-feature isolation credits scaled so they add up to the
+    /// score's distance from 0.5, the strongest `top` first.
+    static func isolation(
+        names: [String], values: [Double], credits: [Double], score: Double, top: Int
+    ) -> [Contribution] {
+        let total = credits.reduce(0, +)
+        let all = names.indices.map { j in
+            Contribution(feature: names[j], value: values[j], weight: total > 0 ? (score - 0.5) * credits[j] / total : 0)
+        }
+        return strongest(all, top: top)
+    }
+}
+
 /// Where a model's named columns sit in a particular matrix: resolved once per batch.
 public struct ColumnBinding: Sendable {
     /// For each of the model's features, its column in the matrix, or nil when the matrix lacks it.

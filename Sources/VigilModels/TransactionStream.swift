@@ -247,7 +247,6 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
 struct MinHeap<Element: Comparable & Sendable>: Sendable {
     private var items: [Element] = []
 
-    var count: Int { items.count }
     func peek() -> Element? { items.first }
 
     mutating func push(_ x: Element) {
