@@ -6,7 +6,7 @@
 #   bench/features-vs-river.sh [EVENTS] [RIVER_EVENTS] [REPS]
 #       defaults: 5000000 timed Vigil events, 200000 timed River events, 3 repetitions (medians)
 #
-# River runs in bench/.venv (created here, river from PyPI). Every entity first gets one untimed
+# River runs in bench/.venv (created by bench/lib.sh, pinned versions from PyPI). Every entity first gets one untimed
 # event (the warm-up), for both. Ends with
 #   RESULT ns_per_event_1m=… bytes_per_entity=… vs_river=…
 set -euo pipefail
@@ -15,28 +15,14 @@ source "$(dirname "$0")/../scripts/common.sh"
 EVENTS="${1:-5000000}"
 RIVER_EVENTS="${2:-200000}"
 REPS="${3:-3}"
-RIVER_VERSION=0.26.1
 
-"$VIGIL_ROOT/scripts/setup.sh" >/dev/null 2>&1 || "$VIGIL_ROOT/scripts/setup.sh"
-vigil_env
-cd "$VIGIL_ROOT"
-VENV="$VIGIL_ROOT/bench/.venv"
-if ! "$VENV/bin/python" -c "import river" 2>/dev/null; then
-  log "creating bench/.venv with river $RIVER_VERSION"
-  python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "river==$RIVER_VERSION"
-fi
-log "building the bench package (release)"
-# SwiftPM can miss source files added to the main package (a path dependency here) and link a
-# stale module; touching the manifest makes it plan the build again.
-touch "$VIGIL_ROOT/bench/Package.swift"
-swift build -c release --package-path bench --product feature-bench >/dev/null 2>&1 ||
-  swift build -c release --package-path bench --product feature-bench
-FB="$VIGIL_ROOT/bench/.build/release/feature-bench"
+source "$(dirname "$0")/lib.sh"
+bench_setup
+PY="$(bench_python)"
+FB="$(bench_build feature-bench)"
 OUT="$VIGIL_ROOT/bench/out"
 mkdir -p "$OUT"
 
-field() { grep -o " $1=[0-9.]*" | cut -d= -f2; }   # one value per input line
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 declare -A VIGIL RIVER BYTES P99 HASH RRSS
@@ -53,7 +39,7 @@ for entities in 10000 1000000; do
   P99[$entities]="$(printf '%s\n' "${runs[@]}" | field p99 | median)"
   HASH[$entities]="$(printf '%s\n' "${runs[@]}" | field ingest_hash_ns_per_event | median)"
   BYTES[$entities]="$(printf '%s\n' "${runs[@]}" | field bytes_per_entity | head -1)"
-  rline="$("$VENV/bin/python" bench/river_features.py "$OUT/features-$entities.csv" "$entities")"
+  rline="$("$PY" bench/river_features.py "$OUT/features-$entities.csv" "$entities")"
   log "river $entities entities: $rline"
   RIVER[$entities]="$(echo "$rline" | field ns_per_event)"
   RRSS[$entities]="$(echo "$rline" | field peak_rss_mib)"

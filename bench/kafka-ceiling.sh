@@ -8,10 +8,9 @@ VIGIL_STEP=bench
 source "$(dirname "$0")/../scripts/common.sh"
 N="${1:-1000000}"
 
-"$VIGIL_ROOT/scripts/setup.sh" >/dev/null 2>&1 || "$VIGIL_ROOT/scripts/setup.sh"
-vigil_env
+source "$(dirname "$0")/lib.sh"
+bench_setup
 export VIGIL_BROKER_NAME=bench
-cd "$VIGIL_ROOT"
 trap 'scripts/broker.sh stop >/dev/null 2>&1 || true' EXIT
 scripts/broker.sh stop >/dev/null 2>&1 || true   # a fresh, empty broker for every run
 BROKERS="127.0.0.1:$(scripts/broker.sh start 2>/dev/null)"

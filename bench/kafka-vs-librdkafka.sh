@@ -18,15 +18,9 @@ N="${1:-1000000}"
 REPS="${2:-3}"
 CODEC="${CODEC:-none}"
 
-"$VIGIL_ROOT/scripts/setup.sh" >/dev/null 2>&1 || "$VIGIL_ROOT/scripts/setup.sh"
-vigil_env
-cd "$VIGIL_ROOT"
-log "building the bench package (release)"
-# SwiftPM can miss source files added to the main package (a path dependency here) and link a
-# stale module; touching the manifest makes it plan the build again.
-touch "$VIGIL_ROOT/bench/Package.swift"
-swift build -c release --package-path bench >/dev/null 2>&1 || swift build -c release --package-path bench
-KB="$VIGIL_ROOT/bench/.build/release/kafka-bench"
+source "$(dirname "$0")/lib.sh"
+bench_setup
+KB="$(bench_build kafka-bench)"
 PERF="$DEPS_BIN/rdkafka_performance"
 
 export VIGIL_BROKER_NAME=bench

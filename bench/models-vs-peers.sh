@@ -17,33 +17,17 @@ set -euo pipefail
 VIGIL_STEP=bench
 source "$(dirname "$0")/../scripts/common.sh"
 EVENTS="${1:-200000}"
-RIVER_VERSION=0.26.1
-SKLEARN_VERSION=1.9.1
 
-"$VIGIL_ROOT/scripts/setup.sh" >/dev/null 2>&1 || "$VIGIL_ROOT/scripts/setup.sh"
-vigil_env
-cd "$VIGIL_ROOT"
-VENV="$VIGIL_ROOT/bench/.venv"
-if ! "$VENV/bin/python" -c "import river, sklearn" 2>/dev/null; then
-  log "installing river $RIVER_VERSION and scikit-learn $SKLEARN_VERSION into bench/.venv"
-  [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "river==$RIVER_VERSION" "scikit-learn==$SKLEARN_VERSION"
-fi
-log "building the bench package (release)"
-# SwiftPM can miss source files added to the main package (a path dependency here) and link a
-# stale module; touching the manifest makes it plan the build again.
-touch "$VIGIL_ROOT/bench/Package.swift"
-swift build -c release --package-path bench --product model-bench >/dev/null 2>&1 ||
-  swift build -c release --package-path bench --product model-bench
-MB="$VIGIL_ROOT/bench/.build/release/model-bench"
+source "$(dirname "$0")/lib.sh"
+bench_setup
+PY="$(bench_python)"
+MB="$(bench_build model-bench)"
 OUT="$VIGIL_ROOT/bench/out"
 mkdir -p "$OUT"
-PY="$VENV/bin/python"
 
 "$PY" bench/models_peers.py export "$OUT" >&2
 SPEED="$("$MB" speed --events "$EVENTS" --csv-out "$OUT/synthetic.csv")"
 log "vigil speed: $SPEED"
-field() { grep -o " $1=[0-9.]*" | head -1 | cut -d= -f2; }
 pick() { printf '%s\n' "${LINES[@]}" | grep "^$1 " | grep "model=$2 " | field "$3"; }
 declare -a LINES
 for data in shuttle synthetic; do
