@@ -55,12 +55,16 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "VigilEngine",
-            dependencies: ["VigilCore", "VigilFeatures", "VigilModels", "VigilKafka", "Yams"],
+            dependencies: [
+                "VigilCore", "VigilFeatures", "VigilModels", "VigilKafka", "Yams",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         .executableTarget(
             name: "vigil",
             dependencies: [
-                "VigilEngine", "VigilKafka", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "VigilEngine", "VigilKafka", "VigilModels", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
 

@@ -44,6 +44,13 @@ public enum StableHash {
         return h == 0 ? 1 : h
     }
 
+    /// The category hash of raw UTF-8 bytes: equal to `category(String)` of the same text.
+    @inlinable
+    public static func category(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        let h = hash(bytes)
+        return h == 0 ? 1 : h
+    }
+
     /// The worker (0..<count) that owns an entity: a multiply-shift of the hash, so every worker
     /// gets an equal share and the mapping never changes for a fixed count.
     @inlinable

@@ -13,6 +13,10 @@ public struct VigilError: Error, Sendable, CustomStringConvertible {
         public static let corruptCompressedData = Code("corruptCompressedData")
         /// Input bytes could not be decoded.
         public static let malformedInput = Code("malformedInput")
+        /// A file could not be read or written.
+        public static let ioFailed = Code("ioFailed")
+        /// A command's arguments do not fit together or with the topology.
+        public static let invalidArgument = Code("invalidArgument")
     }
 
     public let code: Code

@@ -63,6 +63,7 @@ extension Topology {
         let format = o.choice("format", as: SourceSpec.Format.self, noun: "format") ?? .json
         let key = o.string("key", required: true)
         let id = o.string("id")
+        let maxEventBytes = o.int("max_event_bytes", in: 64...16_777_216) ?? 65_536
         var time: EventTimeSpec?
         if let node = o.node("time") {
             time = decodeTime(node, at: o.path.key("time"), o.diagnostics, schema: schema)
@@ -73,7 +74,7 @@ extension Topology {
         }
         o.finish()
         guard let kafka, let key else { return nil }
-        return SourceSpec(kafka: kafka, format: format, key: key, id: id, time: time)
+        return SourceSpec(kafka: kafka, format: format, key: key, id: id, time: time, maxEventBytes: maxEventBytes)
     }
 
     private static func decodeKafka(_ o: ConfigObject) -> KafkaSourceSpec? {

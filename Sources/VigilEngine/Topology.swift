@@ -58,6 +58,9 @@ public struct SourceSpec: Sendable, Hashable {
     public var id: String?
     /// Event time. Key `time` (optional; without it events are timed on arrival).
     public var time: EventTimeSpec?
+    /// Larger events go to the dead letters unread. Key `max_event_bytes` (default 65536,
+    /// 64...16777216).
+    public var maxEventBytes: Int = 65_536
 
     /// Payload encodings.
     public enum Format: String, Sendable, Hashable, CaseIterable {

@@ -70,6 +70,8 @@ public struct KafkaRecord: Sendable {
     var entry: KafkaBatch.Entry { batch.entries[index] }
 
     public var topic: String { batch.topics[Int(entry.topicIndex)] }
+    /// The index of `topic` in the batch's `topics`.
+    public var topicIndex: Int { Int(entry.topicIndex) }
     public var partition: Int32 { entry.partition }
     public var offset: Int64 { entry.offset }
     public var position: KafkaPosition { batch.position(index) }

@@ -27,6 +27,15 @@ public struct PrequentialMetrics: Sendable {
         }
     }
 
+    /// Calls `body` with every labelled event in the window (score, label, alerted), oldest first.
+    public func forEachEntry(_ body: (Double, Bool, Bool) -> Void) {
+        let n = entries.count
+        for k in 0..<n {
+            let e = entries[(n < window ? k : (next + k) % n)]
+            body(e.score, e.label, e.alerted)
+        }
+    }
+
     /// The metrics over the window; nil members where undefined (no positives, no alerts).
     public struct Report: Sendable, Equatable {
         public var events: Int

@@ -9,7 +9,7 @@ struct Vigil: ParsableCommand {
         commandName: "vigil",
         abstract: "Streaming fraud and anomaly detection over Kafka.",
         version: VersionInfo.text,
-        subcommands: [Validate.self, CreateTopics.self, Doctor.self])
+        subcommands: [RunCommand.self, ReplayCommand.self, GenerateCommand.self, Validate.self, CreateTopics.self, Doctor.self])
 }
 
 /// `vigil validate FILE…`: checks topology files and lists every problem.

@@ -1,0 +1,385 @@
+import Glibc
+import VigilCore
+
+/// Turns one JSON event into a row of an `EventBatch`, checking it against the topology's
+/// declared fields on the way: the entity key hashed for routing, the event time in
+/// milliseconds, numbers as doubles and categorical values hashed. An event that does not fit
+/// is refused with a `DeadLetterReason` and leaves the batch untouched.
+///
+/// A hand-written single-pass reader: no allocation per event, no tree of values. Fields not
+/// declared are skipped (their grammar still checked); a field given twice keeps its last value.
+/// Category and string fields take JSON strings, and also numbers and booleans, hashed by their
+/// text (merchant category codes often arrive as numbers).
+public struct EventDecoder: Sendable {
+    /// The columns the decoded rows fill.
+    public let layout: EventLayout
+    let fields: [Field]
+    let keyField: Int
+    let idField: Int?
+    let timeField: Int?
+    let timeFormat: EventTimeSpec.Format
+    let missingTime: EventTimeSpec.MissingPolicy
+    let maxEventBytes: Int
+    // Per-event scratch, reused.
+    private var numbers: [Double]
+    private var categories: [UInt64]
+    private var seen: [Bool]
+    private var scratch: [UInt8] = []
+
+    /// One declared field and where its value goes.
+    struct Field: Sendable {
+        var name: [UInt8]
+        var spec: FieldSpec
+        var numberColumn: Int?
+        var categoryColumn: Int?
+    }
+
+    /// What decoding found besides the row: the entity key, id and time, and where the key's and
+    /// id's text sit in the input (for alerts and dead letters).
+    public struct Decoded: Sendable {
+        public var key: UInt64 = 0
+        public var time: Int64 = 0
+        /// `StableHash` of the id's text, 0 without an id: labels are joined on it.
+        public var idHash: UInt64 = 0
+        /// The id's JSON text as it appears in the input, without quotes (escapes kept).
+        public var idRange: Range<Int>?
+        /// The entity key's text, likewise.
+        public var keyRange: Range<Int> = 0..<0
+    }
+
+    public init(source: SourceSpec, schema: Schema) {
+        let layout = EventLayout(schema: schema)
+        self.layout = layout
+        let fields = schema.fields.map { spec in
+            Field(
+                name: Array(spec.name.utf8), spec: spec, numberColumn: layout.numbers.firstIndex(of: spec.name),
+                categoryColumn: layout.categories.firstIndex(of: spec.name))
+        }
+        self.fields = fields
+        keyField = fields.firstIndex { $0.spec.name == source.key }!
+        idField = source.id.flatMap { id in fields.firstIndex { $0.spec.name == id } }
+        timeField = source.time.flatMap { t in fields.firstIndex { $0.spec.name == t.field } }
+        timeFormat = source.time?.format ?? .auto
+        missingTime = source.time?.missing ?? .arrivalTime
+        maxEventBytes = source.maxEventBytes
+        numbers = Array(repeating: .nan, count: layout.numbers.count)
+        categories = Array(repeating: 0, count: layout.categories.count)
+        seen = Array(repeating: false, count: fields.count)
+    }
+
+    /// Decodes `bytes` (one record's value; nil for a tombstone) and appends its row to `batch`.
+    /// - Parameter arrivalMs: the time used when the event has none and the topology allows it.
+    /// - Returns: what was decoded, or why the event goes to the dead letters (the batch is then
+    ///   unchanged).
+    public mutating func decode(
+        _ bytes: UnsafeRawBufferPointer?, arrivalMs: Int64, into batch: inout EventBatch
+    ) -> Result<Decoded, DeadLetterReason> {
+        guard let bytes, !bytes.isEmpty else {
+            return .failure(DeadLetterReason(.emptyEvent, "the record has no value"))
+        }
+        guard bytes.count <= maxEventBytes else {
+            return .failure(
+                DeadLetterReason(.oversized, "\(bytes.count) bytes, more than source.max_event_bytes (\(maxEventBytes))"))
+        }
+        for k in numbers.indices { numbers[k] = .nan }
+        for k in categories.indices { categories[k] = 0 }
+        for k in seen.indices { seen[k] = false }
+        var out = Decoded()
+        var timeValue: TimeValue?
+        var scanner = JSONScanner(bytes)
+        do throws(JSONScanner.Failure) {
+            scanner.skipWhitespace()
+            guard scanner.peek() == UInt8(ascii: "{") else {
+                if scanner.atEnd { return .failure(DeadLetterReason(.malformedJSON, "only whitespace")) }
+                _ = try scanner.valueKind()
+                try scanner.skipValue()
+                scanner.skipWhitespace()
+                if !scanner.atEnd { throw scanner.fail("unexpected data after the value at byte \(scanner.i)") }
+                return .failure(DeadLetterReason(.notAnObject, "an event must be a JSON object"))
+            }
+            scanner.i += 1
+            scanner.skipWhitespace()
+            if scanner.peek() == UInt8(ascii: "}") {
+                scanner.i += 1
+            } else {
+                while true {
+                    scanner.skipWhitespace()
+                    guard scanner.peek() == UInt8(ascii: "\"") else { throw scanner.fail("expected a key string at byte \(scanner.i)") }
+                    let name = try scanner.string()
+                    try scanner.expect(UInt8(ascii: ":"), "':'")
+                    if let f = try lookup(name, scanner) {
+                        if let reason = try readField(f, &scanner, &out, &timeValue) { return .failure(reason) }
+                    } else {
+                        try scanner.skipValue()
+                    }
+                    scanner.skipWhitespace()
+                    guard let c = scanner.peek() else { throw scanner.fail("unterminated object") }
+                    scanner.i += 1
+                    if c == UInt8(ascii: "}") { break }
+                    guard c == UInt8(ascii: ",") else { throw scanner.fail("expected ',' or '}' at byte \(scanner.i - 1)") }
+                }
+            }
+            scanner.skipWhitespace()
+            if !scanner.atEnd { throw scanner.fail("unexpected data after the object at byte \(scanner.i)") }
+        } catch {
+            return .failure(DeadLetterReason(.malformedJSON, error.message))
+        }
+        // Presence checks, in declaration order.
+        guard seen[keyField] else {
+            return .failure(DeadLetterReason(.missingKey, "the entity key field '\(fields[keyField].spec.name)' is missing"))
+        }
+        for (k, f) in fields.enumerated() where f.spec.required && !seen[k] && k != timeField {
+            return .failure(DeadLetterReason(.missingField, "required field '\(f.spec.name)' is missing"))
+        }
+        if let timeField {
+            if let timeValue {
+                do throws(TimeError) {
+                    out.time = try eventTime(timeValue, bytes)
+                } catch {
+                    return .failure(DeadLetterReason(.badTime, "field '\(fields[timeField].spec.name)': \(error.detail)"))
+                }
+            } else if missingTime == .deadLetter || fields[timeField].spec.required {
+                return .failure(DeadLetterReason(.missingTime, "the event time field '\(fields[timeField].spec.name)' is missing"))
+            } else {
+                out.time = arrivalMs
+            }
+        } else {
+            out.time = arrivalMs
+        }
+        batch.append(key: out.key, time: out.time, numbers: numbers, categories: categories)
+        return .success(out)
+    }
+
+    /// A time field's raw value, interpreted once every field is read.
+    private enum TimeValue {
+        case number(Double)
+        case text(Range<Int>)
+    }
+
+    private func lookup(_ name: JSONScanner.StringToken, _ scanner: JSONScanner) throws(JSONScanner.Failure) -> Int? {
+        if name.escaped {
+            var plain: [UInt8] = []
+            try scanner.unescape(name, into: &plain)
+            return fields.firstIndex { $0.name == plain }
+        }
+        let base = scanner.bytes.baseAddress! + name.start
+        for (k, f) in fields.enumerated() where f.name.count == name.count {
+            if f.name.withUnsafeBytes({ memcmp($0.baseAddress!, base, name.count) == 0 }) { return k }
+        }
+        return nil
+    }
+
+    /// Reads declared field `f`'s value into the scratch row.
+    private mutating func readField(
+        _ f: Int, _ scanner: inout JSONScanner, _ out: inout Decoded, _ time: inout TimeValue?
+    ) throws(JSONScanner.Failure) -> DeadLetterReason? {
+        let field = fields[f]
+        let kind = try scanner.valueKind()
+        if kind == .null {
+            try scanner.literal("null")
+            seen[f] = false
+            if f == timeField { time = nil }
+            return nil
+        }
+        seen[f] = true
+        func wrongType(_ got: String) -> DeadLetterReason {
+            let expected: String
+            switch field.spec.type {
+            case .number: expected = "a number"
+            case .boolean: expected = "true or false"
+            case .timestamp: expected = "a time (RFC 3339 string or epoch number)"
+            case .category, .string: expected = "a string"
+            }
+            return DeadLetterReason(.wrongType, "field '\(field.spec.name)': expected \(expected), got \(got)")
+        }
+        let kindName: String
+        switch kind {
+        case .object: kindName = "an object"
+        case .array: kindName = "an array"
+        case .string: kindName = "a string"
+        case .number: kindName = "a number"
+        case .true, .false: kindName = "a boolean"
+        case .null: kindName = "null"
+        }
+        // The raw text of the value (strings: between the quotes), for hashing and for ids.
+        var text = 0..<0
+        var escapedText: JSONScanner.StringToken?
+        switch field.spec.type {
+        case .number:
+            guard kind == .number else { return wrongType(kindName) }
+            let n = try scanner.number()
+            if let min = field.spec.min, n.value < min {
+                return DeadLetterReason(.outOfRange, "field '\(field.spec.name)': \(n.value) is below the minimum \(min)")
+            }
+            if let max = field.spec.max, n.value > max {
+                return DeadLetterReason(.outOfRange, "field '\(field.spec.name)': \(n.value) is above the maximum \(max)")
+            }
+            if let c = field.numberColumn { numbers[c] = n.value }
+            if f == timeField { time = .number(n.value) }
+            text = n.start..<n.end
+        case .timestamp:
+            switch kind {
+            case .number:
+                let n = try scanner.number()
+                time = .number(n.value)
+            case .string:
+                let s = try scanner.string()
+                time = .text(s.start..<s.end)
+            default: return wrongType(kindName)
+            }
+            return nil
+        case .boolean:
+            switch kind {
+            case .true: try scanner.literal("true")
+            case .false: try scanner.literal("false")
+            default: return wrongType(kindName)
+            }
+            if let c = field.categoryColumn { categories[c] = StableHash.category(kind == .true ? "true" : "false") }
+            return nil
+        case .category, .string:
+            switch kind {
+            case .string:
+                let s = try scanner.string()
+                text = s.start..<s.end
+                if s.escaped { escapedText = s }
+            case .number:
+                let n = try scanner.number()
+                text = n.start..<n.end
+            case .true, .false:
+                let start = scanner.i
+                try scanner.literal(kind == .true ? "true" : "false")
+                text = start..<scanner.i
+            default: return wrongType(kindName)
+            }
+            var hash: UInt64
+            if let escapedText {
+                try scanner.unescape(escapedText, into: &scratch)
+                hash = scratch.withUnsafeBytes { StableHash.hash($0) }
+            } else {
+                hash = StableHash.hash(UnsafeRawBufferPointer(rebasing: scanner.bytes[text]))
+            }
+            if f == keyField || f == idField {
+                guard JSONScanner.isValidUTF8(UnsafeRawBufferPointer(rebasing: scanner.bytes[text])) else {
+                    return DeadLetterReason(.malformedJSON, "field '\(field.spec.name)' is not valid UTF-8")
+                }
+            }
+            if let c = field.categoryColumn { categories[c] = hash == 0 ? 1 : hash }
+            if f == keyField {
+                out.key = hash
+                out.keyRange = text
+            }
+        }
+        if f == idField {
+            out.idRange = text
+            out.idHash = escapedText == nil ? StableHash.hash(UnsafeRawBufferPointer(rebasing: scanner.bytes[text])) : scratch.withUnsafeBytes { StableHash.hash($0) }
+        }
+        return nil
+    }
+
+    private struct TimeError: Error {
+        var detail: String
+    }
+
+    private func eventTime(_ value: TimeValue, _ bytes: UnsafeRawBufferPointer) throws(TimeError) -> Int64 {
+        switch value {
+        case .number(let v):
+            guard v.isFinite else { throw TimeError(detail: "not a finite number") }
+            let ms: Double
+            switch timeFormat {
+            case .unixMilliseconds: ms = v
+            case .unixSeconds: ms = v * 1000
+            case .auto: ms = abs(v) >= 1e11 ? v : v * 1000
+            case .rfc3339: throw TimeError(detail: "expected an RFC 3339 string, got a number")
+            }
+            guard abs(ms) < 1e16 else { throw TimeError(detail: "\(v) is out of range") }
+            return Int64(ms.rounded(.down))
+        case .text(let range):
+            guard timeFormat == .auto || timeFormat == .rfc3339 else {
+                throw TimeError(detail: "expected epoch \(timeFormat == .unixSeconds ? "seconds" : "milliseconds"), got a string")
+            }
+            guard let ms = RFC3339.milliseconds(UnsafeRawBufferPointer(rebasing: bytes[range])) else {
+                throw TimeError(detail: "'\(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range.prefix(40)]), as: UTF8.self))' is not an RFC 3339 time")
+            }
+            return ms
+        }
+    }
+}
+
+/// Reads RFC 3339 times (`2026-01-01T12:00:00.250Z`, `…+02:00`) to milliseconds since the epoch,
+/// without Foundation's formatters.
+public enum RFC3339 {
+    /// Milliseconds since the Unix epoch, or nil when `text` is not an RFC 3339 date-time.
+    public static func milliseconds(_ text: UnsafeRawBufferPointer) -> Int64? {
+        var i = 0
+        func digits(_ n: Int) -> Int? {
+            guard i + n <= text.count else { return nil }
+            var v = 0
+            for k in 0..<n {
+                let d = text[i + k] &- 48
+                guard d < 10 else { return nil }
+                v = v * 10 + Int(d)
+            }
+            i += n
+            return v
+        }
+        func expect(_ set: [UInt8]) -> Bool {
+            guard i < text.count, set.contains(text[i]) else { return false }
+            i += 1
+            return true
+        }
+        guard let year = digits(4), expect([0x2D]), let month = digits(2), expect([0x2D]), let day = digits(2),
+            expect([0x54, 0x74, 0x20]), let hour = digits(2), expect([0x3A]), let minute = digits(2), expect([0x3A]),
+            let second = digits(2)
+        else { return nil }
+        guard (1...12).contains(month), (1...daysIn(month, year)).contains(day), hour < 24, minute < 60, second <= 60 else {
+            return nil
+        }
+        var ms = 0
+        if i < text.count, text[i] == UInt8(ascii: ".") {
+            i += 1
+            var scale = 100
+            let start = i
+            while i < text.count, JSONScanner.isDigit(text[i]) {
+                ms += Int(text[i] - 48) * scale
+                scale /= 10
+                i += 1
+            }
+            guard i > start else { return nil }
+        }
+        var offsetMinutes = 0
+        guard i < text.count else { return nil }
+        switch text[i] {
+        case UInt8(ascii: "Z"), UInt8(ascii: "z"):
+            i += 1
+        case UInt8(ascii: "+"), UInt8(ascii: "-"):
+            let sign = text[i] == UInt8(ascii: "-") ? -1 : 1
+            i += 1
+            guard let oh = digits(2), expect([0x3A]), let om = digits(2), oh < 24, om < 60 else { return nil }
+            offsetMinutes = sign * (oh * 60 + om)
+        default:
+            return nil
+        }
+        guard i == text.count else { return nil }
+        let days = daysFromCivil(year, month, day)
+        let seconds = ((days * 24 + hour) * 60 + minute) * 60 + min(second, 59) - offsetMinutes * 60
+        return Int64(seconds) * 1000 + Int64(ms)
+    }
+
+    static func daysIn(_ month: Int, _ year: Int) -> Int {
+        switch month {
+        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    static func daysFromCivil(_ y0: Int, _ m: Int, _ d: Int) -> Int {
+        let y = m <= 2 ? y0 - 1 : y0
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+}

@@ -1,0 +1,81 @@
+import VigilCore
+import VigilFeatures
+import VigilModels
+
+/// The models of one worker, in topology order: their specs and versions, and the models
+/// themselves kept in one array per algorithm, so learning mutates them in place and scoring
+/// dispatches with a switch rather than through an existential.
+struct ModelSet: Sendable {
+    let specs: [ModelSpec]
+    /// `name@hash` per model: the hash covers the model's spec and the feature plan it reads, so
+    /// a changed model gets a new version and alert ids change with it.
+    let versions: [String]
+    private let slots: [Slot]
+    private var forests: [IsolationForest] = []
+    private var regressions: [LogisticRegression] = []
+
+    private enum Slot: Sendable {
+        case forest(Int)
+        case regression(Int)
+    }
+
+    init(specs: [ModelSpec], plan: FeaturePlan) {
+        self.specs = specs
+        var slots: [Slot] = []
+        for spec in specs {
+            let wanted = spec.features.map(Set.init)
+            let numeric = plan.names.filter { wanted?.contains($0) ?? true }
+            switch spec.kind {
+            case .isolationForest(let forest):
+                slots.append(.forest(forests.count))
+                forests.append(IsolationForest(features: numeric, spec: forest, seed: spec.seed))
+            case .logisticRegression(let lr):
+                let categories = zip(plan.categoryNames, plan.categoryBuckets).filter { wanted?.contains($0.0) ?? true }
+                slots.append(.regression(regressions.count))
+                regressions.append(
+                    LogisticRegression(
+                        features: numeric, categories: categories.map { (name: $0.0, buckets: $0.1) },
+                        parameters: LogisticRegression.Parameters(lr)))
+            }
+        }
+        self.slots = slots
+        versions = specs.map { Self.version(spec: $0, plan: plan) }
+    }
+
+    static func version(spec: ModelSpec, plan: FeaturePlan) -> String {
+        // Role and weight do not change the model, so they are left out: a promotion keeps it.
+        var unversioned = spec
+        unversioned.role = .active
+        unversioned.weight = 1
+        unversioned.canaryShare = nil
+        let h = StableHash.hash("\(unversioned)|\(plan.signature)")
+        return spec.name + "@" + String(String(h, radix: 16).leftPadded(to: 16).prefix(8))
+    }
+
+    var count: Int { specs.count }
+
+    func score(_ m: Int, _ matrix: FeatureMatrix, row: Int) -> Double {
+        switch slots[m] {
+        case .forest(let k): return forests[k].score(matrix, row: row)
+        case .regression(let k): return regressions[k].score(matrix, row: row)
+        }
+    }
+
+    mutating func learn(_ m: Int, _ matrix: FeatureMatrix, row: Int, label: Bool?) {
+        switch slots[m] {
+        case .forest(let k): forests[k].learn(matrix, row: row, label: label)
+        case .regression(let k): regressions[k].learn(matrix, row: row, label: label)
+        }
+    }
+
+    func explain(_ m: Int, _ matrix: FeatureMatrix, row: Int, top: Int) -> [Contribution] {
+        switch slots[m] {
+        case .forest(let k): return forests[k].explain(matrix, row: row, top: top)
+        case .regression(let k): return regressions[k].explain(matrix, row: row, top: top)
+        }
+    }
+}
+
+extension String {
+    func leftPadded(to n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
+}

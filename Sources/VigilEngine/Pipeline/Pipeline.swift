@@ -1,0 +1,257 @@
+import Foundation
+import Synchronization
+import VigilCore
+import VigilFeatures
+import VigilModels
+
+/// Receives every chunk once all its records have an outcome, on whichever thread finished it
+/// last: publishes its alerts and dead letters, then marks its records done. Must be thread-safe.
+public protocol PipelineSink: Sendable {
+    func complete(_ chunk: InputChunk)
+}
+
+/// The engine's processing core, shared by `vigil run` (Kafka) and `vigil replay` (files): it
+/// decodes input records into chunks, routes each event by entity key over a shard ring to the
+/// worker that owns the entity, and hands finished chunks to a sink. It knows nothing of Kafka.
+///
+/// Ingest (`submit`, `submitLabels`) is called from one thread; each worker runs on a dedicated
+/// thread of its own.
+///
+/// `@unchecked Sendable` invariant: `builder` and `sequence` are touched by the ingest thread
+/// only; workers are touched by their own threads until `finish()` joins them.
+public final class Pipeline: @unchecked Sendable {
+    public let topology: Topology
+    public let plan: FeaturePlan
+    public let workerCount: Int
+    /// Model versions, in topology order.
+    public let modelVersions: [String]
+    let workers: [Worker]
+    let rings: [ShardRing<WorkItem>]
+    private var builder: ChunkBuilder
+    private var threads: [Thread] = []
+    private let running = DispatchGroup()
+    private var labelsReceived = 0
+    private var labelsMalformed = 0
+    private var started = false
+
+    /// Events that may wait for their labels, across all workers (docs/alerts.md, "Labels").
+    public static let labelWaitCapacity = 2_000_000
+    /// Labels each worker holds for events not seen yet (docs/alerts.md, "Labels").
+    public static let earlyLabelCapacity = 200_000
+    /// Items a shard ring holds: with chunks of up to 10,000 events, a few chunks of slack.
+    static let ringCapacity = 64
+
+    /// - Parameters:
+    ///   - workers: worker threads (shards); the results depend on it, as entities are split
+    ///     among the workers' model replicas.
+    ///   - metricsWindow: labelled events each worker keeps for its prequential metrics.
+    public init(topology: Topology, workers: Int, sink: any PipelineSink, metricsWindow: Int = 1_000_000) throws(VigilError) {
+        precondition(workers >= 1)
+        self.topology = topology
+        workerCount = workers
+        let decoder = EventDecoder(source: topology.source, schema: topology.schema)
+        plan = try FeaturePlan(features: topology.features, layout: decoder.layout, state: topology.state)
+        let plan = plan
+        self.workers = (0..<workers).map {
+            Worker(shard: $0, topology: topology, plan: plan, workers: workers, sink: sink, metricsWindow: metricsWindow)
+        }
+        modelVersions = self.workers[0].models.versions
+        rings = (0..<workers).map { _ in ShardRing<WorkItem>(capacity: Self.ringCapacity) }
+        builder = ChunkBuilder(decoder: decoder, router: ShardRouter(shards: workers), models: topology.models.count)
+    }
+
+    /// Starts the worker threads.
+    public func start() {
+        precondition(!started)
+        started = true
+        for (worker, ring) in zip(workers, rings) {
+            running.enter()
+            let group = running
+            let thread = Thread {
+                worker.run(ring)
+                group.leave()
+            }
+            thread.name = "vigil-worker-\(worker.shard)"
+            thread.stackSize = 1 << 20
+            threads.append(thread)
+            thread.start()
+        }
+    }
+
+    /// Decodes `count` records and sends their events to the workers; the sink gets the chunk
+    /// when every record has an outcome. Waits while a ring is full (backpressure).
+    /// - Parameters:
+    ///   - position: each record's topic index (into `topics`), partition, offset and timestamp.
+    ///   - value: calls its body with each record's value bytes.
+    /// - Returns: the chunk (its results fill in later).
+    @discardableResult
+    public func submit(
+        count: Int, topics: [String], raw: any RawRecords,
+        position: (Int) -> (topic: Int32, partition: Int32, offset: Int64, timestampMs: Int64?),
+        arrivalMs: Int64
+    ) -> InputChunk {
+        let (chunk, works) = builder.build(
+            count: count, topics: topics, raw: raw, shards: workerCount, position: position, arrivalMs: arrivalMs)
+        let busy = works.filter { $0 != nil }.count
+        chunk.remaining.store(busy, ordering: .releasing)
+        if busy == 0 {
+            workers[0].sink.complete(chunk)
+        } else {
+            for (shard, work) in works.enumerated() {
+                if let work { _ = rings[shard].push(.events(work)) }
+            }
+        }
+        return chunk
+    }
+
+    /// Sends labels to every worker (a label names an event id, not its entity, so the worker
+    /// that scored the event is not known here; each worker ignores ids it has not seen).
+    public func submitLabels(_ labels: [LabelRecord]) {
+        guard !labels.isEmpty else { return }
+        labelsReceived += labels.count
+        for ring in rings { _ = ring.push(.labels(labels)) }
+    }
+
+    /// Counts a label record that could not be read.
+    public func labelMalformed() { labelsMalformed += 1 }
+
+    /// Closes the rings and waits until every worker has finished what it was given.
+    public func finish() {
+        for ring in rings { ring.close() }
+        running.wait()
+    }
+
+    /// What the pipeline did; complete after `finish()`.
+    public func summary() -> Summary {
+        var s = Summary()
+        s.events = builder.records
+        s.deadLetters = builder.deadLetters
+        var metrics: [PrequentialMetrics] = []
+        for w in workers {
+            s.scored += w.counters.scored
+            s.alerts += w.counters.alerts
+            s.suppressed += w.counters.suppressed
+            s.lateScored += w.counters.lateScored
+            s.labelsJoined += w.counters.labelsJoined
+            if w.counters.lateDeadLettered > 0 { s.deadLetters[.late, default: 0] += w.counters.lateDeadLettered }
+            s.entities += w.extractor.entityCount
+            s.stateBytes += w.extractor.stateBytes
+            metrics.append(w.metrics)
+        }
+        s.labelsReceived = labelsReceived
+        s.labelsMalformed = labelsMalformed
+        s.quality = PrequentialMetrics.merged(metrics)
+        s.threshold = workers.map(\.threshold.current).reduce(0, +) / Double(workers.count)
+        return s
+    }
+
+    /// Totals of a run, for the closing summary.
+    public struct Summary: Sendable {
+        /// Input records read.
+        public var events = 0
+        public var scored = 0
+        public var alerts = 0
+        /// Flagged but within an entity's suppression interval.
+        public var suppressed = 0
+        public var lateScored = 0
+        public var deadLetters: [DeadLetterReason.Code: Int] = [:]
+        public var labelsReceived = 0
+        public var labelsJoined = 0
+        public var labelsMalformed = 0
+        public var entities = 0
+        public var stateBytes = 0
+        /// Mean of the workers' live thresholds.
+        public var threshold = 0.0
+        /// Prequential quality over the joined labels (nil members where undefined).
+        public var quality = PrequentialMetrics(window: 1).report()
+
+        public var deadLetterTotal: Int { deadLetters.values.reduce(0, +) }
+    }
+}
+
+/// Decodes records into a chunk and one column batch per shard. Ingest thread only.
+struct ChunkBuilder {
+    var decoder: EventDecoder
+    let router: ShardRouter
+    let models: Int
+    private(set) var sequence = 0
+    private(set) var records = 0
+    private(set) var deadLetters: [DeadLetterReason.Code: Int] = [:]
+    private var staging: EventBatch
+    private var stagingRows: [Int32] = []
+    private var stagingIds: [UInt64] = []
+
+    init(decoder: EventDecoder, router: ShardRouter, models: Int) {
+        self.decoder = decoder
+        self.router = router
+        self.models = models
+        staging = EventBatch(layout: decoder.layout, capacity: 1024)
+    }
+
+    mutating func build(
+        count: Int, topics: [String], raw: any RawRecords, shards: Int,
+        position: (Int) -> (topic: Int32, partition: Int32, offset: Int64, timestampMs: Int64?), arrivalMs: Int64
+    ) -> (InputChunk, [ShardWork?]) {
+        let chunk = InputChunk(sequence: sequence, count: count, models: models, shards: shards, topics: topics, raw: raw)
+        sequence += 1
+        records += count
+        staging.removeAll()
+        stagingRows.removeAll(keepingCapacity: true)
+        stagingIds.removeAll(keepingCapacity: true)
+        var text: [UInt8] = []
+        text.reserveCapacity(count * 24)
+        var newest = Int64.min
+        for i in 0..<count {
+            let p = position(i)
+            chunk.topicIndex[i] = p.topic
+            chunk.partitions[i] = p.partition
+            chunk.offsets[i] = p.offset
+            chunk.timestamps[i] = p.timestampMs ?? -1
+            raw.withValue(i) { bytes in
+                switch decoder.decode(bytes, arrivalMs: p.timestampMs ?? arrivalMs, into: &staging) {
+                case .failure(let reason):
+                    chunk.deadLetters[i] = reason
+                    chunk.outcomes[i] = .deadLettered
+                    deadLetters[reason.code, default: 0] += 1
+                case .success(let decoded):
+                    let bytes = bytes!
+                    chunk.keyRanges[i] = InputChunk.TextRange(
+                        start: Int32(text.count), count: Int32(decoded.keyRange.count))
+                    text.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[decoded.keyRange]))
+                    if let idRange = decoded.idRange {
+                        chunk.idRanges[i] = InputChunk.TextRange(start: Int32(text.count), count: Int32(idRange.count))
+                        text.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[idRange]))
+                    }
+                    chunk.times[i] = decoded.time
+                    newest = max(newest, decoded.time)
+                    stagingRows.append(Int32(i))
+                    stagingIds.append(decoded.idHash)
+                }
+            }
+        }
+        chunk.text = text
+        chunk.newestTime = newest
+        var works = [ShardWork?](repeating: nil, count: shards)
+        if staging.count == 0 { return (chunk, works) }
+        if shards == 1 {
+            works[0] = ShardWork(chunk: chunk, batch: staging, rows: stagingRows, idHashes: stagingIds)
+            staging = EventBatch(layout: decoder.layout, capacity: 1024)
+            return (chunk, works)
+        }
+        for (shard, part) in router.split(staging).enumerated() where part.batch.count > 0 {
+            works[shard] = ShardWork(
+                chunk: chunk, batch: part.batch, rows: part.positions.map { stagingRows[$0] },
+                idHashes: part.positions.map { stagingIds[$0] })
+        }
+        return (chunk, works)
+    }
+}
+
+extension PrequentialMetrics {
+    /// One report over the labelled events of several workers.
+    static func merged(_ parts: [PrequentialMetrics]) -> Report {
+        var all = PrequentialMetrics(window: max(1, parts.map(\.total).reduce(0, +)))
+        for p in parts { p.forEachEntry { all.add(score: $0, label: $1, alerted: $2) } }
+        return all.report()
+    }
+}

@@ -1,0 +1,203 @@
+import VigilCore
+import VigilFeatures
+import VigilModels
+
+/// The events of one chunk that belong to one worker's shard, decoded into columns.
+struct ShardWork: Sendable {
+    let chunk: InputChunk
+    let batch: EventBatch
+    /// Record index in the chunk of each batch row.
+    let rows: [Int32]
+    /// `StableHash` of each row's event id (0 without one).
+    let idHashes: [UInt64]
+}
+
+/// What travels on a shard ring: events, labels, or a control message that runs between batches.
+enum WorkItem: Sendable {
+    case events(ShardWork)
+    case labels([LabelRecord])
+}
+
+/// One worker: it owns its shard's entity state, its model replicas, its ensemble and its
+/// threshold, and runs every event of its shard through windows → features → models →
+/// ensemble → threshold → alert, in arrival order, one event at a time through the models, so
+/// the results do not depend on how events were batched (`replay` equals `run`).
+///
+/// `@unchecked Sendable` invariant: after `Pipeline` starts it, only the worker's own thread
+/// touches it; `Pipeline` reads its counters and metrics only after joining that thread.
+final class Worker: @unchecked Sendable {
+    let shard: Int
+    let extractor: FeatureExtractor
+    var models: ModelSet
+    var ensemble: Ensemble
+    var threshold: AlertThreshold
+    let writer: AlertWriter
+    let sink: any PipelineSink
+    var join: LabelJoin
+    /// Whether events wait for labels at all (some model learns from them, and events have ids).
+    let joinsLabels: Bool
+    /// Canary models: the share of entities they are active for (nil: not a canary).
+    let canaryShares: [Double?]
+    var metrics: PrequentialMetrics
+    private(set) var counters = Counters()
+
+    private var matrix: FeatureMatrix
+    private var labelMatrix: FeatureMatrix
+    private var featureOutcomes: [FeatureExtractor.Outcome] = []
+    private var scratch: [Double]
+    private var ensembleInput: [Double]
+
+    /// What this worker did.
+    struct Counters: Sendable {
+        var scored = 0
+        var alerts = 0
+        var suppressed = 0
+        var lateScored = 0
+        var lateDeadLettered = 0
+        var labelsJoined = 0
+    }
+
+    init(shard: Int, topology: Topology, plan: FeaturePlan, workers: Int, sink: any PipelineSink, metricsWindow: Int) {
+        self.shard = shard
+        let time = topology.source.time
+        extractor = FeatureExtractor(
+            plan: plan, allowedLateness: time?.allowedLateness ?? .seconds(30), scoreLate: time?.late != .deadLetter,
+            idleTTL: topology.state.idleTTL, maxEntities: max(1, topology.state.maxEntities / workers),
+            seed: UInt64(shard), tableSeed: UInt64(shard) &* 0x9E37_79B9_7F4A_7C15)
+        models = ModelSet(specs: topology.models, plan: plan)
+        ensemble = Ensemble(weights: topology.models.map { $0.role == .shadow ? 0 : $0.weight })
+        threshold = AlertThreshold(topology.threshold)
+        writer = AlertWriter(
+            topology: topology.name, names: topology.models.map(\.name), versions: models.versions,
+            roles: topology.models.map(\.role), explain: topology.alerts.explain)
+        self.sink = sink
+        let labelSources = topology.models.compactMap(\.kind.labels)
+        joinsLabels = !labelSources.isEmpty && topology.source.id != nil
+        join = LabelJoin(
+            expireMs: labelSources.map(\.expire.wholeMilliseconds).max() ?? 0,
+            capacity: max(1, Pipeline.labelWaitCapacity / workers), earlyCapacity: Pipeline.earlyLabelCapacity, columns: plan.names.count,
+            categoryColumns: plan.categoryNames.count)
+        canaryShares = topology.models.map { $0.role == .canary ? ($0.canaryShare ?? 0) : nil }
+        metrics = PrequentialMetrics(window: metricsWindow)
+        matrix = extractor.makeMatrix()
+        labelMatrix = extractor.makeMatrix()
+        scratch = Array(repeating: .nan, count: topology.models.count)
+        ensembleInput = scratch
+    }
+
+    /// Runs items from `ring` until it is closed and empty.
+    func run(_ ring: ShardRing<WorkItem>) {
+        while let item = ring.pop() {
+            switch item {
+            case .events(let work): process(work)
+            case .labels(let labels): learn(labels)
+            }
+        }
+    }
+
+    func process(_ work: ShardWork) {
+        let chunk = work.chunk
+        extractor.process(work.batch, into: &matrix, outcomes: &featureOutcomes)
+        let m = models.count
+        var alerts: [AlertRecord] = []
+        var late: [Int] = []
+        for r in 0..<work.batch.count {
+            let i = Int(work.rows[r])
+            let outcome = featureOutcomes[r]
+            if outcome == .lateRejected {
+                late.append(i)
+                chunk.outcomes[i] = .deadLettered
+                counters.lateDeadLettered += 1
+                continue
+            }
+            let key = work.batch.keys[r]
+            for k in 0..<m {
+                let s = models.score(k, matrix, row: r)
+                scratch[k] = s
+                chunk.modelScores[i * m + k] = s
+                if let share = canaryShares[k] {
+                    // A canary counts only for its share of entities (fixed by the key's hash).
+                    ensembleInput[k] = Double(key >> 11) * 0x1p-53 < share ? s : .nan
+                } else {
+                    ensembleInput[k] = s
+                }
+            }
+            let final = ensemble.combine(ensembleInput)
+            let decision = threshold.decide(score: final, entity: key, time: work.batch.times[r])
+            chunk.scores[i] = final
+            chunk.thresholds[i] = decision.threshold
+            counters.scored += 1
+            if decision.suppressed { counters.suppressed += 1 }
+            if decision.alert {
+                counters.alerts += 1
+                chunk.outcomes[i] = .alerted
+                alerts.append(
+                    writer.write(chunk: chunk, index: i, worker: shard, contributions: explain(row: r)))
+            } else {
+                chunk.outcomes[i] = .scored
+            }
+            if outcome == .lateScored {
+                counters.lateScored += 1
+            } else if decision.learn {
+                for k in 0..<m { models.learn(k, matrix, row: r, label: nil) }
+            }
+            if joinsLabels, work.idHashes[r] != 0 {
+                join.add(
+                    idHash: work.idHashes[r], time: work.batch.times[r], score: final, alerted: decision.alert,
+                    matrix: matrix, row: r)
+                if let label = join.takeEarly(work.idHashes[r]), let slot = join.take(work.idHashes[r]) {
+                    apply(label, slot: slot)
+                }
+            }
+        }
+        chunk.alerts[shard] = alerts
+        chunk.lateDeadLetters[shard] = late
+        if chunk.remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { sink.complete(chunk) }
+    }
+
+    /// The alert's explanation: each model's contributions as shares of its own total, weighted
+    /// by the model's share of the ensemble, summed per feature; the strongest first.
+    private func explain(row r: Int) -> [Contribution] {
+        guard writer.explain > 0 else { return [] }
+        let total = ensemble.weights.reduce(0, +)
+        var merged: [String: Contribution] = [:]
+        var order: [String] = []
+        for k in 0..<models.count where ensemble.weights[k] > 0 {
+            let parts = models.explain(k, matrix, row: r, top: 2 * writer.explain + 2)
+            let size = parts.reduce(0) { $0 + abs($1.weight) }
+            guard size > 0 else { continue }
+            for c in parts {
+                let share = c.weight / size * ensemble.weights[k] / total
+                if merged[c.feature] == nil {
+                    order.append(c.feature)
+                    merged[c.feature] = Contribution(feature: c.feature, value: c.value, weight: 0)
+                }
+                merged[c.feature]!.weight += share
+            }
+        }
+        return Array(order.compactMap { merged[$0] }.sorted { abs($0.weight) > abs($1.weight) }.prefix(writer.explain))
+    }
+
+    /// Joins labels to the events waiting for them: the label-learning models learn the row the
+    /// event was scored with, and the metrics and the threshold record the outcome.
+    func learn(_ labels: [LabelRecord]) {
+        guard joinsLabels else { return }
+        for label in labels {
+            if let slot = join.take(label.idHash) {
+                apply(label.isFraud, slot: slot)
+            } else {
+                join.holdEarly(label)
+            }
+        }
+    }
+
+    private func apply(_ isFraud: Bool, slot: Int) {
+        join.copyRow(slot, into: &labelMatrix)
+        for k in 0..<models.count where models.specs[k].kind.labels != nil {
+            models.learn(k, labelMatrix, row: 0, label: isFraud)
+        }
+        metrics.add(score: join.scores[slot], label: isFraud, alerted: join.alerted[slot])
+        threshold.observe(score: join.scores[slot], label: isFraud)
+        counters.labelsJoined += 1
+    }
+}

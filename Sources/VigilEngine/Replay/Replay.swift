@@ -1,0 +1,168 @@
+import Foundation
+import Synchronization
+import VigilCore
+import VigilModels
+
+/// `vigil replay`: the pipeline of `vigil run`, fed from a JSON-lines file instead of Kafka and
+/// writing to files, so what is evaluated offline is exactly what runs online.
+///
+/// Each line is one record; line `n` (from 0) plays the record at offset `n` of partition 0 of
+/// the topology's first source topic, so alert ids equal those `vigil run` gives the same
+/// events on a one-partition topic. Labels (from `labels`) are delivered once the events read so
+/// far have passed the label's time (its event-time field), a chunk at a time.
+public struct Replay {
+    public var topology: Topology
+    public var input: String
+    public var scores: String?
+    public var alerts: String?
+    public var labels: String?
+    public var deadLetters: String?
+    public var workers: Int = 2
+    /// Lines per chunk handed to the workers.
+    public var chunkLines = 4096
+    /// Called now and then with the bytes read so far and the input's size.
+    public var progress: (@Sendable (Int, Int) -> Void)?
+
+    public init(topology: Topology, input: String) {
+        self.topology = topology
+        self.input = input
+    }
+
+    /// Runs the whole input through the pipeline.
+    /// - Throws: `VigilError` for files that cannot be read or written.
+    public func run() throws(VigilError) -> Pipeline.Summary {
+        let writer = try ReplayWriter(scores: scores, alerts: alerts, deadLetters: deadLetters, topology: topology)
+        let pipeline = try Pipeline(topology: topology, workers: workers, sink: writer)
+        let pending = try loadLabels()
+        var nextLabel = 0
+        guard let file = fopen(input, "rb") else {
+            throw VigilError(.ioFailed, "cannot open \(input): \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(file) }
+        var info = stat()
+        let size = fstat(fileno(file), &info) == 0 ? Int(info.st_size) : 0
+        pipeline.start()
+        writer.start(pipeline: pipeline)
+        let topic = topology.source.kafka.topics[0]
+        var lineNumber: Int64 = 0
+        var carry: [UInt8] = []
+        var block = [UInt8](repeating: 0, count: 1 << 22)
+        var bytesRead = 0
+        var newestTime = Int64.min
+        var lastProgress = ContinuousClock.now
+        while true {
+            let n = block.withUnsafeMutableBytes { fread($0.baseAddress!, 1, $0.count, file) }
+            bytesRead += n
+            var data = carry
+            data.append(contentsOf: block[0..<n])
+            carry.removeAll()
+            // Whole lines only; the tail waits for the next block (or ends the file).
+            var end = data.count
+            if n > 0 {
+                guard let lastNewline = data.lastIndex(of: 0x0A) else {
+                    carry = data
+                    continue
+                }
+                end = lastNewline + 1
+                carry = Array(data[end...])
+            }
+            var lines: [Range<Int>] = []
+            var start = 0
+            for k in 0..<end where data[k] == 0x0A {
+                lines.append(start..<k)
+                start = k + 1
+            }
+            if start < end { lines.append(start..<end) }
+            // A trailing empty line is not a record; a blank line inside the file is (and dead-letters).
+            if n == 0, let last = lines.last, last.isEmpty { lines.removeLast() }
+            let records = FileRecords(bytes: data, lines: lines)
+            var first = 0
+            while first < lines.count {
+                let count = min(chunkLines, lines.count - first)
+                let part = records.slice(first, count)
+                let base = lineNumber
+                let chunk = pipeline.submit(
+                    count: count, topics: [topic], raw: part,
+                    position: { i in (0, 0, base + Int64(i), nil) }, arrivalMs: max(newestTime, 0))
+                newestTime = max(newestTime, chunk.newestTime)
+                lineNumber += Int64(count)
+                first += count
+                var due: [LabelRecord] = []
+                while nextLabel < pending.count, pending[nextLabel].time ?? .min <= newestTime {
+                    due.append(pending[nextLabel].record)
+                    nextLabel += 1
+                }
+                pipeline.submitLabels(due)
+            }
+            if let progress, ContinuousClock.now - lastProgress > .milliseconds(250) {
+                progress(bytesRead, size)
+                lastProgress = .now
+            }
+            if n == 0 { break }
+        }
+        if nextLabel < pending.count { pipeline.submitLabels(pending[nextLabel...].map(\.record)) }
+        pipeline.finish()
+        try writer.finish()
+        progress?(bytesRead, size)
+        return pipeline.summary()
+    }
+
+    /// Every label of the labels file, in time order (labels without a time come first).
+    private func loadLabels() throws(VigilError) -> [LabelDecoder.Decoded] {
+        guard let labels else { return [] }
+        guard let source = topology.models.compactMap(\.kind.labels).first else {
+            throw VigilError(.invalidArgument, "--labels given, but no model of topology \(topology.name) learns from labels")
+        }
+        guard let data = FileManager.default.contents(atPath: labels) else {
+            throw VigilError(.ioFailed, "cannot read \(labels)")
+        }
+        let decoder = LabelDecoder(source: source, timeField: topology.source.time?.field)
+        var out: [LabelDecoder.Decoded] = []
+        var lineNumber = 0
+        var failure: VigilError?
+        data.withUnsafeBytes { all in
+            var start = 0
+            for k in 0...all.count where k == all.count || all[k] == 0x0A {
+                defer { start = k + 1 }
+                lineNumber += 1
+                guard k > start else { continue }
+                switch decoder.decode(UnsafeRawBufferPointer(rebasing: all[start..<k])) {
+                case .success(let label): out.append(label)
+                case .failure(let reason):
+                    if failure == nil { failure = VigilError(.malformedInput, "\(labels):\(lineNumber): \(reason)") }
+                }
+            }
+        }
+        if let failure { throw failure }
+        // Stable: equal times keep file order.
+        return out.enumerated().sorted { ($0.element.time ?? .min, $0.offset) < ($1.element.time ?? .min, $1.offset) }
+            .map(\.element)
+    }
+}
+
+/// Lines of a file block as raw records.
+struct FileRecords: RawRecords {
+    let bytes: [UInt8]
+    let lines: [Range<Int>]
+    var first = 0
+    var count: Int
+
+    init(bytes: [UInt8], lines: [Range<Int>]) {
+        self.bytes = bytes
+        self.lines = lines
+        count = lines.count
+    }
+
+    func slice(_ first: Int, _ count: Int) -> FileRecords {
+        var s = self
+        s.first = self.first + first
+        s.count = count
+        return s
+    }
+
+    func withValue<R>(_ i: Int, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+        bytes.withUnsafeBytes { all in body(UnsafeRawBufferPointer(rebasing: all[lines[first + i]])) }
+    }
+
+    func key(_ i: Int) -> [UInt8]? { nil }
+}

@@ -1,0 +1,181 @@
+import Foundation
+import Synchronization
+import VigilCore
+
+/// The sink of `vigil replay`: takes finished chunks from the workers (in any order), and on a
+/// thread of its own writes score lines, alerts and dead letters in input order.
+final class ReplayWriter: PipelineSink, @unchecked Sendable {
+    // Invariant: the files and `next`/`parked` are used by the writer thread only; the queue is
+    // behind `queue`'s mutex.
+    private let scores: OutputFile?
+    private let alerts: OutputFile?
+    private let deadLetters: OutputFile?
+    private let names: [String]
+    private let queue = Mutex<[InputChunk]>([])
+    private let ready = DispatchSemaphore(value: 0)
+    private let done = DispatchSemaphore(value: 0)
+    private let stopped = Atomic<Bool>(false)
+    private var parked: [Int: InputChunk] = [:]
+    private var next = 0
+    private var failure: VigilError?
+
+    init(scores: String?, alerts: String?, deadLetters: String?, topology: Topology) throws(VigilError) {
+        self.scores = try scores.map { path throws(VigilError) in try OutputFile(path) }
+        self.alerts = try alerts.map { path throws(VigilError) in try OutputFile(path) }
+        self.deadLetters = try deadLetters.map { path throws(VigilError) in try OutputFile(path) }
+        names = topology.models.map(\.name)
+    }
+
+    func start(pipeline: Pipeline) {
+        let thread = Thread { [self] in
+            while true {
+                ready.wait()
+                let batch = queue.withLock { q in
+                    let taken = q
+                    q.removeAll(keepingCapacity: true)
+                    return taken
+                }
+                for chunk in batch { parked[chunk.sequence] = chunk }
+                while let chunk = parked.removeValue(forKey: next) {
+                    write(chunk)
+                    next += 1
+                }
+                if stopped.load(ordering: .acquiring) && queue.withLock({ $0.isEmpty }) && parked.isEmpty { break }
+            }
+            done.signal()
+        }
+        thread.name = "vigil-replay-writer"
+        thread.start()
+    }
+
+    func complete(_ chunk: InputChunk) {
+        queue.withLock { $0.append(chunk) }
+        ready.signal()
+    }
+
+    /// Waits for every chunk to be written, then closes the files. Call after `Pipeline.finish()`.
+    func finish() throws(VigilError) {
+        stopped.store(true, ordering: .releasing)
+        ready.signal()
+        done.wait()
+        for file in [scores, alerts, deadLetters] { try file?.close() }
+        if let failure { throw failure }
+    }
+
+    private func write(_ chunk: InputChunk) {
+        do throws(VigilError) {
+            if let scores {
+                var out: [UInt8] = []
+                out.reserveCapacity(chunk.count * 120)
+                for i in 0..<chunk.count { ScoreLine.append(chunk, i, names: names, to: &out) }
+                try scores.write(out)
+            }
+            if let alerts {
+                var out: [UInt8] = []
+                for alert in chunk.allAlerts {
+                    out += alert.json
+                    out.append(0x0A)
+                }
+                try alerts.write(out)
+            }
+            if let deadLetters {
+                var out: [UInt8] = []
+                for (i, reason) in chunk.allDeadLetters { DeadLetterLine.append(chunk, i, reason, to: &out) }
+                try deadLetters.write(out)
+            }
+        } catch {
+            if failure == nil { failure = error }
+        }
+    }
+}
+
+/// One line of `--scores`: `{"id":…,"score":…,"alert":…,"models":{…}}`, or for a dead letter
+/// `{"id":null,"dead_letter":"reason"}`.
+enum ScoreLine {
+    static func append(_ chunk: InputChunk, _ i: Int, names: [String], to out: inout [UInt8]) {
+        out += #"{"id":"#.utf8
+        if chunk.idRanges[i].start >= 0 {
+            out.append(0x22)
+            chunk.appendText(chunk.idRanges[i], to: &out)
+            out.append(0x22)
+        } else {
+            out += "null".utf8
+        }
+        let outcome = chunk.outcome(i)
+        if outcome == .deadLettered {
+            out += #","dead_letter":"#.utf8
+            let code = chunk.deadLetters[i]?.code ?? .late
+            JSONText.string(code.rawValue, into: &out)
+            out += "}\n".utf8
+            return
+        }
+        out += #","score":"#.utf8
+        JSONText.number(chunk.score(i), into: &out)
+        out += (outcome == .alerted ? #","alert":true,"models":{"# : #","alert":false,"models":{"#).utf8
+        for (m, name) in names.enumerated() {
+            if m > 0 { out.append(0x2C) }
+            JSONText.string(name, into: &out)
+            out.append(0x3A)
+            JSONText.number(chunk.modelScore(i, m), into: &out)
+        }
+        out += "}}\n".utf8
+    }
+}
+
+/// One line of `--dead-letters`: reason, detail, position and the raw record (as a JSON string
+/// when it is UTF-8, else base64 under `raw_base64`).
+enum DeadLetterLine {
+    static func append(_ chunk: InputChunk, _ i: Int, _ reason: DeadLetterReason, to out: inout [UInt8]) {
+        let p = chunk.position(i)
+        out += #"{"reason":"#.utf8
+        JSONText.string(reason.code.rawValue, into: &out)
+        out += #","detail":"#.utf8
+        JSONText.string(reason.detail, into: &out)
+        out += #","topic":"#.utf8
+        JSONText.string(p.topic, into: &out)
+        out += #","partition":\#(p.partition),"offset":\#(p.offset),"#.utf8
+        chunk.withRawValue(i) { raw in
+            guard let raw else {
+                out += #""raw":null}"#.utf8
+                return
+            }
+            if JSONScanner.isValidUTF8(raw) {
+                out += #""raw":"#.utf8
+                JSONText.string(String(decoding: raw, as: UTF8.self), into: &out)
+            } else {
+                out += #""raw_base64":""#.utf8
+                out += Data(raw).base64EncodedString().utf8
+                out.append(0x22)
+            }
+            out.append(0x7D)
+        }
+        out.append(0x0A)
+    }
+}
+
+/// A file written through stdio's buffer; `-` is standard output.
+final class OutputFile: @unchecked Sendable {
+    // Invariant: used by one thread at a time (the replay writer), closed once.
+    private let handle: UnsafeMutablePointer<FILE>
+    private let path: String
+    private let isStdout: Bool
+
+    init(_ path: String) throws(VigilError) {
+        self.path = path
+        isStdout = path == "-"
+        guard let h = isStdout ? fdopen(dup(1), "w") : fopen(path, "w") else {
+            throw VigilError(.ioFailed, "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        handle = h
+    }
+
+    func write(_ bytes: [UInt8]) throws(VigilError) {
+        guard !bytes.isEmpty else { return }
+        let n = bytes.withUnsafeBytes { fwrite($0.baseAddress!, 1, $0.count, handle) }
+        if n != bytes.count { throw VigilError(.ioFailed, "writing \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    func close() throws(VigilError) {
+        if fclose(handle) != 0 { throw VigilError(.ioFailed, "closing \(path): \(String(cString: strerror(errno)))") }
+    }
+}

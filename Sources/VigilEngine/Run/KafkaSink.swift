@@ -1,0 +1,187 @@
+import Foundation
+import Logging
+import Synchronization
+import VigilCore
+import VigilKafka
+
+/// Publishes what the workers decided: each alert to the alerts topic (keyed by entity), each
+/// dead letter to the dead-letter topic (the raw record, with the reason and source position in
+/// `vigil.*` headers). A record is marked done for the consumer when it was only scored at once,
+/// otherwise when the broker acknowledges its alert or dead letter. A failed delivery is sent
+/// again, so nothing is committed past an unpublished output.
+///
+/// `@unchecked Sendable` invariant: `producer`, `consumer`, `onStopAfter` and the topic handles
+/// are set once, by `attach` and the engine's initialiser, before the pipeline starts and so before any other method runs; the rest is behind
+/// mutexes or atomic.
+final class KafkaSink: PipelineSink, @unchecked Sendable {
+    private let topology: Topology
+    private let logger: Logger
+    private let onChunk: (@Sendable (InputChunk) -> Void)?
+    private let stopAfter: Int?
+    /// Called once when `stopAfter` records have finished.
+    var onStopAfter: (@Sendable () -> Void)?
+    private let onAlertDelivered: (@Sendable (AlertRecord) -> Void)?
+    private var producer: KafkaProducer!
+    private var consumer: KafkaConsumer!
+    private var alertsTopic: KafkaTopic!
+    private var deadLetterTopic: KafkaTopic!
+    private let pending = Mutex<[UInt64: Output]>([:])
+    private let failed = Mutex<[Output]>([])
+    private let nextToken = Atomic<UInt64>(1)
+    private let completed = Atomic<Int>(0)
+    private let alertsAcked = Atomic<Int>(0)
+    private let deadLettersAcked = Atomic<Int>(0)
+    private let labelErrors = Atomic<Int>(0)
+
+    /// One record sent and not yet acknowledged.
+    struct Output: Sendable {
+        var position: KafkaPosition
+        var isAlert: Bool
+        var key: [UInt8]?
+        var value: [UInt8]?
+        var headers: [KafkaHeader]
+        var alert: AlertRecord?
+    }
+
+    init(
+        topology: Topology, logger: Logger, stopAfter: Int?, onChunk: (@Sendable (InputChunk) -> Void)?,
+        onAlertDelivered: (@Sendable (AlertRecord) -> Void)?
+    ) {
+        self.topology = topology
+        self.logger = logger
+        self.onChunk = onChunk
+        self.stopAfter = stopAfter
+        self.onAlertDelivered = onAlertDelivered
+    }
+
+    func attach(producer: KafkaProducer, consumer: KafkaConsumer) {
+        self.producer = producer
+        self.consumer = consumer
+        alertsTopic = producer.topic(topology.alerts.topic)
+        deadLetterTopic = producer.topic(topology.deadLetter.topic)
+    }
+
+    /// Source records whose chunk has finished (their outputs may still be in flight).
+    var completedRecords: Int { completed.load(ordering: .relaxed) }
+    var published: (alerts: Int, deadLetters: Int) {
+        (alertsAcked.load(ordering: .relaxed), deadLettersAcked.load(ordering: .relaxed))
+    }
+    var labelsMalformed: Int { labelErrors.load(ordering: .relaxed) }
+
+    func complete(_ chunk: InputChunk) {
+        var done: [KafkaPosition] = []
+        done.reserveCapacity(chunk.count)
+        for i in 0..<chunk.count where chunk.outcome(i) == .scored {
+            let p = chunk.position(i)
+            done.append(KafkaPosition(TopicPartition(p.topic, p.partition), p.offset))
+        }
+        for alert in chunk.allAlerts {
+            let p = chunk.position(alert.index)
+            send(
+                Output(
+                    position: KafkaPosition(TopicPartition(p.topic, p.partition), p.offset), isAlert: true,
+                    key: chunk.keyText(alert.index).map { Array($0.utf8) }, value: alert.json, headers: [], alert: alert))
+        }
+        for (i, reason) in chunk.allDeadLetters {
+            let p = chunk.position(i)
+            let value = chunk.withRawValue(i) { $0.map(Array.init) }
+            send(
+                Output(
+                    position: KafkaPosition(TopicPartition(p.topic, p.partition), p.offset), isAlert: false,
+                    key: chunk.rawKey(i), value: value, headers: headers(reason, p), alert: nil))
+        }
+        consumer.markDone(done)
+        let total = completed.add(chunk.count, ordering: .relaxed).newValue
+        onChunk?(chunk)
+        if let stopAfter, total >= stopAfter, total - chunk.count < stopAfter { onStopAfter?() }
+    }
+
+    /// A label record that could not be read goes to the dead letters like a bad event.
+    func deadLetterLabel(_ record: KafkaRecord, _ reason: DeadLetterReason) {
+        labelErrors.add(1, ordering: .relaxed)
+        let p = SourcePosition(
+            topic: record.topic, partition: record.partition, offset: record.offset, timestampMs: record.timestampMilliseconds)
+        send(
+            Output(
+                position: record.position, isAlert: false, key: record.key.map(Array.init), value: record.value.map(Array.init),
+                headers: headers(reason, p), alert: nil))
+    }
+
+    private func headers(_ reason: DeadLetterReason, _ p: SourcePosition) -> [KafkaHeader] {
+        [
+            KafkaHeader(name: "vigil.reason", value: Array(reason.code.rawValue.utf8)),
+            KafkaHeader(name: "vigil.detail", value: Array(reason.detail.utf8)),
+            KafkaHeader(name: "vigil.source.topic", value: Array(p.topic.utf8)),
+            KafkaHeader(name: "vigil.source.partition", value: Array(String(p.partition).utf8)),
+            KafkaHeader(name: "vigil.source.offset", value: Array(String(p.offset).utf8)),
+            KafkaHeader(name: "vigil.topology", value: Array(topology.name.utf8)),
+        ]
+    }
+
+    private func send(_ output: Output) {
+        let token = nextToken.add(1, ordering: .relaxed).newValue
+        pending.withLock { $0[token] = output }
+        do {
+            let topic = output.isAlert ? alertsTopic! : deadLetterTopic!
+            try withOptional(output.key) { key in
+                try withOptional(output.value) { value in
+                    try producer.send(to: topic, key: key, value: value, headers: output.headers, token: token)
+                }
+            }
+        } catch {
+            // The local queue stayed full for the whole wait, or the producer is failing: keep the
+            // record and try again from the ingest thread.
+            logger.warning("Could not enqueue an output; will retry", metadata: ["error": "\(error)"])
+            pending.withLock { _ = $0.removeValue(forKey: token) }
+            failed.withLock { $0.append(output) }
+        }
+    }
+
+    /// A delivery report (on a producer thread).
+    func delivered(_ report: DeliveryReport) {
+        guard let output = pending.withLock({ $0.removeValue(forKey: report.token) }) else { return }
+        if let error = report.error {
+            logger.warning(
+                "Output not delivered; will retry", metadata: ["topic": "\(report.topic)", "error": "\(error)"])
+            failed.withLock { $0.append(output) }
+            return
+        }
+        consumer.markDone(output.position)
+        if output.isAlert {
+            alertsAcked.add(1, ordering: .relaxed)
+            if let alert = output.alert { onAlertDelivered?(alert) }
+        } else {
+            deadLettersAcked.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// Sends again what failed (ingest thread, between batches).
+    func retryFailed() {
+        let again = failed.withLock { list in
+            let taken = list
+            list.removeAll()
+            return taken
+        }
+        for output in again { send(output) }
+    }
+
+    /// Waits until every output is acknowledged, retrying failures, for at most `deadline`.
+    func drain(deadline: Duration) throws(KafkaError) {
+        let clock = ContinuousClock()
+        let end = clock.now.advanced(by: deadline)
+        while true {
+            retryFailed()
+            try? producer.flush(timeout: .milliseconds(200))
+            let left = pending.withLock { $0.count } + failed.withLock { $0.count }
+            if left == 0 { return }
+            if clock.now >= end {
+                throw KafkaError(.timedOut, "\(left) alerts or dead letters not acknowledged after \(deadline)", isRetriable: true)
+            }
+        }
+    }
+}
+
+private func withOptional<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+    guard let bytes else { return try body(nil) }
+    return try bytes.withUnsafeBytes { try body($0) }
+}

@@ -1,0 +1,142 @@
+import ArgumentParser
+import Foundation
+import VigilEngine
+import VigilKafka
+import VigilModels
+
+/// `vigil generate`: the synthetic card-payment stream with labelled fraud, to files or Kafka.
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Generate card payments with labelled fraud (the fields of topologies/card-payments.yaml), to files or to Kafka.")
+
+    @Option(help: "Transactions to generate.")
+    var events = 100_000
+
+    @Option(help: "Seed: the same seed gives the same stream.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Distinct cards.")
+    var cards = 10_000
+
+    @Option(help: "Events file (JSON lines; '-' for standard output).")
+    var output: String?
+
+    @Option(help: "Labels file (JSON lines): each transaction's ground truth, with the time it became known.")
+    var labels: String?
+
+    @Option(help: "Broker list host:port[,…]: produce to Kafka instead of files.")
+    var brokers: String?
+
+    @Option(help: "Topic for the events (with --brokers).")
+    var topic = "payments"
+
+    @Option(name: .customLong("labels-topic"), help: "Topic for the labels (with --brokers; omit to send none).")
+    var labelsTopic: String?
+
+    @Option(help: "Events per second (with --brokers; 0 = as fast as possible).")
+    var rate: Double = 0
+
+    @Option(help: "Partition to produce every event to (with --brokers; default: by card id).")
+    var partition: Int32?
+
+    func validate() throws {
+        if brokers == nil && output == nil { throw ValidationError("give --output (and --labels) or --brokers") }
+        if brokers != nil && output != nil { throw ValidationError("give either --output or --brokers, not both") }
+        if events < 0 || cards < 1 { throw ValidationError("--events must be ≥ 0 and --cards ≥ 1") }
+    }
+
+    func run() throws {
+        var config = TransactionStream.Config()
+        config.events = events
+        config.seed = seed
+        config.cards = cards
+        if let brokers {
+            try produce(config, brokers: brokers)
+        } else {
+            try write(config)
+        }
+    }
+
+    private func write(_ config: TransactionStream.Config) throws {
+        let out = try Output(output!)
+        let labelOut = try labels.map(Output.init)
+        var n = 0, l = 0
+        for record in SyntheticEvents(config) {
+            switch record {
+            case .event(_, let json):
+                out.write(json)
+                n += 1
+            case .label(_, let json):
+                labelOut?.write(json)
+                l += 1
+            }
+        }
+        out.close()
+        labelOut?.close()
+        printError("generate: \(n) events\(labelOut != nil ? ", \(l) labels" : "")")
+    }
+
+    private func produce(_ config: TransactionStream.Config, brokers: String) throws {
+        var producerConfig = KafkaProducerConfiguration(
+            common: KafkaConfiguration(bootstrapServers: brokers.split(separator: ",").map(String.init), clientID: "vigil-generate"))
+        producerConfig.linger = .milliseconds(5)
+        let producer = try KafkaProducer(configuration: producerConfig)
+        let events = producer.topic(topic)
+        let labelTopic = labelsTopic.map { producer.topic($0) }
+        let clock = ContinuousClock()
+        let start = clock.now
+        var sent = 0, labelsSent = 0
+        for record in SyntheticEvents(config) {
+            switch record {
+            case .event(let id, let json):
+                if rate > 0 {
+                    let due = start.advanced(by: .seconds(Double(sent) / rate))
+                    if due > clock.now { Thread.sleep(forTimeInterval: (due - clock.now).seconds) }
+                }
+                let card = cardKey(json)
+                try json.withUnsafeBytes { value in
+                    try card.withUnsafeBytes { key in
+                        try producer.send(to: events, key: key, value: value, partition: partition)
+                    }
+                }
+                sent += 1
+                _ = id
+            case .label(_, let json):
+                guard let labelTopic else { continue }
+                try json.withUnsafeBytes { value in try producer.send(to: labelTopic, key: nil, value: value) }
+                labelsSent += 1
+            }
+        }
+        try producer.close(deadline: .seconds(30))
+        let seconds = (clock.now - start).seconds
+        printError(
+            "generate: \(sent) events to \(topic)\(labelTopic != nil ? ", \(labelsSent) labels to \(labelsTopic!)" : "") in \(String(format: "%.1f", seconds)) s")
+    }
+
+    /// The card id of an event, as the record key (so one card's events share a partition).
+    private func cardKey(_ json: [UInt8]) -> [UInt8] {
+        let marker = Array(#""card_id":""#.utf8)
+        guard let start = json.firstRange(of: marker)?.upperBound, let end = json[start...].firstIndex(of: 0x22) else { return [] }
+        return Array(json[start..<end])
+    }
+}
+
+/// A JSON-lines output file (or standard output).
+final class Output {
+    private let handle: UnsafeMutablePointer<FILE>
+
+    init(_ path: String) throws {
+        guard let h = path == "-" ? fdopen(dup(1), "w") : fopen(path, "w") else {
+            throw ValidationError("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        handle = h
+    }
+
+    func write(_ line: [UInt8]) {
+        line.withUnsafeBytes { _ = fwrite($0.baseAddress!, 1, $0.count, handle) }
+        fputc(0x0A, handle)
+    }
+
+    func close() { fclose(handle) }
+}
