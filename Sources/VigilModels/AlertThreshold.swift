@@ -70,7 +70,11 @@ public struct AlertThreshold: Sendable {
     public mutating func decide(score: Double, entity: UInt64, time: Int64) -> Decision {
         events += 1
         scores.add(score)
-        if events % Self.updateEvery == 0 || events == spec.warmupEvents { recompute(force: false) }
+        if events == Swift.max(1, spec.warmupEvents) {
+            recompute(force: true)  // leave the starting ceiling whatever the hysteresis
+        } else if events % Self.updateEvery == 0 {
+            recompute(force: false)
+        }
         let flagged = warmedUp && score >= current
         var suppressed = false
         if flagged {

@@ -22,13 +22,45 @@ public struct DecayedHistogram: Sendable, Equatable {
     private let growth: Double
     /// Total weight (in the current scale).
     private(set) var total = 0.0
+    /// A Fenwick tree over `counts`, so a percentile costs O(log bins) rather than a walk over
+    /// every bin (measured: the walk cost about 1 µs per model per event in the engine).
+    private var tree: [Double]
 
     public init(bins: Int = 4096, halfLifeEvents: Double) {
         precondition(bins >= 2 && halfLifeEvents >= 1)
         self.bins = bins
         self.halfLifeEvents = halfLifeEvents
         counts = Array(repeating: 0, count: bins)
+        tree = Array(repeating: 0, count: bins + 1)
         growth = exp2(1 / halfLifeEvents)
+    }
+
+    public static func == (a: DecayedHistogram, b: DecayedHistogram) -> Bool {
+        a.bins == b.bins && a.halfLifeEvents == b.halfLifeEvents && a.counts == b.counts && a.increment == b.increment
+            && a.total == b.total
+    }
+
+    /// Rebuilds the Fenwick tree from `counts` in O(bins).
+    private mutating func rebuildTree() {
+        for k in tree.indices { tree[k] = 0 }
+        for i in 0..<bins {
+            let k = i + 1
+            tree[k] += counts[i]
+            let parent = k + (k & -k)
+            if parent <= bins { tree[parent] += tree[k] }
+        }
+    }
+
+    /// The sum of `counts[0..<i]`.
+    @inline(__always)
+    private func prefix(_ i: Int) -> Double {
+        var k = i
+        var sum = 0.0
+        while k > 0 {
+            sum += tree[k]
+            k &= k - 1
+        }
+        return sum
     }
 
     /// Adds one score (clamped to [0, 1]; NaN is ignored).
@@ -36,6 +68,11 @@ public struct DecayedHistogram: Sendable, Equatable {
         guard !score.isNaN else { return }
         let i = Swift.min(bins - 1, Swift.max(0, Int(score * Double(bins))))
         counts[i] += increment
+        var k = i + 1
+        while k <= bins {
+            tree[k] += increment
+            k += k & -k
+        }
         total += increment
         increment *= growth
         if increment > 1e150 { rescale() }
@@ -44,6 +81,7 @@ public struct DecayedHistogram: Sendable, Equatable {
     private mutating func rescale() {
         let f = 1 / increment
         for i in counts.indices { counts[i] *= f }
+        for k in tree.indices { tree[k] *= f }
         total *= f
         increment = 1
     }
@@ -74,10 +112,8 @@ public struct DecayedHistogram: Sendable, Equatable {
         guard total > 0, !score.isNaN else { return 0.5 }
         let x = Swift.min(1, Swift.max(0, score)) * Double(bins)
         let i = Swift.min(bins - 1, Int(x))
-        var below = 0.0
-        for k in 0..<i { below += counts[k] }
-        below += counts[i] * (x - Double(i))
-        return below / total
+        let below = prefix(i) + counts[i] * (x - Double(i))
+        return Swift.min(1, Swift.max(0, below / total))
     }
 
     /// Appends the sketch (counts brought to scale 1, so nothing depends on when it was taken).
@@ -103,6 +139,7 @@ public struct DecayedHistogram: Sendable, Equatable {
             counts[i] = c
         }
         total = try input.checkpoint { r throws(VigilError) in try r.double() }
+        rebuildTree()
     }
 
     /// Adds `peer`'s scores (same shape).
@@ -113,5 +150,6 @@ public struct DecayedHistogram: Sendable, Equatable {
         for i in counts.indices { counts[i] = counts[i] * mine + peer.counts[i] * theirs }
         total = total * mine + peer.total * theirs
         increment = 1
+        rebuildTree()
     }
 }

@@ -117,10 +117,31 @@ public struct IsolationForest: OnlineModel, Equatable {
     }
 
     public func score(_ matrix: FeatureMatrix, row r: Int) -> Double {
-        let binding = ColumnBinding(numeric: featureNames, in: matrix)
+        score(matrix, row: r, binding: binding(for: matrix))
+    }
+
+    /// Where this model's columns sit in matrices shaped like `matrix`: resolve it once, then
+    /// score and learn one row at a time without looking names up again.
+    public func binding(for matrix: FeatureMatrix) -> ColumnBinding {
+        ColumnBinding(numeric: featureNames, in: matrix)
+    }
+
+    /// `score(_:row:)` with the columns already resolved.
+    public func score(_ matrix: FeatureMatrix, row r: Int, binding: ColumnBinding) -> Double {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: Swift.max(1, dimensions)) { x in
+            for j in 0..<dimensions {
+                let v = binding.value(matrix, row: r, j)
+                x[j] = v.isFinite ? Float(v) : 0
+            }
+            return score(row: UnsafeBufferPointer(rebasing: x[0..<dimensions]))
+        }
+    }
+
+    /// `learn(_:row:label: nil)` with the columns already resolved.
+    public mutating func learn(_ matrix: FeatureMatrix, row r: Int, binding: ColumnBinding) {
         var x = [Float](repeating: 0, count: dimensions)
         row(matrix, r, binding, into: &x)
-        return x.withUnsafeBufferPointer { score(row: $0) }
+        learn(x)
     }
 
     /// Rows walked together through one tree by the batch scorer.

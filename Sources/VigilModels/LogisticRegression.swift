@@ -104,7 +104,11 @@ public struct LogisticRegression: OnlineModel, Equatable {
         return out
     }
 
-    private func binding(_ matrix: FeatureMatrix) -> ColumnBinding {
+    private func binding(_ matrix: FeatureMatrix) -> ColumnBinding { binding(for: matrix) }
+
+    /// Where this model's columns sit in matrices shaped like `matrix`: resolve it once, then
+    /// score and learn one row at a time without looking names up again.
+    public func binding(for matrix: FeatureMatrix) -> ColumnBinding {
         ColumnBinding(numeric: featureNames, categorical: categoryNames, in: matrix)
     }
 
@@ -125,7 +129,12 @@ public struct LogisticRegression: OnlineModel, Equatable {
     }
 
     public func score(_ matrix: FeatureMatrix, row: Int) -> Double {
-        calibrated(rawProbability(inputs(matrix, row: row, binding(matrix))))
+        score(matrix, row: row, binding: binding(matrix))
+    }
+
+    /// `score(_:row:)` with the columns already resolved.
+    public func score(_ matrix: FeatureMatrix, row: Int, binding: ColumnBinding) -> Double {
+        calibrated(rawProbability(inputs(matrix, row: row, binding)))
     }
 
     /// Batches of at least this many rows go through CBLAS (`cblas_dgemv`); smaller ones through
@@ -177,7 +186,11 @@ public struct LogisticRegression: OnlineModel, Equatable {
     }
 
     public mutating func learn(_ matrix: FeatureMatrix, row: Int, label: Bool?) {
-        let binding = binding(matrix)
+        learn(matrix, row: row, label: label, binding: binding(matrix))
+    }
+
+    /// `learn(_:row:label:)` with the columns already resolved.
+    public mutating func learn(_ matrix: FeatureMatrix, row: Int, label: Bool?, binding: ColumnBinding) {
         guard let label else {
             for j in featureNames.indices { stats[j].add(binding.value(matrix, row: row, j)) }
             return

@@ -13,6 +13,8 @@ struct ModelSet: Sendable {
     private let slots: [Slot]
     private var forests: [IsolationForest] = []
     private var regressions: [LogisticRegression] = []
+    /// Each model's columns in the worker's matrices (they all share the plan's layout).
+    private var bindings: [ColumnBinding] = []
 
     private enum Slot: Sendable {
         case forest(Int)
@@ -40,6 +42,13 @@ struct ModelSet: Sendable {
         }
         self.slots = slots
         versions = specs.map { Self.version(spec: $0, plan: plan) }
+        let shape = FeatureMatrix(names: plan.names, categoryNames: plan.categoryNames, categoryBuckets: plan.categoryBuckets)
+        bindings = slots.map { slot in
+            switch slot {
+            case .forest(let k): return forests[k].binding(for: shape)
+            case .regression(let k): return regressions[k].binding(for: shape)
+            }
+        }
     }
 
     static func version(spec: ModelSpec, plan: FeaturePlan) -> String {
@@ -54,17 +63,34 @@ struct ModelSet: Sendable {
 
     var count: Int { specs.count }
 
-    func score(_ m: Int, _ matrix: FeatureMatrix, row: Int) -> Double {
+    /// Labels (and positives among them) a label-learning model needs before its scores count in
+    /// the ensemble: until then it scores every event alike, and a constant score would only
+    /// dilute the others.
+    static let minimumLabels = 200
+    static let minimumPositives = 10
+
+    /// Whether model `m`'s scores count in the ensemble yet.
+    func isReady(_ m: Int) -> Bool {
         switch slots[m] {
-        case .forest(let k): return forests[k].score(matrix, row: row)
-        case .regression(let k): return regressions[k].score(matrix, row: row)
+        case .forest: return true
+        case .regression(let k):
+            return regressions[k].labelled >= Self.minimumLabels && regressions[k].positives >= Self.minimumPositives
         }
     }
 
+    /// Model `m`'s score of `row` (a matrix with the plan's layout).
+    func score(_ m: Int, _ matrix: FeatureMatrix, row: Int) -> Double {
+        switch slots[m] {
+        case .forest(let k): return forests[k].score(matrix, row: row, binding: bindings[m])
+        case .regression(let k): return regressions[k].score(matrix, row: row, binding: bindings[m])
+        }
+    }
+
+    /// Model `m` learns `row` (a matrix with the plan's layout); a forest ignores labelled calls.
     mutating func learn(_ m: Int, _ matrix: FeatureMatrix, row: Int, label: Bool?) {
         switch slots[m] {
-        case .forest(let k): forests[k].learn(matrix, row: row, label: label)
-        case .regression(let k): regressions[k].learn(matrix, row: row, label: label)
+        case .forest(let k): if label == nil { forests[k].learn(matrix, row: row, binding: bindings[m]) }
+        case .regression(let k): regressions[k].learn(matrix, row: row, label: label, binding: bindings[m])
         }
     }
 

@@ -60,6 +60,13 @@ public final class Pipeline: @unchecked Sendable {
         builder = ChunkBuilder(decoder: decoder, router: ShardRouter(shards: workers), models: topology.models.count)
     }
 
+    /// The versions of `topology`'s models (`name@hash`), in topology order, as alerts carry them.
+    public static func modelVersions(of topology: Topology) throws(VigilError) -> [String] {
+        let layout = EventLayout(schema: topology.schema)
+        let plan = try FeaturePlan(features: topology.features, layout: layout, state: topology.state)
+        return topology.models.map { ModelSet.version(spec: $0, plan: plan) }
+    }
+
     /// Starts the worker threads.
     public func start() {
         precondition(!started)

@@ -99,6 +99,7 @@ final class Worker: @unchecked Sendable {
         let chunk = work.chunk
         extractor.process(work.batch, into: &matrix, outcomes: &featureOutcomes)
         let m = models.count
+        let ready = (0..<m).map { models.isReady($0) }
         var alerts: [AlertRecord] = []
         var late: [Int] = []
         for r in 0..<work.batch.count {
@@ -115,7 +116,9 @@ final class Worker: @unchecked Sendable {
                 let s = models.score(k, matrix, row: r)
                 scratch[k] = s
                 chunk.modelScores[i * m + k] = s
-                if let share = canaryShares[k] {
+                if !ready[k] {
+                    ensembleInput[k] = .nan
+                } else if let share = canaryShares[k] {
                     // A canary counts only for its share of entities (fixed by the key's hash).
                     ensembleInput[k] = Double(key >> 11) * 0x1p-53 < share ? s : .nan
                 } else {

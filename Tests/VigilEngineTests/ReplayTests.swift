@@ -1,0 +1,187 @@
+import Foundation
+import Testing
+import VigilCore
+@testable import VigilEngine
+import VigilModels
+import VigilTestKit
+
+/// The pipeline driven from files: outcomes, determinism, alerts and the label join.
+@Suite struct ReplayTests {
+    static let topology: Topology = {
+        try! TopologyLoader.load(path: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml").path)
+    }()
+
+    /// A temporary folder with `events` generated events (and their labels), with `bad` broken
+    /// lines spread through the events.
+    final class Files {
+        let dir: URL
+        var events: String { dir.appendingPathComponent("events.jsonl").path }
+        var labels: String { dir.appendingPathComponent("labels.jsonl").path }
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+
+        init(events: Int, seed: UInt64 = 3, bad: [String] = []) throws {
+            dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-replay-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            var config = TransactionStream.Config()
+            config.events = events
+            config.seed = seed
+            config.cards = 2000
+            var eventText: [UInt8] = [], labelText: [UInt8] = []
+            var n = 0
+            for record in SyntheticEvents(config) {
+                switch record {
+                case .event(_, let json):
+                    eventText += json + [0x0A]
+                    n += 1
+                    if !bad.isEmpty, n % 997 == 0 {
+                        let line = bad[(n / 997) % bad.count]
+                        eventText += Array(line.utf8) + [0x0A]
+                    }
+                case .label(_, let json): labelText += json + [0x0A]
+                }
+            }
+            try Data(eventText).write(to: URL(fileURLWithPath: self.events))
+            try Data(labelText).write(to: URL(fileURLWithPath: labels))
+        }
+
+        deinit { try? FileManager.default.removeItem(at: dir) }
+
+        func lines(_ name: String) throws -> [String] {
+            try String(contentsOfFile: path(name), encoding: .utf8).split(separator: "\n").map(String.init)
+        }
+    }
+
+    static let broken = [
+        "{not json", #"{"txn_id":"x1","card_id":"c","ts":1767225600000,"amount":"ten","merchant_id":"m","merchant_category":"g","country":"C"}"#,
+        #"{"txn_id":"x2","ts":1767225600000,"amount":1,"merchant_id":"m","merchant_category":"g","country":"C"}"#, "[]",
+    ]
+
+    func replay(_ files: Files, scores: String, alerts: String? = nil, labels: Bool = false, chunk: Int = 4096, workers: Int = 2)
+        throws -> Pipeline.Summary
+    {
+        var r = Replay(topology: Self.topology, input: files.events)
+        r.scores = files.path(scores)
+        r.alerts = alerts.map(files.path)
+        r.labels = labels ? files.labels : nil
+        r.deadLetters = files.path("dead-\(scores)")
+        r.chunkLines = chunk
+        r.workers = workers
+        return try r.run()
+    }
+
+    @Test func everyLineGetsExactlyOneOutcomeInInputOrder() throws {
+        let files = try Files(events: 20_000, bad: Self.broken)
+        let summary = try replay(files, scores: "scores.jsonl", alerts: "alerts.jsonl")
+        let input = try files.lines("events.jsonl")
+        let scores = try files.lines("scores.jsonl")
+        #expect(scores.count == input.count)
+        #expect(summary.events == input.count)
+        #expect(summary.scored + summary.deadLetterTotal == input.count)
+        var deadLetters = 0
+        for (line, score) in zip(input, scores) {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(score.utf8)) as? [String: Any])
+            if let reason = object["dead_letter"] as? String {
+                deadLetters += 1
+                #expect(DeadLetterReason.Code.all.map(\.rawValue).contains(reason))
+            } else {
+                let event = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                #expect(object["id"] as? String == event["txn_id"] as? String)
+                #expect((object["score"] as? NSNumber).map { (0...1.000001).contains($0.doubleValue) } == true)
+                #expect((object["models"] as? [String: Double])?.count == 2)
+            }
+        }
+        #expect(deadLetters == 20_000 / 997)
+        #expect(summary.deadLetters[.malformedJSON] == 5 && summary.deadLetters[.notAnObject] == 5)
+        #expect(summary.deadLetters[.wrongType] == 5 && summary.deadLetters[.missingKey] == 5)
+        let dead = try files.lines("dead-scores.jsonl")
+        #expect(dead.count == deadLetters)
+        for line in dead {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            #expect(Self.broken.contains(object["raw"] as? String ?? ""), "the raw record is kept exactly")
+            #expect((object["detail"] as? String)?.isEmpty == false)
+        }
+        #expect(try files.lines("alerts.jsonl").count == summary.alerts)
+    }
+
+    @Test func resultsDoNotDependOnHowTheInputIsChunked() throws {
+        let files = try Files(events: 30_000, bad: Self.broken)
+        _ = try replay(files, scores: "a.jsonl", alerts: "alerts-a.jsonl", chunk: 4096)
+        _ = try replay(files, scores: "b.jsonl", alerts: "alerts-b.jsonl", chunk: 97)
+        let a = try files.lines("a.jsonl"), b = try files.lines("b.jsonl")
+        #expect(a.count == b.count)
+        #expect(a == b)
+        #expect(try files.lines("alerts-a.jsonl") == files.lines("alerts-b.jsonl"))
+        #expect(try files.lines("alerts-a.jsonl").count > 5)
+    }
+
+    @Test func alertsCarryTheDocumentedFieldsAndDeterministicIds() throws {
+        let files = try Files(events: 30_000)
+        let summary = try replay(files, scores: "s.jsonl", alerts: "alerts.jsonl")
+        let alerts = try files.lines("alerts.jsonl")
+        #expect(alerts.count == summary.alerts && alerts.count > 0)
+        var ids = Set<String>()
+        for line in alerts {
+            let a = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            for key in ["alert_id", "topology", "event_id", "entity", "event_time", "score", "threshold", "models", "features", "source"] {
+                #expect(a[key] != nil, "alert lacks \(key)")
+            }
+            let source = try #require(a["source"] as? [String: Any])
+            let position = SourcePosition(
+                topic: source["topic"] as! String, partition: Int32(source["partition"] as! Int), offset: Int64(source["offset"] as! Int))
+            let versions = (a["models"] as! [String: [String: Any]]).values.map { $0["version"] as! String }
+            let expected = try Pipeline.modelVersions(of: Self.topology)
+            #expect(Set(versions) == Set(expected))
+            #expect(a["alert_id"] as? String == AlertWriter.alertID(position, versions: expected))
+            #expect((a["features"] as? [[String: Any]])?.count == Self.topology.alerts.explain)
+            #expect((a["score"] as! Double) >= (a["threshold"] as! Double))
+            ids.insert(a["alert_id"] as! String)
+        }
+        #expect(ids.count == alerts.count, "alert ids are unique per record")
+    }
+
+    @Test func labelsJoinTheirEventsAndTheModelsBeatChance() throws {
+        let files = try Files(events: 60_000)
+        let summary = try replay(files, scores: "s.jsonl", labels: true)
+        #expect(summary.labelsReceived == 60_000)
+        // 60,000 events span 10 minutes of event time, inside the 1 h labels.expire: every label
+        // finds its event (LabelJoin's own test covers expiry).
+        #expect(summary.labelsJoined == 60_000)
+        let q = summary.quality
+        #expect(q.events == summary.labelsJoined)
+        #expect((q.rocAUC ?? 0) > 0.75)
+    }
+
+    @Test func aLabelJoinForgetsEventsPastTheirExpiryAndBeyondItsCapacity() {
+        let matrix = { () -> FeatureMatrix in
+            var m = FeatureMatrix(names: ["a", "b"])
+            m.reset(rows: 1)
+            m.values = [1, 2]
+            return m
+        }()
+        var join = LabelJoin(expireMs: 1000, capacity: 3, earlyCapacity: 2, columns: 2, categoryColumns: 0)
+        for (id, t) in [(UInt64(1), Int64(0)), (2, 500), (3, 900)] {
+            join.add(idHash: id, time: t, score: 0.5, alerted: false, matrix: matrix, row: 0)
+        }
+        #expect(join.waiting == 3)
+        join.add(idHash: 4, time: 1200, score: 0.5, alerted: false, matrix: matrix, row: 0)  // expires 1
+        #expect(join.take(1) == nil)
+        join.add(idHash: 5, time: 1300, score: 0.5, alerted: false, matrix: matrix, row: 0)  // full: drops 2
+        #expect(join.take(2) == nil)
+        #expect(join.take(3) != nil)
+        #expect(join.take(3) == nil, "a label is used once")
+        join.holdEarly(LabelRecord(idHash: 9, isFraud: true))
+        join.holdEarly(LabelRecord(idHash: 10, isFraud: false))
+        join.holdEarly(LabelRecord(idHash: 11, isFraud: true))  // pushes 9 out
+        #expect(join.takeEarly(9) == nil)
+        #expect(join.takeEarly(10) == false)
+        #expect(join.takeEarly(11) == true)
+    }
+
+    @Test func alertTimesAreWrittenInRFC3339() {
+        #expect(JSONText.rfc3339(milliseconds: 1_767_225_600_123) == "2026-01-01T00:00:00.123Z")
+        #expect(JSONText.rfc3339(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
+        #expect(JSONText.rfc3339(milliseconds: 1_709_210_096_789) == "2024-02-29T12:34:56.789Z")
+        #expect(JSONText.rfc3339(milliseconds: -1) == "1969-12-31T23:59:59.999Z")
+    }
+}
+
