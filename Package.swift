@@ -89,7 +89,7 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(
-            name: "VigilEngineTests", dependencies: ["VigilEngine", "VigilTestKit"],
+            name: "VigilEngineTests", dependencies: ["VigilEngine", "VigilKafka", "VigilModels", "VigilTestKit"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
     ]
 )
