@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The README's first command: sets everything up on a fresh machine and runs Vigil as far as it
-# goes today: builds it, starts the local broker, validates the shipped topologies, creates the
-# card-payments topics, and sends events through librdkafka to the broker and reads them back.
-# The broker is stopped at the end; VIGIL_KEEP_BROKER=1 leaves it running for further use.
+# The README's first command: sets everything up on a fresh machine and runs the whole Vigil
+# pipeline live. It builds Vigil, starts a local broker, creates the card-payments topics, starts
+# the generator (card payments with labelled fraud, at VIGIL_DEMO_RATE events/s; each label goes
+# to the labels topic 10 s to 5 min of event time after its payment, about 0.5 to 15 s of wall
+# time at the default rate), and runs the engine on topologies/card-payments.yaml.
+# Alerts are printed as the broker acknowledges them; at the end (after VIGIL_DEMO_SECONDS, or
+# Ctrl-C) the engine drains, commits and prints a summary with precision and recall against the
+# generator's labels. The broker is stopped at the end; VIGIL_KEEP_BROKER=1 leaves it running.
 set -euo pipefail
 VIGIL_STEP=demo
 source "$(dirname "$0")/common.sh"
@@ -11,29 +15,38 @@ source "$(dirname "$0")/common.sh"
 vigil_env
 cd "$VIGIL_ROOT"
 
+SECONDS_TO_RUN="${VIGIL_DEMO_SECONDS:-60}"
+RATE="${VIGIL_DEMO_RATE:-2000}"
+
 log "building vigil (release)"
 swift build -c release --product vigil
 VIGIL="$VIGIL_ROOT/.build/release/vigil"
 
 export VIGIL_BROKER_NAME=dev
-if [[ "${VIGIL_KEEP_BROKER:-0}" != 1 ]]; then trap 'scripts/broker.sh stop >/dev/null 2>&1 || true' EXIT; fi
+generator=""
+finish() {
+  [[ -n "$generator" ]] && kill "$generator" 2>/dev/null || true
+  if [[ "${VIGIL_KEEP_BROKER:-0}" != 1 ]]; then scripts/broker.sh stop >/dev/null 2>&1 || true; fi
+}
+trap finish EXIT
 port="$(scripts/broker.sh start)"
 BROKERS="127.0.0.1:$port"
 
-echo
-log "vigil --version"
-"$VIGIL" --version
-echo
 log "vigil validate topologies/*.yaml"
 "$VIGIL" validate topologies/*.yaml
-echo
 log "vigil create-topics topologies/card-payments.yaml"
 "$VIGIL" create-topics topologies/card-payments.yaml --brokers "$BROKERS"
-echo
-log "vigil doctor: 10 card payments to topic 'payments' and back, through librdkafka"
-"$VIGIL" doctor --brokers "$BROKERS" --topic payments --count 10
-echo
+
+events=$(( RATE * (SECONDS_TO_RUN + 30) ))
+log "vigil generate: $RATE card payments/s to 'payments', labels to 'payments-labels' (in the background)"
+"$VIGIL" generate --brokers "$BROKERS" --topic payments --labels-topic payments-labels --rate "$RATE" \
+  --events "$events" --seed "${VIGIL_DEMO_SEED:-1}" --label-delay 10-300 &
+generator=$!
+
+log "vigil run topologies/card-payments.yaml for ${SECONDS_TO_RUN}s (Ctrl-C ends it cleanly); alerts as they are published:"
+"$VIGIL" run --topology topologies/card-payments.yaml --brokers "$BROKERS" --duration "$SECONDS_TO_RUN" \
+  --print-alerts --log-level warning
 if [[ "${VIGIL_KEEP_BROKER:-0}" == 1 ]]; then
   log "broker left running at $BROKERS (stop: scripts/broker.sh stop)"
 fi
-log "done: Vigil is built and talks to Kafka. Next: scripts/test.sh runs every test."
+log "done. Next: scripts/test.sh runs every test; docs/alerts.md describes the alert records."

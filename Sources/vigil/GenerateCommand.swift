@@ -40,10 +40,22 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Partition to produce every event to (with --brokers; default: by card id).")
     var partition: Int32?
 
+    @Option(
+        name: .customLong("label-delay"),
+        help: "Seconds of event time after which a transaction's label becomes known, as MIN-MAX (uniform).")
+    var labelDelay = "300-7200"
+
     func validate() throws {
         if brokers == nil && output == nil { throw ValidationError("give --output (and --labels) or --brokers") }
         if brokers != nil && output != nil { throw ValidationError("give either --output or --brokers, not both") }
         if events < 0 || cards < 1 { throw ValidationError("--events must be ≥ 0 and --cards ≥ 1") }
+        if labelDelayRange == nil { throw ValidationError("--label-delay must be MIN-MAX seconds with 0 ≤ MIN ≤ MAX, e.g. 300-7200") }
+    }
+
+    private var labelDelayRange: ClosedRange<Int64>? {
+        let parts = labelDelay.split(separator: "-").map { Double($0) }
+        guard parts.count == 2, let lo = parts[0], let hi = parts[1], lo >= 0, lo <= hi else { return nil }
+        return Int64(lo * 1000)...Int64(hi * 1000)
     }
 
     func run() throws {
@@ -51,6 +63,7 @@ struct GenerateCommand: ParsableCommand {
         config.events = events
         config.seed = seed
         config.cards = cards
+        config.labelDelayMs = labelDelayRange!
         if let brokers {
             try produce(config, brokers: brokers)
         } else {
