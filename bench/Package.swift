@@ -30,6 +30,14 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]),
         .executableTarget(
+            name: "pipeline-bench",
+            dependencies: [
+                .product(name: "VigilEngine", package: vigil), .product(name: "VigilKafka", package: vigil),
+                .product(name: "VigilFeatures", package: vigil),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(
             name: "model-bench",
             dependencies: [
                 .product(name: "VigilModels", package: vigil), .product(name: "VigilFeatures", package: vigil),

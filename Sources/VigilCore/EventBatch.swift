@@ -35,6 +35,16 @@ public struct EventBatch: Sendable {
         count += 1
     }
 
+    /// Appends one event from arrays (the non-generic path ingest takes for every event).
+    public mutating func append(key: UInt64, time: Int64, numbers rowNumbers: [Double], categories rowCategories: [UInt64]) {
+        precondition(rowNumbers.count == layout.numbers.count && rowCategories.count == layout.categories.count)
+        keys.append(key)
+        times.append(time)
+        numbers.append(contentsOf: rowNumbers)
+        categories.append(contentsOf: rowCategories)
+        count += 1
+    }
+
     /// Starts a new event with every field missing; set its fields with `setNumber` and
     /// `setCategory`. This is how ingest fills a batch as it decodes, without temporary arrays.
     public mutating func appendEvent(key: UInt64, time: Int64) {

@@ -76,7 +76,14 @@ struct RunCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let published = engine.published
-        printError(SummaryText.render(engine.summary(), elapsed: clock.now - start, title: "run of \(topology.name)"))
+        let elapsed = clock.now - start
+        let summary = engine.summary()
+        printError(SummaryText.render(summary, elapsed: elapsed, title: "run of \(topology.name)"))
+        if let first = engine.timeToFirstRecord {
+            let processing = max(1e-9, (elapsed - first).seconds)
+            printError(
+                "  first record after \(String(format: "%.2f", first.seconds)) s (group join); then \(Int(Double(summary.events) / processing)) events/s")
+        }
         printError("  published and acknowledged: \(published.alerts) alerts, \(published.deadLetters) dead letters")
     }
 }

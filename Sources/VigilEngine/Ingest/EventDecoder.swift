@@ -14,6 +14,14 @@ public struct EventDecoder: Sendable {
     /// The columns the decoded rows fill.
     public let layout: EventLayout
     let fields: [Field]
+    /// The same, without strings: what the per-event path reads (copying it retains nothing).
+    let infos: [FieldInfo]
+    /// Field names as bytes, for matching keys: all in one buffer, with each name's start and
+    /// length (so a lookup touches one array, not one per candidate).
+    let names: [[UInt8]]
+    let nameBytes: [UInt8]
+    let nameStarts: [Int]
+    let nameLengths: [Int]
     let keyField: Int
     let idField: Int?
     let timeField: Int?
@@ -30,6 +38,16 @@ public struct EventDecoder: Sendable {
     struct Field: Sendable {
         var name: [UInt8]
         var spec: FieldSpec
+        var numberColumn: Int?
+        var categoryColumn: Int?
+    }
+
+    /// A declared field's type, bounds and columns.
+    struct FieldInfo: Sendable {
+        var type: FieldType
+        var required: Bool
+        var min: Double?
+        var max: Double?
         var numberColumn: Int?
         var categoryColumn: Int?
     }
@@ -56,6 +74,16 @@ public struct EventDecoder: Sendable {
                 categoryColumn: layout.categories.firstIndex(of: spec.name))
         }
         self.fields = fields
+        infos = fields.map {
+            FieldInfo(
+                type: $0.spec.type, required: $0.spec.required, min: $0.spec.min, max: $0.spec.max,
+                numberColumn: $0.numberColumn, categoryColumn: $0.categoryColumn)
+        }
+        names = fields.map(\.name)
+        nameBytes = names.flatMap { $0 }
+        let lengths = names.map(\.count)
+        nameLengths = lengths
+        nameStarts = lengths.indices.map { k in lengths[..<k].reduce(0, +) }
         keyField = fields.firstIndex { $0.spec.name == source.key }!
         idField = source.id.flatMap { id in fields.firstIndex { $0.spec.name == id } }
         timeField = source.time.flatMap { t in fields.firstIndex { $0.spec.name == t.field } }
@@ -128,8 +156,8 @@ public struct EventDecoder: Sendable {
         guard seen[keyField] else {
             return .failure(DeadLetterReason(.missingKey, "the entity key field '\(fields[keyField].spec.name)' is missing"))
         }
-        for (k, f) in fields.enumerated() where f.spec.required && !seen[k] && k != timeField {
-            return .failure(DeadLetterReason(.missingField, "required field '\(f.spec.name)' is missing"))
+        for k in infos.indices where infos[k].required && !seen[k] && k != timeField {
+            return .failure(DeadLetterReason(.missingField, "required field '\(fields[k].spec.name)' is missing"))
         }
         if let timeField {
             if let timeValue {
@@ -160,20 +188,22 @@ public struct EventDecoder: Sendable {
         if name.escaped {
             var plain: [UInt8] = []
             try scanner.unescape(name, into: &plain)
-            return fields.firstIndex { $0.name == plain }
+            return names.firstIndex { $0 == plain }
         }
         let base = scanner.bytes.baseAddress! + name.start
-        for (k, f) in fields.enumerated() where f.name.count == name.count {
-            if f.name.withUnsafeBytes({ memcmp($0.baseAddress!, base, name.count) == 0 }) { return k }
+        return nameBytes.withUnsafeBytes { all -> Int? in
+            for k in nameLengths.indices where nameLengths[k] == name.count {
+                if memcmp(all.baseAddress! + nameStarts[k], base, name.count) == 0 { return k }
+            }
+            return nil
         }
-        return nil
     }
 
     /// Reads declared field `f`'s value into the scratch row.
     private mutating func readField(
         _ f: Int, _ scanner: inout JSONScanner, _ out: inout Decoded, _ time: inout TimeValue?
     ) throws(JSONScanner.Failure) -> DeadLetterReason? {
-        let field = fields[f]
+        let field = infos[f]
         let kind = try scanner.valueKind()
         if kind == .null {
             try scanner.literal("null")
@@ -184,13 +214,13 @@ public struct EventDecoder: Sendable {
         seen[f] = true
         func wrongType(_ got: String) -> DeadLetterReason {
             let expected: String
-            switch field.spec.type {
+            switch field.type {
             case .number: expected = "a number"
             case .boolean: expected = "true or false"
             case .timestamp: expected = "a time (RFC 3339 string or epoch number)"
             case .category, .string: expected = "a string"
             }
-            return DeadLetterReason(.wrongType, "field '\(field.spec.name)': expected \(expected), got \(got)")
+            return DeadLetterReason(.wrongType, "field '\(fields[f].spec.name)': expected \(expected), got \(got)")
         }
         let kindName: String
         switch kind {
@@ -204,15 +234,15 @@ public struct EventDecoder: Sendable {
         // The raw text of the value (strings: between the quotes), for hashing and for ids.
         var text = 0..<0
         var escapedText: JSONScanner.StringToken?
-        switch field.spec.type {
+        switch field.type {
         case .number:
             guard kind == .number else { return wrongType(kindName) }
             let n = try scanner.number()
-            if let min = field.spec.min, n.value < min {
-                return DeadLetterReason(.outOfRange, "field '\(field.spec.name)': \(n.value) is below the minimum \(min)")
+            if let min = field.min, n.value < min {
+                return DeadLetterReason(.outOfRange, "field '\(fields[f].spec.name)': \(n.value) is below the minimum \(min)")
             }
-            if let max = field.spec.max, n.value > max {
-                return DeadLetterReason(.outOfRange, "field '\(field.spec.name)': \(n.value) is above the maximum \(max)")
+            if let max = field.max, n.value > max {
+                return DeadLetterReason(.outOfRange, "field '\(fields[f].spec.name)': \(n.value) is above the maximum \(max)")
             }
             if let c = field.numberColumn { numbers[c] = n.value }
             if f == timeField { time = .number(n.value) }
@@ -260,7 +290,7 @@ public struct EventDecoder: Sendable {
             }
             if f == keyField || f == idField {
                 guard JSONScanner.isValidUTF8(UnsafeRawBufferPointer(rebasing: scanner.bytes[text])) else {
-                    return DeadLetterReason(.malformedJSON, "field '\(field.spec.name)' is not valid UTF-8")
+                    return DeadLetterReason(.malformedJSON, "field '\(fields[f].spec.name)' is not valid UTF-8")
                 }
             }
             if let c = field.categoryColumn { categories[c] = hash == 0 ? 1 : hash }

@@ -24,6 +24,8 @@ public final class KafkaEngine: Sendable {
     private let pipeline: Pipeline
     private let labelSources: [String: LabelDecoder]
     private let stopping = Atomic<Bool>(false)
+    /// Nanoseconds from `run()`'s start to the first source record (0 until then).
+    private let firstRecordNanos = Atomic<Int64>(0)
 
     /// - Parameters:
     ///   - brokers: overrides the topology's `source.kafka.brokers`.
@@ -86,9 +88,14 @@ public final class KafkaEngine: Sendable {
                 "models": "\(pipeline.modelVersions)",
             ])
         let sourceSet = Set(sources)
+        let started = ContinuousClock.now
         var failure: (any Error)?
         do {
             try consumer.run(maxBatch: 10_000, pollTimeout: .milliseconds(100)) { batch in
+                if firstRecordNanos.load(ordering: .relaxed) == 0 {
+                    let d = ContinuousClock.now - started
+                    firstRecordNanos.store(max(1, d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000), ordering: .relaxed)
+                }
                 ingest(batch, sources: sourceSet)
                 sink.retryFailed()
             }
@@ -118,6 +125,12 @@ public final class KafkaEngine: Sendable {
         var s = pipeline.summary()
         s.labelsMalformed += sink.labelsMalformed
         return s
+    }
+
+    /// Time from `run()`'s start to the first record (the group join, mostly); nil before it.
+    public var timeToFirstRecord: Duration? {
+        let n = firstRecordNanos.load(ordering: .relaxed)
+        return n == 0 ? nil : .nanoseconds(n)
     }
 
     /// Records acknowledged so far: alerts and dead letters.
