@@ -68,6 +68,14 @@ public struct IsolationForest: OnlineModel, Equatable {
 
     var dimensions: Int { featureNames.count }
 
+    /// How many more events the forest can learn before its trees change (the first forest is
+    /// grown, or the next tree in the rotation is rebuilt): scores of rows taken in that span do
+    /// not depend on the learning in between, so they can be computed as one batch.
+    public var learnsUntilChange: Int {
+        if forest.isEmpty { return max(1, sample - windowFilled) }
+        return max(1, max(1, windowEvents / trees) - sinceRebuild)
+    }
+
     /// Events the window must hold before the first forest is grown.
     public var warmUpEvents: Int { sample }
 
@@ -151,16 +159,21 @@ public struct IsolationForest: OnlineModel, Equatable {
     /// loads, eight independent chains keep the core busy (measured: 2.0 → see bench/RESULTS.md).
     public func score(_ matrix: FeatureMatrix, into out: inout [Double]) {
         out.removeAll(keepingCapacity: true)
-        let rows = matrix.rows, d = dimensions
+        score(matrix, rows: 0..<matrix.rows, binding: binding(for: matrix), into: &out)
+    }
+
+    /// Scores rows `range` of `matrix`, appending to `out`: the batch walk for part of a matrix,
+    /// with the columns already resolved. Scores equal those of `score(_:row:)`.
+    public func score(_ matrix: FeatureMatrix, rows range: Range<Int>, binding: ColumnBinding, into out: inout [Double]) {
+        let rows = range.count, d = dimensions
         guard !forest.isEmpty else {
             out.append(contentsOf: repeatElement(0.5, count: rows))
             return
         }
-        let binding = ColumnBinding(numeric: featureNames, in: matrix)
         var xs = [Float](repeating: 0, count: rows * d)
         var x = [Float](repeating: 0, count: d)
         for r in 0..<rows {
-            row(matrix, r, binding, into: &x)
+            row(matrix, range.lowerBound + r, binding, into: &x)
             for j in 0..<d { xs[r * d + j] = x[j] }
         }
         var totals = [Float](repeating: 0, count: rows)

@@ -171,10 +171,11 @@ import VigilTestKit
         #expect(join.take(3) == nil, "a label is used once")
         join.holdEarly(LabelRecord(idHash: 9, isFraud: true))
         join.holdEarly(LabelRecord(idHash: 10, isFraud: false))
-        join.holdEarly(LabelRecord(idHash: 11, isFraud: true))  // pushes 9 out
+        join.holdEarly(LabelRecord(idHash: 11, isFraud: true))  // the same slot as 9 (capacity 2): replaces it
         #expect(join.takeEarly(9) == nil)
         #expect(join.takeEarly(10) == false)
         #expect(join.takeEarly(11) == true)
+        #expect(join.takeEarly(11) == nil, "an early label is used once")
     }
 
     @Test func alertTimesAreWrittenInRFC3339() {

@@ -86,6 +86,21 @@ struct ModelSet: Sendable {
         }
     }
 
+    /// For a model that can score several rows as one batch: how many rows from here (it
+    /// changes only after that many learned events). nil for models scored one row at a time.
+    func batchSpan(_ m: Int) -> Int? {
+        if case .forest(let k) = slots[m] { return forests[k].learnsUntilChange }
+        return nil
+    }
+
+    /// Model `m`'s scores of `rows`, appended to `out` (only for models with a `batchSpan`).
+    func score(_ m: Int, _ matrix: FeatureMatrix, rows: Range<Int>, into out: inout [Double]) {
+        switch slots[m] {
+        case .forest(let k): forests[k].score(matrix, rows: rows, binding: bindings[m], into: &out)
+        case .regression(let k): for r in rows { out.append(regressions[k].score(matrix, row: r, binding: bindings[m])) }
+        }
+    }
+
     /// Model `m` learns `row` (a matrix with the plan's layout); a forest ignores labelled calls.
     mutating func learn(_ m: Int, _ matrix: FeatureMatrix, row: Int, label: Bool?) {
         switch slots[m] {

@@ -34,16 +34,18 @@ struct LabelJoin {
     private var head = 0  // oldest
     private var used = 0
     /// Labels that arrived before their event (a labels topic read ahead of the events, as after
-    /// a restart): held, first in first out, until the event comes or `earlyCapacity` newer
-    /// ones push them out.
-    private var early: [UInt64: Bool] = [:]
-    private var earlyOrder: [UInt64] = []
-    private var earlyNext = 0
+    /// a restart), in a direct-mapped table: slot `idHash % earlyCapacity` holds the newest such
+    /// label (its id, 0 for none, and the label). Every worker sees every label and holds those
+    /// of other workers' events too, so this must cost O(1) without allocating.
+    private var earlyIds: [UInt64]
+    private var earlyLabels: [Bool]
     let earlyCapacity: Int
 
     init(expireMs: Int64, capacity: Int, earlyCapacity: Int, columns: Int, categoryColumns: Int) {
         self.expireMs = expireMs
         self.earlyCapacity = max(1, earlyCapacity)
+        earlyIds = Array(repeating: 0, count: max(1, earlyCapacity))
+        earlyLabels = Array(repeating: false, count: max(1, earlyCapacity))
         self.capacity = max(1, capacity)
         self.columns = columns
         self.categoryColumns = categoryColumns
@@ -82,23 +84,19 @@ struct LabelJoin {
         return Int(slot)
     }
 
-    /// Holds a label whose event has not been seen yet.
+    /// Holds a label whose event has not been seen yet (replacing whatever held its slot).
     mutating func holdEarly(_ label: LabelRecord) {
-        if earlyOrder.count < earlyCapacity {
-            earlyOrder.append(label.idHash)
-        } else {
-            let old = earlyOrder[earlyNext]
-            early[old] = nil
-            earlyOrder[earlyNext] = label.idHash
-            earlyNext = (earlyNext + 1) % earlyCapacity
-        }
-        early[label.idHash] = label.isFraud
+        let slot = Int(label.idHash % UInt64(earlyCapacity))
+        earlyIds[slot] = label.idHash
+        earlyLabels[slot] = label.isFraud
     }
 
     /// The held label of this event, if one arrived before it.
     mutating func takeEarly(_ idHash: UInt64) -> Bool? {
-        guard !early.isEmpty else { return nil }
-        return early.removeValue(forKey: idHash)
+        let slot = Int(idHash % UInt64(earlyCapacity))
+        guard earlyIds[slot] == idHash, idHash != 0 else { return nil }
+        earlyIds[slot] = 0
+        return earlyLabels[slot]
     }
 
     /// Copies slot `slot`'s row into row 0 of `matrix` (reset to one row).

@@ -36,8 +36,8 @@ public final class Pipeline: @unchecked Sendable {
 
     /// Events that may wait for their labels, across all workers (docs/alerts.md, "Labels").
     public static let labelWaitCapacity = 2_000_000
-    /// Labels each worker holds for events not seen yet (docs/alerts.md, "Labels").
-    public static let earlyLabelCapacity = 200_000
+    /// Slots of each worker's table of labels that came before their events (docs/alerts.md).
+    public static let earlyLabelCapacity = 1 << 18
     /// Items a shard ring holds: with chunks of up to 10,000 events, a few chunks of slack.
     static let ringCapacity = 64
 

@@ -38,6 +38,8 @@ final class Worker: @unchecked Sendable {
     let joinsLabels: Bool
     /// Canary models: the share of entities they are active for (nil: not a canary).
     let canaryShares: [Double?]
+    /// Which models learn from labels.
+    let learnsFromLabels: [Bool]
     var metrics: PrequentialMetrics
     private(set) var counters = Counters()
 
@@ -46,6 +48,10 @@ final class Worker: @unchecked Sendable {
     private var featureOutcomes: [FeatureExtractor.Outcome] = []
     private var scratch: [Double]
     private var ensembleInput: [Double]
+    /// Batch scores of the models that score a span of rows at once, per model.
+    private var spanScores: [[Double]]
+    /// Rows scored as one batch at most (the forest's rebuild interval is usually shorter).
+    static let maxSpan = 64
 
     /// What this worker did.
     struct Counters: Sendable {
@@ -77,12 +83,14 @@ final class Worker: @unchecked Sendable {
             expireMs: labelSources.map(\.expire.wholeMilliseconds).max() ?? 0,
             capacity: max(1, Pipeline.labelWaitCapacity / workers), earlyCapacity: Pipeline.earlyLabelCapacity, columns: plan.names.count,
             categoryColumns: plan.categoryNames.count)
+        learnsFromLabels = topology.models.map { $0.kind.labels != nil }
         canaryShares = topology.models.map { $0.role == .canary ? ($0.canaryShare ?? 0) : nil }
         metrics = PrequentialMetrics(window: metricsWindow)
         matrix = extractor.makeMatrix()
         labelMatrix = extractor.makeMatrix()
         scratch = Array(repeating: .nan, count: topology.models.count)
         ensembleInput = scratch
+        spanScores = Array(repeating: [], count: topology.models.count)
     }
 
     /// Runs items from `ring` until it is closed and empty.
@@ -98,11 +106,29 @@ final class Worker: @unchecked Sendable {
     func process(_ work: ShardWork) {
         let chunk = work.chunk
         extractor.process(work.batch, into: &matrix, outcomes: &featureOutcomes)
+        // Read through a local from here: every read of the stored property would copy the
+        // matrix (retaining each of its arrays) once per event and model.
+        let matrix = self.matrix
+        let featureOutcomes = self.featureOutcomes
+        let batch = work.batch
         let m = models.count
         let ready = (0..<m).map { models.isReady($0) }
         var alerts: [AlertRecord] = []
         var late: [Int] = []
-        for r in 0..<work.batch.count {
+        let batched = (0..<m).map { models.batchSpan($0) != nil }
+        var spanStart = 0, spanEnd = 0
+        for r in 0..<batch.count {
+            if r == spanEnd {
+                // Models that batch score the rows up to their next change at once; the span
+                // ends before any of them can change, so every score equals the one-row score.
+                spanStart = r
+                spanEnd = min(batch.count, r + Self.maxSpan)
+                for k in 0..<m { if let span = models.batchSpan(k) { spanEnd = min(spanEnd, r + span) } }
+                for k in 0..<m where batched[k] {
+                    spanScores[k].removeAll(keepingCapacity: true)
+                    models.score(k, matrix, rows: spanStart..<spanEnd, into: &spanScores[k])
+                }
+            }
             let i = Int(work.rows[r])
             let outcome = featureOutcomes[r]
             if outcome == .lateRejected {
@@ -111,9 +137,9 @@ final class Worker: @unchecked Sendable {
                 counters.lateDeadLettered += 1
                 continue
             }
-            let key = work.batch.keys[r]
+            let key = batch.keys[r]
             for k in 0..<m {
-                let s = models.score(k, matrix, row: r)
+                let s = batched[k] ? spanScores[k][r - spanStart] : models.score(k, matrix, row: r)
                 scratch[k] = s
                 chunk.modelScores[i * m + k] = s
                 if !ready[k] {
@@ -126,7 +152,7 @@ final class Worker: @unchecked Sendable {
                 }
             }
             let final = ensemble.combine(ensembleInput)
-            let decision = threshold.decide(score: final, entity: key, time: work.batch.times[r])
+            let decision = threshold.decide(score: final, entity: key, time: batch.times[r])
             chunk.scores[i] = final
             chunk.thresholds[i] = decision.threshold
             counters.scored += 1
@@ -135,7 +161,7 @@ final class Worker: @unchecked Sendable {
                 counters.alerts += 1
                 chunk.outcomes[i] = .alerted
                 alerts.append(
-                    writer.write(chunk: chunk, index: i, worker: shard, contributions: explain(row: r)))
+                    writer.write(chunk: chunk, index: i, worker: shard, contributions: explain(matrix, row: r)))
             } else {
                 chunk.outcomes[i] = .scored
             }
@@ -146,7 +172,7 @@ final class Worker: @unchecked Sendable {
             }
             if joinsLabels, work.idHashes[r] != 0 {
                 join.add(
-                    idHash: work.idHashes[r], time: work.batch.times[r], score: final, alerted: decision.alert,
+                    idHash: work.idHashes[r], time: batch.times[r], score: final, alerted: decision.alert,
                     matrix: matrix, row: r)
                 if let label = join.takeEarly(work.idHashes[r]), let slot = join.take(work.idHashes[r]) {
                     apply(label, slot: slot)
@@ -160,7 +186,7 @@ final class Worker: @unchecked Sendable {
 
     /// The alert's explanation: each model's contributions as shares of its own total, weighted
     /// by the model's share of the ensemble, summed per feature; the strongest first.
-    private func explain(row r: Int) -> [Contribution] {
+    private func explain(_ matrix: FeatureMatrix, row r: Int) -> [Contribution] {
         guard writer.explain > 0 else { return [] }
         let total = ensemble.weights.reduce(0, +)
         var merged: [String: Contribution] = [:]
@@ -196,7 +222,7 @@ final class Worker: @unchecked Sendable {
 
     private func apply(_ isFraud: Bool, slot: Int) {
         join.copyRow(slot, into: &labelMatrix)
-        for k in 0..<models.count where models.specs[k].kind.labels != nil {
+        for k in 0..<models.count where learnsFromLabels[k] {
             models.learn(k, labelMatrix, row: 0, label: isFraud)
         }
         metrics.add(score: join.scores[slot], label: isFraud, alerted: join.alerted[slot])
