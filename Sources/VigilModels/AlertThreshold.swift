@@ -89,6 +89,10 @@ public struct AlertThreshold: Sendable {
         return Decision(flagged: flagged, suppressed: suppressed, learn: !(spec.protect && flagged), threshold: current)
     }
 
+    /// The decision for an event that has no score yet (no model ready): no alert, learn it.
+    /// Such events do not count toward warm-up or the quantile.
+    public var unscored: Decision { Decision(flagged: false, suppressed: false, learn: true, threshold: current) }
+
     /// Records a label for an event scored `score` (mode `precision` learns from these).
     public mutating func observe(score: Double, label: Bool) {
         if labelled.count < Self.labelWindow {

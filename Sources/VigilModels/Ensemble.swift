@@ -6,12 +6,22 @@ public struct Ensemble: Sendable {
     /// Weight of each model (topology `weight`); a model with weight 0 is scored but not counted.
     public private(set) var weights: [Double]
     private var recent: [DecayedHistogram]
+    /// Scores each model has contributed so far.
+    private var seen: [Int]
+    /// Scores a model must have contributed before its percentiles count: the percentile of a
+    /// score among a handful of others is 0 or 1, and a threshold fed with those early extremes
+    /// sits too high for tens of thousands of events.
+    public let minimumScores: Int
 
-    /// - Parameter halfLifeEvents: how long a model's score distribution is remembered.
-    public init(weights: [Double], halfLifeEvents: Double = 50_000) {
+    /// - Parameters:
+    ///   - halfLifeEvents: how long a model's score distribution is remembered.
+    ///   - minimumScores: scores a model needs before its percentiles count.
+    public init(weights: [Double], halfLifeEvents: Double = 50_000, minimumScores: Int = 0) {
         precondition(!weights.isEmpty && weights.allSatisfy { $0 >= 0 })
         self.weights = weights
+        self.minimumScores = minimumScores
         recent = weights.map { _ in DecayedHistogram(halfLifeEvents: halfLifeEvents) }
+        seen = weights.map { _ in 0 }
     }
 
     /// New weights from a reload (same models).
@@ -21,17 +31,19 @@ public struct Ensemble: Sendable {
     }
 
     /// The combined score of one event from its models' scores (in model order), in [0, 1];
-    /// the scores are then remembered for later normalisation. NaN scores are left out.
+    /// the scores are then remembered for later normalisation. NaN scores are left out. NaN
+    /// when no model with a weight has `minimumScores` yet.
     public mutating func combine(_ scores: [Double]) -> Double {
         precondition(scores.count == weights.count)
         var sum = 0.0, weight = 0.0
         for (i, s) in scores.enumerated() where !s.isNaN {
-            if weights[i] > 0 {
+            if weights[i] > 0, seen[i] >= minimumScores {
                 sum += weights[i] * recent[i].fractionBelow(s)
                 weight += weights[i]
             }
             recent[i].add(s)
+            seen[i] += 1
         }
-        return weight > 0 ? sum / weight : 0
+        return weight > 0 ? sum / weight : .nan
     }
 }

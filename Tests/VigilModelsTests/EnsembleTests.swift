@@ -18,4 +18,16 @@ import VigilModels
         ensemble.apply(weights: [1, 0])
         #expect(abs(ensemble.combine([0.4, 0.01]) - 0.5) < 0.05)  // weight 0: not counted
     }
+
+    /// A model counts only once it has contributed `minimumScores` scores; before any does, the
+    /// combined score is NaN (the engine then neither alerts nor feeds the threshold).
+    @Test func modelsCountOnlyAfterTheirMinimumOfScores() {
+        var ensemble = Ensemble(weights: [1, 1], minimumScores: 3)
+        #expect(ensemble.combine([0.2, .nan]).isNaN)
+        #expect(ensemble.combine([0.3, .nan]).isNaN)
+        #expect(ensemble.combine([0.4, 0.9]).isNaN)
+        let first = ensemble.combine([0.5, 0.1])  // the forest has 3 scores now, the other 1
+        #expect(first == 1.0, "0.5 is above all three earlier scores")
+        #expect(!ensemble.combine([0.1, 0.2]).isNaN)
+    }
 }

@@ -69,10 +69,12 @@ struct ModelSet: Sendable {
     static let minimumLabels = 200
     static let minimumPositives = 10
 
-    /// Whether model `m`'s scores count in the ensemble yet.
+    /// Whether model `m`'s scores count in the ensemble yet. A forest before its first trees
+    /// scores every event 0.5: counting those would fill its percentile memory with one value,
+    /// against which every later score looks extreme.
     func isReady(_ m: Int) -> Bool {
         switch slots[m] {
-        case .forest: return true
+        case .forest(let k): return forests[k].isWarm
         case .regression(let k):
             return regressions[k].labelled >= Self.minimumLabels && regressions[k].positives >= Self.minimumPositives
         }

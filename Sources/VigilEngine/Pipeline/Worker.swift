@@ -50,6 +50,8 @@ final class Worker: @unchecked Sendable {
     private var ensembleInput: [Double]
     /// Batch scores of the models that score a span of rows at once, per model.
     private var spanScores: [[Double]]
+    /// Scores a model contributes before its percentiles count in the final score.
+    static let minimumEnsembleScores = 1000
     /// Rows scored as one batch at most (the forest's rebuild interval is usually shorter).
     static let maxSpan = 64
 
@@ -71,7 +73,8 @@ final class Worker: @unchecked Sendable {
             idleTTL: topology.state.idleTTL, maxEntities: max(1, topology.state.maxEntities / workers),
             seed: UInt64(shard), tableSeed: UInt64(shard) &* 0x9E37_79B9_7F4A_7C15)
         models = ModelSet(specs: topology.models, plan: plan)
-        ensemble = Ensemble(weights: topology.models.map { $0.role == .shadow ? 0 : $0.weight })
+        ensemble = Ensemble(
+            weights: topology.models.map { $0.role == .shadow ? 0 : $0.weight }, minimumScores: Self.minimumEnsembleScores)
         threshold = AlertThreshold(topology.threshold)
         writer = AlertWriter(
             topology: topology.name, names: topology.models.map(\.name), versions: models.versions,
@@ -112,7 +115,6 @@ final class Worker: @unchecked Sendable {
         let featureOutcomes = self.featureOutcomes
         let batch = work.batch
         let m = models.count
-        let ready = (0..<m).map { models.isReady($0) }
         var alerts: [AlertRecord] = []
         var late: [Int] = []
         let batched = (0..<m).map { models.batchSpan($0) != nil }
@@ -142,7 +144,7 @@ final class Worker: @unchecked Sendable {
                 let s = batched[k] ? spanScores[k][r - spanStart] : models.score(k, matrix, row: r)
                 scratch[k] = s
                 chunk.modelScores[i * m + k] = s
-                if !ready[k] {
+                if !models.isReady(k) {  // per event: a model can become ready mid-batch
                     ensembleInput[k] = .nan
                 } else if let share = canaryShares[k] {
                     // A canary counts only for its share of entities (fixed by the key's hash).
@@ -151,8 +153,12 @@ final class Worker: @unchecked Sendable {
                     ensembleInput[k] = s
                 }
             }
-            let final = ensemble.combine(ensembleInput)
-            let decision = threshold.decide(score: final, entity: key, time: batch.times[r])
+            let combined = ensemble.combine(ensembleInput)
+            // Until a model has enough scores for percentiles, events are scored 0 and neither
+            // alert nor feed the threshold.
+            let final = combined.isNaN ? 0 : combined
+            let decision =
+                combined.isNaN ? threshold.unscored : threshold.decide(score: final, entity: key, time: batch.times[r])
             chunk.scores[i] = final
             chunk.thresholds[i] = decision.threshold
             counters.scored += 1
