@@ -43,12 +43,14 @@ struct EngineIntegrationTests {
         }
 
         /// Produces every record and waits for the acknowledgements. Events are keyed by card.
-        func produce(_ events: [[UInt8]], labels labelRecords: [[UInt8]] = [], partition: Int32? = nil) throws {
+        func produce(
+            _ events: [[UInt8]], labels labelRecords: [[UInt8]] = [], partition: Int32? = nil, keyByCard: Bool = false
+        ) throws {
             let producer = try KafkaProducer(
                 configuration: KafkaProducerConfiguration(common: KafkaConfiguration(bootstrapServers: [brokers])))
             let events_ = producer.topic(source), labels_ = producer.topic(labels)
             for (i, e) in events.enumerated() {
-                let key = Array("k\(i % 97)".utf8)
+                let key = keyByCard ? Self.card(e) : Array("k\(i % 97)".utf8)
                 try key.withUnsafeBytes { k in
                     try e.withUnsafeBytes { v in
                         try producer.send(to: events_, key: k, value: e.isEmpty ? nil : v, partition: partition)
@@ -58,6 +60,15 @@ struct EngineIntegrationTests {
             for l in labelRecords { try l.withUnsafeBytes { try producer.send(to: labels_, key: nil, value: $0) } }
             try producer.close(deadline: .seconds(30))
             #expect(producer.failedCount == 0)
+        }
+
+        /// The card id of a generated event (its record key when keyed by card).
+        static func card(_ json: [UInt8]) -> [UInt8] {
+            let marker = Array(#""card_id":""#.utf8)
+            guard let start = json.firstRange(of: marker)?.upperBound, let end = json[start...].firstIndex(of: 0x22) else {
+                return []
+            }
+            return Array(json[start..<end])
         }
 
         /// Runs the engine until it has processed `count` source records; returns it (with its
@@ -240,5 +251,66 @@ struct EngineIntegrationTests {
             (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["alert_id"] as? String ?? ""
         }
         #expect(Set(replayAlerts) == runAlerts && !runAlerts.isEmpty)
+    }
+
+    /// With several partitions, `run` interleaves them as they arrive, so its models learn the
+    /// events in another order than `replay` of the produced sequence: scores differ. Per card
+    /// the order is the same (events keyed by card), so windows agree; the alerts and their
+    /// quality stay close. Measured and bounded here, and reported in docs/alerts.md.
+    @Test func withFourPartitionsRunAndReplayRaiseCloseAlerts() throws {
+        let setup = try Setup(partitions: 4)
+        let (events, labels) = Self.generated(60_000, seed: 44)
+        var truth: [String: Bool] = [:]
+        for l in labels {
+            let o = try #require(try JSONSerialization.jsonObject(with: Data(l)) as? [String: Any])
+            truth[o["txn_id"] as! String] = o["is_fraud"] as? Bool
+        }
+        try setup.produce(events, keyByCard: true)
+        let (_, chunks) = try setup.run(count: events.count)
+        var runAlerts = Set<String>(), runScores: [String: Double] = [:]
+        for chunk in chunks {
+            for a in chunk.allAlerts { runAlerts.insert(chunk.idText(a.index) ?? "") }
+            for i in 0..<chunk.count { if let id = chunk.idText(i) { runScores[id] = chunk.score(i) } }
+        }
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-engine-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("events.jsonl").path
+        try Data(events.flatMap { $0 + [0x0A] }).write(to: URL(fileURLWithPath: input))
+        var replay = Replay(topology: setup.topology, input: input)
+        replay.alerts = dir.appendingPathComponent("alerts.jsonl").path
+        replay.scores = dir.appendingPathComponent("scores.jsonl").path
+        replay.workers = 2
+        _ = try replay.run()
+        let replayAlerts = Set(
+            try String(contentsOfFile: replay.alerts!, encoding: .utf8).split(separator: "\n").compactMap { line in
+                (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["event_id"] as? String
+            })
+        var diffs: [Double] = []
+        var runList: [Double] = [], replayList: [Double] = [], labelList: [Bool] = []
+        for line in try String(contentsOfFile: replay.scores!, encoding: .utf8).split(separator: "\n") {
+            let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            if let id = o["id"] as? String, let s = (o["score"] as? NSNumber)?.doubleValue, let r = runScores[id] {
+                diffs.append(abs(s - r))
+                runList.append(r)
+                replayList.append(s)
+                labelList.append(truth[id] ?? false)
+            }
+        }
+        let runAUC = RankingMetrics.rocAUC(scores: runList, labels: labelList) ?? 0
+        let replayAUC = RankingMetrics.rocAUC(scores: replayList, labels: labelList) ?? 0
+        diffs.sort()
+        let overlap = Double(runAlerts.intersection(replayAlerts).count) / Double(max(1, runAlerts.union(replayAlerts).count))
+        let median = diffs[diffs.count / 2], p90 = diffs[diffs.count * 9 / 10]
+        print(
+            "4 partitions, run vs replay: alerts \(runAlerts.count) vs \(replayAlerts.count), Jaccard \(overlap); |score difference| median \(median), p90 \(p90); ROC-AUC against the generator's truth \(runAUC) vs \(replayAUC)"
+        )
+        // Every event scored by both; the alert sets differ (measured: Jaccard about 0.1, run
+        // alerting up to twice as often, docs/alerts.md), but both rank fraud alike.
+        #expect(diffs.count == events.count)
+        #expect(runAUC > 0.75 && replayAUC > 0.75)
+        #expect(abs(runAUC - replayAUC) < 0.05)
+        #expect((1...5 * max(1, replayAlerts.count)).contains(runAlerts.count))
     }
 }
