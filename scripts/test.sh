@@ -42,14 +42,16 @@ if ! timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-bui
   die "tests failed (or did not finish within ${VIGIL_TEST_TIMEOUT:-1800} s)"
 fi
 
-# The shard rings are the only lock-free code: their producer/consumer test runs again under the
-# thread sanitizer, in its own build folder (VIGIL_TSAN=0 skips it, e.g. with a --filter).
+# The lock-free and hand-synchronised code runs again under the thread sanitizer, in its own build
+# folder: the shard rings' producer/consumer test, and a replay through the whole pipeline
+# (chunks written by several workers, finished by the last one, reordered by the writer).
+# VIGIL_TSAN=0 skips it, e.g. with a --filter.
 if [[ "${VIGIL_TSAN:-1}" != 0 ]]; then
-  log "running the shard-ring test under the thread sanitizer"
+  log "running the shard-ring and pipeline tests under the thread sanitizer"
   swift build --build-tests --sanitize=thread --scratch-path .build-tsan
   if ! TSAN_OPTIONS="halt_on_error=1" timeout --kill-after=30 900 \
-      swift test --skip-build --sanitize=thread --scratch-path .build-tsan --filter ShardRingTests; then
-    die "the shard-ring test failed under the thread sanitizer"
+      swift test --skip-build --sanitize=thread --scratch-path .build-tsan --filter 'ShardRingTests|ReplayTests/everyLineGetsExactlyOneOutcomeInInputOrder'; then
+    die "the shard-ring or pipeline test failed under the thread sanitizer"
   fi
 fi
 log "all tests passed"
