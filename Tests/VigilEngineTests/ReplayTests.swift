@@ -158,7 +158,7 @@ import VigilTestKit
             m.values = [1, 2]
             return m
         }()
-        var join = LabelJoin(expireMs: 1000, capacity: 3, earlyCapacity: 2, columns: 2, categoryColumns: 0)
+        let join = LabelJoin(expireMs: 1000, capacity: 3, earlyCapacity: 2, columns: 2, categoryColumns: 0)
         for (id, t) in [(UInt64(1), Int64(0)), (2, 500), (3, 900)] {
             join.add(idHash: id, time: t, score: 0.5, alerted: false, matrix: matrix, row: 0)
         }

@@ -18,19 +18,26 @@ public struct LabelRecord: Sendable, Hashable {
 /// Bounded two ways (docs/alerts.md, "Labels"): an event waits at most `expireMs` of event time
 /// (the worker's newest event time, not the wall clock), and at most `capacity` events wait; the
 /// oldest go first. Labels for events no longer waiting are counted as unmatched.
-struct LabelJoin {
+///
+/// The ring is allocated at its full capacity up front but never initialised as a whole: the
+/// kernel backs its pages only when a slot is first written, so memory follows use, and nothing
+/// is ever copied to grow it (growing by doubling paused a worker for milliseconds). The index
+/// reserves its capacity for the same reason.
+///
+/// A class owned by one worker (see `Worker`'s invariant): not shared between threads.
+final class LabelJoin {
     let expireMs: Int64
     let capacity: Int
     let columns: Int
     let categoryColumns: Int
     private var index: [UInt64: Int32] = [:]
     // A ring of slots in arrival order.
-    private var ids: [UInt64]
-    private var times: [Int64]
-    private(set) var scores: [Double]
-    private(set) var alerted: [Bool]
-    private(set) var values: [Double]
-    private(set) var buckets: [UInt32]
+    private let ids: UnsafeMutablePointer<UInt64>
+    private let times: UnsafeMutablePointer<Int64>
+    private let scoreSlots: UnsafeMutablePointer<Double>
+    private let alertedSlots: UnsafeMutablePointer<Bool>
+    private let values: UnsafeMutablePointer<Double>
+    private let buckets: UnsafeMutablePointer<UInt32>
     private var head = 0  // oldest
     private var used = 0
     /// Labels that arrived before their event (a labels topic read ahead of the events, as after
@@ -46,53 +53,70 @@ struct LabelJoin {
         self.earlyCapacity = max(1, earlyCapacity)
         earlyIds = Array(repeating: 0, count: max(1, earlyCapacity))
         earlyLabels = Array(repeating: false, count: max(1, earlyCapacity))
-        self.capacity = max(1, capacity)
+        let capacity = max(1, capacity)
+        self.capacity = capacity
         self.columns = columns
         self.categoryColumns = categoryColumns
-        // Grown on demand up to `capacity`.
-        ids = []
-        times = []
-        scores = []
-        alerted = []
-        values = []
-        buckets = []
+        ids = .allocate(capacity: capacity)
+        times = .allocate(capacity: capacity)
+        scoreSlots = .allocate(capacity: capacity)
+        alertedSlots = .allocate(capacity: capacity)
+        values = .allocate(capacity: max(1, capacity * columns))
+        buckets = .allocate(capacity: max(1, capacity * categoryColumns))
+        index.reserveCapacity(capacity)
+    }
+
+    deinit {
+        ids.deallocate()
+        times.deallocate()
+        scoreSlots.deallocate()
+        alertedSlots.deallocate()
+        values.deallocate()
+        buckets.deallocate()
     }
 
     var waiting: Int { index.count }
 
+    /// The final score event `slot` was given.
+    func score(_ slot: Int) -> Double { scoreSlots[slot] }
+    /// Whether event `slot` alerted.
+    func alerted(_ slot: Int) -> Bool { alertedSlots[slot] }
+
     /// Remembers event `row` of `matrix`, scored `score`, at event time `time`.
-    mutating func add(idHash: UInt64, time: Int64, score: Double, alerted wasAlerted: Bool, matrix: FeatureMatrix, row: Int) {
+    func add(idHash: UInt64, time: Int64, score: Double, alerted wasAlerted: Bool, matrix: FeatureMatrix, row: Int) {
         expire(before: time &- expireMs)
-        if used == ids.count {
-            if ids.count < capacity { grow() } else { dropOldest() }
-        }
-        let slot = (head + used) % ids.count
+        if used == capacity { dropOldest() }
+        let slot = (head + used) % capacity
         used += 1
         ids[slot] = idHash
         times[slot] = time
-        scores[slot] = score
-        alerted[slot] = wasAlerted
-        for c in 0..<columns { values[slot * columns + c] = matrix.values[row * columns + c] }
-        for c in 0..<categoryColumns { buckets[slot * categoryColumns + c] = matrix.buckets[row * categoryColumns + c] }
+        scoreSlots[slot] = score
+        alertedSlots[slot] = wasAlerted
+        matrix.values.withUnsafeBufferPointer { v in
+            for c in 0..<columns { values[slot * columns + c] = v[row * columns + c] }
+        }
+        matrix.buckets.withUnsafeBufferPointer { b in
+            for c in 0..<categoryColumns { buckets[slot * categoryColumns + c] = b[row * categoryColumns + c] }
+        }
         // A repeated id: the newer event wins the label.
         index[idHash] = Int32(slot)
     }
 
     /// The slot of the event with this id, removed from the index (a label is used once).
-    mutating func take(_ idHash: UInt64) -> Int? {
+    func take(_ idHash: UInt64) -> Int? {
         guard let slot = index.removeValue(forKey: idHash) else { return nil }
         return Int(slot)
     }
 
     /// Holds a label whose event has not been seen yet (replacing whatever held its slot).
-    mutating func holdEarly(_ label: LabelRecord) {
+    func holdEarly(_ label: LabelRecord) {
         let slot = Int(label.idHash % UInt64(earlyCapacity))
         earlyIds[slot] = label.idHash
         earlyLabels[slot] = label.isFraud
     }
 
     /// The held label of this event, if one arrived before it.
-    mutating func takeEarly(_ idHash: UInt64) -> Bool? {
+    func takeEarly(_ idHash: UInt64) -> Bool? {
         let slot = Int(idHash % UInt64(earlyCapacity))
         guard earlyIds[slot] == idHash, idHash != 0 else { return nil }
         earlyIds[slot] = 0
@@ -106,39 +130,15 @@ struct LabelJoin {
         for c in 0..<categoryColumns { matrix.buckets[c] = buckets[slot * categoryColumns + c] }
     }
 
-    /// Doubles the ring (up to `capacity`), oldest slot first.
-    private mutating func grow() {
-        let n = ids.count
-        let size = min(capacity, max(1024, n * 2))
-        func reordered<T>(_ a: [T], _ width: Int, _ fill: T) -> [T] {
-            var out: [T] = []
-            out.reserveCapacity(size * width)
-            for k in 0..<used {
-                let s = (head + k) % n
-                out.append(contentsOf: a[(s * width)..<((s + 1) * width)])
-            }
-            out.append(contentsOf: repeatElement(fill, count: (size - used) * width))
-            return out
-        }
-        ids = reordered(ids, 1, 0)
-        times = reordered(times, 1, 0)
-        scores = reordered(scores, 1, 0)
-        alerted = reordered(alerted, 1, false)
-        values = reordered(values, columns, 0)
-        buckets = reordered(buckets, categoryColumns, 0)
-        if n > 0 { index = index.mapValues { Int32((Int($0) - head + n) % n) } }
-        head = 0
-    }
-
-    private mutating func expire(before cutoff: Int64) {
+    private func expire(before cutoff: Int64) {
         while used > 0, times[head] < cutoff { dropOldest() }
     }
 
-    private mutating func dropOldest() {
+    private func dropOldest() {
         guard used > 0 else { return }
         let id = ids[head]
         if let slot = index[id], Int(slot) == head { index[id] = nil }
-        head = (head + 1) % ids.count
+        head = (head + 1) % capacity
         used -= 1
     }
 }

@@ -33,7 +33,7 @@ final class Worker: @unchecked Sendable {
     var threshold: AlertThreshold
     let writer: AlertWriter
     let sink: any PipelineSink
-    var join: LabelJoin
+    let join: LabelJoin
     /// Whether events wait for labels at all (some model learns from them, and events have ids).
     let joinsLabels: Bool
     /// Canary models: the share of entities they are active for (nil: not a canary).
@@ -231,8 +231,8 @@ final class Worker: @unchecked Sendable {
         for k in 0..<models.count where learnsFromLabels[k] {
             models.learn(k, labelMatrix, row: 0, label: isFraud)
         }
-        metrics.add(score: join.scores[slot], label: isFraud, alerted: join.alerted[slot])
-        threshold.observe(score: join.scores[slot], label: isFraud)
+        metrics.add(score: join.score(slot), label: isFraud, alerted: join.alerted(slot))
+        threshold.observe(score: join.score(slot), label: isFraud)
         counters.labelsJoined += 1
     }
 }

@@ -93,6 +93,9 @@ struct Latency: ParsableCommand {
     @Option var rate = 10_000.0
     @Option var seconds = 20.0
     @Option var input: String
+    /// The reader's fetch.wait.max.ms: on a sparse output topic the broker holds each fetch this
+    /// long, which would be counted as latency.
+    @Option var fetchWaitMs = 10
 
     func run() throws {
         let common = KafkaConfiguration(bootstrapServers: brokers.split(separator: ",").map(String.init), clientID: "latency-bench")
@@ -102,6 +105,7 @@ struct Latency: ParsableCommand {
         let latencies = Mutex<[Double]>([])
         var consumerConfig = KafkaConsumerConfiguration(common: common, groupID: "latency-\(UUID().uuidString)")
         consumerConfig.startFrom = .latest
+        consumerConfig.fetchWaitMax = .milliseconds(fetchWaitMs)
         let consumer = try KafkaConsumer(configuration: consumerConfig)
         try consumer.subscribe(topics: [output])
         let stop = Atomic<Bool>(false)
@@ -157,11 +161,13 @@ struct Latency: ParsableCommand {
 }
 
 /// A pass-through relay: consume, re-produce at once, nothing else; offsets committed after the
-/// acknowledgement, as Vigil does. Runs until killed.
+/// acknowledgement, as Vigil does. Runs until killed. `--every N` forwards only one record in N
+/// (by the hash of its txn_id): a control with an output as sparse as Vigil's alerts.
 struct Relay: ParsableCommand {
     @Option var brokers: String
     @Option var source: String
     @Option var output: String
+    @Option var every = 1
 
     func run() throws {
         let common = KafkaConfiguration(bootstrapServers: brokers.split(separator: ",").map(String.init), clientID: "relay")
@@ -177,6 +183,13 @@ struct Relay: ParsableCommand {
         var token: UInt64 = 0
         try consumer.run(maxBatch: 10_000, pollTimeout: .milliseconds(100)) { batch in
             for i in 0..<batch.count {
+                if every > 1 {
+                    let id = batch[i].value.flatMap { Latency.field(Array($0), "txn_id") } ?? ""
+                    if StableHash.hash(id) % UInt64(every) != 0 {
+                        consumer.markDone(batch.position(i))
+                        continue
+                    }
+                }
                 token += 1
                 let t = token
                 positions.withLock { $0[t] = batch.position(i) }
