@@ -22,7 +22,7 @@ public struct LabelRecord: Sendable, Hashable {
 /// The ring is allocated at its full capacity up front but never initialised as a whole: the
 /// kernel backs its pages only when a slot is first written, so memory follows use, and nothing
 /// is ever copied to grow it (growing by doubling paused a worker for milliseconds). The index
-/// reserves its capacity for the same reason.
+/// reserves room for its first 262,144 entries for the same reason.
 ///
 /// A class owned by one worker (see `Worker`'s invariant): not shared between threads.
 final class LabelJoin {
@@ -63,7 +63,7 @@ final class LabelJoin {
         alertedSlots = .allocate(capacity: capacity)
         values = .allocate(capacity: max(1, capacity * columns))
         buckets = .allocate(capacity: max(1, capacity * categoryColumns))
-        index.reserveCapacity(capacity)
+        index.reserveCapacity(min(capacity, 1 << 18))  // the early doublings; later ones are rare
     }
 
     deinit {
