@@ -178,6 +178,39 @@ import VigilTestKit
         #expect(join.takeEarly(11) == nil, "an early label is used once")
     }
 
+    /// With `late: dead_letter`, an event later than the allowed lateness behind its entity's
+    /// newest event is dead-lettered by its worker with reason `late`; with `score_only` it is
+    /// scored.
+    @Test(arguments: ["dead_letter", "score_only"]) func lateEventsFollowTheTopology(policy: String) throws {
+        let text = try String(
+            contentsOfFile: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml").path, encoding: .utf8)
+        let topology = try TopologyLoader.parse(text.replacingOccurrences(of: "late: score_only", with: "late: \(policy)"))
+        func event(_ id: String, _ ts: Int64) -> String {
+            #"{"txn_id":"\#(id)","card_id":"c1","ts":\#(ts),"amount":10,"merchant_id":"m1","merchant_category":"g","country":"DE"}"#
+        }
+        let t0: Int64 = 1_767_225_600_000
+        let lines = [event("a", t0), event("b", t0 + 7_200_000), event("c", t0 + 60_000), event("d", t0 + 7_200_000 - 10_000)]
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-late-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("events.jsonl").path
+        try lines.joined(separator: "\n").write(toFile: input, atomically: true, encoding: .utf8)
+        var replay = Replay(topology: topology, input: input)
+        replay.scores = dir.appendingPathComponent("scores.jsonl").path
+        replay.deadLetters = dir.appendingPathComponent("dead.jsonl").path
+        let summary = try replay.run()
+        let scores = try String(contentsOfFile: replay.scores!, encoding: .utf8).split(separator: "\n")
+        #expect(scores.count == 4)
+        if policy == "dead_letter" {
+            #expect(summary.deadLetters[.late] == 1 && summary.scored == 3)
+            #expect(scores[2] == #"{"id":"c","dead_letter":"late"}"#)
+            let dead = try String(contentsOfFile: replay.deadLetters!, encoding: .utf8)
+            #expect(dead.contains(#""reason":"late""#) && dead.contains(#""offset":2"#))
+        } else {
+            #expect(summary.deadLetterTotal == 0 && summary.scored == 4 && summary.lateScored == 1)
+        }
+    }
+
     @Test func alertTimesAreWrittenInRFC3339() {
         #expect(JSONText.rfc3339(milliseconds: 1_767_225_600_123) == "2026-01-01T00:00:00.123Z")
         #expect(JSONText.rfc3339(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
