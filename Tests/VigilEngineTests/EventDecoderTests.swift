@@ -233,6 +233,7 @@ import VigilTestKit
         #expect(a.time == 1_767_225_600_000)
         #expect(try label(#"{"is_fraud":0,"txn_id":"t2"}"#).get().record.isFraud == false)
         #expect(try label(#"{"is_fraud":"fraud","txn_id":17}"#).get().record == LabelRecord(idHash: StableHash.hash("17"), isFraud: true))
+        #expect(try label(#"{"txn_id":"t3","is_fraud":true,"ts":1e300}"#).get().time == nil)
         for bad in [#"{"txn_id":"t1"}"#, #"{"is_fraud":true}"#, #"{"txn_id":"t1","is_fraud":"maybe"}"#, "nope"] {
             #expect(throws: DeadLetterReason.self) { try label(bad).get() }
         }

@@ -121,34 +121,18 @@ public struct EventDecoder: Sendable {
                 if scanner.atEnd { return .failure(DeadLetterReason(.malformedJSON, "only whitespace")) }
                 _ = try scanner.valueKind()
                 try scanner.skipValue()
-                scanner.skipWhitespace()
-                if !scanner.atEnd { throw scanner.fail("unexpected data after the value at byte \(scanner.i)") }
+                try scanner.finish()
                 return .failure(DeadLetterReason(.notAnObject, "an event must be a JSON object"))
             }
-            scanner.i += 1
-            scanner.skipWhitespace()
-            if scanner.peek() == UInt8(ascii: "}") {
-                scanner.i += 1
-            } else {
-                while true {
-                    scanner.skipWhitespace()
-                    guard scanner.peek() == UInt8(ascii: "\"") else { throw scanner.fail("expected a key string at byte \(scanner.i)") }
-                    let name = try scanner.string()
-                    try scanner.expect(UInt8(ascii: ":"), "':'")
-                    if let f = try lookup(name, scanner) {
-                        if let reason = try readField(f, &scanner, &out, &timeValue) { return .failure(reason) }
-                    } else {
-                        try scanner.skipValue()
-                    }
-                    scanner.skipWhitespace()
-                    guard let c = scanner.peek() else { throw scanner.fail("unterminated object") }
-                    scanner.i += 1
-                    if c == UInt8(ascii: "}") { break }
-                    guard c == UInt8(ascii: ",") else { throw scanner.fail("expected ',' or '}' at byte \(scanner.i - 1)") }
+            try scanner.beginObject()
+            while let name = try scanner.nextKey() {
+                if let f = try lookup(name, scanner) {
+                    if let reason = try readField(f, &scanner, &out, &timeValue) { return .failure(reason) }
+                } else {
+                    try scanner.skipValue()
                 }
             }
-            scanner.skipWhitespace()
-            if !scanner.atEnd { throw scanner.fail("unexpected data after the object at byte \(scanner.i)") }
+            try scanner.finish()
         } catch {
             return .failure(DeadLetterReason(.malformedJSON, error.message))
         }

@@ -7,6 +7,8 @@ import Glibc
 struct JSONScanner {
     let bytes: UnsafeRawBufferPointer
     var i = 0
+    /// Whether `nextKey` is at the first member of the object `beginObject` opened.
+    private var firstMember = false
 
     /// Nesting allowed inside skipped values; deeper input is refused rather than recursed into.
     static let maxDepth = 64
@@ -51,6 +53,41 @@ struct JSONScanner {
             throw fail(i < bytes.count ? "expected \(what) at byte \(i)" : "expected \(what), got the end of the input")
         }
         i += 1
+    }
+
+    /// Opens an object (after whitespace, the cursor must be on `{`); then `nextKey` walks it.
+    mutating func beginObject() throws(Failure) {
+        try expect(UInt8(ascii: "{"), "'{'")
+        firstMember = true
+    }
+
+    /// The next member's key, with the cursor left on its value (which the caller must read or
+    /// skip), or nil once the object is closed.
+    mutating func nextKey() throws(Failure) -> StringToken? {
+        skipWhitespace()
+        if firstMember {
+            firstMember = false
+            if peek() == UInt8(ascii: "}") {
+                i += 1
+                return nil
+            }
+        } else {
+            guard let c = peek() else { throw fail("unterminated object") }
+            i += 1
+            if c == UInt8(ascii: "}") { return nil }
+            guard c == UInt8(ascii: ",") else { throw fail("expected ',' or '}' at byte \(i - 1)") }
+            skipWhitespace()
+        }
+        guard peek() == UInt8(ascii: "\"") else { throw fail("expected a key string at byte \(i)") }
+        let name = try string()
+        try expect(UInt8(ascii: ":"), "':'")
+        return name
+    }
+
+    /// Checks that only whitespace follows the value just read.
+    mutating func finish() throws(Failure) {
+        skipWhitespace()
+        if !atEnd { throw fail("unexpected data after the value at byte \(i)") }
     }
 
     /// The kind of the value at the cursor (after whitespace), without consuming it.

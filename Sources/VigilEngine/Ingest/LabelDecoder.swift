@@ -32,73 +32,59 @@ public struct LabelDecoder: Sendable {
         var label: Bool?
         var time: Int64?
         do throws(JSONScanner.Failure) {
-            try scanner.expect(UInt8(ascii: "{"), "'{'")
-            scanner.skipWhitespace()
-            if scanner.peek() == UInt8(ascii: "}") {
-                scanner.i += 1
-            } else {
-                while true {
-                    scanner.skipWhitespace()
-                    guard scanner.peek() == UInt8(ascii: "\"") else { throw scanner.fail("expected a key string at byte \(scanner.i)") }
-                    let token = try scanner.string()
-                    var name: [UInt8] = []
-                    try scanner.unescape(token, into: &name)
-                    try scanner.expect(UInt8(ascii: ":"), "':'")
-                    let kind = try scanner.valueKind()
-                    if name == key {
-                        switch kind {
-                        case .string:
-                            let s = try scanner.string()
-                            var text: [UInt8] = []
-                            try scanner.unescape(s, into: &text)
-                            idHash = text.withUnsafeBytes { StableHash.hash($0) }
-                        case .number:
-                            let n = try scanner.number()
-                            idHash = StableHash.hash(UnsafeRawBufferPointer(rebasing: bytes[n.start..<n.end]))
-                        default:
-                            return .failure(DeadLetterReason(.wrongType, "label field '\(String(decoding: key, as: UTF8.self))' must be a string or a number"))
-                        }
-                    } else if name == field {
-                        switch kind {
-                        case .true:
-                            try scanner.literal("true")
-                            label = true
-                        case .false:
-                            try scanner.literal("false")
-                            label = false
-                        case .number: label = try scanner.number().value != 0
-                        case .string:
-                            let s = try scanner.string()
-                            switch String(decoding: UnsafeRawBufferPointer(rebasing: bytes[s.start..<s.end]), as: UTF8.self).lowercased() {
-                            case "true", "1", "yes", "fraud": label = true
-                            case "false", "0", "no", "legit": label = false
-                            default: return .failure(DeadLetterReason(.wrongType, "label value is not a recognised truth value"))
-                            }
-                        default:
-                            return .failure(DeadLetterReason(.wrongType, "label field '\(String(decoding: field, as: UTF8.self))' must be a boolean, a number or a string"))
-                        }
-                    } else if name == timeField {
-                        switch kind {
-                        case .number:
-                            let v = try scanner.number().value
-                            time = Int64(abs(v) >= 1e11 ? v : v * 1000)
-                        case .string:
-                            let s = try scanner.string()
-                            time = RFC3339.milliseconds(UnsafeRawBufferPointer(rebasing: bytes[s.start..<s.end]))
-                        default: try scanner.skipValue()
-                        }
-                    } else {
-                        try scanner.skipValue()
+            try scanner.beginObject()
+            while let token = try scanner.nextKey() {
+                var name: [UInt8] = []
+                try scanner.unescape(token, into: &name)
+                let kind = try scanner.valueKind()
+                if name == key {
+                    switch kind {
+                    case .string:
+                        let s = try scanner.string()
+                        var text: [UInt8] = []
+                        try scanner.unescape(s, into: &text)
+                        idHash = text.withUnsafeBytes { StableHash.hash($0) }
+                    case .number:
+                        let n = try scanner.number()
+                        idHash = StableHash.hash(UnsafeRawBufferPointer(rebasing: bytes[n.start..<n.end]))
+                    default:
+                        return .failure(DeadLetterReason(.wrongType, "label field '\(String(decoding: key, as: UTF8.self))' must be a string or a number"))
                     }
-                    scanner.skipWhitespace()
-                    guard let c = scanner.peek() else { throw scanner.fail("unterminated object") }
-                    scanner.i += 1
-                    if c == UInt8(ascii: "}") { break }
-                    guard c == UInt8(ascii: ",") else { throw scanner.fail("expected ',' or '}' at byte \(scanner.i - 1)") }
+                } else if name == field {
+                    switch kind {
+                    case .true:
+                        try scanner.literal("true")
+                        label = true
+                    case .false:
+                        try scanner.literal("false")
+                        label = false
+                    case .number: label = try scanner.number().value != 0
+                    case .string:
+                        let s = try scanner.string()
+                        switch String(decoding: UnsafeRawBufferPointer(rebasing: bytes[s.start..<s.end]), as: UTF8.self).lowercased() {
+                        case "true", "1", "yes", "fraud": label = true
+                        case "false", "0", "no", "legit": label = false
+                        default: return .failure(DeadLetterReason(.wrongType, "label value is not a recognised truth value"))
+                        }
+                    default:
+                        return .failure(DeadLetterReason(.wrongType, "label field '\(String(decoding: field, as: UTF8.self))' must be a boolean, a number or a string"))
+                    }
+                } else if name == timeField {
+                    switch kind {
+                    case .number:
+                        let v = try scanner.number().value
+                        let ms = abs(v) >= 1e11 ? v : v * 1000
+                        time = abs(ms) < 1e16 ? Int64(ms) : nil  // absurd times are ignored, never trapped on
+                    case .string:
+                        let s = try scanner.string()
+                        time = RFC3339.milliseconds(UnsafeRawBufferPointer(rebasing: bytes[s.start..<s.end]))
+                    default: try scanner.skipValue()
+                    }
+                } else {
+                    try scanner.skipValue()
                 }
             }
-            scanner.skipWhitespace()
-            if !scanner.atEnd { throw scanner.fail("unexpected data after the object at byte \(scanner.i)") }
+            try scanner.finish()
         } catch {
             return .failure(DeadLetterReason(.malformedJSON, error.message))
         }

@@ -32,13 +32,7 @@ struct AlertWriter: Sendable {
         out += #"","topology":"#.utf8
         JSONText.string(topology, into: &out)
         out += #","event_id":"#.utf8
-        if chunk.idRanges[i].start >= 0 {
-            out.append(0x22)
-            chunk.appendText(chunk.idRanges[i], to: &out)
-            out.append(0x22)
-        } else {
-            out += "null".utf8
-        }
+        chunk.appendIDJSON(i, to: &out)
         out += #","entity":""#.utf8
         chunk.appendText(chunk.keyRanges[i], to: &out)
         out += #"","event_time":""#.utf8

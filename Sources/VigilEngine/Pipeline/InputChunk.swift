@@ -164,6 +164,17 @@ public final class InputChunk: @unchecked Sendable {
         out.append(contentsOf: text[Int(r.start)..<Int(r.start + r.count)])
     }
 
+    /// Writes record `i`'s id as a JSON string (its text as it came, escapes kept), or `null`.
+    func appendIDJSON(_ i: Int, to out: inout [UInt8]) {
+        guard idRanges[i].start >= 0 else {
+            out += "null".utf8
+            return
+        }
+        out.append(0x22)
+        appendText(idRanges[i], to: &out)
+        out.append(0x22)
+    }
+
     /// Every alert of the chunk, in record order.
     public var allAlerts: [AlertRecord] { alerts.joined().sorted { $0.index < $1.index } }
 

@@ -94,13 +94,7 @@ final class ReplayWriter: PipelineSink, @unchecked Sendable {
 enum ScoreLine {
     static func append(_ chunk: InputChunk, _ i: Int, names: [String], to out: inout [UInt8]) {
         out += #"{"id":"#.utf8
-        if chunk.idRanges[i].start >= 0 {
-            out.append(0x22)
-            chunk.appendText(chunk.idRanges[i], to: &out)
-            out.append(0x22)
-        } else {
-            out += "null".utf8
-        }
+        chunk.appendIDJSON(i, to: &out)
         let outcome = chunk.outcome(i)
         if outcome == .deadLettered {
             out += #","dead_letter":"#.utf8
