@@ -105,22 +105,20 @@ log "latency through vigil run at 10k events/s (alerts on 5 % of events)"
 vigil_lat="$("$PB" latency --brokers "$BROKERS" --source lat-in --output lat-alerts --rate 10000 --seconds 20 --input "$OUT/events.jsonl")"
 echo "  vigil: $vigil_lat"
 kill -INT "$vigil_pid"; wait "$vigil_pid" || true; vigil_pid=""
-scripts/broker.sh topic relay-in 4 >/dev/null; scripts/broker.sh topic relay-out 4 >/dev/null
-"$PB" relay --brokers "$BROKERS" --source relay-in --output relay-out &
-relay_pid=$!
-sleep 5
+relay_latency() {   # $1 topic prefix, $2 forward one record in $2; prints the latency line
+  scripts/broker.sh topic "$1-in" 4 >/dev/null; scripts/broker.sh topic "$1-out" 4 >/dev/null
+  "$PB" relay --brokers "$BROKERS" --source "$1-in" --output "$1-out" --every "$2" >/dev/null 2>&1 &
+  relay_pid=$!
+  sleep 5
+  "$PB" latency --brokers "$BROKERS" --source "$1-in" --output "$1-out" --rate 10000 --seconds 20 --input "$OUT/events.jsonl"
+  kill "$relay_pid"; relay_pid=""
+}
 log "latency through the pass-through relay at 10k events/s"
-relay_lat="$("$PB" latency --brokers "$BROKERS" --source relay-in --output relay-out --rate 10000 --seconds 20 --input "$OUT/events.jsonl")"
+relay_lat="$(relay_latency relay 1)"
 echo "  relay: $relay_lat"
-kill "$relay_pid"; relay_pid=""
-scripts/broker.sh topic sparse-in 4 >/dev/null; scripts/broker.sh topic sparse-out 4 >/dev/null
-"$PB" relay --brokers "$BROKERS" --source sparse-in --output sparse-out --every 20 &
-relay_pid=$!
-sleep 5
 log "latency through the relay forwarding one event in 20"
-sparse_lat="$("$PB" latency --brokers "$BROKERS" --source sparse-in --output sparse-out --rate 10000 --seconds 20 --input "$OUT/events.jsonl")"
+sparse_lat="$(relay_latency sparse 20)"
 echo "  sparse relay: $sparse_lat"
-kill "$relay_pid"; relay_pid=""
 
 p99="$(echo " $vigil_lat" | field p99_ms)"
 relay_p99="$(echo " $relay_lat" | field p99_ms)"
