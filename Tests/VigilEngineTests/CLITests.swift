@@ -3,7 +3,7 @@ import Testing
 import VigilTestKit
 
 /// The built `vigil` binary, as a user runs it.
-@Suite struct CLITests {
+@Suite(.serialized) struct CLITests {
     @Test func versionNamesEveryNativeLibrary() throws {
         let r = try CLI.run(["--version"])
         #expect(r.status == 0)

@@ -5,8 +5,10 @@ import VigilCore
 import VigilModels
 import VigilTestKit
 
-/// The pipeline driven from files: outcomes, determinism, alerts and the label join.
-@Suite struct ReplayTests {
+/// The pipeline driven from files: outcomes, determinism, alerts and the label join. Serialized:
+/// each test keeps a thread of the test pool busy for seconds while its own workers run, and on
+/// two cores parallel replays starved the time-limited tests of other suites.
+@Suite(.serialized) struct ReplayTests {
     static let topology: Topology = {
         try! TopologyLoader.load(path: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml").path)
     }()
