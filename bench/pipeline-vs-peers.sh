@@ -105,6 +105,8 @@ log "latency through vigil run at 10k events/s (alerts on 5 % of events)"
 vigil_lat="$("$PB" latency --brokers "$BROKERS" --source lat-in --output lat-alerts --rate 10000 --seconds 20 --input "$OUT/events.jsonl")"
 echo "  vigil: $vigil_lat"
 kill -INT "$vigil_pid"; wait "$vigil_pid" || true; vigil_pid=""
+engine_ms="$(grep -o 'producer: p50 [0-9.]* ms, p99 [0-9.]* ms' "$OUT/lat-run.txt" | sed 's/producer: //')"
+echo "  of which Vigil itself, from poll to alert handed to the producer: $engine_ms"
 relay_latency() {   # $1 topic prefix, $2 forward one record in $2; prints the latency line
   scripts/broker.sh topic "$1-in" 4 >/dev/null; scripts/broker.sh topic "$1-out" 4 >/dev/null
   "$PB" relay --brokers "$BROKERS" --source "$1-in" --output "$1-out" --every "$2" >/dev/null 2>&1 &
@@ -128,6 +130,7 @@ echo "|---|---|---|"
 echo "| replay, $N events, 2 workers | $replay_eps events/s | River pipeline: $river_eps events/s ($vs_river×) |"
 echo "| run through the broker, $N events | $run_eps events/s | rdkafka_performance consume: $perf_eps msgs/s ($kafka_ratio×) |"
 echo "| event → output latency at 10k/s, p50 / p99 | $(echo " $vigil_lat" | field p50_ms) / $p99 ms | relay: $(echo " $relay_lat" | field p50_ms) / $relay_p99 ms; relay of 1 in 20: $(echo " $sparse_lat" | field p50_ms) / $(echo " $sparse_lat" | field p99_ms) ms |"
+echo "| Vigil's own share: poll → alert handed to the producer | $engine_ms | |"
 echo "| peak RSS of replay at $entities entities | $rss_mb MB | |"
 echo "| JSON decode | $(echo " $decode" | field vigil_ns) ns/event | JSONDecoder $(echo " $decode" | field jsondecoder_ns) ns, JSONSerialization $(echo " $decode" | field jsonserialization_ns) ns |"
 echo

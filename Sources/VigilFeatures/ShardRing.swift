@@ -130,8 +130,9 @@ public final class ShardRing<Element: Sendable>: @unchecked Sendable {
 }
 
 /// Spin briefly, then yield the core, then sleep: a waiting side costs little CPU when the other
-/// side is slow, and reacts within microseconds when it is fast. After about 50 ms of waiting
-/// the naps grow to 1 ms, so an idle worker wakes 1,000 times a second rather than 20,000.
+/// side is slow, and reacts within microseconds when it is fast. The naps then double from 50 µs
+/// to 1 ms, so an idle worker wakes about 1,000 times a second rather than 20,000: on two cores
+/// shared with the broker those wake-ups cost the whole pipeline latency.
 struct Backoff {
     private(set) var attempts = 0
 
@@ -142,7 +143,9 @@ struct Backoff {
         } else if attempts < 128 {
             sched_yield()
         } else {
-            var ts = timespec(tv_sec: 0, tv_nsec: attempts < 1128 ? 50_000 : 1_000_000)
+            // 50 µs, doubling to 1 ms.
+            let nap = min(1_000_000, 50_000 << min(5, (attempts - 128) / 8))
+            var ts = timespec(tv_sec: 0, tv_nsec: nap)
             nanosleep(&ts, nil)
         }
     }

@@ -85,6 +85,10 @@ struct RunCommand: ParsableCommand {
                 "  first record after \(String(format: "%.2f", first.seconds)) s (group join); then \(Int(Double(summary.events) / processing)) events/s")
         }
         printError("  published and acknowledged: \(published.alerts) alerts, \(published.deadLetters) dead letters")
+        if let p50 = engine.processingLatency(quantile: 0.5), let p99 = engine.processingLatency(quantile: 0.99) {
+            printError(
+                "  engine time from poll to outputs handed to the producer: p50 \(String(format: "%.2f", p50)) ms, p99 \(String(format: "%.2f", p99)) ms")
+        }
     }
 }
 

@@ -44,6 +44,8 @@ public enum EventOutcome: UInt8, Sendable {
 public final class InputChunk: @unchecked Sendable {
     /// Increasing per pipeline: the order records were read in.
     public let sequence: Int
+    /// When ingest started on the chunk (right after the poll that returned its records).
+    public let createdAt = ContinuousClock.now
     /// Records in the chunk (decoded or not).
     public let count: Int
     /// Model names, for `modelScores`.

@@ -133,6 +133,11 @@ public final class KafkaEngine: Sendable {
         return n == 0 ? nil : .nanoseconds(n)
     }
 
+    /// The engine's own latency: milliseconds from the poll that returned a record to its alert
+    /// or dead letter handed to the producer (the broker's and the producer's delays come on
+    /// top), at quantile `q` over the chunks so far; nil before the first.
+    public func processingLatency(quantile q: Double) -> Double? { sink.chunkTime(quantile: q) }
+
     /// Records acknowledged so far: alerts and dead letters.
     public var published: (alerts: Int, deadLetters: Int) { sink.published }
 

@@ -32,6 +32,9 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
     private let alertsAcked = Atomic<Int>(0)
     private let deadLettersAcked = Atomic<Int>(0)
     private let labelErrors = Atomic<Int>(0)
+    /// Milliseconds from each chunk's poll to its outputs handed to the producer (the engine's
+    /// own share of the latency), for the closing summary; the first million chunks.
+    private let chunkTimes = Mutex<[Double]>([])
 
     /// One record sent and not yet acknowledged.
     struct Output: Sendable {
@@ -91,9 +94,20 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
                     key: chunk.rawKey(i), value: value, headers: headers(reason, p), alert: nil))
         }
         consumer.markDone(done)
+        let elapsed = ContinuousClock.now - chunk.createdAt
+        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        chunkTimes.withLock { if $0.count < 1_000_000 { $0.append(ms) } }
         let total = completed.add(chunk.count, ordering: .relaxed).newValue
         onChunk?(chunk)
         if let stopAfter, total >= stopAfter, total - chunk.count < stopAfter { onStopAfter?() }
+    }
+
+    /// Quantiles (0...1) of the time from a chunk's poll to its outputs handed to the producer, in
+    /// milliseconds; nil before the first chunk.
+    func chunkTime(quantile q: Double) -> Double? {
+        let sorted = chunkTimes.withLock { $0 }.sorted()
+        guard !sorted.isEmpty else { return nil }
+        return sorted[min(sorted.count - 1, Int(q * Double(sorted.count)))]
     }
 
     /// A label record that could not be read goes to the dead letters like a bad event.
