@@ -46,7 +46,6 @@ final class Worker: @unchecked Sendable {
     private var matrix: FeatureMatrix
     private var labelMatrix: FeatureMatrix
     private var featureOutcomes: [FeatureExtractor.Outcome] = []
-    private var scratch: [Double]
     private var ensembleInput: [Double]
     /// Batch scores of the models that score a span of rows at once, per model.
     private var spanScores: [[Double]]
@@ -91,8 +90,7 @@ final class Worker: @unchecked Sendable {
         metrics = PrequentialMetrics(window: metricsWindow)
         matrix = extractor.makeMatrix()
         labelMatrix = extractor.makeMatrix()
-        scratch = Array(repeating: .nan, count: topology.models.count)
-        ensembleInput = scratch
+        ensembleInput = Array(repeating: .nan, count: topology.models.count)
         spanScores = Array(repeating: [], count: topology.models.count)
     }
 
@@ -142,7 +140,6 @@ final class Worker: @unchecked Sendable {
             let key = batch.keys[r]
             for k in 0..<m {
                 let s = batched[k] ? spanScores[k][r - spanStart] : models.score(k, matrix, row: r)
-                scratch[k] = s
                 chunk.modelScores[i * m + k] = s
                 if !models.isReady(k) {  // per event: a model can become ready mid-batch
                     ensembleInput[k] = .nan
@@ -190,14 +187,16 @@ final class Worker: @unchecked Sendable {
         if chunk.remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { sink.complete(chunk) }
     }
 
-    /// The alert's explanation: each model's contributions as shares of its own total, weighted
-    /// by the model's share of the ensemble, summed per feature; the strongest first.
+    /// The alert's explanation: each counted model's contributions as shares of its own total,
+    /// weighted by the model's share of the ensemble, summed per feature; the strongest first.
+    /// Counted: with a weight, and a score in this event's ensemble (`ensembleInput`).
     private func explain(_ matrix: FeatureMatrix, row r: Int) -> [Contribution] {
         guard writer.explain > 0 else { return [] }
-        let total = ensemble.weights.reduce(0, +)
+        let counted = (0..<models.count).filter { ensemble.weights[$0] > 0 && !ensembleInput[$0].isNaN }
+        let total = counted.map { ensemble.weights[$0] }.reduce(0, +)
         var merged: [String: Contribution] = [:]
         var order: [String] = []
-        for k in 0..<models.count where ensemble.weights[k] > 0 {
+        for k in counted {
             let parts = models.explain(k, matrix, row: r, top: 2 * writer.explain + 2)
             let size = parts.reduce(0) { $0 + abs($1.weight) }
             guard size > 0 else { continue }

@@ -42,7 +42,7 @@ public struct Replay {
         var info = stat()
         let size = fstat(fileno(file), &info) == 0 ? Int(info.st_size) : 0
         pipeline.start()
-        writer.start(pipeline: pipeline)
+        writer.start()
         let topic = topology.source.kafka.topics[0]
         var lineNumber: Int64 = 0
         var carry: [UInt8] = []

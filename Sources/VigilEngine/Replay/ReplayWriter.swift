@@ -26,7 +26,7 @@ final class ReplayWriter: PipelineSink, @unchecked Sendable {
         names = topology.models.map(\.name)
     }
 
-    func start(pipeline: Pipeline) {
+    func start() {
         let thread = Thread { [self] in
             while true {
                 ready.wait()
