@@ -31,14 +31,15 @@ public struct Replay {
     /// Runs the whole input through the pipeline.
     /// - Throws: `VigilError` for files that cannot be read or written.
     public func run() throws(VigilError) -> Pipeline.Summary {
-        let writer = try ReplayWriter(scores: scores, alerts: alerts, deadLetters: deadLetters, topology: topology)
-        let pipeline = try Pipeline(topology: topology, workers: workers, sink: writer)
-        let pending = try loadLabels()
-        var nextLabel = 0
+        // Everything that can be refused is checked before any output file is created.
         guard let file = fopen(input, "rb") else {
             throw VigilError(.ioFailed, "cannot open \(input): \(String(cString: strerror(errno)))")
         }
         defer { fclose(file) }
+        let pending = try loadLabels()
+        let writer = try ReplayWriter(scores: scores, alerts: alerts, deadLetters: deadLetters, topology: topology)
+        let pipeline = try Pipeline(topology: topology, workers: workers, sink: writer)
+        var nextLabel = 0
         var info = stat()
         let size = fstat(fileno(file), &info) == 0 ? Int(info.st_size) : 0
         pipeline.start()
