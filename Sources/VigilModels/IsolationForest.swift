@@ -145,11 +145,15 @@ public struct IsolationForest: OnlineModel, Equatable {
         }
     }
 
-    /// `learn(_:row:label: nil)` with the columns already resolved.
+    /// `learn(_:row:label: nil)` with the columns already resolved. The row goes straight into
+    /// the window: nothing is allocated per event.
     public mutating func learn(_ matrix: FeatureMatrix, row r: Int, binding: ColumnBinding) {
-        var x = [Float](repeating: 0, count: dimensions)
-        row(matrix, r, binding, into: &x)
-        learn(x)
+        let base = windowNext * dimensions
+        for j in 0..<dimensions {
+            let v = binding.value(matrix, row: r, j)
+            window[base + j] = v.isFinite ? Float(v) : 0
+        }
+        advanceWindow()
     }
 
     /// Rows walked together through one tree by the batch scorer.
@@ -241,6 +245,11 @@ public struct IsolationForest: OnlineModel, Equatable {
     private mutating func learn(_ x: [Float]) {
         let base = windowNext * dimensions
         for j in 0..<dimensions { window[base + j] = x[j] }
+        advanceWindow()
+    }
+
+    /// Counts the row just written at `windowNext` as learned, and grows or rebuilds trees when due.
+    private mutating func advanceWindow() {
         windowNext = (windowNext + 1) % windowEvents
         windowFilled = min(windowEvents, windowFilled + 1)
         learned += 1
