@@ -6,8 +6,8 @@ import VigilModels
 import VigilTestKit
 
 /// The pipeline driven from files: outcomes, determinism, alerts and the label join. Serialized:
-/// each test keeps a thread of the test pool busy for seconds while its own workers run, and on
-/// two cores parallel replays starved the time-limited tests of other suites.
+/// each test keeps a thread of the test pool busy for seconds while its own workers run; on two
+/// cores, several at once slow the time-limited tests of other suites.
 @Suite(.serialized) struct ReplayTests {
     static let topology: Topology = {
         try! TopologyLoader.load(path: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml").path)
