@@ -89,7 +89,8 @@ enum SummaryText {
         lines.append("  dead letters \(s.deadLetterTotal)" + (dead.isEmpty ? "" : " (" + dead.joined(separator: ", ") + ")"))
         lines.append("  entities \(s.entities), state \(s.stateBytes / 1_048_576) MiB, live threshold \(String(format: "%.4f", s.threshold))")
         if s.labelsReceived > 0 {
-            lines.append("  labels \(s.labelsReceived) received, \(s.labelsJoined) joined to their events")
+            let malformed = s.labelsMalformed > 0 ? " (and \(s.labelsMalformed) unreadable, dead-lettered)" : ""
+            lines.append("  labels \(s.labelsReceived) received\(malformed), \(s.labelsJoined) joined to their events")
             let q = s.quality
             func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "n/a" }
             lines.append(

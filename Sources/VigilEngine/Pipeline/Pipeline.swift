@@ -31,7 +31,6 @@ public final class Pipeline: @unchecked Sendable {
     private var threads: [Thread] = []
     private let running = DispatchGroup()
     private var labelsReceived = 0
-    private var labelsMalformed = 0
     private var started = false
 
     /// Events that may wait for their labels, across all workers (docs/alerts.md, "Labels").
@@ -119,9 +118,6 @@ public final class Pipeline: @unchecked Sendable {
         for ring in rings { _ = ring.push(.labels(labels)) }
     }
 
-    /// Counts a label record that could not be read.
-    public func labelMalformed() { labelsMalformed += 1 }
-
     /// Closes the rings and waits until every worker has finished what it was given.
     public func finish() {
         for ring in rings { ring.close() }
@@ -146,7 +142,6 @@ public final class Pipeline: @unchecked Sendable {
             metrics.append(w.metrics)
         }
         s.labelsReceived = labelsReceived
-        s.labelsMalformed = labelsMalformed
         s.quality = PrequentialMetrics.merged(metrics)
         s.threshold = workers.map(\.threshold.current).reduce(0, +) / Double(workers.count)
         return s
@@ -164,6 +159,7 @@ public final class Pipeline: @unchecked Sendable {
         public var deadLetters: [DeadLetterReason.Code: Int] = [:]
         public var labelsReceived = 0
         public var labelsJoined = 0
+        /// Label records that could not be read (dead-lettered by `run`).
         public var labelsMalformed = 0
         public var entities = 0
         public var stateBytes = 0
