@@ -23,7 +23,6 @@ public final class KafkaEngine: Sendable {
     private let sink: KafkaSink
     private let pipeline: Pipeline
     private let labelSources: [String: LabelDecoder]
-    private let stopping = Atomic<Bool>(false)
     /// Nanoseconds from `run()`'s start to the first source record (0 until then).
     private let firstRecordNanos = Atomic<Int64>(0)
 
@@ -31,8 +30,8 @@ public final class KafkaEngine: Sendable {
     ///   - brokers: overrides the topology's `source.kafka.brokers`.
     ///   - stopAfterEvents: stop by itself once this many source records have an outcome.
     ///   - onChunk: called with every finished chunk after its outputs are handed to the
-    ///     producer (tests and `--print-alerts` use it).
-    ///   - onAlertDelivered: called with each alert the broker acknowledged.
+    ///     producer (the integration tests read outcomes and scores from it).
+    ///   - onAlertDelivered: called with each alert the broker acknowledged (`--print-alerts`).
     public init(
         topology: Topology, brokers: [String]? = nil, workers: Int, logger: Logger = Logger(label: "vigil.engine"),
         stopAfterEvents: Int? = nil, onChunk: (@Sendable (InputChunk) -> Void)? = nil,
@@ -116,7 +115,6 @@ public final class KafkaEngine: Sendable {
 
     /// Makes `run()` stop reading and finish (from any thread).
     public func stop() {
-        stopping.store(true, ordering: .releasing)
         consumer.stop()
     }
 
