@@ -13,12 +13,13 @@ import VigilCore
 public struct EventDecoder: Sendable {
     /// The columns the decoded rows fill.
     public let layout: EventLayout
-    let fields: [Field]
-    /// The same, without strings: what the per-event path reads (copying it retains nothing).
+    /// The declared fields' names, for error details.
+    let fieldNames: [String]
+    /// The declared fields without strings: what the per-event path reads (copying one retains
+    /// nothing).
     let infos: [FieldInfo]
     /// Field names as bytes, for matching keys: all in one buffer, with each name's start and
     /// length (so a lookup touches one array, not one per candidate).
-    let names: [[UInt8]]
     let nameBytes: [UInt8]
     let nameStarts: [Int]
     let nameLengths: [Int]
@@ -33,14 +34,6 @@ public struct EventDecoder: Sendable {
     private var categories: [UInt64]
     private var seen: [Bool]
     private var scratch: [UInt8] = []
-
-    /// One declared field and where its value goes.
-    struct Field: Sendable {
-        var name: [UInt8]
-        var spec: FieldSpec
-        var numberColumn: Int?
-        var categoryColumn: Int?
-    }
 
     /// A declared field's type, bounds and columns.
     struct FieldInfo: Sendable {
@@ -68,31 +61,26 @@ public struct EventDecoder: Sendable {
     public init(source: SourceSpec, schema: Schema) {
         let layout = EventLayout(schema: schema)
         self.layout = layout
-        let fields = schema.fields.map { spec in
-            Field(
-                name: Array(spec.name.utf8), spec: spec, numberColumn: layout.numbers.firstIndex(of: spec.name),
-                categoryColumn: layout.categories.firstIndex(of: spec.name))
-        }
-        self.fields = fields
-        infos = fields.map {
+        let names = schema.names
+        fieldNames = names
+        infos = schema.fields.map {
             FieldInfo(
-                type: $0.spec.type, required: $0.spec.required, min: $0.spec.min, max: $0.spec.max,
-                numberColumn: $0.numberColumn, categoryColumn: $0.categoryColumn)
+                type: $0.type, required: $0.required, min: $0.min, max: $0.max,
+                numberColumn: layout.numbers.firstIndex(of: $0.name), categoryColumn: layout.categories.firstIndex(of: $0.name))
         }
-        names = fields.map(\.name)
-        nameBytes = names.flatMap { $0 }
-        let lengths = names.map(\.count)
+        nameBytes = names.flatMap { Array($0.utf8) }
+        let lengths = names.map(\.utf8.count)
         nameLengths = lengths
         nameStarts = lengths.indices.map { k in lengths[..<k].reduce(0, +) }
-        keyField = fields.firstIndex { $0.spec.name == source.key }!
-        idField = source.id.flatMap { id in fields.firstIndex { $0.spec.name == id } }
-        timeField = source.time.flatMap { t in fields.firstIndex { $0.spec.name == t.field } }
+        keyField = names.firstIndex(of: source.key)!
+        idField = source.id.flatMap { names.firstIndex(of: $0) }
+        timeField = source.time.flatMap { names.firstIndex(of: $0.field) }
         timeFormat = source.time?.format ?? .auto
         missingTime = source.time?.missing ?? .arrivalTime
         maxEventBytes = source.maxEventBytes
         numbers = Array(repeating: .nan, count: layout.numbers.count)
         categories = Array(repeating: 0, count: layout.categories.count)
-        seen = Array(repeating: false, count: fields.count)
+        seen = Array(repeating: false, count: names.count)
     }
 
     /// Decodes `bytes` (one record's value; nil for a tombstone) and appends its row to `batch`.
@@ -138,20 +126,20 @@ public struct EventDecoder: Sendable {
         }
         // Presence checks, in declaration order.
         guard seen[keyField] else {
-            return .failure(DeadLetterReason(.missingKey, "the entity key field '\(fields[keyField].spec.name)' is missing"))
+            return .failure(DeadLetterReason(.missingKey, "the entity key field '\(fieldNames[keyField])' is missing"))
         }
         for k in infos.indices where infos[k].required && !seen[k] && k != timeField {
-            return .failure(DeadLetterReason(.missingField, "required field '\(fields[k].spec.name)' is missing"))
+            return .failure(DeadLetterReason(.missingField, "required field '\(fieldNames[k])' is missing"))
         }
         if let timeField {
             if let timeValue {
                 do throws(TimeError) {
                     out.time = try eventTime(timeValue, bytes)
                 } catch {
-                    return .failure(DeadLetterReason(.badTime, "field '\(fields[timeField].spec.name)': \(error.detail)"))
+                    return .failure(DeadLetterReason(.badTime, "field '\(fieldNames[timeField])': \(error.detail)"))
                 }
-            } else if missingTime == .deadLetter || fields[timeField].spec.required {
-                return .failure(DeadLetterReason(.missingTime, "the event time field '\(fields[timeField].spec.name)' is missing"))
+            } else if missingTime == .deadLetter || infos[timeField].required {
+                return .failure(DeadLetterReason(.missingTime, "the event time field '\(fieldNames[timeField])' is missing"))
             } else {
                 out.time = arrivalMs
             }
@@ -168,20 +156,25 @@ public struct EventDecoder: Sendable {
         case text(Range<Int>)
     }
 
+    /// The declared field a key names (unescaped first if it has escapes), or nil.
     private func lookup(_ name: JSONScanner.StringToken, _ scanner: JSONScanner) throws(JSONScanner.Failure) -> Int? {
-        if name.escaped {
-            var plain: [UInt8] = []
-            try scanner.unescape(name, into: &plain)
-            return names.firstIndex { $0 == plain }
-        }
-        let base = scanner.bytes.baseAddress! + name.start
-        return nameBytes.withUnsafeBytes { all -> Int? in
-            for k in nameLengths.indices where nameLengths[k] == name.count {
-                if memcmp(all.baseAddress! + nameStarts[k], base, name.count) == 0 { return k }
+        guard name.escaped else { return lookup(UnsafeRawBufferPointer(rebasing: scanner.bytes[name.start..<name.end])) }
+        var plain: [UInt8] = []
+        try scanner.unescape(name, into: &plain)
+        return plain.withUnsafeBytes { lookup($0) }
+    }
+
+    private func lookup(_ key: UnsafeRawBufferPointer) -> Int? {
+        nameBytes.withUnsafeBytes { all -> Int? in
+            for k in nameLengths.indices where nameLengths[k] == key.count {
+                if key.isEmpty || memcmp(all.baseAddress! + nameStarts[k], key.baseAddress!, key.count) == 0 { return k }
             }
             return nil
         }
     }
+
+    static let trueHash = StableHash.category("true")
+    static let falseHash = StableHash.category("false")
 
     /// Reads declared field `f`'s value into the scratch row.
     private mutating func readField(
@@ -196,7 +189,16 @@ public struct EventDecoder: Sendable {
             return nil
         }
         seen[f] = true
-        func wrongType(_ got: String) -> DeadLetterReason {
+        func wrongType() -> DeadLetterReason {
+            let got: String
+            switch kind {
+            case .object: got = "an object"
+            case .array: got = "an array"
+            case .string: got = "a string"
+            case .number: got = "a number"
+            case .true, .false: got = "a boolean"
+            case .null: got = "null"
+            }
             let expected: String
             switch field.type {
             case .number: expected = "a number"
@@ -204,29 +206,21 @@ public struct EventDecoder: Sendable {
             case .timestamp: expected = "a time (RFC 3339 string or epoch number)"
             case .category, .string: expected = "a string"
             }
-            return DeadLetterReason(.wrongType, "field '\(fields[f].spec.name)': expected \(expected), got \(got)")
-        }
-        let kindName: String
-        switch kind {
-        case .object: kindName = "an object"
-        case .array: kindName = "an array"
-        case .string: kindName = "a string"
-        case .number: kindName = "a number"
-        case .true, .false: kindName = "a boolean"
-        case .null: kindName = "null"
+            return DeadLetterReason(.wrongType, "field '\(fieldNames[f])': expected \(expected), got \(got)")
         }
         // The raw text of the value (strings: between the quotes), for hashing and for ids.
         var text = 0..<0
-        var escapedText: JSONScanner.StringToken?
+        // The hash of the value's text (unescaped), once computed.
+        var textHash: UInt64?
         switch field.type {
         case .number:
-            guard kind == .number else { return wrongType(kindName) }
+            guard kind == .number else { return wrongType() }
             let n = try scanner.number()
             if let min = field.min, n.value < min {
-                return DeadLetterReason(.outOfRange, "field '\(fields[f].spec.name)': \(n.value) is below the minimum \(min)")
+                return DeadLetterReason(.outOfRange, "field '\(fieldNames[f])': \(n.value) is below the minimum \(min)")
             }
             if let max = field.max, n.value > max {
-                return DeadLetterReason(.outOfRange, "field '\(fields[f].spec.name)': \(n.value) is above the maximum \(max)")
+                return DeadLetterReason(.outOfRange, "field '\(fieldNames[f])': \(n.value) is above the maximum \(max)")
             }
             if let c = field.numberColumn { numbers[c] = n.value }
             if f == timeField { time = .number(n.value) }
@@ -239,23 +233,26 @@ public struct EventDecoder: Sendable {
             case .string:
                 let s = try scanner.string()
                 time = .text(s.start..<s.end)
-            default: return wrongType(kindName)
+            default: return wrongType()
             }
             return nil
         case .boolean:
             switch kind {
             case .true: try scanner.literal("true")
             case .false: try scanner.literal("false")
-            default: return wrongType(kindName)
+            default: return wrongType()
             }
-            if let c = field.categoryColumn { categories[c] = StableHash.category(kind == .true ? "true" : "false") }
+            if let c = field.categoryColumn { categories[c] = kind == .true ? Self.trueHash : Self.falseHash }
             return nil
         case .category, .string:
             switch kind {
             case .string:
                 let s = try scanner.string()
                 text = s.start..<s.end
-                if s.escaped { escapedText = s }
+                if s.escaped {
+                    try scanner.unescape(s, into: &scratch)
+                    textHash = scratch.withUnsafeBytes { StableHash.hash($0) }
+                }
             case .number:
                 let n = try scanner.number()
                 text = n.start..<n.end
@@ -263,18 +260,13 @@ public struct EventDecoder: Sendable {
                 let start = scanner.i
                 try scanner.literal(kind == .true ? "true" : "false")
                 text = start..<scanner.i
-            default: return wrongType(kindName)
+            default: return wrongType()
             }
-            var hash: UInt64
-            if let escapedText {
-                try scanner.unescape(escapedText, into: &scratch)
-                hash = scratch.withUnsafeBytes { StableHash.hash($0) }
-            } else {
-                hash = StableHash.hash(UnsafeRawBufferPointer(rebasing: scanner.bytes[text]))
-            }
+            let hash = textHash ?? StableHash.hash(UnsafeRawBufferPointer(rebasing: scanner.bytes[text]))
+            textHash = hash
             if f == keyField || f == idField {
                 guard JSONScanner.isValidUTF8(UnsafeRawBufferPointer(rebasing: scanner.bytes[text])) else {
-                    return DeadLetterReason(.malformedJSON, "field '\(fields[f].spec.name)' is not valid UTF-8")
+                    return DeadLetterReason(.malformedJSON, "field '\(fieldNames[f])' is not valid UTF-8")
                 }
             }
             if let c = field.categoryColumn { categories[c] = hash == 0 ? 1 : hash }
@@ -285,7 +277,7 @@ public struct EventDecoder: Sendable {
         }
         if f == idField {
             out.idRange = text
-            out.idHash = escapedText == nil ? StableHash.hash(UnsafeRawBufferPointer(rebasing: scanner.bytes[text])) : scratch.withUnsafeBytes { StableHash.hash($0) }
+            out.idHash = textHash ?? StableHash.hash(UnsafeRawBufferPointer(rebasing: scanner.bytes[text]))
         }
         return nil
     }
