@@ -44,6 +44,12 @@ public enum StableHash {
         return h == 0 ? 1 : h
     }
 
+    /// A hash as 16 lowercase hex digits, zero-padded: how ids and signatures are written.
+    public static func hex(_ x: UInt64) -> String {
+        let digits = String(x, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
     /// The category hash of raw UTF-8 bytes: equal to `category(String)` of the same text.
     @inlinable
     public static func category(_ bytes: UnsafeRawBufferPointer) -> UInt64 {

@@ -122,7 +122,7 @@ public enum Checkpoint {
         guard header.schema == schema else {
             throw CheckpointError(
                 .wrongSchema,
-                "written for other features (schema \(hex(header.schema)), this topology has \(hex(schema)))")
+                "written for other features (schema \(StableHash.hex(header.schema)), this topology has \(StableHash.hex(schema)))")
         }
         let body: [UInt8]
         do {
@@ -134,11 +134,6 @@ public enum Checkpoint {
             throw CheckpointError(.corrupt, "body is \(body.count) bytes, the header says \(header.bodyBytes)")
         }
         return body
-    }
-
-    static func hex(_ x: UInt64) -> String {
-        let digits = String(x, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
     private static func append<T: FixedWidthInteger>(_ value: T, to out: inout [UInt8]) {

@@ -17,7 +17,7 @@ struct AlertWriter: Sendable {
         var text = position.topic
         text += "\u{0}\(position.partition)\u{0}\(position.offset)\u{0}"
         text += versions.joined(separator: ",")
-        return String(StableHash.hash(text), radix: 16).leftPadded(to: 16)
+        return StableHash.hex(StableHash.hash(text))
     }
 
     func write(
@@ -75,6 +75,8 @@ struct AlertWriter: Sendable {
 
 /// Small JSON writing helpers shared by alerts, score lines and dead-letter records.
 enum JSONText {
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     /// A JSON string literal of `s`, escaped.
     static func string(_ s: String, into out: inout [UInt8]) {
         out.append(0x22)
@@ -87,7 +89,7 @@ enum JSONText {
             case 0x09: out += [0x5C, 0x74]
             case 0..<0x20:
                 out += "\\u00".utf8
-                out += String(b, radix: 16).leftPadded(to: 2).utf8
+                out += [hexDigits[Int(b >> 4)], hexDigits[Int(b & 15)]]
             default: out.append(b)
             }
         }

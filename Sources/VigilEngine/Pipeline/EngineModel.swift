@@ -58,7 +58,7 @@ struct ModelSet: Sendable {
         unversioned.weight = 1
         unversioned.canaryShare = nil
         let h = StableHash.hash("\(unversioned)|\(plan.signature)")
-        return spec.name + "@" + String(String(h, radix: 16).leftPadded(to: 16).prefix(8))
+        return spec.name + "@" + StableHash.hex(h).prefix(8)
     }
 
     var count: Int { specs.count }
@@ -117,8 +117,4 @@ struct ModelSet: Sendable {
         case .regression(let k): return regressions[k].explain(matrix, row: row, top: top)
         }
     }
-}
-
-extension String {
-    func leftPadded(to n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }

@@ -48,7 +48,7 @@ public final class InputChunk: @unchecked Sendable {
     public let createdAt = ContinuousClock.now
     /// Records in the chunk (decoded or not).
     public let count: Int
-    /// Model names, for `modelScores`.
+    /// Models per record in `modelScores`.
     public let models: Int
     public let topics: [String]
     let topicIndex: UnsafeMutableBufferPointer<Int32>
