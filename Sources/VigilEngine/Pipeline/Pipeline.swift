@@ -26,6 +26,7 @@ public final class Pipeline: @unchecked Sendable {
     /// Model versions, in topology order.
     public let modelVersions: [String]
     let workers: [Worker]
+    private let sink: any PipelineSink
     let rings: [ShardRing<WorkItem>]
     private var builder: ChunkBuilder
     private var threads: [Thread] = []
@@ -48,6 +49,7 @@ public final class Pipeline: @unchecked Sendable {
         precondition(workers >= 1)
         self.topology = topology
         workerCount = workers
+        self.sink = sink
         let decoder = EventDecoder(source: topology.source, schema: topology.schema)
         plan = try FeaturePlan(features: topology.features, layout: decoder.layout, state: topology.state)
         let plan = plan
@@ -87,8 +89,9 @@ public final class Pipeline: @unchecked Sendable {
     /// Decodes `count` records and sends their events to the workers; the sink gets the chunk
     /// when every record has an outcome. Waits while a ring is full (backpressure).
     /// - Parameters:
+    ///   - raw: the records' bytes (kept by the chunk for dead letters).
     ///   - position: each record's topic index (into `topics`), partition, offset and timestamp.
-    ///   - value: calls its body with each record's value bytes.
+    ///   - arrivalMs: the time given to events without one, when the topology allows that.
     /// - Returns: the chunk (its results fill in later).
     @discardableResult
     public func submit(
@@ -101,7 +104,7 @@ public final class Pipeline: @unchecked Sendable {
         let busy = works.filter { $0 != nil }.count
         chunk.remaining.store(busy, ordering: .releasing)
         if busy == 0 {
-            workers[0].sink.complete(chunk)
+            sink.complete(chunk)
         } else {
             for (shard, work) in works.enumerated() {
                 if let work { _ = rings[shard].push(.events(work)) }

@@ -67,7 +67,6 @@ public final class KafkaEngine: Sendable {
         }
         labelSources = labels
         sink.attach(producer: producer, consumer: consumer)
-        sink.onStopAfter = { [consumer] in consumer.stop() }
     }
 
     /// Model versions, in topology order (they are part of every alert id).

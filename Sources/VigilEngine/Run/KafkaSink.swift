@@ -10,16 +10,15 @@ import VigilKafka
 /// otherwise when the broker acknowledges its alert or dead letter. A failed delivery is sent
 /// again, so nothing is committed past an unpublished output.
 ///
-/// `@unchecked Sendable` invariant: `producer`, `consumer`, `onStopAfter` and the topic handles
-/// are set once, by `attach` and the engine's initialiser, before the pipeline starts and so before any other method runs; the rest is behind
+/// `@unchecked Sendable` invariant: `producer`, `consumer` and the topic handles are set once, by
+/// `attach`, before the pipeline starts and so before any other method runs; the rest is behind
 /// mutexes or atomic.
 final class KafkaSink: PipelineSink, @unchecked Sendable {
     private let topology: Topology
     private let logger: Logger
     private let onChunk: (@Sendable (InputChunk) -> Void)?
+    /// Stop the consumer once this many source records have finished.
     private let stopAfter: Int?
-    /// Called once when `stopAfter` records have finished.
-    var onStopAfter: (@Sendable () -> Void)?
     private let onAlertDelivered: (@Sendable (AlertRecord) -> Void)?
     private var producer: KafkaProducer!
     private var consumer: KafkaConsumer!
@@ -99,7 +98,7 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
         chunkTimes.withLock { if $0.count < 1_000_000 { $0.append(ms) } }
         let total = completed.add(chunk.count, ordering: .relaxed).newValue
         onChunk?(chunk)
-        if let stopAfter, total >= stopAfter, total - chunk.count < stopAfter { onStopAfter?() }
+        if let stopAfter, total >= stopAfter, total - chunk.count < stopAfter { consumer.stop() }
     }
 
     /// Quantiles (0...1) of the time from a chunk's poll to its outputs handed to the producer, in
