@@ -72,21 +72,21 @@ struct GenerateCommand: ParsableCommand {
     }
 
     private func write(_ config: TransactionStream.Config) throws {
-        let out = try Output(output!)
-        let labelOut = try labels.map(Output.init)
+        let out = try OutputFile(output!)
+        let labelOut = try labels.map { try OutputFile($0) }
         var n = 0, l = 0
         for record in SyntheticEvents(config) {
             switch record {
-            case .event(_, let json):
-                out.write(json)
+            case .event(_, _, let json):
+                try out.write(json + [0x0A])
                 n += 1
             case .label(_, let json):
-                labelOut?.write(json)
+                try labelOut?.write(json + [0x0A])
                 l += 1
             }
         }
-        out.close()
-        labelOut?.close()
+        try out.close()
+        try labelOut?.close()
         printError("generate: \(n) events\(labelOut != nil ? ", \(l) labels" : "")")
     }
 
@@ -102,19 +102,17 @@ struct GenerateCommand: ParsableCommand {
         var sent = 0, labelsSent = 0
         for record in SyntheticEvents(config) {
             switch record {
-            case .event(let id, let json):
+            case .event(_, let card, let json):
                 if rate > 0 {
                     let due = start.advanced(by: .seconds(Double(sent) / rate))
                     if due > clock.now { Thread.sleep(forTimeInterval: (due - clock.now).seconds) }
                 }
-                let card = cardKey(json)
                 try json.withUnsafeBytes { value in
-                    try card.withUnsafeBytes { key in
+                    try Array(card.utf8).withUnsafeBytes { key in
                         try producer.send(to: events, key: key, value: value, partition: partition)
                     }
                 }
                 sent += 1
-                _ = id
             case .label(_, let json):
                 guard let labelTopic else { continue }
                 try json.withUnsafeBytes { value in try producer.send(to: labelTopic, key: nil, value: value) }
@@ -126,30 +124,4 @@ struct GenerateCommand: ParsableCommand {
         printError(
             "generate: \(sent) events to \(topic)\(labelTopic != nil ? ", \(labelsSent) labels to \(labelsTopic!)" : "") in \(String(format: "%.1f", seconds)) s")
     }
-
-    /// The card id of an event, as the record key (so one card's events share a partition).
-    private func cardKey(_ json: [UInt8]) -> [UInt8] {
-        let marker = Array(#""card_id":""#.utf8)
-        guard let start = json.firstRange(of: marker)?.upperBound, let end = json[start...].firstIndex(of: 0x22) else { return [] }
-        return Array(json[start..<end])
-    }
-}
-
-/// A JSON-lines output file (or standard output).
-final class Output {
-    private let handle: UnsafeMutablePointer<FILE>
-
-    init(_ path: String) throws {
-        guard let h = path == "-" ? fdopen(dup(1), "w") : fopen(path, "w") else {
-            throw ValidationError("cannot write \(path): \(String(cString: strerror(errno)))")
-        }
-        handle = h
-    }
-
-    func write(_ line: [UInt8]) {
-        line.withUnsafeBytes { _ = fwrite($0.baseAddress!, 1, $0.count, handle) }
-        fputc(0x0A, handle)
-    }
-
-    func close() { fclose(handle) }
 }

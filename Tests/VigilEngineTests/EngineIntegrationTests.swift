@@ -42,15 +42,16 @@ struct EngineIntegrationTests {
             _ = try admin.ensureTopics(topology.topics, partitions: partitions)
         }
 
-        /// Produces every record and waits for the acknowledgements. Events are keyed by card.
+        /// Produces every record and waits for the acknowledgements. Event `i` is keyed `keys[i]`
+        /// when given (the card, so one card's events share a partition), else spread over 97 keys.
         func produce(
-            _ events: [[UInt8]], labels labelRecords: [[UInt8]] = [], partition: Int32? = nil, keyByCard: Bool = false
+            _ events: [[UInt8]], labels labelRecords: [[UInt8]] = [], partition: Int32? = nil, keys: [String]? = nil
         ) throws {
             let producer = try KafkaProducer(
                 configuration: KafkaProducerConfiguration(common: KafkaConfiguration(bootstrapServers: [brokers])))
             let events_ = producer.topic(source), labels_ = producer.topic(labels)
             for (i, e) in events.enumerated() {
-                let key = keyByCard ? Self.card(e) : Array("k\(i % 97)".utf8)
+                let key = Array((keys?[i] ?? "k\(i % 97)").utf8)
                 try key.withUnsafeBytes { k in
                     try e.withUnsafeBytes { v in
                         try producer.send(to: events_, key: k, value: e.isEmpty ? nil : v, partition: partition)
@@ -60,15 +61,6 @@ struct EngineIntegrationTests {
             for l in labelRecords { try l.withUnsafeBytes { try producer.send(to: labels_, key: nil, value: $0) } }
             try producer.close(deadline: .seconds(30))
             #expect(producer.failedCount == 0)
-        }
-
-        /// The card id of a generated event (its record key when keyed by card).
-        static func card(_ json: [UInt8]) -> [UInt8] {
-            let marker = Array(#""card_id":""#.utf8)
-            guard let start = json.firstRange(of: marker)?.upperBound, let end = json[start...].firstIndex(of: 0x22) else {
-                return []
-            }
-            return Array(json[start..<end])
         }
 
         /// Runs the engine until it has processed `count` source records; returns it (with its
@@ -111,19 +103,21 @@ struct EngineIntegrationTests {
         }
     }
 
-    static func generated(_ n: Int, seed: UInt64) -> (events: [[UInt8]], labels: [[UInt8]]) {
+    static func generated(_ n: Int, seed: UInt64) -> (events: [[UInt8]], labels: [[UInt8]], cards: [String]) {
         var config = TransactionStream.Config()
         config.events = n
         config.seed = seed
         config.cards = 3000
-        var events: [[UInt8]] = [], labels: [[UInt8]] = []
+        var events: [[UInt8]] = [], labels: [[UInt8]] = [], cards: [String] = []
         for record in SyntheticEvents(config) {
             switch record {
-            case .event(_, let json): events.append(json)
+            case .event(_, let card, let json):
+                events.append(json)
+                cards.append(card)
             case .label(_, let json): labels.append(json)
             }
         }
-        return (events, labels)
+        return (events, labels, cards)
     }
 
     /// Broken records and the reason each must be dead-lettered with.
@@ -139,7 +133,7 @@ struct EngineIntegrationTests {
 
     @Test func everyEventHasExactlyOneOutcomeAndBrokenOnesAreDeadLettered() throws {
         let setup = try Setup(partitions: 4)
-        var (events, labels) = Self.generated(40_000, seed: 21)
+        var (events, labels, _) = Self.generated(40_000, seed: 21)
         var expectedDead: [String: String] = [:]  // raw text → reason
         for (k, (raw, reason)) in Self.broken.enumerated() {
             events.insert(Array(raw.utf8), at: 1000 + k * 5000)
@@ -201,7 +195,7 @@ struct EngineIntegrationTests {
 
     @Test func replayGivesTheScoresRunGaveOnOnePartition() throws {
         let setup = try Setup(partitions: 1)
-        var (events, _) = Self.generated(25_000, seed: 33)
+        var (events, _, _) = Self.generated(25_000, seed: 33)
         events.insert(Array("{broken".utf8), at: 500)
         try setup.produce(events, partition: 0)
         let (_, chunks) = try setup.run(count: events.count)
@@ -259,13 +253,13 @@ struct EngineIntegrationTests {
     /// quality stay close. Measured and bounded here, and reported in docs/alerts.md.
     @Test func withFourPartitionsRunAndReplayRaiseCloseAlerts() throws {
         let setup = try Setup(partitions: 4)
-        let (events, labels) = Self.generated(60_000, seed: 44)
+        let (events, labels, cards) = Self.generated(60_000, seed: 44)
         var truth: [String: Bool] = [:]
         for l in labels {
             let o = try #require(try JSONSerialization.jsonObject(with: Data(l)) as? [String: Any])
             truth[o["txn_id"] as! String] = o["is_fraud"] as? Bool
         }
-        try setup.produce(events, keyByCard: true)
+        try setup.produce(events, keys: cards)
         let (_, chunks) = try setup.run(count: events.count)
         var runAlerts = Set<String>(), runScores: [String: Double] = [:]
         for chunk in chunks {

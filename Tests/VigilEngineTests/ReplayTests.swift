@@ -32,7 +32,7 @@ import VigilTestKit
             var n = 0
             for record in SyntheticEvents(config) {
                 switch record {
-                case .event(_, let json):
+                case .event(_, _, let json):
                     eventText += json + [0x0A]
                     n += 1
                     if !bad.isEmpty, n % 997 == 0 {

@@ -10,7 +10,8 @@ import VigilModels
 public struct SyntheticEvents: Sequence, IteratorProtocol {
     /// One emitted record.
     public enum Record: Sendable {
-        case event(id: String, json: [UInt8])
+        /// An event, with its card id (the record key that keeps one card's events in order).
+        case event(id: String, card: String, json: [UInt8])
         case label(id: String, json: [UInt8])
     }
 
@@ -32,7 +33,7 @@ public struct SyntheticEvents: Sequence, IteratorProtocol {
         queueHead = 0
         if let t = stream.next() {
             for label in stream.labels(availableBy: t.time) { queue.append(.label(id: label.id, json: Self.json(label))) }
-            queue.append(.event(id: t.id, json: Self.json(t)))
+            queue.append(.event(id: t.id, card: t.card, json: Self.json(t)))
         } else if !finished {
             finished = true
             for label in stream.remainingLabels() { queue.append(.label(id: label.id, json: Self.json(label))) }

@@ -147,14 +147,15 @@ enum DeadLetterLine {
     }
 }
 
-/// A file written through stdio's buffer; `-` is standard output.
-final class OutputFile: @unchecked Sendable {
-    // Invariant: used by one thread at a time (the replay writer), closed once.
+/// A file written through stdio's buffer; `-` is standard output. What `replay` and `generate`
+/// write their JSON lines with.
+public final class OutputFile: @unchecked Sendable {
+    // Invariant: used by one thread at a time, closed once.
     private let handle: UnsafeMutablePointer<FILE>
     private let path: String
     private let isStdout: Bool
 
-    init(_ path: String) throws(VigilError) {
+    public init(_ path: String) throws(VigilError) {
         self.path = path
         isStdout = path == "-"
         guard let h = isStdout ? fdopen(dup(1), "w") : fopen(path, "w") else {
@@ -163,13 +164,13 @@ final class OutputFile: @unchecked Sendable {
         handle = h
     }
 
-    func write(_ bytes: [UInt8]) throws(VigilError) {
+    public func write(_ bytes: [UInt8]) throws(VigilError) {
         guard !bytes.isEmpty else { return }
         let n = bytes.withUnsafeBytes { fwrite($0.baseAddress!, 1, $0.count, handle) }
         if n != bytes.count { throw VigilError(.ioFailed, "writing \(path): \(String(cString: strerror(errno)))") }
     }
 
-    func close() throws(VigilError) {
+    public func close() throws(VigilError) {
         if fclose(handle) != 0 { throw VigilError(.ioFailed, "closing \(path): \(String(cString: strerror(errno)))") }
     }
 }
