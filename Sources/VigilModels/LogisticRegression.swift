@@ -91,17 +91,24 @@ public struct LogisticRegression: OnlineModel, Equatable {
     private func inputs(_ matrix: FeatureMatrix, row: Int, _ binding: ColumnBinding) -> [(index: Int, x: Double)] {
         var out: [(index: Int, x: Double)] = []
         out.reserveCapacity(featureNames.count + categoryNames.count + 1)
+        forEachInput(matrix, row: row, binding) { out.append(($0, $1)) }
+        return out
+    }
+
+    /// Calls `body` with each non-zero input of a row (weight index, value), in a fixed order:
+    /// the standardised numeric features, the one-hot bucket of each category, the bias.
+    @inline(__always)
+    private func forEachInput(_ matrix: FeatureMatrix, row: Int, _ binding: ColumnBinding, _ body: (Int, Double) -> Void) {
         for j in featureNames.indices {
-            out.append((j, stats[j].standardise(binding.value(matrix, row: row, j), clip: Self.clip)))
+            body(j, stats[j].standardise(binding.value(matrix, row: row, j), clip: Self.clip))
         }
         var base = featureNames.count
         for k in categoryNames.indices {
             let bucket = binding.bucket(matrix, row: row, k)
-            if bucket != FeatureMatrix.missing, Int(bucket) < categoryBuckets[k] { out.append((base + Int(bucket), 1)) }
+            if bucket != FeatureMatrix.missing, Int(bucket) < categoryBuckets[k] { body(base + Int(bucket), 1) }
             base += categoryBuckets[k]
         }
-        out.append((biasIndex, 1))
-        return out
+        body(biasIndex, 1)
     }
 
     private func binding(_ matrix: FeatureMatrix) -> ColumnBinding { binding(for: matrix) }
@@ -134,7 +141,10 @@ public struct LogisticRegression: OnlineModel, Equatable {
 
     /// `score(_:row:)` with the columns already resolved.
     public func score(_ matrix: FeatureMatrix, row: Int, binding: ColumnBinding) -> Double {
-        calibrated(rawProbability(inputs(matrix, row: row, binding)))
+        // The sum of `rawProbability`, in the same order, without building the input list.
+        var logit = 0.0
+        forEachInput(matrix, row: row, binding) { i, v in logit += weight(i) * v }
+        return calibrated(Self.sigmoid(logit))
     }
 
     /// Batches of at least this many rows go through CBLAS (`cblas_dgemv`); smaller ones through
