@@ -82,6 +82,12 @@ public struct BinaryReader: Sendable {
     }
 
     /// Fails unless every byte was read.
+    /// Moves past `count` bytes (read separately, from `bytes`).
+    public mutating func skip(_ count: Int) throws(VigilError) {
+        try need(count)
+        offset += count
+    }
+
     public func expectEnd(_ what: String) throws(VigilError) {
         guard isAtEnd else { throw VigilError(.malformedInput, "\(remaining) unexpected bytes after \(what)") }
     }

@@ -59,12 +59,14 @@ public final class KafkaAdmin: Sendable {
         return ClusterMetadata(brokers: brokers, topics: topics)
     }
 
-    /// Creates `name` with `partitions` partitions (replication factor 1 unless given).
+    /// Creates `name` with `partitions` partitions (replication factor 1 unless given) and topic
+    /// `config` (for example `cleanup.policy: compact`).
     /// - Returns: true if it was created, false if it already existed.
     /// - Throws: `.adminFailed` with the broker's reason, `.timedOut` when no answer came.
     @discardableResult
     public func createTopic(
-        _ name: String, partitions: Int, replicationFactor: Int = 1, timeout: Duration = .seconds(10)
+        _ name: String, partitions: Int, replicationFactor: Int = 1, config: [String: String] = [:],
+        timeout: Duration = .seconds(10)
     ) throws(KafkaError) -> Bool {
         let errstr = UnsafeMutablePointer<CChar>.allocate(capacity: 512)
         defer { errstr.deallocate() }
@@ -72,6 +74,12 @@ public final class KafkaAdmin: Sendable {
             throw KafkaError(.adminFailed, "create topic \(name): \(String(cString: errstr))")
         }
         defer { rd_kafka_NewTopic_destroy(topic) }
+        for (key, value) in config.sorted(by: { $0.key < $1.key }) {
+            let err = rd_kafka_NewTopic_set_config(topic, key, value)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw KafkaError.from(err, "create topic \(name): config \(key)=\(value)", code: .adminFailed)
+            }
+        }
         let options = rd_kafka_AdminOptions_new(client.handle, RD_KAFKA_ADMIN_OP_CREATETOPICS)
         defer { rd_kafka_AdminOptions_destroy(options) }
         _ = rd_kafka_AdminOptions_set_request_timeout(options, timeout.timeoutMilliseconds, errstr, 512)

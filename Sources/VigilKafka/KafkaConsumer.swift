@@ -180,6 +180,36 @@ public final class KafkaConsumer: Sendable {
         state.startOffsets.withLock { $0.merge(offsets) { $1 } }
     }
 
+    /// Reads `offsets`' partitions from those offsets without joining the group's rebalances
+    /// (the checkpoint reader; nothing is committed for them). `KafkaConsumer.beginning` starts at
+    /// the oldest record kept.
+    public func assign(_ offsets: [TopicPartition: Int64]) throws(KafkaError) {
+        let list = TopicPartitionList.make(offsets)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_assign(client.handle, list)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.from(err, "assign", code: .consumeFailed) }
+        state.assignment.withLock { $0 = Set(offsets.keys) }
+    }
+
+    /// The oldest offset kept and the offset the next record will get (the high watermark), as
+    /// the partition's leader reports them now.
+    public func watermarks(_ tp: TopicPartition, timeout: Duration = .seconds(10)) throws(KafkaError) -> (low: Int64, high: Int64) {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        let err = rd_kafka_query_watermark_offsets(client.handle, tp.topic, tp.partition, &low, &high, timeout.timeoutMilliseconds)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError.from(err, "watermarks of \(tp)", code: .consumeFailed)
+        }
+        return (low, high)
+    }
+
+    /// Per partition, the offset after the done prefix: every record before it is done (its
+    /// outputs acknowledged). Partitions with no record done yet are absent.
+    public var doneOffsets: [TopicPartition: Int64] { state.tracker.withLock { $0.doneOffsets } }
+
+    /// The logical offset of a partition's oldest record kept (librdkafka's OFFSET_BEGINNING).
+    public static let beginning: Int64 = Int64(RD_KAFKA_OFFSET_BEGINNING)
+
     /// Moves the fetch position of assigned partitions; the next records come from there.
     public func seek(_ offsets: [TopicPartition: Int64], timeout: Duration = .seconds(10)) throws(KafkaError) {
         let list = TopicPartitionList.make(offsets)

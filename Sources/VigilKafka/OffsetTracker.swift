@@ -121,6 +121,10 @@ public struct OffsetTracker: Sendable {
         return out
     }
 
+    /// For every partition with progress, the offset after its done prefix (what a commit would
+    /// send), whether or not it was committed already.
+    public var doneOffsets: [TopicPartition: Int64] { partitions.compactMapValues(\.committable) }
+
     /// Records a commit as made (or, for an asynchronous one, as sent).
     public mutating func committed(_ offsets: [TopicPartition: Int64]) {
         for (tp, offset) in offsets where partitions[tp] != nil { partitions[tp]!.committed = offset }

@@ -1,3 +1,5 @@
+import VigilCore
+
 /// Combines the active models' scores into one. Each score is first put on a common scale:
 /// its percentile among that model's recent scores. A forest's 0.62 and a regression's 0.004
 /// then mean the same thing ("higher than 99 % of recent events"). The percentiles are then
@@ -45,5 +47,35 @@ public struct Ensemble: Sendable {
             seen[i] += 1
         }
         return weight > 0 ? sum / weight : .nan
+    }
+}
+
+extension Ensemble {
+    /// Appends what the ensemble has learned, per model: its score memory and how many scores it
+    /// has seen (the weights come from the topology).
+    public func encode(model i: Int, into out: inout BinaryWriter) {
+        out.write(UInt8(1))  // body version
+        out.write(seen[i])
+        recent[i].encode(into: &out)
+    }
+
+    /// What `encode(model:into:)` wrote, to be given to `restore(model:_:)`.
+    public struct ModelMemory: Sendable {
+        fileprivate var seen: Int
+        fileprivate var recent: DecayedHistogram
+
+        /// Reads one model's memory.
+        public init(decoding input: inout BinaryReader) throws(CheckpointError) {
+            let version = try input.checkpoint { r throws(VigilError) in try r.uint8() }
+            guard version == 1 else { throw CheckpointError(.newerVersion, "ensemble body version \(version)") }
+            seen = try input.checkpoint { r throws(VigilError) in try r.int(in: 0...Int.max, "scores seen") }
+            recent = try DecayedHistogram(decoding: &input)
+        }
+    }
+
+    /// Gives model `i` the score memory a checkpoint held for it.
+    public mutating func restore(model i: Int, _ memory: ModelMemory) {
+        seen[i] = memory.seen
+        recent[i] = memory.recent
     }
 }

@@ -1,3 +1,5 @@
+import VigilCore
+
 /// Quality measured the prequential way (test, then train): every labelled event was scored
 /// before its label was known. The window holds the most recent labelled events. It reports
 /// ROC-AUC and average precision of the scores, and precision, recall and F1 of the alerts
@@ -60,5 +62,35 @@ public struct PrequentialMetrics: Sendable {
             events: entries.count, positives: positives, rocAUC: RankingMetrics.rocAUC(scores: scores, labels: labels),
             averagePrecision: RankingMetrics.averagePrecision(scores: scores, labels: labels), precision: precision,
             recall: recall, f1: f1)
+    }
+}
+
+extension PrequentialMetrics {
+    /// Appends the window (oldest first) and the running total, so quality survives a restart.
+    public func encode(into out: inout BinaryWriter) {
+        out.write(UInt8(1))  // body version
+        out.write(total)
+        out.write(UInt64(entries.count))
+        forEachEntry { score, label, alerted in
+            out.write(score)
+            out.write(UInt8((label ? 1 : 0) | (alerted ? 2 : 0)))
+        }
+    }
+
+    /// Metrics over a window of `window` events holding what `encode` wrote (its newest
+    /// `window` events, when the window shrank).
+    public init(window: Int, decoding input: inout BinaryReader) throws(CheckpointError) {
+        self.init(window: window)
+        let version = try input.checkpoint { r throws(VigilError) in try r.uint8() }
+        guard version == 1 else { throw CheckpointError(.newerVersion, "metrics body version \(version)") }
+        let total = try input.checkpoint { r throws(VigilError) in try r.int(in: 0...Int.max, "labelled events") }
+        let n = try input.checkpoint { r throws(VigilError) in try r.int(in: 0...total, "window entries") }
+        guard input.remaining >= 9 * n else { throw CheckpointError(.truncated, "metrics window cut short") }
+        for _ in 0..<n {
+            let score = try input.checkpoint { r throws(VigilError) in try r.double() }
+            let flags = try input.checkpoint { r throws(VigilError) in try r.uint8() }
+            add(score: score, label: flags & 1 != 0, alerted: flags & 2 != 0)
+        }
+        self.total = total
     }
 }
