@@ -33,17 +33,18 @@ extension Topology {
         let deadLetter = o.object("dead_letter", required: true).flatMap(decodeDeadLetter)
         let checkpoints = o.object("checkpoints").flatMap(decodeCheckpoints)
         let admin = o.object("admin").flatMap(decodeAdmin)
+        let audit = o.object("audit").flatMap(decodeAudit)
         o.finish()
 
         if let source, let alerts, let deadLetter {
-            checkDistinctTopics(o, source: source, alerts: alerts, deadLetter: deadLetter, checkpoints: checkpoints, models: models ?? [])
+            checkDistinctTopics(o, source: source, alerts: alerts, deadLetter: deadLetter, checkpoints: checkpoints, audit: audit, models: models ?? [])
         }
         guard d.isEmpty, let name, let source, let schema, let features, let models, let alerts, let deadLetter else {
             return nil
         }
         return Topology(
             name: name, description: description, source: source, schema: schema, features: features, state: state,
-            models: models, threshold: threshold, alerts: alerts, deadLetter: deadLetter, checkpoints: checkpoints, admin: admin)
+            models: models, threshold: threshold, alerts: alerts, deadLetter: deadLetter, checkpoints: checkpoints, admin: admin, audit: audit)
     }
 
     private static func longestWindow(_ features: [FeatureSpec]) -> Duration? {
@@ -173,26 +174,37 @@ extension Topology {
         return topic.map { CheckpointSpec(topic: $0, every: every, everyEvents: everyEvents, keep: keep, directory: directory) }
     }
 
+    private static func decodeAudit(_ o: ConfigObject) -> AuditSpec? {
+        let topic = o.string("topic", required: true)
+        if let topic { KafkaNames.checkTopic(topic, key: "topic", in: o) }
+        o.finish()
+        return topic.map(AuditSpec.init)
+    }
+
     private static func decodeAdmin(_ o: ConfigObject) -> AdminSpec? {
         let listen = o.string("listen", required: true)
+        let tokenEnv = o.string("token_env") ?? "VIGIL_ADMIN_TOKEN"
+        let tokenFile = o.string("token_file")
         o.finish()
         guard let listen else { return nil }
         guard isHostPort(listen), let colon = listen.lastIndex(of: ":") else {
             o.report("listen", "'\(listen)' is not host:port (for example 127.0.0.1:9464)")
             return nil
         }
-        return AdminSpec(host: String(listen[..<colon]), port: Int(listen[listen.index(after: colon)...])!)
+        return AdminSpec(
+            host: String(listen[..<colon]), port: Int(listen[listen.index(after: colon)...])!, tokenEnv: tokenEnv, tokenFile: tokenFile)
     }
 
     /// Outputs must not feed back into the input, and each output needs its own topic.
     private static func checkDistinctTopics(
         _ o: ConfigObject, source: SourceSpec, alerts: AlertsSpec, deadLetter: DeadLetterSpec, checkpoints: CheckpointSpec?,
-        models: [ModelSpec]
+        audit: AuditSpec?, models: [ModelSpec]
     ) {
         var outputs: [(path: String, key: String, topic: String)] = [
             ("alerts", "topic", alerts.topic), ("dead_letter", "topic", deadLetter.topic),
         ]
         if let checkpoints { outputs.append(("checkpoints", "topic", checkpoints.topic)) }
+        if let audit { outputs.append(("audit", "topic", audit.topic)) }
         var seen: [String: String] = [:]
         for t in source.kafka.topics { seen[t] = "source.kafka.topics" }
         for m in models { if let l = m.kind.labels { seen[l.topic] = seen[l.topic] ?? "models[\(m.name)].labels.topic" } }

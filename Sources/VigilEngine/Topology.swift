@@ -30,6 +30,8 @@ public struct Topology: Sendable {
     public var checkpoints: CheckpointSpec?
     /// Key `admin` (optional; without it no HTTP endpoint is opened).
     public var admin: AdminSpec?
+    /// Key `audit` (optional; without it audit records go to the log only).
+    public var audit: AuditSpec? = nil
 }
 
 extension Topology {
@@ -40,6 +42,7 @@ extension Topology {
         out += models.compactMap { $0.kind.labels?.topic }
         out += [alerts.topic, deadLetter.topic]
         if let checkpoints { out.append(checkpoints.topic) }
+        if let audit { out.append(audit.topic) }
         var seen = Set<String>()
         return out.filter { seen.insert($0).inserted }
     }
@@ -178,9 +181,25 @@ public struct AdminSpec: Sendable, Hashable {
     /// Key `listen` (required): `host:port`, loopback unless you mean otherwise.
     public var host: String
     public var port: Int
+    /// Environment variable holding the bearer token of the mutating endpoints. Key `token_env`
+    /// (default `VIGIL_ADMIN_TOKEN`).
+    public var tokenEnv: String = "VIGIL_ADMIN_TOKEN"
+    /// File holding the token (its first line), read when the variable is not set. Key
+    /// `token_file` (optional).
+    public var tokenFile: String? = nil
 
-    public init(host: String, port: Int) {
+    public init(host: String, port: Int, tokenEnv: String = "VIGIL_ADMIN_TOKEN", tokenFile: String? = nil) {
         self.host = host
         self.port = port
+        self.tokenEnv = tokenEnv
+        self.tokenFile = tokenFile
     }
+}
+
+/// Where every applied or refused configuration change is recorded. Key `audit`.
+public struct AuditSpec: Sendable, Hashable {
+    /// Key `topic` (required).
+    public var topic: String
+
+    public init(topic: String) { self.topic = topic }
 }

@@ -2,14 +2,21 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
-import Synchronization
+import ServiceLifecycle
 import VigilEngine
 
-/// `vigil run`: the pipeline between Kafka topics, until Ctrl-C, SIGTERM or a bound.
-struct RunCommand: ParsableCommand {
+/// `vigil run`: the pipeline between Kafka topics, until Ctrl-C, SIGTERM or a bound. Runs the
+/// engine, the topology watcher, SIGHUP reloads and the admin endpoint as one service group.
+struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run a topology: read its source topics, score every event, publish alerts and dead letters.")
+        abstract: "Run a topology: read its source topics, score every event, publish alerts and dead letters.",
+        discussion: """
+            The topology file is watched: tunables (threshold, weights, roles, explain) swap in between \
+            batches, structural changes (fields, features, models) rebuild the pipeline from a checkpoint, \
+            and changes that need a restart (brokers, group, topics, checkpoints, admin) are refused. \
+            SIGHUP and POST /reload reload it too. SIGTERM and SIGINT stop gracefully.
+            """)
 
     @Option(help: "Topology file.")
     var topology: String
@@ -17,7 +24,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Broker list host:port[,…] (default: the topology's source.kafka.brokers).")
     var brokers: String?
 
-    @Option(help: "Worker threads (default: one per core).")
+    @Option(help: "Worker threads (default: one per core). A checkpoint restores into the same number of workers.")
     var workers: Int?
 
     @Option(help: "Stop after this many seconds.")
@@ -26,13 +33,25 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Stop once this many source records have been processed.")
     var events: Int?
 
+    @Flag(name: .customLong("until-end"), help: "Stop once the source partitions are done up to where they ended at start.")
+    var untilEnd = false
+
+    @Option(name: .customLong("restore"), help: "Restore this checkpoint (a sequence from `vigil checkpoints list`) instead of the newest.")
+    var restoreSequence: UInt64?
+
+    @Option(name: .customLong("shutdown-deadline"), help: "Seconds a graceful shutdown may take before the process exits with status 1.")
+    var shutdownDeadline: Double = 60
+
+    @Flag(name: .customLong("no-watch"), help: "Do not watch the topology file (SIGHUP and POST /reload still reload it).")
+    var noWatch = false
+
     @Flag(name: .customLong("print-alerts"), help: "Print each alert once the broker has acknowledged it.")
     var printAlerts = false
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
-    func run() throws {
+    func run() async throws {
         let topology = try loadTopology(self.topology)
         let level = logLevel
         LoggingSystem.bootstrap { label in
@@ -40,6 +59,7 @@ struct RunCommand: ParsableCommand {
             handler.logLevel = level
             return handler
         }
+        let logger = Logger(label: "vigil")
         var onAlert: (@Sendable (AlertRecord) -> Void)?
         if printAlerts {
             let printer = AlertPrinter()
@@ -50,31 +70,49 @@ struct RunCommand: ParsableCommand {
         let engine: KafkaEngine
         do {
             engine = try KafkaEngine(
-                topology: topology, brokers: servers, workers: workerCount, stopAfterEvents: events,
-                onAlertDelivered: onAlert)
+                topology: topology, topologyFile: self.topology, brokers: servers, workers: workerCount, logger: Logger(label: "vigil.engine"),
+                stopAfterEvents: events, untilEnd: untilEnd, restoreSequence: restoreSequence, onAlertDelivered: onAlert)
         } catch {
             printError("run: \(error)")
             throw ExitCode(1)
         }
-        StopSignals.install()
-        let watcher = Thread {
-            while !StopSignals.requested.load(ordering: .acquiring) { usleep(50_000) }
-            printError("vigil: stopping (signal): draining the workers, flushing outputs, committing")
-            engine.stop()
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(
+                service: EngineService(engine: engine, deadline: .milliseconds(Int(shutdownDeadline * 1000)), logger: logger),
+                successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup,
+                serviceName: "engine"),
+            .init(service: ReloadOnSignal(engine: engine), successTerminationBehavior: .ignore, serviceName: "sighup"),
+        ]
+        if let admin = topology.admin {
+            let token = AdminServer.token(admin)
+            if token == nil {
+                logger.warning("No admin token (\(admin.tokenEnv) or admin.token_file): POST /reload and /checkpoint are refused")
+            }
+            services.append(
+                .init(
+                    service: AdminServer.application(engine: engine, spec: admin, token: token, logger: Logger(label: "vigil.admin")),
+                    serviceName: "admin"))
+            logger.info("Admin endpoint", metadata: ["listen": "http://\(admin.host):\(admin.port)"])
         }
-        watcher.start()
+        let watcher = noWatch ? nil : FileWatcher(path: self.topology) { _ = engine.reload(source: .file) }
+        watcher?.start()
         if let duration {
             DispatchQueue.global().asyncAfter(deadline: .now() + duration) { engine.stop() }
         }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "vigil.lifecycle")))
         let clock = ContinuousClock()
         let start = clock.now
         do {
-            try engine.run()
+            try await group.run()
         } catch {
+            watcher?.stop()
             printError("run: \(error)")
             printError(SummaryText.render(engine.summary(), elapsed: clock.now - start, title: "run of \(topology.name)"))
             throw ExitCode(1)
         }
+        watcher?.stop()
         let published = engine.published
         let elapsed = clock.now - start
         let summary = engine.summary()
@@ -106,20 +144,5 @@ final class AlertPrinter: Sendable {
         let score = (object["score"] as? Double).map { String(format: "%.4f", $0) } ?? "?"
         let line = "ALERT \(object["event_time"] as? String ?? "") entity=\(object["entity"] as? String ?? "") event=\(object["event_id"] as? String ?? "-") score=\(score) top: \(features.joined(separator: ", ")) [\(alert.id)]\n"
         FileHandle.standardOutput.write(Data(line.utf8))
-    }
-}
-
-/// SIGINT and SIGTERM set a flag that a watcher thread turns into `engine.stop()`: a signal
-/// handler may do nothing more than that.
-enum StopSignals {
-    static let requested = Atomic<Bool>(false)
-
-    static func install() {
-        for sig in [SIGINT, SIGTERM] {
-            var action = sigaction()
-            action.__sigaction_handler.sa_handler = { _ in StopSignals.requested.store(true, ordering: .releasing) }
-            sigemptyset(&action.sa_mask)
-            sigaction(sig, &action, nil)
-        }
     }
 }

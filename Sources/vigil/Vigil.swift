@@ -4,12 +4,15 @@ import VigilEngine
 import VigilKafka
 
 @main
-struct Vigil: ParsableCommand {
+struct Vigil: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vigil",
         abstract: "Streaming fraud and anomaly detection over Kafka.",
         version: VersionInfo.text,
-        subcommands: [RunCommand.self, ReplayCommand.self, GenerateCommand.self, Validate.self, CreateTopics.self, Doctor.self])
+        subcommands: [
+            RunCommand.self, ReplayCommand.self, GenerateCommand.self, Validate.self, CreateTopics.self, CheckpointsCommand.self,
+            Doctor.self,
+        ])
 }
 
 /// `vigil validate FILE…`: checks topology files and lists every problem.
@@ -98,7 +101,7 @@ struct CreateTopics: ParsableCommand {
         let servers = brokers.map { $0.split(separator: ",").map(String.init) } ?? topology.source.kafka.brokers
         do {
             let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: servers, clientID: "vigil-admin"))
-            let created = try admin.ensureTopics(topology.topics, partitions: topology.source.kafka.partitions)
+            let created = try topology.createMissingTopics(admin)
             for topic in topology.topics {
                 print("\(created.contains(topic) ? "created" : "exists "): \(topic)")
             }

@@ -7,8 +7,9 @@ struct AlertWriter: Sendable {
     let topology: String
     let names: [String]
     let versions: [String]
-    let roles: [ModelSpec.Role]
-    let explain: Int
+    var roles: [ModelSpec.Role]
+    /// Top features per alert (`alerts.explain`, live-reloadable).
+    var explain: Int
 
     /// The deterministic id of the alert raised by the record at `position`: the same record
     /// scored by the same model versions always gets the same id, so a consumer can drop the

@@ -117,4 +117,36 @@ struct ModelSet: Sendable {
         case .regression(let k): return regressions[k].explain(matrix, row: row, top: top)
         }
     }
+
+    /// Appends model `m` (its `OnlineModel` encoding).
+    func encode(_ m: Int, into out: inout BinaryWriter) {
+        switch slots[m] {
+        case .forest(let k): forests[k].encode(into: &out)
+        case .regression(let k): regressions[k].encode(into: &out)
+        }
+    }
+
+    /// A decoded model, ready to replace model `m` (decoding and replacing are separate, so a
+    /// damaged checkpoint changes nothing).
+    enum Decoded: Sendable {
+        case forest(IsolationForest)
+        case regression(LogisticRegression)
+    }
+
+    /// Reads model `m`'s encoding as written by `encode`.
+    func decode(_ m: Int, from input: inout BinaryReader) throws(CheckpointError) -> Decoded {
+        switch slots[m] {
+        case .forest: return .forest(try IsolationForest(decoding: &input))
+        case .regression: return .regression(try LogisticRegression(decoding: &input))
+        }
+    }
+
+    /// Replaces model `m` with a decoded one of the same kind.
+    mutating func replace(_ m: Int, with decoded: Decoded) {
+        switch (slots[m], decoded) {
+        case (.forest(let k), .forest(let model)): forests[k] = model
+        case (.regression(let k), .regression(let model)): regressions[k] = model
+        default: preconditionFailure("a decoded model replaces one of its own kind")
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import VigilCore
+import VigilModels
 
 /// One ground-truth label: the `StableHash` of an event id, and whether that event was fraud.
 public struct LabelRecord: Sendable, Hashable {
@@ -128,6 +129,77 @@ final class LabelJoin {
         matrix.reset(rows: 1)
         for c in 0..<columns { matrix.values[c] = values[slot * columns + c] }
         for c in 0..<categoryColumns { matrix.buckets[c] = buckets[slot * categoryColumns + c] }
+    }
+
+    // MARK: Checkpoint
+
+    /// Appends the events still waiting (oldest first, with their rows) and the early labels.
+    func encode(into out: inout BinaryWriter) {
+        out.write(UInt8(1))  // body version
+        out.write(UInt32(columns))
+        out.write(UInt32(categoryColumns))
+        var live: [Int] = []
+        for k in 0..<used {
+            let slot = (head + k) % capacity
+            if let indexed = index[ids[slot]], Int(indexed) == slot { live.append(slot) }
+        }
+        out.write(UInt64(live.count))
+        for slot in live {
+            out.write(ids[slot])
+            out.write(times[slot])
+            out.write(scoreSlots[slot])
+            out.write(alertedSlots[slot])
+            for c in 0..<columns { out.write(values[slot * columns + c]) }
+            for c in 0..<categoryColumns { out.write(UInt32(buckets[slot * categoryColumns + c])) }
+        }
+        let early = (0..<earlyCapacity).filter { earlyIds[$0] != 0 }
+        out.write(UInt64(early.count))
+        for slot in early {
+            out.write(earlyIds[slot])
+            out.write(earlyLabels[slot])
+        }
+    }
+
+    /// Refills an empty join with what `encode` wrote (the newest `capacity` events, if fewer
+    /// fit now).
+    func restore(from input: inout BinaryReader) throws(CheckpointError) {
+        precondition(used == 0 && index.isEmpty, "restore into a fresh join only")
+        let version = try input.checkpoint { r throws(VigilError) in try r.uint8() }
+        guard version == 1 else { throw CheckpointError(.newerVersion, "label-join body version \(version)") }
+        let cols = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
+        let cats = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
+        guard cols == columns, cats == categoryColumns else {
+            throw CheckpointError(.wrongSchema, "waiting events have \(cols)+\(cats) columns, this topology \(columns)+\(categoryColumns)")
+        }
+        let n = try input.checkpoint { r throws(VigilError) in try r.int(in: 0...Int(Int32.max), "waiting events") }
+        guard input.remaining >= n * (25 + 8 * cols + 4 * cats) else { throw CheckpointError(.truncated, "waiting events cut short") }
+        var row = [Double](repeating: 0, count: cols)
+        var rowBuckets = [UInt32](repeating: 0, count: cats)
+        for _ in 0..<n {
+            let id = try input.checkpoint { r throws(VigilError) in try r.uint64() }
+            let time = try input.checkpoint { r throws(VigilError) in try r.int64() }
+            let score = try input.checkpoint { r throws(VigilError) in try r.double() }
+            let wasAlerted = try input.checkpoint { r throws(VigilError) in try r.bool() }
+            for c in 0..<cols { row[c] = try input.checkpoint { r throws(VigilError) in try r.double() } }
+            for c in 0..<cats { rowBuckets[c] = try input.checkpoint { r throws(VigilError) in try r.uint32() } }
+            if used == capacity { dropOldest() }
+            let slot = (head + used) % capacity
+            used += 1
+            ids[slot] = id
+            times[slot] = time
+            scoreSlots[slot] = score
+            alertedSlots[slot] = wasAlerted
+            for c in 0..<cols { values[slot * columns + c] = row[c] }
+            for c in 0..<cats { buckets[slot * categoryColumns + c] = rowBuckets[c] }
+            index[id] = Int32(slot)
+        }
+        let m = try input.checkpoint { r throws(VigilError) in try r.int(in: 0...Int(Int32.max), "early labels") }
+        guard input.remaining >= 9 * m else { throw CheckpointError(.truncated, "early labels cut short") }
+        for _ in 0..<m {
+            let id = try input.checkpoint { r throws(VigilError) in try r.uint64() }
+            let label = try input.checkpoint { r throws(VigilError) in try r.bool() }
+            holdEarly(LabelRecord(idHash: id, isFraud: label))
+        }
     }
 
     private func expire(before cutoff: Int64) {

@@ -121,6 +121,72 @@ public final class Pipeline: @unchecked Sendable {
         for ring in rings { _ = ring.push(.labels(labels)) }
     }
 
+    // MARK: Control: checkpoints and live tunables
+
+    /// Cuts the input here for a checkpoint: each worker captures its state when it reaches this
+    /// point of its ring, so the states cover exactly the records submitted so far. Returns at
+    /// once; `CapturedState.wait()` gives the states.
+    public func cut() -> CapturedState {
+        let captured = CapturedState(workers: workerCount)
+        for ring in rings {
+            _ = ring.push(
+                .control { worker in
+                    let start = ContinuousClock.now
+                    let state = worker.capture()
+                    captured.store(worker.shard, state, took: ContinuousClock.now - start)
+                })
+        }
+        return captured
+    }
+
+    /// The states of stopped workers (after `finish()`), or of workers not started yet.
+    func captureStopped() -> [WorkerState] {
+        var states = [WorkerState](repeating: WorkerState(), count: workerCount)
+        let box = Mutex(states)
+        DispatchQueue.concurrentPerform(iterations: workerCount) { i in
+            let s = workers[i].capture()
+            box.withLock { $0[i] = s }
+        }
+        states = box.withLock { $0 }
+        return states
+    }
+
+    /// Swaps in `topology`'s tunables between batches (thresholds, weights, roles, explanation
+    /// length); the models and windows are untouched.
+    func apply(_ tunables: Tunables) {
+        for ring in rings { _ = ring.push(.control { $0.apply(tunables) }) }
+    }
+
+    /// Loads a checkpoint into the workers before `start()`; all workers or none.
+    /// - Returns: what was restored and what starts cold (the same for every worker).
+    func restore(_ checkpoint: EngineCheckpoint) throws(CheckpointError) -> Worker.RestoreReport {
+        precondition(!started, "restore before start")
+        guard checkpoint.workerCount == workerCount else {
+            throw CheckpointError(
+                .wrongSchema,
+                "written by \(checkpoint.workerCount) workers and this run has \(workerCount); entities are sharded by worker, so start with --workers \(checkpoint.workerCount) to use it")
+        }
+        let results = Mutex([Result<Worker.RestoreReport, CheckpointError>?](repeating: nil, count: workerCount))
+        DispatchQueue.concurrentPerform(iterations: workerCount) { i in
+            let r = Result { () throws(CheckpointError) in
+                try workers[i].restore(checkpoint.workers[i], planSignature: checkpoint.planSignature)
+            }
+            results.withLock { $0[i] = r }
+        }
+        var report = Worker.RestoreReport()
+        for (i, r) in results.withLock({ $0 }).enumerated() {
+            switch r! {
+            case .success(let rep): if i == 0 { report = rep }
+            case .failure(let e): throw e
+            }
+        }
+        for w in workers { w.gauges.publish(extractor: w.extractor, threshold: w.threshold.current) }
+        return report
+    }
+
+    /// Live figures of the workers (any thread).
+    var gauges: [WorkerGauges] { workers.map(\.gauges) }
+
     /// Closes the rings and waits until every worker has finished what it was given.
     public func finish() {
         for ring in rings { ring.close() }
@@ -259,5 +325,32 @@ extension PrequentialMetrics {
         var all = PrequentialMetrics(window: max(1, parts.map(\.total).reduce(0, +)))
         for p in parts { p.forEachEntry { all.add(score: $0, label: $1, alerted: $2) } }
         return all.report()
+    }
+}
+
+/// Worker states gathered at a checkpoint cut, filled in by each worker's thread.
+public final class CapturedState: Sendable {
+    private let states: Mutex<[WorkerState?]>
+    private let longest = Mutex<Duration>(.zero)
+    private let group = DispatchGroup()
+
+    init(workers: Int) {
+        states = Mutex(Array(repeating: nil, count: workers))
+        for _ in 0..<workers { group.enter() }
+    }
+
+    func store(_ shard: Int, _ state: WorkerState, took: Duration) {
+        states.withLock { $0[shard] = state }
+        longest.withLock { $0 = max($0, took) }
+        group.leave()
+    }
+
+    /// The longest time a worker spent capturing its state: how long the cut held it up.
+    var pause: Duration { longest.withLock { $0 } }
+
+    /// Waits until every worker has captured its state.
+    func wait() -> [WorkerState] {
+        group.wait()
+        return states.withLock { $0.map { $0! } }
     }
 }

@@ -1,3 +1,4 @@
+import Synchronization
 import VigilCore
 import VigilFeatures
 import VigilModels
@@ -16,6 +17,8 @@ struct ShardWork: Sendable {
 enum WorkItem: Sendable {
     case events(ShardWork)
     case labels([LabelRecord])
+    /// Runs on the worker's thread between two items (checkpoint cuts, live tunables).
+    case control(@Sendable (Worker) -> Void)
 }
 
 /// One worker: it owns its shard's entity state, its model replicas, its ensemble and its
@@ -31,17 +34,19 @@ final class Worker: @unchecked Sendable {
     var models: ModelSet
     var ensemble: Ensemble
     var threshold: AlertThreshold
-    let writer: AlertWriter
+    var writer: AlertWriter
     let sink: any PipelineSink
     let join: LabelJoin
     /// Whether events wait for labels at all (some model learns from them, and events have ids).
     let joinsLabels: Bool
     /// Canary models: the share of entities they are active for (nil: not a canary).
-    let canaryShares: [Double?]
+    var canaryShares: [Double?]
     /// Which models learn from labels.
     let learnsFromLabels: [Bool]
     var metrics: PrequentialMetrics
     private(set) var counters = Counters()
+    /// What `/metrics` reads while the worker runs, refreshed after every batch.
+    let gauges = WorkerGauges()
 
     private var matrix: FeatureMatrix
     private var labelMatrix: FeatureMatrix
@@ -72,8 +77,8 @@ final class Worker: @unchecked Sendable {
             idleTTL: topology.state.idleTTL, maxEntities: max(1, topology.state.maxEntities / workers),
             seed: UInt64(shard), tableSeed: UInt64(shard) &* 0x9E37_79B9_7F4A_7C15)
         models = ModelSet(specs: topology.models, plan: plan)
-        ensemble = Ensemble(
-            weights: topology.models.map { $0.role == .shadow ? 0 : $0.weight }, minimumScores: Self.minimumEnsembleScores)
+        let tunables = Tunables(topology)
+        ensemble = Ensemble(weights: tunables.weights, minimumScores: Self.minimumEnsembleScores)
         threshold = AlertThreshold(topology.threshold)
         writer = AlertWriter(
             topology: topology.name, names: topology.models.map(\.name), versions: models.versions,
@@ -86,7 +91,7 @@ final class Worker: @unchecked Sendable {
             capacity: max(1, Pipeline.labelWaitCapacity / workers), earlyCapacity: Pipeline.earlyLabelCapacity, columns: plan.names.count,
             categoryColumns: plan.categoryNames.count)
         learnsFromLabels = topology.models.map { $0.kind.labels != nil }
-        canaryShares = topology.models.map { $0.role == .canary ? ($0.canaryShare ?? 0) : nil }
+        canaryShares = tunables.canaryShares
         metrics = PrequentialMetrics(window: metricsWindow)
         matrix = extractor.makeMatrix()
         labelMatrix = extractor.makeMatrix()
@@ -100,6 +105,7 @@ final class Worker: @unchecked Sendable {
             switch item {
             case .events(let work): process(work)
             case .labels(let labels): learn(labels)
+            case .control(let body): body(self)
             }
         }
     }
@@ -184,6 +190,7 @@ final class Worker: @unchecked Sendable {
         }
         chunk.alerts[shard] = alerts
         chunk.lateDeadLetters[shard] = late
+        gauges.publish(extractor: extractor, threshold: threshold.current)
         if chunk.remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { sink.complete(chunk) }
     }
 
@@ -234,4 +241,22 @@ final class Worker: @unchecked Sendable {
         threshold.observe(score: join.score(slot), label: isFraud)
         counters.labelsJoined += 1
     }
+}
+
+/// A worker's live figures for the admin endpoint: written by the worker after each batch, read
+/// by any thread.
+final class WorkerGauges: Sendable {
+    let entities = Atomic<Int>(0)
+    let evictedIdle = Atomic<Int>(0)
+    let evictedForCapacity = Atomic<Int>(0)
+    let thresholdBits = Atomic<UInt64>(0)
+
+    func publish(extractor: FeatureExtractor, threshold: Double) {
+        entities.store(extractor.entityCount, ordering: .relaxed)
+        evictedIdle.store(extractor.counters.evictedIdle, ordering: .relaxed)
+        evictedForCapacity.store(extractor.counters.evictedForCapacity, ordering: .relaxed)
+        thresholdBits.store(threshold.bitPattern, ordering: .relaxed)
+    }
+
+    var threshold: Double { Double(bitPattern: thresholdBits.load(ordering: .relaxed)) }
 }

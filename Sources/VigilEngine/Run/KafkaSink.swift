@@ -20,6 +20,7 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
     /// Stop the consumer once this many source records have finished.
     private let stopAfter: Int?
     private let onAlertDelivered: (@Sendable (AlertRecord) -> Void)?
+    let stats: EngineStats
     private var producer: KafkaProducer!
     private var consumer: KafkaConsumer!
     private var alertsTopic: KafkaTopic!
@@ -43,12 +44,15 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
         var value: [UInt8]?
         var headers: [KafkaHeader]
         var alert: AlertRecord?
+        /// When the record's chunk was polled (for the delivery latency).
+        var polledAt: ContinuousClock.Instant
     }
 
     init(
         topology: Topology, logger: Logger, stopAfter: Int?, onChunk: (@Sendable (InputChunk) -> Void)?,
-        onAlertDelivered: (@Sendable (AlertRecord) -> Void)?
+        onAlertDelivered: (@Sendable (AlertRecord) -> Void)?, stats: EngineStats
     ) {
+        self.stats = stats
         self.topology = topology
         self.logger = logger
         self.onChunk = onChunk
@@ -82,7 +86,8 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
             send(
                 Output(
                     position: KafkaPosition(TopicPartition(p.topic, p.partition), p.offset), isAlert: true,
-                    key: chunk.keyText(alert.index).map { Array($0.utf8) }, value: alert.json, headers: [], alert: alert))
+                    key: chunk.keyText(alert.index).map { Array($0.utf8) }, value: alert.json, headers: [], alert: alert,
+                    polledAt: chunk.createdAt))
         }
         for (i, reason) in chunk.allDeadLetters {
             let p = chunk.position(i)
@@ -90,9 +95,10 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
             send(
                 Output(
                     position: KafkaPosition(TopicPartition(p.topic, p.partition), p.offset), isAlert: false,
-                    key: chunk.rawKey(i), value: value, headers: headers(reason, p), alert: nil))
+                    key: chunk.rawKey(i), value: value, headers: headers(reason, p), alert: nil, polledAt: chunk.createdAt))
         }
         consumer.markDone(done)
+        stats.record(chunk)
         let elapsed = ContinuousClock.now - chunk.createdAt
         let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         chunkTimes.withLock { if $0.count < 1_000_000 { $0.append(ms) } }
@@ -112,12 +118,13 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
     /// A label record that could not be read goes to the dead letters like a bad event.
     func deadLetterLabel(_ record: KafkaRecord, _ reason: DeadLetterReason) {
         labelErrors.add(1, ordering: .relaxed)
+        stats.deadLettered(reason.code.rawValue)
         let p = SourcePosition(
             topic: record.topic, partition: record.partition, offset: record.offset, timestampMs: record.timestampMilliseconds)
         send(
             Output(
                 position: record.position, isAlert: false, key: record.key.map(Array.init), value: record.value.map(Array.init),
-                headers: headers(reason, p), alert: nil))
+                headers: headers(reason, p), alert: nil, polledAt: .now))
     }
 
     private func headers(_ reason: DeadLetterReason, _ p: SourcePosition) -> [KafkaHeader] {
@@ -160,7 +167,9 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
             return
         }
         consumer.markDone(output.position)
+        stats.deliverSeconds.observe(EngineStats.seconds(since: output.polledAt))
         if output.isAlert {
+            stats.alertsAcknowledged.add(1, ordering: .relaxed)
             alertsAcked.add(1, ordering: .relaxed)
             if let alert = output.alert { onAlertDelivered?(alert) }
         } else {

@@ -1,0 +1,97 @@
+import Foundation
+import Hummingbird
+import Logging
+import VigilKafka
+
+/// The admin HTTP endpoint (Hummingbird, loopback unless the topology says otherwise):
+/// `/metrics` (Prometheus text), `/healthz`, `/readyz`, `/status` (JSON), and the mutating
+/// `POST /reload` and `POST /checkpoint`, which need `Authorization: Bearer <token>`.
+public enum AdminServer {
+    /// The bearer token of the mutating endpoints: the environment variable `spec.tokenEnv`, or
+    /// the first line of `spec.tokenFile`; nil when neither is set (they are then refused).
+    public static func token(_ spec: AdminSpec, environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        if let v = environment[spec.tokenEnv]?.trimmingCharacters(in: .whitespacesAndNewlines), !v.isEmpty { return v }
+        if let file = spec.tokenFile, let text = try? String(contentsOfFile: file, encoding: .utf8) {
+            let line = text.split(separator: "\n").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+            if !line.isEmpty { return line }
+        }
+        return nil
+    }
+
+    /// The server as a service to run in a `ServiceGroup` (it stops on graceful shutdown).
+    public static func application(engine: KafkaEngine, spec: AdminSpec, token: String?, logger: Logger) -> some ApplicationProtocol {
+        let router = Router()
+        router.get("/metrics") { _, _ -> Response in
+            text(MetricsText.render(engine), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
+        router.get("/healthz") { _, _ -> Response in
+            text("ok\n")
+        }
+        router.get("/readyz") { _, _ -> Response in
+            if engine.isReady { return text("ready\n") }
+            let why =
+                engine.stats.restoring.load(ordering: .relaxed)
+                ? "restoring a checkpoint" : engine.phase != "running" ? engine.phase : "the brokers are not reachable"
+            return text("not ready: \(why)\n", status: .serviceUnavailable)
+        }
+        router.get("/status") { _, _ -> Response in
+            text(StatusJSON.render(engine), contentType: "application/json")
+        }
+        router.post("/reload") { request, _ -> Response in
+            if let refusal = authorize(request, token: token) { return refusal }
+            let outcome = await blocking { engine.reload(source: .admin) }
+            let status: HTTPResponse.Status =
+                switch outcome.result {
+                case .applied, .unchanged: .ok
+                case .refused: .conflict
+                case .invalid: .unprocessableContent
+                }
+            return text(outcome.json + "\n", status: status, contentType: "application/json")
+        }
+        router.post("/checkpoint") { request, _ -> Response in
+            if let refusal = authorize(request, token: token) { return refusal }
+            if let error = await blocking({ engine.requestCheckpoint() }) {
+                return text("{\"error\":\(jsonString(error))}\n", status: .conflict, contentType: "application/json")
+            }
+            return text("{\"checkpoint\":\"started\"}\n", status: .accepted, contentType: "application/json")
+        }
+        return Application(
+            router: router, configuration: .init(address: .hostname(spec.host, port: spec.port), serverName: "vigil"), logger: logger)
+    }
+
+    private static func authorize(_ request: Request, token: String?) -> Response? {
+        guard let token else {
+            return text("no admin token is configured (set the token variable or admin.token_file)\n", status: .forbidden)
+        }
+        let given = request.headers[.authorization] ?? ""
+        let expected = "Bearer " + token
+        // Compared without an early exit, so the time taken says nothing about the token.
+        let a = Array(given.utf8), b = Array(expected.utf8)
+        var diff = a.count ^ b.count
+        for i in 0..<max(a.count, b.count) { diff |= Int((i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)) }
+        if diff == 0 { return nil }
+        var headers = HTTPFields()
+        headers[.wwwAuthenticate] = "Bearer"
+        headers[.contentType] = "text/plain; charset=utf-8"
+        return Response(status: .unauthorized, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "a valid bearer token is required\n")))
+    }
+
+    static func text(_ body: String, status: HTTPResponse.Status = .ok, contentType: String = "text/plain; charset=utf-8") -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = contentType
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    /// Runs blocking engine calls (a reload waits for the ingest thread) off the server's threads.
+    private static func blocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { c in
+            Thread { c.resume(returning: body()) }.start()
+        }
+    }
+
+    static func jsonString(_ s: String) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: [s], options: [])) ?? Data("[\"\"]".utf8)
+        let array = String(decoding: data, as: UTF8.self)
+        return String(array.dropFirst().dropLast())
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Synchronization
+
+/// The running engine's figures for `/metrics` and `/status`: counted once per finished chunk
+/// (not per event) on whichever thread finished it, read by the admin endpoint at any time.
+public final class EngineStats: Sendable {
+    let eventsIn = Atomic<Int>(0)
+    let scored = Atomic<Int>(0)
+    let alerts = Atomic<Int>(0)
+    let alertsAcknowledged = Atomic<Int>(0)
+    let labels = Atomic<Int>(0)
+    private let deadLetters = Mutex<[String: Int]>([:])
+    /// Final scores of scored events.
+    let scores = Histogram(bounds: (1...20).map { Double($0) / 20 })
+    /// Seconds from the poll that returned a record to its outputs handed to the producer.
+    let processSeconds = Histogram(bounds: Histogram.latencyBounds)
+    /// Seconds from the poll to the broker's acknowledgement of an alert or dead letter.
+    let deliverSeconds = Histogram(bounds: Histogram.latencyBounds)
+    /// Seconds a checkpoint cut held the workers (capturing their state).
+    let checkpointPauseSeconds = Histogram(bounds: Histogram.latencyBounds)
+    let checkpointsWritten = Atomic<Int>(0)
+    let checkpointsFailed = Atomic<Int>(0)
+    let checkpointBytes = Atomic<Int>(0)
+    let checkpointSequence = Atomic<Int>(-1)
+    let checkpointWriteNanos = Atomic<Int>(0)
+    /// Wall-clock ms of the last checkpoint written (0: none yet).
+    let checkpointTimeMs = Atomic<Int64>(0)
+    let reloadsApplied = Atomic<Int>(0)
+    let reloadsRefused = Atomic<Int>(0)
+    /// Whether a restore is running (readiness is false meanwhile).
+    let restoring = Atomic<Bool>(false)
+    /// Whether the consumer currently reaches the brokers (readiness).
+    let brokerUp = Atomic<Bool>(false)
+    let started = Date()
+
+    func deadLettered(_ code: String, _ n: Int = 1) {
+        deadLetters.withLock { $0[code, default: 0] += n }
+    }
+
+    var deadLettersByReason: [String: Int] { deadLetters.withLock { $0 } }
+
+    /// Records a finished chunk.
+    func record(_ chunk: InputChunk) {
+        var scoredHere = 0
+        var reasons: [String: Int] = [:]
+        for i in 0..<chunk.count {
+            switch chunk.outcome(i) {
+            case .scored, .alerted:
+                scoredHere += 1
+                scores.observe(chunk.scores[i])
+            default: break
+            }
+        }
+        for (_, reason) in chunk.allDeadLetters { reasons[reason.code.rawValue, default: 0] += 1 }
+        eventsIn.add(chunk.count, ordering: .relaxed)
+        scored.add(scoredHere, ordering: .relaxed)
+        alerts.add(chunk.allAlerts.count, ordering: .relaxed)
+        if !reasons.isEmpty { deadLetters.withLock { for (k, v) in reasons { $0[k, default: 0] += v } } }
+        processSeconds.observe(Self.seconds(since: chunk.createdAt))
+    }
+
+    static func seconds(since t: ContinuousClock.Instant) -> Double {
+        let d = ContinuousClock.now - t
+        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+}
+
+/// A Prometheus-style histogram: cumulative counts per upper bound, a count and a sum.
+public final class Histogram: Sendable {
+    public let bounds: [Double]
+    private let state: Mutex<(counts: [Int], count: Int, sum: Double)>
+
+    /// 100 µs to 10 s.
+    static let latencyBounds: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+    init(bounds: [Double]) {
+        self.bounds = bounds
+        state = Mutex((Array(repeating: 0, count: bounds.count), 0, 0))
+    }
+
+    func observe(_ value: Double) {
+        guard !value.isNaN else { return }
+        let i = bounds.firstIndex { value <= $0 }
+        state.withLock { s in
+            if let i { s.counts[i] += 1 }
+            s.count += 1
+            s.sum += value
+        }
+    }
+
+    /// Cumulative counts per bound, then the total count and sum.
+    public var snapshot: (cumulative: [Int], count: Int, sum: Double) {
+        let s = state.withLock { $0 }
+        var running = 0
+        return (s.counts.map { running += $0; return running }, s.count, s.sum)
+    }
+
+    /// The value below which a share `q` of observations fall, read from the buckets (the
+    /// bucket's upper bound); nil without observations.
+    public func quantile(_ q: Double) -> Double? {
+        let s = snapshot
+        guard s.count > 0 else { return nil }
+        let rank = Int((q * Double(s.count)).rounded(.up))
+        for (i, c) in s.cumulative.enumerated() where c >= rank { return bounds[i] }
+        return bounds.last.map { $0 * 2 }
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import VigilKafka
+
+/// Renders the engine's figures in the Prometheus text exposition format (version 0.0.4).
+public enum MetricsText {
+    public static func render(_ engine: KafkaEngine) -> String {
+        var out = Writer()
+        let s = engine.stats
+        out.counter("vigil_events_total", "Source records read (events and malformed records).", s.eventsIn.load(ordering: .relaxed))
+        out.counter("vigil_events_scored_total", "Events scored.", s.scored.load(ordering: .relaxed))
+        out.counter("vigil_alerts_total", "Alerts raised.", s.alerts.load(ordering: .relaxed))
+        out.counter(
+            "vigil_alerts_acknowledged_total", "Alerts the broker acknowledged.", s.alertsAcknowledged.load(ordering: .relaxed))
+        out.header("vigil_dead_letters_total", "Records sent to the dead-letter topic, by reason.", "counter")
+        for (reason, n) in s.deadLettersByReason.sorted(by: { $0.key < $1.key }) {
+            out.sample("vigil_dead_letters_total", ["reason": reason], Double(n))
+        }
+        out.counter("vigil_labels_total", "Label records read.", s.labels.load(ordering: .relaxed))
+        let g = engine.stateGauges
+        out.gauge("vigil_threshold", "The live alert threshold (mean over workers).", g.threshold)
+        out.histogram("vigil_score", "Final scores of scored events.", s.scores)
+        out.header("vigil_score_quantile", "Score quantiles, read from vigil_score's buckets.", "gauge")
+        for q in [0.5, 0.9, 0.99] {
+            if let v = s.scores.quantile(q) { out.sample("vigil_score_quantile", ["quantile": String(q)], v) }
+        }
+        out.header("vigil_consumer_lag", "Records not yet done per source partition (high watermark minus done offset).", "gauge")
+        for (tp, lag) in engine.consumerLag.sorted(by: { $0.key < $1.key }) {
+            out.sample("vigil_consumer_lag", ["topic": tp.topic, "partition": String(tp.partition)], Double(lag))
+        }
+        out.header("vigil_stage_seconds", "Latency per stage: process = poll to outputs handed to the producer; deliver = poll to the broker's acknowledgement; checkpoint_pause = workers held by a checkpoint cut.", "histogram")
+        out.histogramSamples("vigil_stage_seconds", ["stage": "process"], s.processSeconds)
+        out.histogramSamples("vigil_stage_seconds", ["stage": "deliver"], s.deliverSeconds)
+        out.histogramSamples("vigil_stage_seconds", ["stage": "checkpoint_pause"], s.checkpointPauseSeconds)
+        out.gauge("vigil_active_entities", "Entities with window state.", Double(g.entities))
+        out.header("vigil_evictions_total", "Entities evicted from the windows, by cause.", "counter")
+        out.sample("vigil_evictions_total", ["cause": "idle"], Double(g.evictedIdle))
+        out.sample("vigil_evictions_total", ["cause": "capacity"], Double(g.evictedForCapacity))
+        out.header("vigil_checkpoints_total", "Checkpoints by outcome.", "counter")
+        out.sample("vigil_checkpoints_total", ["outcome": "written"], Double(s.checkpointsWritten.load(ordering: .relaxed)))
+        out.sample("vigil_checkpoints_total", ["outcome": "failed"], Double(s.checkpointsFailed.load(ordering: .relaxed)))
+        let lastMs = s.checkpointTimeMs.load(ordering: .relaxed)
+        if lastMs > 0 {
+            out.gauge("vigil_checkpoint_age_seconds", "Seconds since the last checkpoint was cut.", Date().timeIntervalSince1970 - Double(lastMs) / 1000)
+            out.gauge("vigil_checkpoint_bytes", "Size of the last checkpoint.", Double(s.checkpointBytes.load(ordering: .relaxed)))
+            out.gauge(
+                "vigil_checkpoint_write_seconds", "Time to write the last checkpoint (waiting for outputs, encoding, publishing).",
+                Double(s.checkpointWriteNanos.load(ordering: .relaxed)) / 1e9)
+            out.gauge("vigil_checkpoint_sequence", "Sequence number of the last checkpoint.", Double(s.checkpointSequence.load(ordering: .relaxed)))
+        }
+        out.header("vigil_reloads_total", "Configuration changes by outcome.", "counter")
+        out.sample("vigil_reloads_total", ["outcome": "applied"], Double(s.reloadsApplied.load(ordering: .relaxed)))
+        out.sample("vigil_reloads_total", ["outcome": "refused"], Double(s.reloadsRefused.load(ordering: .relaxed)))
+        out.gauge("vigil_ready", "1 when restored, assigned and connected.", engine.isReady ? 1 : 0)
+        out.gauge("vigil_uptime_seconds", "Seconds since the engine started.", Date().timeIntervalSince(s.started))
+        return out.text
+    }
+
+    private struct Writer {
+        var text = ""
+
+        mutating func header(_ name: String, _ help: String, _ type: String) {
+            text += "# HELP \(name) \(help.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n"))\n"
+            text += "# TYPE \(name) \(type)\n"
+        }
+
+        mutating func sample(_ name: String, _ labels: [String: String], _ value: Double) {
+            text += name
+            if !labels.isEmpty {
+                let parts = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\"\(escape($0.value))\"" }
+                text += "{" + parts.joined(separator: ",") + "}"
+            }
+            text += " " + format(value) + "\n"
+        }
+
+        mutating func counter(_ name: String, _ help: String, _ value: Int) {
+            header(name, help, "counter")
+            sample(name, [:], Double(value))
+        }
+
+        mutating func gauge(_ name: String, _ help: String, _ value: Double) {
+            header(name, help, "gauge")
+            sample(name, [:], value)
+        }
+
+        mutating func histogram(_ name: String, _ help: String, _ h: Histogram) {
+            header(name, help, "histogram")
+            histogramSamples(name, [:], h)
+        }
+
+        mutating func histogramSamples(_ name: String, _ labels: [String: String], _ h: Histogram) {
+            let snap = h.snapshot
+            for (bound, count) in zip(h.bounds, snap.cumulative) {
+                sample(name + "_bucket", labels.merging(["le": format(bound)]) { $1 }, Double(count))
+            }
+            sample(name + "_bucket", labels.merging(["le": "+Inf"]) { $1 }, Double(snap.count))
+            sample(name + "_sum", labels, snap.sum)
+            sample(name + "_count", labels, Double(snap.count))
+        }
+
+        private func escape(_ s: String) -> String {
+            s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+        }
+
+        private func format(_ v: Double) -> String {
+            if v.isNaN { return "NaN" }
+            if v.isInfinite { return v > 0 ? "+Inf" : "-Inf" }
+            if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
+            return "\(v)"
+        }
+    }
+}
+
+/// `/status`: the topology in force, model versions, threshold, rates, the last reload and the
+/// last checkpoint, as one JSON object.
+public enum StatusJSON {
+    public static func render(_ engine: KafkaEngine) -> String {
+        let s = engine.stats
+        let t = engine.topology
+        let g = engine.stateGauges
+        let uptime = max(1e-9, Date().timeIntervalSince(s.started))
+        var o: [String: Any] = [
+            "topology": t.name, "phase": engine.phase, "ready": engine.isReady, "model_versions": engine.modelVersions,
+            "models": t.models.map { ["name": $0.name, "role": $0.role.rawValue, "weight": $0.weight] },
+            "threshold": ["current": g.threshold, "mode": t.threshold.mode.rawValue, "target_alert_rate": t.threshold.targetAlertRate],
+            "events": s.eventsIn.load(ordering: .relaxed), "alerts": s.alerts.load(ordering: .relaxed),
+            "dead_letters": s.deadLettersByReason, "entities": g.entities,
+            "rates_per_second": [
+                "events": Double(s.eventsIn.load(ordering: .relaxed)) / uptime, "alerts": Double(s.alerts.load(ordering: .relaxed)) / uptime,
+            ],
+            "uptime_seconds": uptime, "workers": engine.workers,
+        ]
+        if let r = engine.lastReload {
+            o["last_reload"] = try? JSONSerialization.jsonObject(with: Data(r.json.utf8))
+        }
+        if let restored = engine.restoredFrom { o["restored_from"] = restored }
+        let seq = s.checkpointSequence.load(ordering: .relaxed)
+        if seq >= 0 {
+            o["last_checkpoint"] = [
+                "sequence": seq, "bytes": s.checkpointBytes.load(ordering: .relaxed),
+                "time_ms": s.checkpointTimeMs.load(ordering: .relaxed),
+            ]
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .prettyPrinted])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}

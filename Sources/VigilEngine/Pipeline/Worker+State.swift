@@ -1,0 +1,127 @@
+import VigilCore
+import VigilFeatures
+import VigilModels
+
+extension Worker {
+    /// This worker's whole state as checkpoint sections (on its own thread, between items, or
+    /// after it stopped).
+    func capture() -> WorkerState {
+        var state = WorkerState()
+        state.entities = extractor.entityCount
+        var features = BinaryWriter(capacity: extractor.stateBytes + 1024)
+        extractor.encodeState(into: &features)
+        state.sections.append(("features", features.bytes))
+        for k in 0..<models.count {
+            var model = BinaryWriter()
+            models.encode(k, into: &model)
+            state.sections.append(("model:" + models.versions[k], model.bytes))
+            var memory = BinaryWriter()
+            ensemble.encode(model: k, into: &memory)
+            state.sections.append(("ensemble:" + models.versions[k], memory.bytes))
+        }
+        var threshold = BinaryWriter()
+        self.threshold.encode(into: &threshold)
+        state.sections.append(("threshold", threshold.bytes))
+        if joinsLabels {
+            var labels = BinaryWriter()
+            join.encode(into: &labels)
+            state.sections.append(("labels", labels.bytes))
+        }
+        var quality = BinaryWriter()
+        metrics.encode(into: &quality)
+        state.sections.append(("metrics", quality.bytes))
+        return state
+    }
+
+    /// What a restore took from a checkpoint and what starts cold.
+    struct RestoreReport: Sendable {
+        var restored: [String] = []
+        var cold: [String] = []
+    }
+
+    /// Loads `state` into this fresh worker. Sections that belong to other features (windows,
+    /// waiting events) or to other model versions are left cold, as a structural change asks;
+    /// a section that should fit and does not decode throws, and nothing is changed then.
+    func restore(_ state: WorkerState, planSignature: UInt64) throws(CheckpointError) -> RestoreReport {
+        var report = RestoreReport()
+        let samePlan = planSignature == extractor.plan.signature
+        // Decode everything first, then apply: a damaged section leaves the worker untouched.
+        var decodedModels: [(Int, ModelSet.Decoded)] = []
+        var memories: [(Int, Ensemble.ModelMemory)] = []
+        for k in 0..<models.count {
+            let version = models.versions[k]
+            if let bytes = state.section("model:" + version) {
+                var r = BinaryReader(bytes)
+                decodedModels.append((k, try models.decode(k, from: &r)))
+                report.restored.append("model " + version)
+            } else {
+                report.cold.append("model " + version)
+            }
+            if let bytes = state.section("ensemble:" + version) {
+                var r = BinaryReader(bytes)
+                memories.append((k, try Ensemble.ModelMemory(decoding: &r)))
+            }
+        }
+        var decodedThreshold: AlertThreshold?
+        if let bytes = state.section("threshold") {
+            var r = BinaryReader(bytes)
+            decodedThreshold = try AlertThreshold(threshold.spec, decoding: &r)
+        }
+        var decodedMetrics: PrequentialMetrics?
+        if let bytes = state.section("metrics") {
+            var r = BinaryReader(bytes)
+            decodedMetrics = try PrequentialMetrics(window: metrics.window, decoding: &r)
+        }
+        if samePlan, let bytes = state.section("features") {
+            var r = BinaryReader(bytes)
+            do {
+                try extractor.restoreState(from: &r)
+            } catch {
+                throw CheckpointError(.corrupt, "feature state: \(error.reason)")
+            }
+            report.restored.append("windows")
+        } else {
+            report.cold.append("windows")
+        }
+        if samePlan, joinsLabels, let bytes = state.section("labels") {
+            var r = BinaryReader(bytes)
+            try join.restore(from: &r)
+            report.restored.append("waiting events")
+        }
+        for (k, model) in decodedModels { models.replace(k, with: model) }
+        for (k, memory) in memories { ensemble.restore(model: k, memory) }
+        if let decodedThreshold {
+            threshold = decodedThreshold
+            report.restored.append("threshold")
+        }
+        if let decodedMetrics { metrics = decodedMetrics }
+        return report
+    }
+
+    /// Swaps in a reload's tunables (between items, on the worker's thread).
+    func apply(_ tunables: Tunables) {
+        threshold.apply(tunables.threshold)
+        ensemble.apply(weights: tunables.weights)
+        canaryShares = tunables.canaryShares
+        writer.roles = tunables.roles
+        writer.explain = tunables.explain
+    }
+}
+
+/// The settings a reload may change without rebuilding anything: thresholds, ensemble weights,
+/// roles and canary shares, suppression, explanation length.
+struct Tunables: Sendable {
+    var threshold: ThresholdSpec
+    var weights: [Double]
+    var canaryShares: [Double?]
+    var roles: [ModelSpec.Role]
+    var explain: Int
+
+    init(_ topology: Topology) {
+        threshold = topology.threshold
+        weights = topology.models.map { $0.role == .shadow ? 0 : $0.weight }
+        canaryShares = topology.models.map { $0.role == .canary ? ($0.canaryShare ?? 0) : nil }
+        roles = topology.models.map(\.role)
+        explain = topology.alerts.explain
+    }
+}
