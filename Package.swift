@@ -95,7 +95,8 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(
-            name: "VigilEngineTests", dependencies: ["VigilEngine", "VigilKafka", "VigilModels", "VigilTestKit"],
+            name: "VigilEngineTests",
+            dependencies: ["VigilEngine", "VigilKafka", "VigilModels", "VigilTestKit", .product(name: "Logging", package: "swift-log")],
             resources: [.copy("Fixtures")], swiftSettings: strict),
     ]
 )

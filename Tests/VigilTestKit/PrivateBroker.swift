@@ -107,7 +107,7 @@ public final class PrivateBroker: @unchecked Sendable {
     }
 
     /// A port the kernel just handed out on 127.0.0.1.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket() failed") }
         defer { close(fd) }

@@ -33,6 +33,11 @@ public final class EngineStats: Sendable {
     let brokerUp = Atomic<Bool>(false)
     let started = Date()
 
+    /// Events scored so far.
+    public var eventsScored: Int { scored.load(ordering: .relaxed) }
+    /// Configuration changes applied or refused so far (boot not counted).
+    public var reloads: Int { reloadsApplied.load(ordering: .relaxed) + reloadsRefused.load(ordering: .relaxed) }
+
     func deadLettered(_ code: String, _ n: Int = 1) {
         deadLetters.withLock { $0[code, default: 0] += n }
     }

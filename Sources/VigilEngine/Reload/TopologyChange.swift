@@ -41,7 +41,7 @@ public struct TopologyChange: Sendable, Equatable {
         }
         var items: [Item] = []
         func compare<T: Equatable>(_ path: String, _ kind: Kind, _ a: T, _ b: T) {
-            if a != b { items.append(Item(path: path, kind: kind, old: text(a), new: text(b))) }
+            if a != b { items += fieldChanges(path, kind, a, b, depth: 3) }
         }
         compare("name", .restart, old.name, new.name)
         compare("source", .restart, old.source, new.source)
@@ -74,8 +74,51 @@ public struct TopologyChange: Sendable, Equatable {
         return TopologyChange(items: items)
     }
 
-    private static func text<T>(_ value: T) -> String {
-        let s = String(describing: value)
+    /// The changed leaves of two values of one type, by field (`source.kafka.group`), so the
+    /// audit names what changed rather than printing whole sections.
+    private static func fieldChanges(_ path: String, _ kind: Kind, _ a: Any, _ b: Any, depth: Int) -> [Item] {
+        let ma = Mirror(reflecting: a), mb = Mirror(reflecting: b)
+        if depth > 0, ma.displayStyle == .struct, mb.displayStyle == .struct, ma.children.count == mb.children.count {
+            var out: [Item] = []
+            for (ca, cb) in zip(ma.children, mb.children) {
+                guard let label = ca.label, text(ca.value) != text(cb.value) else { continue }
+                out += fieldChanges(path + "." + snakeCase(label), kind, ca.value, cb.value, depth: depth - 1)
+            }
+            if !out.isEmpty { return out }
+        }
+        return [Item(path: path, kind: kind, old: text(a), new: text(b))]
+    }
+
+    private static func snakeCase(_ name: String) -> String {
+        var out = ""
+        for c in name {
+            if c.isUppercase {
+                out += "_" + c.lowercased()
+            } else {
+                out.append(c)
+            }
+        }
+        return out
+    }
+
+    private static func text(_ value: Any) -> String {
+        if let o = value as? (any OptionalProtocol) { return o.text }
+        let s = String(describing: value).replacingOccurrences(of: "VigilEngine.", with: "").replacingOccurrences(
+            of: "VigilModels.", with: "")
         return s.count > 400 ? String(s.prefix(400)) + "…" : s
+    }
+}
+
+/// Prints an optional's payload without `Optional(…)`, and nil as `(none)`.
+private protocol OptionalProtocol {
+    var text: String { get }
+}
+
+extension Optional: OptionalProtocol {
+    var text: String {
+        switch self {
+        case .some(let v): String(describing: v)
+        case .none: "(none)"
+        }
     }
 }

@@ -162,6 +162,12 @@ public final class KafkaEngine: Sendable {
     /// The last reload's outcome (boot included).
     public var lastReload: ReloadOutcome? { shared.withLock { $0.lastReload } }
 
+    /// The sequence of the last checkpoint this engine wrote, if any.
+    public var lastCheckpointSequence: UInt64? {
+        let s = stats.checkpointSequence.load(ordering: .relaxed)
+        return s < 0 ? nil : UInt64(s)
+    }
+
     /// The checkpoint the engine restored at start, if any.
     public var restoredFrom: UInt64? { shared.withLock { $0.restoredFrom } }
 
@@ -620,10 +626,15 @@ public final class KafkaEngine: Sendable {
                 source: source, result: .invalid, change: TopologyChange(items: []), reason: "the engine was not started from a file",
                 topology: current.name)
         }
-        shared.withLock { $0.lastReload = outcome }
-        if outcome.result == .applied { stats.reloadsApplied.add(1, ordering: .relaxed) } else if outcome.result != .unchanged {
-            stats.reloadsRefused.add(1, ordering: .relaxed)
+        switch outcome.result {
+        case .unchanged:
+            // Not a change (a file saved as it was, or read again after an admin reload).
+            logger.debug("Topology reloaded: no change", metadata: ["source": "\(source.rawValue)"])
+            return outcome
+        case .applied: stats.reloadsApplied.add(1, ordering: .relaxed)
+        case .refused, .invalid: stats.reloadsRefused.add(1, ordering: .relaxed)
         }
+        shared.withLock { $0.lastReload = outcome }
         audit.record(outcome)
         return outcome
     }

@@ -65,6 +65,13 @@ public struct EngineCheckpoint: Sendable {
     /// Entities held in the windows, over all workers (read from the feature sections).
     public var entities: Int { workers.map(\.entities).reduce(0, +) }
 
+    /// The bytes of section `name` (`features`, `model:<version>`, `threshold`, …) of worker
+    /// `worker`: tests and tools compare states with it.
+    public func section(_ name: String, worker: Int) -> [UInt8]? { workers[worker].section(name) }
+
+    /// Section names of worker `worker`, in order.
+    public func sectionNames(worker: Int) -> [String] { workers[worker].sections.map(\.name) }
+
     /// The checkpoint as a `Checkpoint` container.
     public func encode() -> [UInt8] {
         var out = BinaryWriter(capacity: workers.map(\.byteCount).reduce(1024, +))

@@ -1,0 +1,173 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+import VigilCore
+import VigilEngine
+import VigilKafka
+import VigilModels
+import VigilTestKit
+
+/// Fresh topics, group and topology file for one operations test: card-payments' fields and
+/// features, an isolation forest only (no labels, so a run is a function of the source records
+/// alone), checkpoints, audit, and optionally the admin endpoint.
+struct OperationsSetup {
+    let id: String
+    let brokers: String
+    let source: String
+    let alerts: String
+    let deadLetters: String
+    let checkpoints: String
+    let audit: String
+    let group: String
+    let directory: URL
+    let file: String
+    let adminPort: Int?
+    let every: String
+    let fileCopies: Bool
+    var topology: Topology { get throws { try TopologyLoader.load(path: file) } }
+
+    /// - Parameters:
+    ///   - source: read this topic instead of a new one (runs compared on the same input).
+    ///   - every: the checkpoint interval.
+    ///   - fileCopies: also write checkpoints to a directory.
+    init(
+        _ name: String, source: String? = nil, every: String = "1s", fileCopies: Bool = false, admin: Bool = false,
+        targetRate: String = "0.005"
+    ) throws {
+        brokers = try TestBroker.address()
+        id = TestBroker.unique(name)
+        self.source = source ?? "\(id)-payments"
+        alerts = "\(id)-alerts"
+        deadLetters = "\(id)-dlq"
+        checkpoints = "\(id)-checkpoints"
+        audit = "\(id)-audit"
+        group = "\(id)-group"
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(id)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        adminPort = admin ? try PrivateBroker.freePort() : nil
+        self.every = every
+        self.fileCopies = fileCopies
+        file = directory.appendingPathComponent("topology.yaml").path
+        try write(targetRate: targetRate)
+        let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: [brokers], clientID: "vigil-tests"))
+        _ = try self.topology.createMissingTopics(admin)
+    }
+
+    /// (Re)writes the topology file; `group` overrides the consumer group (a restart-only change).
+    func write(targetRate: String = "0.005", group: String? = nil) throws {
+        let cardPayments = try String(
+            contentsOf: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml"), encoding: .utf8)
+        let fields = cardPayments[cardPayments.range(of: "\nfields:")!.lowerBound..<cardPayments.range(of: "\nmodels:")!.lowerBound]
+        var text = """
+            name: ops-test
+            source:
+              kafka:
+                brokers: \(brokers)
+                topics: [\(source)]
+                group: \(group ?? self.group)
+                start_from: earliest
+                partitions: 1
+              format: json
+              key: card_id
+              id: txn_id
+              time: { field: ts, format: unix_ms, allowed_lateness: 30s, late: score_only, missing: dead_letter }
+            \(fields)
+            models:
+              - name: iforest
+                kind: isolation_forest
+                trees: 50
+                sample: 256
+                seed: 7
+                features: [amount, txn_count_10m, amount_sum_1h, amount_z, merchants_1h, new_country, since_last, amount_vs_day]
+            threshold:
+              mode: quantile
+              target_alert_rate: \(targetRate)
+              min_score: 0.5
+              hysteresis: 0.002
+              suppress: 0s
+              warmup_events: 2000
+            alerts: { topic: \(alerts), explain: 3 }
+            dead_letter: { topic: \(deadLetters) }
+            checkpoints: { topic: \(checkpoints), every: \(every), keep: 5\(fileCopies ? ", directory: \(directory.path)/checkpoints" : "") }
+            audit: { topic: \(audit) }
+
+            """
+        if let adminPort { text += "admin: { listen: \"127.0.0.1:\(adminPort)\", token_env: VIGIL_TEST_ADMIN_TOKEN }\n" }
+        // Written to a new file that replaces the old one, as editors do.
+        let temporary = file + ".new"
+        try text.write(toFile: temporary, atomically: false, encoding: .utf8)
+        _ = rename(temporary, file)
+    }
+
+    /// Produces `events` to partition 0 of the source, keyed by `keys`, and waits for the acks.
+    func produce(_ events: [[UInt8]], keys: [String]) throws {
+        let producer = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(common: KafkaConfiguration(bootstrapServers: [brokers])))
+        let topic = producer.topic(source)
+        for (e, key) in zip(events, keys) {
+            try Array(key.utf8).withUnsafeBytes { k in
+                try e.withUnsafeBytes { try producer.send(to: topic, key: k, value: $0, partition: 0) }
+            }
+        }
+        try producer.close(deadline: .seconds(30))
+        #expect(producer.failedCount == 0)
+    }
+
+    /// The checkpoints kept, newest first.
+    func storedCheckpoints() throws -> CheckpointStore.Scan {
+        try CheckpointStore(spec: try topology.checkpoints!, topology: "ops-test", brokers: [brokers], logger: Logger.quiet).scan()
+    }
+
+    /// Every record of `topic` from its start to its current end.
+    func readAll(_ topic: String) throws -> [KafkaMessage] {
+        try TopicReader.readAll(brokers: brokers, topic: topic)
+    }
+
+    /// The `alert_id` of every record of the alerts topic (duplicates kept).
+    func alertIDs() throws -> [String] {
+        try readAll(alerts).compactMap { m in
+            guard let v = m.value, let o = try JSONSerialization.jsonObject(with: Data(v)) as? [String: Any] else { return nil }
+            return o["alert_id"] as? String
+        }
+    }
+}
+
+/// Reads a topic from its start to its end without a consumer group.
+enum TopicReader {
+    static func readAll(brokers: String, topic: String, timeout: Duration = .seconds(60)) throws -> [KafkaMessage] {
+        let common = KafkaConfiguration(bootstrapServers: [brokers], clientID: "vigil-tests")
+        let partitions = try KafkaAdmin(configuration: common).metadata(timeout: .seconds(10)).topics[topic] ?? 0
+        let consumer = try KafkaConsumer(
+            configuration: KafkaConsumerConfiguration(common: common, groupID: TestBroker.unique("reader")), logger: Logger.quiet)
+        defer { consumer.close() }
+        var remaining: [TopicPartition: Int64] = [:]
+        for p in 0..<partitions {
+            let tp = TopicPartition(topic, Int32(p))
+            let marks = try consumer.watermarks(tp)
+            if marks.high > marks.low { remaining[tp] = marks.high }
+        }
+        guard !remaining.isEmpty else { return [] }
+        try consumer.assign(remaining.mapValues { _ in KafkaConsumer.beginning })
+        var out: [KafkaMessage] = []
+        let end = ContinuousClock.now.advanced(by: timeout)
+        while !remaining.isEmpty, ContinuousClock.now < end {
+            for m in try consumer.poll(maxMessages: 5000, timeout: .milliseconds(100)).messages {
+                out.append(m)
+                let tp = TopicPartition(m.topic, m.partition)
+                if let last = remaining[tp], m.offset + 1 >= last { remaining[tp] = nil }
+            }
+        }
+        #expect(remaining.isEmpty, "\(topic) not read to its end within \(timeout)")
+        return out
+    }
+}
+
+extension Logger {
+    /// A logger that only reports errors (tests read the engine's outcomes, not its log).
+    static var quiet: Logger {
+        var l = Logger(label: "vigil.tests")
+        l.logLevel = .error
+        return l
+    }
+}
