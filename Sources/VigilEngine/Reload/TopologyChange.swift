@@ -78,7 +78,16 @@ public struct TopologyChange: Sendable, Equatable {
     /// audit names what changed rather than printing whole sections.
     private static func fieldChanges(_ path: String, _ kind: Kind, _ a: Any, _ b: Any, depth: Int) -> [Item] {
         let ma = Mirror(reflecting: a), mb = Mirror(reflecting: b)
-        if depth > 0, ma.displayStyle == .struct, mb.displayStyle == .struct, ma.children.count == mb.children.count {
+        // Both present: compare what the optionals hold.
+        if ma.displayStyle == .optional, mb.displayStyle == .optional, let va = ma.children.first?.value,
+            let vb = mb.children.first?.value
+        {
+            return fieldChanges(path, kind, va, vb, depth: depth)
+        }
+        // Into the topology's own structs only; values that describe themselves (durations) are leaves.
+        if depth > 0, ma.displayStyle == .struct, mb.displayStyle == .struct, ma.children.count == mb.children.count,
+            !(a is any CustomStringConvertible)
+        {
             var out: [Item] = []
             for (ca, cb) in zip(ma.children, mb.children) {
                 guard let label = ca.label, text(ca.value) != text(cb.value) else { continue }

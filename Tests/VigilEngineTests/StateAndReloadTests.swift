@@ -1,0 +1,182 @@
+import Foundation
+import Synchronization
+import Testing
+import VigilCore
+@testable import VigilEngine
+import VigilModels
+import VigilTestKit
+
+/// Checkpoints of the whole engine state, the classification of topology changes, and the file
+/// watcher, without a broker.
+@Suite struct StateAndReloadTests {
+    static let text = try! String(
+        contentsOf: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml"), encoding: .utf8)
+    static let topology = try! TopologyLoader.parse(text)
+
+    /// Events as raw records.
+    struct Lines: RawRecords {
+        let lines: [[UInt8]]
+        func withValue<R>(_ i: Int, _ body: (UnsafeRawBufferPointer?) -> R) -> R { lines[i].withUnsafeBytes { body($0) } }
+        func key(_ i: Int) -> [UInt8]? { nil }
+    }
+
+    /// Counts the chunks it is handed.
+    final class Counting: PipelineSink {
+        let chunks = Atomic<Int>(0)
+        func complete(_ chunk: InputChunk) { chunks.add(1, ordering: .relaxed) }
+    }
+
+    /// A pipeline that has seen `n` generated events (with labels), its workers still running.
+    static func warmPipeline(_ n: Int, workers: Int = 2) throws -> Pipeline {
+        let pipeline = try Pipeline(topology: topology, workers: workers, sink: Counting())
+        pipeline.start()
+        let data = EngineIntegrationTests.generated(n, seed: 4)
+        var labels: [LabelRecord] = []
+        let decoder = LabelDecoder(source: topology.models[1].kind.labels!, timeField: "ts")
+        for l in data.labels {
+            if case .success(let label) = l.withUnsafeBytes({ decoder.decode($0) }) { labels.append(label.record) }
+        }
+        for start in stride(from: 0, to: n, by: 5000) {
+            let part = Array(data.events[start..<min(n, start + 5000)])
+            pipeline.submit(
+                count: part.count, topics: ["payments"], raw: Lines(lines: part),
+                position: { (0, 0, Int64(start + $0), nil) }, arrivalMs: 0)
+            pipeline.submitLabels(Array(labels[min(labels.count, start / 2)..<min(labels.count, start / 2 + 2500)]))
+        }
+        return pipeline
+    }
+
+    static func checkpoint(_ pipeline: Pipeline, states: [WorkerState], sequence: UInt64 = 1) -> EngineCheckpoint {
+        EngineCheckpoint(
+            sequence: sequence, createdMs: 1_700_000_000_000, topology: topology.name, planSignature: pipeline.plan.signature,
+            modelVersions: pipeline.modelVersions, offsets: [SourceOffset(topic: "payments", partition: 0, offset: 20_000)],
+            reason: "test", workers: states)
+    }
+
+    @Test func aCheckpointRestoresEveryWorkerExactly() throws {
+        let pipeline = try Self.warmPipeline(20_000)
+        let states = pipeline.cut().wait()
+        pipeline.finish()
+        let bytes = Self.checkpoint(pipeline, states: states).encode()
+        let decoded = try EngineCheckpoint.decode(bytes, topology: Self.topology.name)
+        #expect(decoded.sequence == 1)
+        #expect(decoded.offsets == [SourceOffset(topic: "payments", partition: 0, offset: 20_000)])
+        #expect(decoded.modelVersions == pipeline.modelVersions)
+        #expect(decoded.entities == pipeline.summary().entities)
+        #expect(Set(decoded.sectionNames(worker: 0)).isSuperset(of: ["features", "threshold", "labels", "metrics"]))
+
+        let restored = try Pipeline(topology: Self.topology, workers: 2, sink: Counting())
+        let report = try restored.restore(decoded)
+        #expect(report.cold.isEmpty)
+        let again = restored.captureStopped()
+        for w in 0..<2 {
+            for (name, section) in states[w].sections {
+                let same = again[w].section(name) == section
+                #expect(same, "worker \(w): \(name) changed through encode, decode and restore")
+            }
+        }
+        restored.finish()
+    }
+
+    @Test func damagedOrForeignCheckpointsAreRefusedWithTheirReason() throws {
+        let pipeline = try Self.warmPipeline(5000)
+        pipeline.finish()
+        let bytes = Self.checkpoint(pipeline, states: pipeline.captureStopped()).encode()
+        var flipped = bytes
+        flipped[bytes.count / 2] ^= 1
+        #expect(throws: CheckpointError.self) { try EngineCheckpoint.decode(flipped, topology: Self.topology.name) }
+        do {
+            _ = try EngineCheckpoint.decode(flipped, topology: Self.topology.name)
+        } catch {
+            #expect(error.code == .corrupt)
+        }
+        do {
+            _ = try EngineCheckpoint.decode(Array(bytes.prefix(bytes.count - 100)), topology: Self.topology.name)
+            Issue.record("a truncated checkpoint decoded")
+        } catch {
+            #expect(error.code == .truncated)
+        }
+        do {
+            _ = try EngineCheckpoint.decode(bytes, topology: "another-topology")
+            Issue.record("another topology's checkpoint decoded")
+        } catch {
+            #expect(error.code == .wrongSchema)
+        }
+        let decoded = try EngineCheckpoint.decode(bytes, topology: Self.topology.name)
+        let fewer = try Pipeline(topology: Self.topology, workers: 1, sink: Counting())
+        do {
+            _ = try fewer.restore(decoded)
+            Issue.record("a 2-worker checkpoint restored into 1 worker")
+        } catch {
+            #expect(error.reason.contains("--workers 2"))
+        }
+    }
+
+    @Test func aStructuralChangeKeepsWhatDidNotChange() throws {
+        let pipeline = try Self.warmPipeline(5000)
+        pipeline.finish()
+        let checkpoint = Self.checkpoint(pipeline, states: pipeline.captureStopped())
+        // Fewer trees: a new forest version, while the regression and the windows stay.
+        let changed = try TopologyLoader.parse(Self.text.replacingOccurrences(of: "trees: 100", with: "trees: 60"))
+        let next = try Pipeline(topology: changed, workers: 2, sink: Counting())
+        let report = try next.restore(checkpoint)
+        #expect(report.cold == ["model " + next.modelVersions[0]])
+        #expect(report.restored.contains("windows"))
+        #expect(report.restored.contains("model " + next.modelVersions[1]))
+        // New features: the windows start empty.
+        let moreFeatures = try TopologyLoader.parse(
+            Self.text.replacingOccurrences(
+                of: "  - { name: mcc,", with: "  - { name: count_1m, kind: window, key: card_id, window: 1m, agg: count }\n  - { name: mcc,"))
+        let rebuilt = try Pipeline(topology: moreFeatures, workers: 2, sink: Counting())
+        #expect(try rebuilt.restore(checkpoint).cold.contains("windows"))
+    }
+
+    @Test(arguments: [
+        ("target_alert_rate: 0.005", "target_alert_rate: 0.01", TopologyChange.Kind.tunable, "threshold.target_alert_rate"),
+        ("suppress: 10m", "suppress: 1m", .tunable, "threshold.suppress"),
+        ("    weight: 2\n", "    weight: 3\n", .tunable, "models[fraud_lr].weight"),
+        ("explain: 3", "explain: 5", .tunable, "alerts.explain"),
+        ("trees: 100", "trees: 50", .structural, "models[iforest].kind"),
+        ("window: 10m, agg: count", "window: 5m, agg: count", .structural, "features"),
+        ("group: vigil-card-payments", "group: other", .restart, "source.kafka.group"),
+        ("brokers: 127.0.0.1:9092", "brokers: 127.0.0.1:9093", .restart, "source.kafka.brokers"),
+        ("every: 30s", "every: 1m", .restart, "checkpoints.every"),
+        ("topic: payments-alerts", "topic: other-alerts", .restart, "alerts.topic"),
+    ])
+    func changesAreClassifiedByWhatTheyCost(old: String, new: String, kind: TopologyChange.Kind, path: String) throws {
+        #expect(Self.text.contains(old))
+        let edited = try TopologyLoader.parse(Self.text.replacingOccurrences(of: old, with: new))
+        let change = TopologyChange.between(Self.topology, edited)
+        #expect(change.kind == kind)
+        #expect(change.items.map(\.path) == [path])
+    }
+
+    @Test func bootIsAStructuralChangeFromNothing() {
+        #expect(TopologyChange.between(nil, Self.topology).kind == .structural)
+        #expect(TopologyChange.between(Self.topology, Self.topology).kind == nil)
+    }
+
+    @Test func theWatcherSeesEditsAndReplacements() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-watch-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("t.yaml").path
+        try "a: 1\n".write(toFile: file, atomically: false, encoding: .utf8)
+        let seen = Atomic<Int>(0)
+        let watcher = FileWatcher(path: file, interval: .milliseconds(20)) { seen.add(1, ordering: .relaxed) }
+        watcher.start()
+        defer { watcher.stop() }
+        func waitFor(_ n: Int) -> Bool {
+            for _ in 0..<200 where seen.load(ordering: .relaxed) < n { usleep(10_000) }
+            return seen.load(ordering: .relaxed) >= n
+        }
+        usleep(100_000)
+        #expect(seen.load(ordering: .relaxed) == 0)
+        try "a: 22\n".write(toFile: file, atomically: false, encoding: .utf8)  // edited in place
+        #expect(waitFor(1))
+        try "a: 333\n".write(toFile: file, atomically: true, encoding: .utf8)  // a new file renamed over it
+        #expect(waitFor(2))
+        usleep(200_000)
+        #expect(seen.load(ordering: .relaxed) == 2, "one call per change")
+    }
+}
