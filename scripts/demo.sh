@@ -6,7 +6,9 @@
 # time at the default rate), and runs the engine on topologies/card-payments.yaml.
 # Alerts are printed as the broker acknowledges them; at the end (after VIGIL_DEMO_SECONDS, or
 # Ctrl-C) the engine drains, commits and prints a summary with precision and recall against the
-# generator's labels. The broker is stopped at the end; VIGIL_KEEP_BROKER=1 leaves it running.
+# generator's labels. Half-way through it reads the engine's /metrics endpoint once; at the end it
+# lists the checkpoints the run wrote. The broker is stopped at the end; VIGIL_KEEP_BROKER=1
+# leaves it running.
 set -euo pipefail
 VIGIL_STEP=demo
 source "$(dirname "$0")/common.sh"
@@ -43,10 +45,25 @@ log "vigil generate: $RATE card payments/s to 'payments', labels to 'payments-la
   --events "$events" --seed "${VIGIL_DEMO_SEED:-1}" --label-delay 10-300 &
 generator=$!
 
+# The admin endpoint's token (topologies/card-payments.yaml: admin on 127.0.0.1:9464).
+export VIGIL_ADMIN_TOKEN="${VIGIL_ADMIN_TOKEN:-demo-token}"
+(
+  sleep $(( SECONDS_TO_RUN / 2 ))
+  python3 - <<'PY' || true
+import urllib.request
+text = urllib.request.urlopen("http://127.0.0.1:9464/metrics", timeout=5).read().decode()
+wanted = ("vigil_events_total", "vigil_alerts_total", "vigil_threshold", "vigil_active_entities", "vigil_checkpoints_total")
+lines = [l for l in text.splitlines() if l.startswith(wanted)]
+print("[vigil demo] GET http://127.0.0.1:9464/metrics (excerpt):\n  " + "\n  ".join(lines), flush=True)
+PY
+) &
 log "vigil run topologies/card-payments.yaml for ${SECONDS_TO_RUN}s (Ctrl-C ends it cleanly); alerts as they are published:"
+log "  while it runs: edit the threshold in topologies/card-payments.yaml and it reloads; metrics on http://127.0.0.1:9464/metrics"
 "$VIGIL" run --topology topologies/card-payments.yaml --brokers "$BROKERS" --duration "$SECONDS_TO_RUN" \
   --print-alerts --log-level warning
+log "vigil checkpoints list topologies/card-payments.yaml (state + offsets; the next run restores the newest)"
+"$VIGIL" checkpoints list --topology topologies/card-payments.yaml --brokers "$BROKERS" | head -12
 if [[ "${VIGIL_KEEP_BROKER:-0}" == 1 ]]; then
   log "broker left running at $BROKERS (stop: scripts/broker.sh stop)"
 fi
-log "done. Next: scripts/test.sh runs every test; docs/alerts.md describes the alert records."
+log "done. Next: scripts/test.sh runs every test; docs/alerts.md describes the alert records, docs/operations.md checkpoints, reload and the admin endpoint."

@@ -1,29 +1,39 @@
 /// Appends little-endian values to a byte buffer: the body of every state and model checkpoint.
 public struct BinaryWriter: Sendable {
-    public private(set) var bytes: [UInt8] = []
+    // Inlinable: encoders call these once per value (millions of times for a large state), and a
+    // call across the module boundary per value costs more than the copy itself.
+    @usableFromInline var storage: [UInt8] = []
 
-    public init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
+    /// What was written so far.
+    public var bytes: [UInt8] { storage }
 
-    public mutating func write(_ value: UInt8) { bytes.append(value) }
-    public mutating func write(_ value: UInt32) { append(value.littleEndian) }
-    public mutating func write(_ value: UInt64) { append(value.littleEndian) }
-    public mutating func write(_ value: Int64) { append(value.littleEndian) }
-    public mutating func write(_ value: Int) { write(Int64(value)) }
-    public mutating func write(_ value: Double) { write(value.bitPattern) }
-    public mutating func write(_ value: Bool) { write(UInt8(value ? 1 : 0)) }
+    public init(capacity: Int = 0) { storage.reserveCapacity(capacity) }
+
+    @inlinable public mutating func write(_ value: UInt8) { storage.append(value) }
+    @inlinable public mutating func write(_ value: UInt32) { append(value.littleEndian) }
+    @inlinable public mutating func write(_ value: UInt64) { append(value.littleEndian) }
+    @inlinable public mutating func write(_ value: Int64) { append(value.littleEndian) }
+    @inlinable public mutating func write(_ value: Int) { write(Int64(value)) }
+    @inlinable public mutating func write(_ value: Double) { write(value.bitPattern) }
+    @inlinable public mutating func write(_ value: Bool) { write(UInt8(value ? 1 : 0)) }
 
     /// A length-prefixed string.
     public mutating func write(_ value: String) {
         let utf8 = Array(value.utf8)
         write(UInt32(utf8.count))
-        bytes.append(contentsOf: utf8)
+        storage.append(contentsOf: utf8)
     }
 
     /// Raw bytes, without a length.
-    public mutating func write(raw: UnsafeRawBufferPointer) { bytes.append(contentsOf: raw) }
+    @inlinable public mutating func write(raw: UnsafeRawBufferPointer) { storage.append(contentsOf: raw) }
 
-    private mutating func append<T: FixedWidthInteger>(_ value: T) {
-        withUnsafeBytes(of: value) { bytes.append(contentsOf: $0) }
+    /// The values' bytes, without a length (little-endian hosts: the memory as it is).
+    @inlinable public mutating func write<T: BitwiseCopyable>(contentsOf values: UnsafeBufferPointer<T>) {
+        storage.append(contentsOf: UnsafeRawBufferPointer(values))
+    }
+
+    @inlinable mutating func append<T: FixedWidthInteger>(_ value: T) {
+        withUnsafeBytes(of: value) { storage.append(contentsOf: $0) }
     }
 }
 
@@ -82,6 +92,23 @@ public struct BinaryReader: Sendable {
     }
 
     /// Fails unless every byte was read.
+    /// `count` values written by `BinaryWriter.write(contentsOf:)`.
+    public mutating func values<T: BitwiseCopyable>(_ count: Int, of _: T.Type) throws(VigilError) -> [T] {
+        guard count >= 0, count <= Int.max / MemoryLayout<T>.stride else {
+            throw VigilError(.malformedInput, "\(count) values")
+        }
+        let size = count * MemoryLayout<T>.stride
+        try need(size)
+        let start = offset
+        offset += size
+        return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            bytes.withUnsafeBytes { all in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: all[start..<start + size]))
+            }
+            initialized = count
+        }
+    }
+
     /// Moves past `count` bytes (read separately, from `bytes`).
     public mutating func skip(_ count: Int) throws(VigilError) {
         try need(count)

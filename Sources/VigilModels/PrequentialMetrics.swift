@@ -66,15 +66,22 @@ public struct PrequentialMetrics: Sendable {
 }
 
 extension PrequentialMetrics {
-    /// Appends the window (oldest first) and the running total, so quality survives a restart.
+    /// Appends the window (oldest first, as a column of scores and one of flags) and the running
+    /// total, so quality survives a restart.
     public func encode(into out: inout BinaryWriter) {
         out.write(UInt8(1))  // body version
         out.write(total)
         out.write(UInt64(entries.count))
+        var scores: [Double] = []
+        var flags: [UInt8] = []
+        scores.reserveCapacity(entries.count)
+        flags.reserveCapacity(entries.count)
         forEachEntry { score, label, alerted in
-            out.write(score)
-            out.write(UInt8((label ? 1 : 0) | (alerted ? 2 : 0)))
+            scores.append(score)
+            flags.append((label ? 1 : 0) | (alerted ? 2 : 0))
         }
+        scores.withUnsafeBufferPointer { out.write(contentsOf: $0) }
+        flags.withUnsafeBufferPointer { out.write(contentsOf: $0) }
     }
 
     /// Metrics over a window of `window` events holding what `encode` wrote (its newest
@@ -86,11 +93,9 @@ extension PrequentialMetrics {
         let total = try input.checkpoint { r throws(VigilError) in try r.int(in: 0...Int.max, "labelled events") }
         let n = try input.checkpoint { r throws(VigilError) in try r.int(in: 0...total, "window entries") }
         guard input.remaining >= 9 * n else { throw CheckpointError(.truncated, "metrics window cut short") }
-        for _ in 0..<n {
-            let score = try input.checkpoint { r throws(VigilError) in try r.double() }
-            let flags = try input.checkpoint { r throws(VigilError) in try r.uint8() }
-            add(score: score, label: flags & 1 != 0, alerted: flags & 2 != 0)
-        }
+        let scores = try input.checkpoint { r throws(VigilError) in try r.values(n, of: Double.self) }
+        let flags = try input.checkpoint { r throws(VigilError) in try r.values(n, of: UInt8.self) }
+        for i in 0..<n { add(score: scores[i], label: flags[i] & 1 != 0, alerted: flags[i] & 2 != 0) }
         self.total = total
     }
 }

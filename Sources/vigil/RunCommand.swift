@@ -91,7 +91,7 @@ struct RunCommand: AsyncParsableCommand {
             services.append(
                 .init(
                     service: AdminServer.application(engine: engine, spec: admin, token: token, logger: Logger(label: "vigil.admin")),
-                    serviceName: "admin"))
+                    failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "admin"))
             logger.info("Admin endpoint", metadata: ["listen": "http://\(admin.host):\(admin.port)"])
         }
         let watcher = noWatch ? nil : FileWatcher(path: self.topology) { _ = engine.reload(source: .file) }
@@ -126,6 +126,11 @@ struct RunCommand: AsyncParsableCommand {
         if let p50 = engine.processingLatency(quantile: 0.5), let p99 = engine.processingLatency(quantile: 0.99) {
             printError(
                 "  engine time from poll to outputs handed to the producer: p50 \(String(format: "%.2f", p50)) ms, p99 \(String(format: "%.2f", p99)) ms")
+        }
+        if let split = engine.processingLatencyAroundCheckpoints(quantile: 0.99) {
+            let during = split.during.map { String(format: "%.2f ms", $0) } ?? "-"
+            let outside = split.outside.map { String(format: "%.2f ms", $0) } ?? "-"
+            printError("  p99 of that time: \(outside) outside checkpoints, \(during) while one of \(split.captures) checkpoints was captured")
         }
     }
 }

@@ -28,10 +28,7 @@ public enum AdminServer {
             text("ok\n")
         }
         router.get("/readyz") { _, _ -> Response in
-            if engine.isReady { return text("ready\n") }
-            let why =
-                engine.stats.restoring.load(ordering: .relaxed)
-                ? "restoring a checkpoint" : engine.phase != "running" ? engine.phase : "the brokers are not reachable"
+            guard let why = engine.notReadyReason else { return text("ready\n") }
             return text("not ready: \(why)\n", status: .serviceUnavailable)
         }
         router.get("/status") { _, _ -> Response in

@@ -133,31 +133,36 @@ final class LabelJoin {
 
     // MARK: Checkpoint
 
-    /// Appends the events still waiting (oldest first, with their rows) and the early labels.
+    /// Appends the events still waiting (oldest first, with their rows) and the early labels, as
+    /// columns: a worker holds up to a million waiting events, and copying columns keeps the
+    /// checkpoint's pause short.
     func encode(into out: inout BinaryWriter) {
         out.write(UInt8(1))  // body version
         out.write(UInt32(columns))
         out.write(UInt32(categoryColumns))
         var live: [Int] = []
+        live.reserveCapacity(index.count)
         for k in 0..<used {
             let slot = (head + k) % capacity
             if let indexed = index[ids[slot]], Int(indexed) == slot { live.append(slot) }
         }
         out.write(UInt64(live.count))
-        for slot in live {
-            out.write(ids[slot])
-            out.write(times[slot])
-            out.write(scoreSlots[slot])
-            out.write(alertedSlots[slot])
-            for c in 0..<columns { out.write(values[slot * columns + c]) }
-            for c in 0..<categoryColumns { out.write(UInt32(buckets[slot * categoryColumns + c])) }
+        func column<T: BitwiseCopyable>(_ width: Int, _ source: UnsafeMutablePointer<T>) {
+            var gathered: [T] = []
+            gathered.reserveCapacity(live.count * width)
+            for slot in live { for c in 0..<width { gathered.append(source[slot * width + c]) } }
+            gathered.withUnsafeBufferPointer { out.write(contentsOf: $0) }
         }
+        column(1, ids)
+        column(1, times)
+        column(1, scoreSlots)
+        column(1, alertedSlots)
+        column(columns, values)
+        column(categoryColumns, buckets)
         let early = (0..<earlyCapacity).filter { earlyIds[$0] != 0 }
         out.write(UInt64(early.count))
-        for slot in early {
-            out.write(earlyIds[slot])
-            out.write(earlyLabels[slot])
-        }
+        early.map { earlyIds[$0] }.withUnsafeBufferPointer { out.write(contentsOf: $0) }
+        early.map { earlyLabels[$0] }.withUnsafeBufferPointer { out.write(contentsOf: $0) }
     }
 
     /// Refills an empty join with what `encode` wrote (the newest `capacity` events, if fewer
@@ -173,33 +178,27 @@ final class LabelJoin {
         }
         let n = try input.checkpoint { r throws(VigilError) in try r.int(in: 0...Int(Int32.max), "waiting events") }
         guard input.remaining >= n * (25 + 8 * cols + 4 * cats) else { throw CheckpointError(.truncated, "waiting events cut short") }
-        var row = [Double](repeating: 0, count: cols)
-        var rowBuckets = [UInt32](repeating: 0, count: cats)
-        for _ in 0..<n {
-            let id = try input.checkpoint { r throws(VigilError) in try r.uint64() }
-            let time = try input.checkpoint { r throws(VigilError) in try r.int64() }
-            let score = try input.checkpoint { r throws(VigilError) in try r.double() }
-            let wasAlerted = try input.checkpoint { r throws(VigilError) in try r.bool() }
-            for c in 0..<cols { row[c] = try input.checkpoint { r throws(VigilError) in try r.double() } }
-            for c in 0..<cats { rowBuckets[c] = try input.checkpoint { r throws(VigilError) in try r.uint32() } }
+        func column<T: BitwiseCopyable>(_ count: Int, _: T) throws(CheckpointError) -> [T] {
+            try input.checkpoint { r throws(VigilError) in try r.values(count, of: T.self) }
+        }
+        let newIds = try column(n, UInt64(0)), newTimes = try column(n, Int64(0)), newScores = try column(n, 0.0)
+        let newAlerted = try column(n, UInt8(0)), newValues = try column(n * cols, 0.0), newBuckets = try column(n * cats, UInt32(0))
+        for i in 0..<n {
             if used == capacity { dropOldest() }
             let slot = (head + used) % capacity
             used += 1
-            ids[slot] = id
-            times[slot] = time
-            scoreSlots[slot] = score
-            alertedSlots[slot] = wasAlerted
-            for c in 0..<cols { values[slot * columns + c] = row[c] }
-            for c in 0..<cats { buckets[slot * categoryColumns + c] = rowBuckets[c] }
-            index[id] = Int32(slot)
+            ids[slot] = newIds[i]
+            times[slot] = newTimes[i]
+            scoreSlots[slot] = newScores[i]
+            alertedSlots[slot] = newAlerted[i] != 0
+            for c in 0..<cols { values[slot * columns + c] = newValues[i * cols + c] }
+            for c in 0..<cats { buckets[slot * categoryColumns + c] = newBuckets[i * cats + c] }
+            index[newIds[i]] = Int32(slot)
         }
         let m = try input.checkpoint { r throws(VigilError) in try r.int(in: 0...Int(Int32.max), "early labels") }
         guard input.remaining >= 9 * m else { throw CheckpointError(.truncated, "early labels cut short") }
-        for _ in 0..<m {
-            let id = try input.checkpoint { r throws(VigilError) in try r.uint64() }
-            let label = try input.checkpoint { r throws(VigilError) in try r.bool() }
-            holdEarly(LabelRecord(idHash: id, isFraud: label))
-        }
+        let earlyIDs = try column(m, UInt64(0)), earlyValues = try column(m, UInt8(0))
+        for i in 0..<m { holdEarly(LabelRecord(idHash: earlyIDs[i], isFraud: earlyValues[i] != 0)) }
     }
 
     private func expire(before cutoff: Int64) {

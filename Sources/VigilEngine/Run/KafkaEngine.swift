@@ -43,6 +43,8 @@ public final class KafkaEngine: Sendable {
     private let ingest: IngestState
     private let checkpointQueue = DispatchQueue(label: "vigil-checkpoint")
     private let checkpointInFlight = Atomic<Bool>(false)
+    /// From each checkpoint cut to the moment every worker had captured its state.
+    private let captureWindows = Mutex<[(ContinuousClock.Instant, ContinuousClock.Instant)]>([])
 
     /// What the control plane reads: the topology in force, the last reload, the phase.
     struct Shared: Sendable {
@@ -181,9 +183,17 @@ public final class KafkaEngine: Sendable {
         }
     }
 
-    /// Ready: restored, assigned, and the brokers reachable.
-    public var isReady: Bool {
-        !stats.restoring.load(ordering: .relaxed) && stats.brokerUp.load(ordering: .relaxed) && phase == "running"
+    /// Ready: restored, running, assigned, and the brokers reachable.
+    public var isReady: Bool { notReadyReason == nil }
+
+    /// Why the engine is not ready (nil: it is).
+    public var notReadyReason: String? {
+        if stats.restoring.load(ordering: .relaxed) { return "restoring a checkpoint" }
+        let phase = self.phase
+        if phase != "running" { return phase }
+        if !stats.brokerUp.load(ordering: .relaxed) { return "the brokers are not reachable" }
+        if consumer.assignment.isEmpty { return "waiting for the consumer group's assignment" }
+        return nil
     }
 
     private func setPhase(_ p: String) { shared.withLock { $0.phase = p } }
@@ -274,8 +284,9 @@ public final class KafkaEngine: Sendable {
         checkpointQueue.sync {}  // a checkpoint in flight finishes first
         if store != nil, failure == nil, ingest.dirty {
             setPhase("final checkpoint")
+            let captureStart = ContinuousClock.now
             let states = ingest.pipeline.captureStopped()
-            writeCheckpoint(states: states, offsets: currentOffsets(), reason: "shutdown", pause: .zero)
+            writeCheckpoint(states: states, offsets: currentOffsets(), reason: "shutdown", pause: ContinuousClock.now - captureStart)
         }
         setPhase("committing")
         consumer.close()
@@ -308,6 +319,17 @@ public final class KafkaEngine: Sendable {
     /// or dead letter handed to the producer (the broker's and the producer's delays come on
     /// top), at quantile `q` over the chunks so far; nil before the first.
     public func processingLatency(quantile q: Double) -> Double? { sink.chunkTime(quantile: q) }
+
+    /// `processingLatency` split by whether a chunk was in flight while the workers captured a
+    /// checkpoint (`during`), with the number of such captures; nil without checkpoints.
+    public func processingLatencyAroundCheckpoints(quantile q: Double) -> (during: Double?, outside: Double?, captures: Int)? {
+        let windows = captureWindows.withLock { $0 }
+        guard !windows.isEmpty else { return nil }
+        return (
+            sink.chunkTime(quantile: q, during: windows, inside: true), sink.chunkTime(quantile: q, during: windows, inside: false),
+            windows.count
+        )
+    }
 
     /// Records acknowledged so far: alerts and dead letters.
     public var published: (alerts: Int, deadLetters: Int) { sink.published }
@@ -404,9 +426,12 @@ public final class KafkaEngine: Sendable {
         ingest.eventsSinceCheckpoint = 0
         ingest.dirty = false
         let offsets = currentOffsets()
+        let cutAt = ContinuousClock.now
         let captured = ingest.pipeline.cut()
         checkpointQueue.async { [self] in
             let states = captured.wait()
+            let capturedAt = ContinuousClock.now
+            captureWindows.withLock { if $0.count < 100_000 { $0.append((cutAt, capturedAt)) } }
             writeCheckpoint(states: states, offsets: offsets, reason: reason, pause: captured.pause)
             checkpointInFlight.store(false, ordering: .releasing)
         }
@@ -472,8 +497,8 @@ public final class KafkaEngine: Sendable {
             metadata: [
                 "sequence": "\(sequence)", "reason": "\(reason)", "bytes": "\(bytes.count)", "entities": "\(checkpoint.entities)",
                 "offsets": "\(offsets.map { "\($0.topic)[\($0.partition)]@\($0.offset)" })",
-                "pause_ms": "\(String(format: "%.1f", Double(pause.components.attoseconds) * 1e-15 + Double(pause.components.seconds) * 1000))",
-                "write_ms": "\(String(format: "%.1f", Double(took.components.attoseconds) * 1e-15 + Double(took.components.seconds) * 1000))",
+                "pause_ms": "\(milliseconds(pause))", "write_ms": "\(milliseconds(took))",
+                "sections_mb": "\(checkpoint.sectionSummary)",
             ])
     }
 
@@ -507,11 +532,14 @@ public final class KafkaEngine: Sendable {
         }
         let next = try makePipeline(new)
         var candidates: [Candidate] = []
+        var readTime = Duration.zero
         if let old = ingest.pipelineBox {
             candidates = [.taken(stopAtCheckpoint(old))]
             ingest.retired.add(old.summary())
         } else if let store {
+            let readStart = ContinuousClock.now
             let scan = try store.scan()
+            readTime = ContinuousClock.now - readStart
             for s in scan.skipped {
                 logger.error("Checkpoint skipped", metadata: ["sequence": "\(s.sequence)", "where": "\(s.location)", "reason": "\(s.reason)"])
             }
@@ -526,6 +554,7 @@ public final class KafkaEngine: Sendable {
         }
         var pipeline = next
         for candidate in candidates {
+            let loadStart = ContinuousClock.now
             let checkpoint: EngineCheckpoint
             var location = "the running pipeline"
             switch candidate {
@@ -560,6 +589,7 @@ public final class KafkaEngine: Sendable {
                         "sequence": "\(checkpoint.sequence)", "where": "\(location)", "entities": "\(checkpoint.entities)",
                         "restored": "\(report.restored)", "cold": "\(report.cold)",
                         "offsets": "\(checkpoint.offsets.map { "\($0.topic)[\($0.partition)]@\($0.offset)" })",
+                        "read_ms": "\(milliseconds(readTime))", "load_ms": "\(milliseconds(ContinuousClock.now - loadStart))",
                     ])
                 return checkpoint.sequence
             } catch {
@@ -698,6 +728,10 @@ public final class KafkaEngine: Sendable {
             }
         }
     }
+}
+
+private func milliseconds(_ d: Duration) -> String {
+    String(format: "%.1f", Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) * 1e-15)
 }
 
 /// State the ingest thread owns.

@@ -34,7 +34,10 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
     private let labelErrors = Atomic<Int>(0)
     /// Milliseconds from each chunk's poll to its outputs handed to the producer (the engine's
     /// own share of the latency), for the closing summary; the first million chunks.
-    private let chunkTimes = Mutex<[Double]>([])
+    private let chunkTimes = Mutex<[(polled: ContinuousClock.Instant, ms: Double)]>([])
+    /// When the engine was created: the first scored event is reported against it.
+    private let startedAt = ContinuousClock.now
+    private let firstScored = Atomic<Bool>(false)
 
     /// One record sent and not yet acknowledged.
     struct Output: Sendable {
@@ -101,16 +104,33 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
         stats.record(chunk)
         let elapsed = ContinuousClock.now - chunk.createdAt
         let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-        chunkTimes.withLock { if $0.count < 1_000_000 { $0.append(ms) } }
+        chunkTimes.withLock { if $0.count < 1_000_000 { $0.append((chunk.createdAt, ms)) } }
+        if !firstScored.exchange(true, ordering: .relaxed) {
+            let d = ContinuousClock.now - startedAt
+            logger.info(
+                "First event scored",
+                metadata: ["since_start_ms": "\(Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000))"])
+        }
         let total = completed.add(chunk.count, ordering: .relaxed).newValue
         onChunk?(chunk)
         if let stopAfter, total >= stopAfter, total - chunk.count < stopAfter { consumer.stop() }
     }
 
     /// Quantiles (0...1) of the time from a chunk's poll to its outputs handed to the producer, in
-    /// milliseconds; nil before the first chunk.
-    func chunkTime(quantile q: Double) -> Double? {
-        let sorted = chunkTimes.withLock { $0 }.sorted()
+    /// milliseconds; nil before the first chunk. `during`: only chunks whose time overlapped one
+    /// of those intervals (true) or none of them (false); nil: all chunks.
+    func chunkTime(
+        quantile q: Double, during windows: [(ContinuousClock.Instant, ContinuousClock.Instant)]? = nil, inside: Bool = true
+    ) -> Double? {
+        var times = chunkTimes.withLock { $0 }
+        if let windows {
+            times = times.filter { t in
+                let end = t.polled.advanced(by: .microseconds(Int(t.ms * 1000)))
+                let overlaps = windows.contains { t.polled <= $0.1 && end >= $0.0 }
+                return overlaps == inside
+            }
+        }
+        let sorted = times.map(\.ms).sorted()
         guard !sorted.isEmpty else { return nil }
         return sorted[min(sorted.count - 1, Int(q * Double(sorted.count)))]
     }

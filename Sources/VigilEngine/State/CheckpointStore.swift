@@ -216,20 +216,64 @@ public final class CheckpointStore: Sendable {
             logger.info("No checkpoint topic yet", metadata: ["topic": "\(spec.topic)"])
             return []
         }
+        // Large fetches: a checkpoint is hundreds of 900 KB records, and librdkafka's default of
+        // 1 MB per partition and fetch would read it one record per round trip.
+        var readerCommon = common
+        readerCommon.properties.merge(
+            [
+                "max.partition.fetch.bytes": "67108864", "fetch.max.bytes": "134217728", "receive.message.max.bytes": "135000000",
+                "fetch.wait.max.ms": "10",
+            ]
+        ) { $1 }
         let consumer = try KafkaConsumer(
-            configuration: KafkaConsumerConfiguration(common: common, groupID: "vigil-restore-\(UUID().uuidString)"), logger: logger)
+            configuration: KafkaConsumerConfiguration(common: readerCommon, groupID: "vigil-restore-\(UUID().uuidString)"),
+            logger: logger)
         defer { consumer.close() }
         var ends: [TopicPartition: Int64] = [:]
-        var starts: [TopicPartition: Int64] = [:]
+        var lows: [TopicPartition: Int64] = [:]
         for p in 0..<partitions {
             let tp = TopicPartition(spec.topic, Int32(p))
             let marks = try consumer.watermarks(tp)
             if marks.high > marks.low {
                 ends[tp] = marks.high
-                starts[tp] = KafkaConsumer.beginning
+                lows[tp] = marks.low
             }
         }
         guard !ends.isEmpty else { return [] }
+        // Only the tail can hold the newest `keep` checkpoints: the last record says how many
+        // parts its checkpoint has, so read back `keep + 1` times that. A compacted topic is
+        // about that long anyway; one that is not (a broker without compaction) may hold every
+        // checkpoint ever written. If the tail holds none that is complete, read it all.
+        var tails: [TopicPartition: Int64] = [:]
+        for (tp, end) in ends {
+            let parts = try probeLast(consumer, tp, end: end, deadline: timeout).map { Int64($0.count) } ?? Int64(end)
+            tails[tp] = max(lows[tp]!, end - Int64(spec.keep + 1) * parts - 16)
+        }
+        var found = try readRange(consumer, from: tails, to: ends, timeout: timeout, skipped: &skipped, highest: &highest)
+        if found.isEmpty, tails.contains(where: { $0.value > lows[$0.key]! }) {
+            found = try readRange(consumer, from: lows, to: ends, timeout: timeout, skipped: &skipped, highest: &highest)
+        }
+        return found
+    }
+
+    /// The part in the last record of `tp` (nil when it is not one).
+    private func probeLast(_ consumer: KafkaConsumer, _ tp: TopicPartition, end: Int64, deadline: Duration) throws -> Part? {
+        try consumer.assign([tp: end - 1])
+        let stop = ContinuousClock.now.advanced(by: deadline)
+        while ContinuousClock.now < stop {
+            for record in try consumer.poll(maxMessages: 10, timeout: .milliseconds(100)) where record.offset == end - 1 {
+                return record.value.flatMap(Self.parsePart)
+            }
+        }
+        throw KafkaError(.timedOut, "reading the last record of \(tp): nothing within \(deadline)", isRetriable: true)
+    }
+
+    /// Complete checkpoints of this topology in `[from, to)` of each partition, newest first (at
+    /// most `keep`).
+    private func readRange(
+        _ consumer: KafkaConsumer, from starts: [TopicPartition: Int64], to ends: [TopicPartition: Int64], timeout: Duration,
+        skipped: inout [(sequence: UInt64, location: String, reason: String)], highest: inout UInt64?
+    ) throws -> [Stored] {
         try consumer.assign(starts)
         var open: [UInt64: Assembly] = [:]
         var complete: [Stored] = []
@@ -259,7 +303,9 @@ public final class CheckpointStore: Sendable {
                 if a.parts[part.index] == nil { a.received += 1 }
                 a.parts[part.index] = Array(value.dropFirst(Self.partHeaderBytes))
                 if a.received == a.parts.count {
-                    let bytes = a.parts.flatMap { $0! }
+                    var bytes: [UInt8] = []
+                    bytes.reserveCapacity(a.total)
+                    for p in a.parts { bytes += p! }
                     open[part.sequence] = nil
                     if bytes.count == a.total {
                         complete.append(Stored(sequence: part.sequence, location: "topic \(spec.topic)", bytes: bytes))
@@ -274,7 +320,8 @@ public final class CheckpointStore: Sendable {
                 }
             }
         }
-        for (seq, a) in open where seq > (complete.last?.sequence ?? 0) {
+        // Parts of a checkpoint that began before the range are not evidence of damage.
+        for (seq, a) in open where seq > (complete.last?.sequence ?? 0) && a.parts[0] != nil {
             skipped.append((seq, "topic \(spec.topic)", "incomplete: \(a.received) of \(a.parts.count) parts (interrupted while publishing)"))
         }
         return complete

@@ -62,6 +62,17 @@ public struct EngineCheckpoint: Sendable {
         return order.map { ($0, totals[$0]!) }
     }
 
+    /// Uncompressed megabytes by kind of section (`features=…,models=…,labels=…`), for the log.
+    public var sectionSummary: String {
+        var kinds: [String: Int] = [:]
+        for (name, bytes) in sectionBytes {
+            let kind = name.hasPrefix("model:") ? "models" : name.hasPrefix("ensemble:") ? "ensemble" : name
+            kinds[kind, default: 0] += bytes
+        }
+        return kinds.sorted { $0.value > $1.value }.map { "\($0.key)=\(String(format: "%.1f", Double($0.value) / 1e6))" }
+            .joined(separator: ",")
+    }
+
     /// Entities held in the windows, over all workers (read from the feature sections).
     public var entities: Int { workers.map(\.entities).reduce(0, +) }
 
