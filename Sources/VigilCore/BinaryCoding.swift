@@ -7,7 +7,26 @@ public struct BinaryWriter: Sendable {
     /// What was written so far.
     public var bytes: [UInt8] { storage }
 
-    public init(capacity: Int = 0) { storage.reserveCapacity(capacity) }
+    public init(capacity: Int = 0) {
+        storage.reserveCapacity(capacity)
+        if capacity >= 8 << 20 { adviseHugePages() }
+    }
+
+    /// Large writers fill fresh memory: huge pages make that one fault per 2 MiB.
+    private mutating func adviseHugePages() {
+        let capacity = storage.capacity
+        storage.withUnsafeMutableBufferPointer { HugePages.advise(UnsafeMutableRawPointer($0.baseAddress), count: capacity) }
+    }
+
+    /// Writes into `buffer`'s memory (emptied, its capacity kept): a large writer filled again
+    /// and again does not fault its pages in each time.
+    public init(reusing buffer: [UInt8], capacity: Int = 0) {
+        storage = buffer
+        storage.removeAll(keepingCapacity: true)
+        let had = storage.capacity
+        storage.reserveCapacity(capacity)
+        if storage.capacity != had, capacity >= 8 << 20 { adviseHugePages() }
+    }
 
     @inlinable public mutating func write(_ value: UInt8) { storage.append(value) }
     @inlinable public mutating func write(_ value: UInt32) { append(value.littleEndian) }

@@ -27,6 +27,8 @@ public struct FeaturePlan: Sendable, Hashable {
     let tailNumbers: [Int]
     let tailCategories: [Int]
     let layout: RowLayout
+    /// Bytes of state per entity (one row of the entity store).
+    public var rowBytes: Int { layout.stride }
 
     /// How one numeric output column is computed.
     enum Column: Sendable, Hashable {

@@ -45,4 +45,16 @@ import VigilCore
     @Test func reportsTheRuntimeVersion() {
         #expect(LZ4.versionString.split(separator: ".").count == 3)
     }
+
+    @Test(arguments: [false, true]) func aFrameWrittenInPiecesDecompressesToTheirConcatenation(fast: Bool) throws {
+        let pieces = [
+            Self.bytes(100_000, seed: 3, repetitive: true), [], Self.bytes(7, seed: 4, repetitive: false),
+            Self.bytes(300_000, seed: 5, repetitive: false),
+        ]
+        let whole = pieces.flatMap { $0 }
+        var writer = LZ4.FrameWriter(totalSize: whole.count, pieces: pieces.count, fast: fast)
+        for p in pieces { p.withUnsafeBytes { writer.append($0) } }
+        let frame = writer.finish()
+        #expect(try LZ4.decompress(frame) == whole)
+    }
 }

@@ -151,6 +151,36 @@ public final class Pipeline: @unchecked Sendable {
         return states
     }
 
+    /// Gives every worker a spare buffer big enough for its windows (with room to grow), its
+    /// pages faulted in, so the next capture only copies. Any thread but the workers'.
+    func warmSpareBuffers() {
+        DispatchQueue.concurrentPerform(iterations: workerCount) { i in
+            let w = workers[i]
+            let wanted = w.gauges.entities.load(ordering: .relaxed) * plan.rowBytes * 11 / 10 + (1 << 20)
+            let current = w.spareFeatureBuffer.withLock { $0.capacity }
+            guard current < wanted else { return }
+            let fresh = [UInt8](unsafeUninitializedCapacity: wanted) { buffer, initialized in
+                HugePages.advise(UnsafeMutableRawPointer(buffer.baseAddress), count: wanted)
+                // Touch every page now, here, instead of in the worker during the cut.
+                var page = 0
+                while page < wanted {
+                    buffer[page] = 0
+                    page += 4096
+                }
+                initialized = 0
+            }
+            w.spareFeatureBuffer.withLock { $0 = fresh }
+        }
+    }
+
+    /// Hands the feature sections of an encoded checkpoint back to their workers, whose next
+    /// capture reuses their memory.
+    func recycle(_ states: [WorkerState]) {
+        for (worker, state) in zip(workers, states) {
+            if let bytes = state.section("features") { worker.spareFeatureBuffer.withLock { $0 = bytes } }
+        }
+    }
+
     /// Swaps in `topology`'s tunables between batches (thresholds, weights, roles, explanation
     /// length); the models and windows are untouched.
     func apply(_ tunables: Tunables) {

@@ -7,10 +7,23 @@ extension Worker {
     /// after it stopped).
     func capture() -> WorkerState {
         var state = WorkerState()
+        var mark = ContinuousClock.now
+        func lap(_ name: String) {
+            let now = ContinuousClock.now
+            state.captureTimes.append((name, now - mark))
+            mark = now
+        }
         state.entities = extractor.entityCount
-        var features = BinaryWriter(capacity: extractor.stateBytes + 1024)
+        // Into the memory of the previous checkpoint's feature section, when it came back.
+        let spare = spareFeatureBuffer.withLock { b in
+            let taken = b
+            b = []
+            return taken
+        }
+        var features = BinaryWriter(reusing: spare, capacity: extractor.entityCount * extractor.plan.rowBytes + 1024)
         extractor.encodeState(into: &features)
         state.sections.append(("features", features.bytes))
+        lap("features")
         for k in 0..<models.count {
             var model = BinaryWriter()
             models.encode(k, into: &model)
@@ -19,17 +32,21 @@ extension Worker {
             ensemble.encode(model: k, into: &memory)
             state.sections.append(("ensemble:" + models.versions[k], memory.bytes))
         }
+        lap("models")
         var threshold = BinaryWriter()
         self.threshold.encode(into: &threshold)
         state.sections.append(("threshold", threshold.bytes))
+        lap("threshold")
         if joinsLabels {
             var labels = BinaryWriter()
             join.encode(into: &labels)
             state.sections.append(("labels", labels.bytes))
+            lap("labels")
         }
         var quality = BinaryWriter()
         metrics.encode(into: &quality)
         state.sections.append(("metrics", quality.bytes))
+        lap("metrics")
         return state
     }
 

@@ -47,6 +47,10 @@ final class Worker: @unchecked Sendable {
     private(set) var counters = Counters()
     /// What `/metrics` reads while the worker runs, refreshed after every batch.
     let gauges = WorkerGauges()
+    /// The feature section of the last checkpoint, handed back once it was encoded: the next
+    /// capture writes into its memory instead of faulting in hundreds of fresh megabytes while
+    /// the worker is held (docs/operations.md).
+    let spareFeatureBuffer = Mutex<[UInt8]>([])
 
     private var matrix: FeatureMatrix
     private var labelMatrix: FeatureMatrix

@@ -60,6 +60,8 @@ public final class KafkaEngine: Sendable {
     private enum Request: Sendable {
         case apply(Topology, TopologyChange, Reply)
         case checkpoint(String, Reply)
+        /// A due checkpoint whose buffers are warm.
+        case cut(String)
     }
 
     /// A one-shot answer from the ingest thread.
@@ -231,7 +233,7 @@ public final class KafkaEngine: Sendable {
         ingest.lastCheckpoint = clock.now
         var failure: (any Error)?
         do {
-            while !stopping.load(ordering: .acquiring) {
+            while !stopping.load(ordering: .acquiring), !sink.reachedBound.load(ordering: .acquiring) {
                 let batch = try consumer.poll(maxMessages: 10_000, timeout: .milliseconds(100))
                 if !batch.isEmpty {
                     if firstRecordNanos.load(ordering: .relaxed) == 0 {
@@ -261,7 +263,6 @@ public final class KafkaEngine: Sendable {
     /// Makes `run()` stop reading and finish (from any thread).
     public func stop() {
         stopping.store(true, ordering: .releasing)
-        consumer.stop()
     }
 
     private func finish(failure: (any Error)?) throws {
@@ -271,6 +272,7 @@ public final class KafkaEngine: Sendable {
         for r in requests.withLock({ q in defer { q.removeAll() }; return q }) {
             switch r {
             case .apply(_, _, let reply), .checkpoint(_, let reply): reply.answer("the engine is stopping")
+            case .cut: break
             }
         }
         ingest.pipeline.finish()
@@ -299,7 +301,7 @@ public final class KafkaEngine: Sendable {
     /// Totals so far; complete once `run()` has returned (over every pipeline a reload built).
     public func summary() -> Pipeline.Summary {
         var s = ingest.retired
-        let current = ingest.pipeline.summary()
+        guard let current = ingest.pipelineBox?.summary() else { return s }
         s.add(current)
         s.threshold = current.threshold
         s.quality = current.quality
@@ -414,8 +416,16 @@ public final class KafkaEngine: Sendable {
         guard let spec = store?.spec, ingest.dirty, !checkpointInFlight.load(ordering: .acquiring) else { return }
         let byTime = now - ingest.lastCheckpoint >= spec.every
         let byEvents = spec.everyEvents.map { ingest.eventsSinceCheckpoint >= $0 } ?? false
-        guard byTime || byEvents else { return }
-        _ = startCheckpoint(reason: byEvents ? "events" : "interval")
+        guard byTime || byEvents, !ingest.warming else { return }
+        // First, off the workers, make sure each has warm memory to copy its windows into (fresh
+        // pages cost more to fault in than the copy); then cut, on this thread.
+        ingest.warming = true
+        let pipeline = ingest.pipeline
+        let reason = byEvents ? "events" : "interval"
+        checkpointQueue.async { [self] in
+            pipeline.warmSpareBuffers()
+            requests.withLock { $0.append(.cut(reason)) }
+        }
     }
 
     /// Cuts the input now and writes the checkpoint on the checkpoint thread. Ingest thread.
@@ -428,11 +438,15 @@ public final class KafkaEngine: Sendable {
         let offsets = currentOffsets()
         let cutAt = ContinuousClock.now
         let captured = ingest.pipeline.cut()
+        let pipeline = ingest.pipeline
         checkpointQueue.async { [self] in
-            let states = captured.wait()
-            let capturedAt = ContinuousClock.now
-            captureWindows.withLock { if $0.count < 100_000 { $0.append((cutAt, capturedAt)) } }
-            writeCheckpoint(states: states, offsets: offsets, reason: reason, pause: captured.pause)
+            do {
+                let states = captured.wait()
+                let capturedAt = ContinuousClock.now
+                captureWindows.withLock { if $0.count < 100_000 { $0.append((cutAt, capturedAt)) } }
+                writeCheckpoint(states: states, offsets: offsets, reason: reason, pause: captured.pause)
+                pipeline.recycle(states)
+            }
             checkpointInFlight.store(false, ordering: .releasing)
         }
         return true
@@ -478,7 +492,9 @@ public final class KafkaEngine: Sendable {
         let checkpoint = EngineCheckpoint(
             sequence: sequence, createdMs: Int64(Date().timeIntervalSince1970 * 1000), topology: topologyName,
             planSignature: signature, modelVersions: versions, offsets: offsets, reason: reason, workers: states)
+        let encodeStart = clock.now
         let bytes = checkpoint.encode()
+        let encoded = clock.now
         do {
             try store.publish(bytes, sequence: sequence)
         } catch {
@@ -487,6 +503,9 @@ public final class KafkaEngine: Sendable {
             return
         }
         let took = clock.now - start
+        logger.debug(
+            "Checkpoint capture by part",
+            metadata: ["ms": "\(states.map { $0.captureTimes.map { "\($0.name)=\(milliseconds($0.took))" }.joined(separator: ",") })"])
         stats.checkpointsWritten.add(1, ordering: .relaxed)
         stats.checkpointBytes.store(bytes.count, ordering: .relaxed)
         stats.checkpointSequence.store(Int(sequence), ordering: .relaxed)
@@ -498,6 +517,8 @@ public final class KafkaEngine: Sendable {
                 "sequence": "\(sequence)", "reason": "\(reason)", "bytes": "\(bytes.count)", "entities": "\(checkpoint.entities)",
                 "offsets": "\(offsets.map { "\($0.topic)[\($0.partition)]@\($0.offset)" })",
                 "pause_ms": "\(milliseconds(pause))", "write_ms": "\(milliseconds(took))",
+                "wait_ms": "\(milliseconds(encodeStart - start))", "encode_ms": "\(milliseconds(encoded - encodeStart))",
+                "publish_ms": "\(milliseconds(clock.now - encoded))",
                 "sections_mb": "\(checkpoint.sectionSummary)",
             ])
     }
@@ -537,8 +558,9 @@ public final class KafkaEngine: Sendable {
             candidates = [.taken(stopAtCheckpoint(old))]
             ingest.retired.add(old.summary())
         } else if let store {
+            // The newest first; the others are read only if it does not load.
             let readStart = ContinuousClock.now
-            let scan = try store.scan()
+            let scan = try store.scan(limit: restoreSequence == nil ? 1 : nil)
             readTime = ContinuousClock.now - readStart
             for s in scan.skipped {
                 logger.error("Checkpoint skipped", metadata: ["sequence": "\(s.sequence)", "where": "\(s.location)", "reason": "\(s.reason)"])
@@ -553,7 +575,19 @@ public final class KafkaEngine: Sendable {
             }
         }
         var pipeline = next
-        for candidate in candidates {
+        var tried = Set<UInt64>()
+        var readAll = restoreSequence != nil || ingest.pipelineBox != nil || store == nil
+        while true {
+            if candidates.isEmpty, !readAll, let store {
+                // The newest did not load: read the older ones kept.
+                readAll = true
+                let readStart = ContinuousClock.now
+                candidates = try store.scan().stored.filter { !tried.contains($0.sequence) }.map(Candidate.stored)
+                readTime += ContinuousClock.now - readStart
+            }
+            guard !candidates.isEmpty else { break }
+            let candidate = candidates.removeFirst()
+            if case .stored(let s) = candidate { tried.insert(s.sequence) }
             let loadStart = ContinuousClock.now
             let checkpoint: EngineCheckpoint
             var location = "the running pipeline"
@@ -712,6 +746,9 @@ public final class KafkaEngine: Sendable {
         }
         for request in pending {
             switch request {
+            case .cut(let reason):
+                ingest.warming = false
+                startCheckpoint(reason: reason)
             case .checkpoint(let reason, let reply):
                 if store == nil {
                     reply.answer("the topology has no checkpoints section")
@@ -748,6 +785,8 @@ private final class IngestState: @unchecked Sendable {
     var eventsSinceCheckpoint = 0
     /// Records were read since the last checkpoint cut (or the restore).
     var dirty = false
+    /// A due checkpoint is warming its buffers; the cut follows.
+    var warming = false
     var lastCheckpoint = ContinuousClock.now
     var retired = Pipeline.Summary()
     let nextSequence = Atomic<UInt64>(1)

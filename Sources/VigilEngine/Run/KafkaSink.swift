@@ -38,6 +38,8 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
     /// When the engine was created: the first scored event is reported against it.
     private let startedAt = ContinuousClock.now
     private let firstScored = Atomic<Bool>(false)
+    /// `stopAfter` records have finished: the engine stops reading.
+    let reachedBound = Atomic<Bool>(false)
 
     /// One record sent and not yet acknowledged.
     struct Output: Sendable {
@@ -113,7 +115,7 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
         }
         let total = completed.add(chunk.count, ordering: .relaxed).newValue
         onChunk?(chunk)
-        if let stopAfter, total >= stopAfter, total - chunk.count < stopAfter { consumer.stop() }
+        if let stopAfter, total >= stopAfter, total - chunk.count < stopAfter { reachedBound.store(true, ordering: .releasing) }
     }
 
     /// Quantiles (0...1) of the time from a chunk's poll to its outputs handed to the producer, in

@@ -182,21 +182,24 @@ public final class CheckpointStore: Sendable {
         public var highestSequence: UInt64?
     }
 
-    /// Reads the checkpoint topic from its start to its end, and the directory.
-    public func scan(timeout: Duration = .seconds(30)) throws -> Scan {
+    /// Reads the checkpoint topic (its tail: see `readTopic`) and the directory.
+    /// - Parameter limit: how many of the newest checkpoints to find (default: `keep`); a
+    ///   restore asks for the newest only, and for the others if it does not load.
+    public func scan(limit: Int? = nil, timeout: Duration = .seconds(30)) throws -> Scan {
+        let limit = max(1, min(limit ?? spec.keep, spec.keep))
         var result = Scan()
         var candidates: [UInt64: [Stored]] = [:]
         if let directory = spec.directory {
-            for (seq, path) in files(in: directory).prefix(spec.keep) {
+            for (seq, path) in files(in: directory).prefix(limit) {
                 if let data = FileManager.default.contents(atPath: path) {
                     candidates[seq, default: []].append(Stored(sequence: seq, location: path, bytes: Array(data)))
                 }
                 result.highestSequence = max(result.highestSequence ?? 0, seq)
             }
         }
-        let fromTopic = try readTopic(timeout: timeout, skipped: &result.skipped, highest: &result.highestSequence)
+        let fromTopic = try readTopic(limit: limit, timeout: timeout, skipped: &result.skipped, highest: &result.highestSequence)
         for s in fromTopic { candidates[s.sequence, default: []].append(s) }
-        let newest = candidates.keys.sorted(by: >).prefix(spec.keep)
+        let newest = candidates.keys.sorted(by: >).prefix(limit)
         for seq in newest { result.stored += candidates[seq]! }
         return result
     }
@@ -208,7 +211,7 @@ public final class CheckpointStore: Sendable {
     }
 
     private func readTopic(
-        timeout: Duration, skipped: inout [(sequence: UInt64, location: String, reason: String)], highest: inout UInt64?
+        limit: Int, timeout: Duration, skipped: inout [(sequence: UInt64, location: String, reason: String)], highest: inout UInt64?
     ) throws -> [Stored] {
         let common = KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-\(topology)-restore", properties: properties)
         let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-admin"))
@@ -247,11 +250,11 @@ public final class CheckpointStore: Sendable {
         var tails: [TopicPartition: Int64] = [:]
         for (tp, end) in ends {
             let parts = try probeLast(consumer, tp, end: end, deadline: timeout).map { Int64($0.count) } ?? Int64(end)
-            tails[tp] = max(lows[tp]!, end - Int64(spec.keep + 1) * parts - 16)
+            tails[tp] = max(lows[tp]!, end - Int64(limit + 1) * parts - 16)
         }
-        var found = try readRange(consumer, from: tails, to: ends, timeout: timeout, skipped: &skipped, highest: &highest)
+        var found = try readRange(consumer, from: tails, to: ends, limit: limit, timeout: timeout, skipped: &skipped, highest: &highest)
         if found.isEmpty, tails.contains(where: { $0.value > lows[$0.key]! }) {
-            found = try readRange(consumer, from: lows, to: ends, timeout: timeout, skipped: &skipped, highest: &highest)
+            found = try readRange(consumer, from: lows, to: ends, limit: limit, timeout: timeout, skipped: &skipped, highest: &highest)
         }
         return found
     }
@@ -271,7 +274,8 @@ public final class CheckpointStore: Sendable {
     /// Complete checkpoints of this topology in `[from, to)` of each partition, newest first (at
     /// most `keep`).
     private func readRange(
-        _ consumer: KafkaConsumer, from starts: [TopicPartition: Int64], to ends: [TopicPartition: Int64], timeout: Duration,
+        _ consumer: KafkaConsumer, from starts: [TopicPartition: Int64], to ends: [TopicPartition: Int64], limit: Int,
+        timeout: Duration,
         skipped: inout [(sequence: UInt64, location: String, reason: String)], highest: inout UInt64?
     ) throws -> [Stored] {
         try consumer.assign(starts)
@@ -309,9 +313,9 @@ public final class CheckpointStore: Sendable {
                     open[part.sequence] = nil
                     if bytes.count == a.total {
                         complete.append(Stored(sequence: part.sequence, location: "topic \(spec.topic)", bytes: bytes))
-                        // Keep memory bounded: only the newest `keep` complete ones matter.
+                        // Keep memory bounded: only the newest `limit` complete ones matter.
                         complete.sort { $0.sequence > $1.sequence }
-                        if complete.count > spec.keep { complete.removeLast(complete.count - spec.keep) }
+                        if complete.count > limit { complete.removeLast(complete.count - limit) }
                     } else {
                         skipped.append((part.sequence, spec.topic, "parts add up to \(bytes.count) bytes, not \(a.total)"))
                     }
