@@ -63,10 +63,10 @@ struct BrokerCLITests {
         defer { try? FileManager.default.removeItem(at: file) }
         let first = try CLI.run(["create-topics", file.path, "--brokers", try TestBroker.address()])
         #expect(first.status == 0, "\(first.stderr)")
-        #expect(first.stdout.split(separator: "\n").filter { $0.hasPrefix("created: ") }.count == 5)
+        #expect(first.stdout.split(separator: "\n").filter { $0.hasPrefix("created: ") }.count == 6)
         #expect(first.stdout.contains("created: \(name)-payments-alerts"))
         let second = try CLI.run(["create-topics", file.path, "--brokers", try TestBroker.address()])
-        #expect(second.stdout.split(separator: "\n").filter { $0.hasPrefix("exists : ") }.count == 5)
+        #expect(second.stdout.split(separator: "\n").filter { $0.hasPrefix("exists : ") }.count == 6)
     }
 
     /// `generate` then `replay`, as the README shows them: files in, files out, a summary on

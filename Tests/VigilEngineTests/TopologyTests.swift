@@ -42,7 +42,10 @@ import VigilTestKit
         #expect(t.source.kafka.properties == ["fetch.wait.max.ms": "10"])
         #expect(t.source.kafka.createTopics && t.source.kafka.partitions == 4)
         #expect(
-            t.topics == ["payments", "payments-labels", "payments-alerts", "payments-dlq", "vigil-card-payments-checkpoints"])
+            t.topics == [
+                "payments", "payments-labels", "payments-alerts", "payments-dlq", "vigil-card-payments-checkpoints",
+                "vigil-card-payments-audit",
+            ])
         #expect(t.source.key == "card_id" && t.source.id == "txn_id")
         #expect(t.source.time?.format == .unixMilliseconds && t.source.time?.missing == .deadLetter)
         #expect(t.schema["amount"] == FieldSpec(name: "amount", type: .number, required: true, min: 0))
