@@ -111,7 +111,7 @@ struct OperationsSetup {
             }
         }
         try producer.close(deadline: .seconds(30))
-        #expect(producer.failedCount == 0)
+        if producer.failedCount > 0 { throw SetupFailure(description: "\(producer.failedCount) events not delivered to \(source)") }
     }
 
     /// The checkpoints kept, newest first.
@@ -158,9 +158,14 @@ enum TopicReader {
                 if let last = remaining[tp], m.offset + 1 >= last { remaining[tp] = nil }
             }
         }
-        #expect(remaining.isEmpty, "\(topic) not read to its end within \(timeout)")
+        if !remaining.isEmpty { throw SetupFailure(description: "\(topic) not read to its end within \(timeout)") }
         return out
     }
+}
+
+/// Why a test's set-up or read-back failed (thrown, since these run off the test's task).
+struct SetupFailure: Error, CustomStringConvertible {
+    var description: String
 }
 
 extension Logger {

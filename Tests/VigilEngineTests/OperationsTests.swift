@@ -18,58 +18,79 @@ struct OperationsTests {
         ["run", "--topology", setup.file, "--workers", "2", "--no-watch", "--log-level", "info"] + extra
     }
 
-    @Test func killedAtSeveralPointsItRestoresAndRaisesTheAlertsOfAnUninterruptedRun() throws {
+    @Test func killedAtSeveralPointsItRestoresAndRaisesTheAlertsOfAnUninterruptedRun() async throws {
         let n = 60_000
         let data = EngineIntegrationTests.generated(n, seed: 21)
         let reference = try OperationsSetup("ref")
         let crashed = try OperationsSetup("crash", source: reference.source)
-        try reference.produce(data.events, keys: data.cards)
-
-        let uninterrupted = try RunningVigil(Self.runArguments(reference, ["--until-end"]))
-        #expect(uninterrupted.waitExit(timeout: .seconds(300)) == 0, "\(uninterrupted.stderr.suffix(3000))")
+        // The input arrives in four slices, one before each run of the crashed engine, so each
+        // run has new records to read, checkpoint and be killed in.
+        func produceSlice(_ k: Int) async throws {
+            let range = (k * n / 4)..<((k + 1) * n / 4)
+            let (events, cards) = (Array(data.events[range]), Array(data.cards[range]))
+            try await offPool { try reference.produce(events, keys: cards) }
+        }
 
         // SIGKILL right after a checkpoint, and at two points between checkpoints.
         var kills = 0
-        for delay in [0, 300, 700] {
+        for (k, delay) in [0, 300, 700].enumerated() {
+            try await produceSlice(k)
             let run = try RunningVigil(Self.runArguments(crashed))
-            guard run.waitFor("Checkpoint written", timeout: .seconds(120)) else {
+            guard try await offPool({ run.waitFor("Checkpoint written", timeout: .seconds(120)) }) else {
                 Issue.record("no checkpoint before the kill:\n\(run.stderr.suffix(3000))")
                 run.signal(SIGKILL)
                 break
             }
-            usleep(UInt32(delay * 1000))
+            try await Task.sleep(for: .milliseconds(delay))
             run.signal(SIGKILL)
-            #expect(run.waitExit(timeout: .seconds(30)) != 0)
+            let killed = try await offPool { run.waitExit(timeout: .seconds(30)) }
+            #expect(killed != 0)
             if kills > 0 { #expect(run.stderr.contains("Restored checkpoint"), "\(run.stderr.suffix(3000))") }
             kills += 1
         }
+        try await produceSlice(3)
+
+        let uninterrupted = try RunningVigil(Self.runArguments(reference, ["--until-end"]))
+        let status = try await offPool { uninterrupted.waitExit(timeout: .seconds(300)) }
+        #expect(status == 0, "\(uninterrupted.stderr.suffix(3000))")
         let last = try RunningVigil(Self.runArguments(crashed, ["--until-end"]))
-        #expect(last.waitExit(timeout: .seconds(300)) == 0, "\(last.stderr.suffix(3000))")
+        let lastStatus = try await offPool { last.waitExit(timeout: .seconds(300)) }
+        #expect(lastStatus == 0, "\(last.stderr.suffix(3000))")
         #expect(last.stderr.contains("Restored checkpoint"))
         #expect(kills == 3)
 
         // The same alert ids (duplicates allowed), and the same state at the end.
-        let expected = try reference.alertIDs()
-        let got = try crashed.alertIDs()
+        let expected = try await offPool { try reference.alertIDs() }
+        let got = try await offPool { try crashed.alertIDs() }
         #expect(expected.count > 100, "too few alerts to compare: \(expected.count)")
         #expect(Set(expected).count == expected.count, "an uninterrupted run publishes each alert once")
         #expect(Set(got) == Set(expected), "missing \(Set(expected).subtracting(got).count), extra \(Set(got).subtracting(expected).count)")
         print("[ops] \(n) events: \(expected.count) alerts uninterrupted; \(got.count) published across \(kills) kills and restores")
 
-        let a = try EngineCheckpoint.decode(try #require(reference.storedCheckpoints().stored.first).bytes, topology: "ops-test")
-        let b = try EngineCheckpoint.decode(try #require(crashed.storedCheckpoints().stored.first).bytes, topology: "ops-test")
+        let aStored = try await offPool { try reference.storedCheckpoints().stored.first }
+        let bStored = try await offPool { try crashed.storedCheckpoints().stored.first }
+        let a = try EngineCheckpoint.decode(try #require(aStored).bytes, topology: "ops-test")
+        let b = try EngineCheckpoint.decode(try #require(bStored).bytes, topology: "ops-test")
         #expect(a.offsets == b.offsets)
         #expect(a.offsets.first?.offset == Int64(n))
         for w in 0..<2 {
             #expect(a.sectionNames(worker: w) == b.sectionNames(worker: w))
             for name in a.sectionNames(worker: w) {
-                let same = a.section(name, worker: w) == b.section(name, worker: w)
-                #expect(same, "worker \(w): \(name) differs after the restores")
+                var (x, y) = (a.section(name, worker: w) ?? [], b.section(name, worker: w) ?? [])
+                if name == "features", x.count >= 92, y.count >= 92 {
+                    // Bytes 84..<92 are where the idle-entity sweep resumes: it advances once per
+                    // batch, so it follows batch boundaries, which differ between the runs. Every
+                    // window, counter and clock must be equal.
+                    x.replaceSubrange(84..<92, with: repeatElement(0, count: 8))
+                    y.replaceSubrange(84..<92, with: repeatElement(0, count: 8))
+                }
+                let firstDifference = zip(x, y).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                #expect(x == y, "worker \(w): \(name) differs after the restores (sizes \(x.count), \(y.count); first difference at byte \(firstDifference.map(String.init) ?? "-"))")
             }
         }
     }
 
-    @Test func thresholdEditsApplyWhileInvalidAndRestartOnlyEditsAreRefusedAndAllAreAudited() throws {
+    @Test func thresholdEditsApplyWhileInvalidAndRestartOnlyEditsAreRefusedAndAllAreAudited() async throws {
         let setup = try OperationsSetup("reload", every: "1h")
         let data = EngineIntegrationTests.generated(90_000, seed: 5)
         let alerted = Mutex<[Int64: Bool]>([:])
@@ -86,15 +107,16 @@ struct OperationsTests {
             do { try engine.run() } catch { Issue.record("engine failed: \(error)") }
             done.signal()
         }.start()
-        func feed(_ range: Range<Int>) throws {
-            try setup.produce(Array(data.events[range]), keys: Array(data.cards[range]))
+        func feed(_ range: Range<Int>) async throws {
+            let (events, cards) = (Array(data.events[range]), Array(data.cards[range]))
+            try await offPool { try setup.produce(events, keys: cards) }
             let end = ContinuousClock.now.advanced(by: .seconds(120))
-            while engine.stats.eventsScored < range.upperBound, ContinuousClock.now < end { usleep(20_000) }
+            while engine.stats.eventsScored < range.upperBound, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(20)) }
             #expect(engine.stats.eventsScored == range.upperBound)
         }
-        func waitForReload(_ count: Int) {
+        func waitForReload(_ count: Int) async throws {
             let end = ContinuousClock.now.advanced(by: .seconds(30))
-            while engine.stats.reloads < count, ContinuousClock.now < end { usleep(20_000) }
+            while engine.stats.reloads < count, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(20)) }
             #expect(engine.stats.reloads == count)
         }
         func rate(_ range: Range<Int>) -> Double {
@@ -102,28 +124,29 @@ struct OperationsTests {
             return Double(a) / Double(range.count)
         }
 
-        try feed(0..<30_000)
+        try await feed(0..<30_000)
         try setup.write(targetRate: "0.05")  // 10× the alert rate
-        waitForReload(1)
+        try await waitForReload(1)
         #expect(engine.lastReload?.result == .applied)
         #expect(engine.lastReload?.change.kind == .tunable)
         #expect(engine.topology.threshold.targetAlertRate == 0.05)
-        try feed(30_000..<60_000)
+        try await feed(30_000..<60_000)
 
         try setup.write(targetRate: "7")  // not a rate: refused, 0.05 stays
-        waitForReload(2)
+        try await waitForReload(2)
         #expect(engine.lastReload?.result == .invalid)
         #expect(engine.lastReload?.reason.contains("target_alert_rate") == true)
         try setup.write(targetRate: "0.05", group: "another-group")  // needs a restart
-        waitForReload(3)
+        try await waitForReload(3)
         #expect(engine.lastReload?.result == .refused)
         #expect(engine.lastReload?.reason.contains("source.kafka.group") == true)
         #expect(engine.lastReload?.reason.contains("restart") == true)
         #expect(engine.topology.threshold.targetAlertRate == 0.05)
         #expect(engine.topology.source.kafka.group == setup.group)
-        try feed(60_000..<90_000)
+        try await feed(60_000..<90_000)
         engine.stop()
-        #expect(done.wait(timeout: .now() + 60) == .success)
+        let stopped = try await offPool { done.wait(timeout: .now() + 60) == .success }
+        #expect(stopped)
 
         // Bounded: 2,000 events after the edit the new rate holds.
         let before = rate(10_000..<30_000), after = rate(32_000..<60_000), kept = rate(60_000..<90_000)
@@ -134,7 +157,8 @@ struct OperationsTests {
         #expect(after > 0.03 && after > 4 * before)
         #expect(kept > 0.03 && kept > 4 * before)
 
-        let records = try setup.readAll(setup.audit).compactMap { m -> [String: Any]? in
+        let auditRecords = try await offPool { try setup.readAll(setup.audit) }
+        let records = auditRecords.compactMap { m -> [String: Any]? in
             m.value.flatMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
         }
         let summary = records.map { "\($0["source"] as? String ?? "?"):\($0["outcome"] as? String ?? "?")" }
@@ -146,19 +170,19 @@ struct OperationsTests {
         #expect(tunable?.first?["to"] as? String == "0.05")
     }
 
-    @Test func aDamagedNewestCheckpointFallsBackToThePreviousOne() throws {
+    @Test func aDamagedNewestCheckpointFallsBackToThePreviousOne() async throws {
         let setup = try OperationsSetup("fallback", every: "1h", fileCopies: true)
         let data = EngineIntegrationTests.generated(10_000, seed: 8)
-        try setup.produce(data.events, keys: data.cards)
-        func runToEnd() throws -> KafkaEngine {
+        try await offPool { try setup.produce(data.events, keys: data.cards) }
+        @Sendable func runToEnd() throws -> KafkaEngine {
             let engine = try KafkaEngine(
                 topology: try setup.topology, brokers: [setup.brokers], workers: 2, logger: .quiet, untilEnd: true)
             try engine.run()
             return engine
         }
-        let first = try runToEnd()
+        let first = try await offPool { try runToEnd() }
         let good = try #require(first.lastCheckpointSequence)
-        let stored = try #require(setup.storedCheckpoints().stored.first)
+        let stored = try #require(try await offPool { try setup.storedCheckpoints().stored.first })
         #expect(stored.sequence == good)
 
         // Newer than the good one: a copy with one byte flipped, in the topic and the directory,
@@ -166,22 +190,22 @@ struct OperationsTests {
         var flipped = stored.bytes
         flipped[flipped.count / 2] ^= 0x5A
         let store = CheckpointStore(spec: try setup.topology.checkpoints!, topology: "ops-test", brokers: [setup.brokers], logger: .quiet)
-        try store.publish(flipped, sequence: good + 1)
+        try await offPool { [flipped] in try store.publish(flipped, sequence: good + 1) }
         store.close()
         let short = setup.directory.appendingPathComponent("checkpoints/ops-test-\(String(format: "%012llu", good + 2)).vgck")
         try Data(stored.bytes.prefix(stored.bytes.count / 3)).write(to: short)
 
-        let listing = try CLI.run(["checkpoints", "list", "--topology", setup.file])
+        let listing = try await offPool { try CLI.run(["checkpoints", "list", "--topology", setup.file]) }
         #expect(listing.status == 0, "\(listing.stderr)")
         #expect(listing.stdout.contains("#\(good + 1)  DOES NOT LOAD: checkpoint corrupt"), "\(listing.stdout)")
         #expect(listing.stdout.contains("#\(good + 2)  DOES NOT LOAD: checkpoint truncated"), "\(listing.stdout)")
         #expect(listing.stdout.contains("#\(good)  "), "\(listing.stdout)")
 
-        let second = try runToEnd()
+        let second = try await offPool { try runToEnd() }
         #expect(second.restoredFrom == good)
     }
 
-    @Test func metricsParseAsPrometheusTextAndAgreeAndSigtermUnderLoadStopsWithAFinalCheckpoint() throws {
+    @Test func metricsParseAsPrometheusTextAndAgreeAndSigtermUnderLoadStopsWithAFinalCheckpoint() async throws {
         guard let python = try PrometheusParser.python() else { return }
         let setup = try OperationsSetup("admin", every: "1h", admin: true)
         let port = try #require(setup.adminPort)
@@ -191,12 +215,12 @@ struct OperationsTests {
             events.insert(Array("{\"txn_id\":\"bad\(i)\",".utf8), at: 1000 + i * 3000)
             keys.insert("bad", at: 1000 + i * 3000)
         }
-        try setup.produce(events, keys: keys)
+        try await offPool { [events, keys] in try setup.produce(events, keys: keys) }
         let run = try RunningVigil(
             Self.runArguments(setup, ["--shutdown-deadline", "30"]), environment: ["VIGIL_TEST_ADMIN_TOKEN": "s3cret"])
         defer { if run.process.isRunning { run.signal(SIGKILL) } }
         let base = "http://127.0.0.1:\(port)"
-        let report = try PrometheusParser.scrape(python, base, until: ("vigil_events_total", 20_005))
+        let report = try await offPool { try PrometheusParser.scrape(python, base, until: ("vigil_events_total", 20_005)) }
         #expect(report.status["/healthz"] == 200)
         #expect(report.status["/readyz"] == 200)
         #expect(report.status["/status"] == 200)
@@ -210,42 +234,55 @@ struct OperationsTests {
         #expect(m["vigil_stage_seconds_count{stage=process}"] ?? 0 > 0)
         #expect(m["vigil_score_count"] == 20_000)
         #expect(m["vigil_ready"] == 1)
-        let alerts = try setup.alertIDs()
+        let alerts = try await offPool { try setup.alertIDs() }
         #expect(m["vigil_alerts_total"] == Double(alerts.count))
         #expect(m["vigil_alerts_acknowledged_total"] == Double(alerts.count))
-        #expect(try setup.readAll(setup.deadLetters).count == 5)
+        let deadLetters = try await offPool { try setup.readAll(setup.deadLetters) }
+        #expect(deadLetters.count == 5)
 
         // Now under load: more events arrive while SIGTERM comes.
         let feeding = Thread {
             try? setup.produce(Array(data.events[20_000..<40_000]), keys: Array(data.cards[20_000..<40_000]))
         }
         feeding.start()
-        usleep(300_000)
+        try await Task.sleep(for: .milliseconds(300))
         let clock = ContinuousClock()
         let start = clock.now
         run.signal(SIGTERM)
-        let status = run.waitExit(timeout: .seconds(60))
+        let status = try await offPool { run.waitExit(timeout: .seconds(60)) }
         let took = clock.now - start
         #expect(status == 0, "\(run.stderr.suffix(3000))")
         #expect(took < .seconds(30), "stopped in \(took), the deadline is 30 s")
         #expect(run.stderr.contains("reason=shutdown"), "a final checkpoint: \(run.stderr.suffix(3000))")
         print("[ops] SIGTERM under load: stopped in \(took)")
-        while feeding.isExecuting { usleep(10_000) }
+        while feeding.isExecuting { try await Task.sleep(for: .milliseconds(10)) }
 
         // Nothing lost: the final checkpoint covers exactly what was committed, and every alert
         // the run counted is in the topic.
-        let final = try EngineCheckpoint.decode(try #require(setup.storedCheckpoints().stored.first).bytes, topology: "ops-test")
+        let finalStored = try await offPool { try setup.storedCheckpoints().stored.first }
+        let final = try EngineCheckpoint.decode(try #require(finalStored).bytes, topology: "ops-test")
         #expect(final.reason == "shutdown")
         let tp = TopicPartition(setup.source, 0)
         let reader = try KafkaConsumer(
             configuration: KafkaConsumerConfiguration(
                 common: KafkaConfiguration(bootstrapServers: [setup.brokers]), groupID: setup.group), logger: .quiet)
-        let committed = try reader.committedOffsets([tp])[tp]
+        let committed = try await offPool { try reader.committedOffsets([tp])[tp] }
         reader.close()
         #expect(committed == final.offsets.first { $0.topic == setup.source }?.offset)
         let counted = run.stderr.components(separatedBy: "\n").first { $0.contains("published and acknowledged:") }
-        let published = try setup.alertIDs()
+        let published = try await offPool { try setup.alertIDs() }
         #expect(counted?.contains("acknowledged: \(published.count) alerts") == true, "\(counted ?? "no summary")")
+    }
+}
+
+/// Runs blocking work (waiting for a process, reading a topic) on a thread of its own: Swift
+/// Testing runs every test on a pool of one thread per core, and a test that blocks one of them
+/// for a minute starves the others (a 2 s test once exceeded its 1-minute limit that way).
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { c in
+        Thread {
+            do { c.resume(returning: try body()) } catch { c.resume(throwing: error) }
+        }.start()
     }
 }
 
