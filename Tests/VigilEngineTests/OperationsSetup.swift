@@ -24,6 +24,7 @@ struct OperationsSetup {
     let file: String
     let adminPort: Int?
     let every: String
+    let everyEvents: Int?
     let fileCopies: Bool
     var topology: Topology { get throws { try TopologyLoader.load(path: file) } }
 
@@ -32,8 +33,8 @@ struct OperationsSetup {
     ///   - every: the checkpoint interval.
     ///   - fileCopies: also write checkpoints to a directory.
     init(
-        _ name: String, source: String? = nil, every: String = "1s", fileCopies: Bool = false, admin: Bool = false,
-        targetRate: String = "0.005"
+        _ name: String, source: String? = nil, every: String = "1s", everyEvents: Int? = nil, fileCopies: Bool = false,
+        admin: Bool = false, targetRate: String = "0.005"
     ) throws {
         brokers = try TestBroker.address()
         id = TestBroker.unique(name)
@@ -47,6 +48,7 @@ struct OperationsSetup {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         adminPort = admin ? try PrivateBroker.freePort() : nil
         self.every = every
+        self.everyEvents = everyEvents
         self.fileCopies = fileCopies
         file = directory.appendingPathComponent("topology.yaml").path
         try write(targetRate: targetRate)
@@ -89,7 +91,7 @@ struct OperationsSetup {
               warmup_events: 2000
             alerts: { topic: \(alerts), explain: 3 }
             dead_letter: { topic: \(deadLetters) }
-            checkpoints: { topic: \(checkpoints), every: \(every), keep: 5\(fileCopies ? ", directory: \(directory.path)/checkpoints" : "") }
+            checkpoints: { topic: \(checkpoints), every: \(every), keep: 5\(everyEvents.map { ", every_events: \($0)" } ?? "")\(fileCopies ? ", directory: \(directory.path)/checkpoints" : "") }
             audit: { topic: \(audit) }
 
             """
@@ -100,12 +102,18 @@ struct OperationsSetup {
         _ = rename(temporary, file)
     }
 
-    /// Produces `events` to partition 0 of the source, keyed by `keys`, and waits for the acks.
-    func produce(_ events: [[UInt8]], keys: [String]) throws {
+    /// Produces `events` to partition 0 of the source, keyed by `keys`, and waits for the acks;
+    /// with `rate`, at about that many events a second.
+    func produce(_ events: [[UInt8]], keys: [String], rate: Int? = nil) throws {
         let producer = try KafkaProducer(
             configuration: KafkaProducerConfiguration(common: KafkaConfiguration(bootstrapServers: [brokers])))
         let topic = producer.topic(source)
-        for (e, key) in zip(events, keys) {
+        let start = ContinuousClock.now
+        for (i, (e, key)) in zip(events, keys).enumerated() {
+            if let rate, i % 200 == 0 {
+                let due = start.advanced(by: .milliseconds(i * 1000 / rate))
+                if due > .now { Thread.sleep(forTimeInterval: Double((due - .now).components.attoseconds) * 1e-18) }
+            }
             try Array(key.utf8).withUnsafeBytes { k in
                 try e.withUnsafeBytes { try producer.send(to: topic, key: k, value: $0, partition: 0) }
             }

@@ -22,21 +22,28 @@ struct OperationsTests {
         let n = 60_000
         let data = EngineIntegrationTests.generated(n, seed: 21)
         let reference = try OperationsSetup("ref")
-        let crashed = try OperationsSetup("crash", source: reference.source)
-        // The input arrives in four slices, one before each run of the crashed engine, so each
-        // run has new records to read, checkpoint and be killed in.
-        func produceSlice(_ k: Int) async throws {
+        // A checkpoint every 1,000 events, so a kill after the second one lands mid-slice.
+        let crashed = try OperationsSetup("crash", source: reference.source, everyEvents: 1000)
+        // The input arrives in four slices, produced at 10,000 events/s while the crashed engine
+        // runs (after its group assignment), so each run reads, checkpoints and is killed
+        // mid-stream.
+        func slice(_ k: Int) -> (events: [[UInt8]], cards: [String]) {
             let range = (k * n / 4)..<((k + 1) * n / 4)
-            let (events, cards) = (Array(data.events[range]), Array(data.cards[range]))
-            try await offPool { try reference.produce(events, keys: cards) }
+            return (Array(data.events[range]), Array(data.cards[range]))
         }
 
-        // SIGKILL right after a checkpoint, and at two points between checkpoints.
+        // SIGKILL at the second checkpoint of a run, and 300 and 700 ms after it.
         var kills = 0
         for (k, delay) in [0, 300, 700].enumerated() {
-            try await produceSlice(k)
             let run = try RunningVigil(Self.runArguments(crashed))
-            guard try await offPool({ run.waitFor("Checkpoint written", timeout: .seconds(120)) }) else {
+            guard try await offPool({ run.waitFor("Partitions assigned", timeout: .seconds(120)) }) else {
+                Issue.record("no assignment:\n\(run.stderr.suffix(3000))")
+                run.signal(SIGKILL)
+                break
+            }
+            let part = slice(k)
+            let feeding = Task { try await offPool { try reference.produce(part.events, keys: part.cards, rate: 10_000) } }
+            guard try await offPool({ run.waitFor("Checkpoint written", count: 2, timeout: .seconds(120)) }) else {
                 Issue.record("no checkpoint before the kill:\n\(run.stderr.suffix(3000))")
                 run.signal(SIGKILL)
                 break
@@ -47,8 +54,10 @@ struct OperationsTests {
             #expect(killed != 0)
             if kills > 0 { #expect(run.stderr.contains("Restored checkpoint"), "\(run.stderr.suffix(3000))") }
             kills += 1
+            try await feeding.value
         }
-        try await produceSlice(3)
+        let finalSlice = slice(3)
+        try await offPool { try reference.produce(finalSlice.events, keys: finalSlice.cards) }
 
         let uninterrupted = try RunningVigil(Self.runArguments(reference, ["--until-end"]))
         let status = try await offPool { uninterrupted.waitExit(timeout: .seconds(300)) }

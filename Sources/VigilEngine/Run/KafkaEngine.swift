@@ -288,7 +288,9 @@ public final class KafkaEngine: Sendable {
             setPhase("final checkpoint")
             let captureStart = ContinuousClock.now
             let states = ingest.pipeline.captureStopped()
-            writeCheckpoint(states: states, offsets: currentOffsets(), reason: "shutdown", pause: ContinuousClock.now - captureStart)
+            writeCheckpoint(
+                states: states, offsets: currentOffsets(), planSignature: ingest.planSignature, reason: "shutdown",
+                pause: ContinuousClock.now - captureStart)
         }
         setPhase("committing")
         consumer.close()
@@ -439,12 +441,13 @@ public final class KafkaEngine: Sendable {
         let cutAt = ContinuousClock.now
         let captured = ingest.pipeline.cut()
         let pipeline = ingest.pipeline
+        let signature = ingest.planSignature
         checkpointQueue.async { [self] in
             do {
                 let states = captured.wait()
                 let capturedAt = ContinuousClock.now
                 captureWindows.withLock { if $0.count < 100_000 { $0.append((cutAt, capturedAt)) } }
-                writeCheckpoint(states: states, offsets: offsets, reason: reason, pause: captured.pause)
+                writeCheckpoint(states: states, offsets: offsets, planSignature: signature, reason: reason, pause: captured.pause)
                 pipeline.recycle(states)
             }
             checkpointInFlight.store(false, ordering: .releasing)
@@ -465,7 +468,9 @@ public final class KafkaEngine: Sendable {
 
     /// Waits until the outputs of everything before the cut are acknowledged, then encodes and
     /// publishes the checkpoint. Checkpoint thread (or the ingest thread at shutdown).
-    private func writeCheckpoint(states: [WorkerState], offsets: [SourceOffset], reason: String, pause: Duration) {
+    private func writeCheckpoint(
+        states: [WorkerState], offsets: [SourceOffset], planSignature signature: UInt64, reason: String, pause: Duration
+    ) {
         guard let store else { return }
         stats.checkpointPauseSeconds.observe(Double(pause.components.seconds) + Double(pause.components.attoseconds) * 1e-18)
         let clock = ContinuousClock()
@@ -488,7 +493,7 @@ public final class KafkaEngine: Sendable {
             usleep(2000)
         }
         let sequence = ingest.nextSequence.add(1, ordering: .relaxed).oldValue
-        let (topologyName, versions, signature) = shared.withLock { s in (s.topology.name, s.modelVersions, ingest.planSignature) }
+        let (topologyName, versions) = shared.withLock { s in (s.topology.name, s.modelVersions) }
         let checkpoint = EngineCheckpoint(
             sequence: sequence, createdMs: Int64(Date().timeIntervalSince1970 * 1000), topology: topologyName,
             planSignature: signature, modelVersions: versions, offsets: offsets, reason: reason, workers: states)
@@ -651,7 +656,7 @@ public final class KafkaEngine: Sendable {
         let (name, versions) = shared.withLock { ($0.topology.name, $0.modelVersions) }
         if store != nil {
             checkpointInFlight.store(true, ordering: .releasing)
-            writeCheckpoint(states: states, offsets: offsets, reason: "reload", pause: .zero)
+            writeCheckpoint(states: states, offsets: offsets, planSignature: old.plan.signature, reason: "reload", pause: .zero)
             checkpointInFlight.store(false, ordering: .releasing)
         }
         return EngineCheckpoint(
