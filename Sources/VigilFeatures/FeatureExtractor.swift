@@ -184,9 +184,6 @@ public final class FeatureExtractor: @unchecked Sendable {
                 }
             }
         }
-        // A slow background sweep (1 row per 16 events): idle entities are also dropped when
-        // touched and when the store is full, so this only returns memory of the long-gone.
-        sweepIdle(max(16, batch.count / 16))
     }
 
     /// One event's view of its batch row.
@@ -237,6 +234,12 @@ public final class FeatureExtractor: @unchecked Sendable {
         insert(row, event)
         counters.accepted += 1
         clock = max(clock, t)
+        // A slow background sweep, one row every 16 accepted events: idle entities are also
+        // dropped when touched and when the store is full, so this only returns the memory of
+        // the long-gone. Paced by events, not batches, so the state does not depend on how the
+        // events were batched (a restored engine and `replay` hold the same rows in the same
+        // order as an uninterrupted `run`).
+        if counters.accepted & 15 == 0 { sweepIdle(1) }
         return .accepted
     }
 

@@ -164,9 +164,20 @@ func same(_ a: Double, _ b: Double, name: String) -> Bool {
         #expect(extractor.entityCount == 50)
         batch.removeAll()
         let later = StableHash.hash("later")
-        batch.append(key: later, time: TestEvent.start + 7_200_000, numbers: [1], categories: [later, 1, 1])
-        // The background sweep looks at a few rows per batch: four batches cover all 50.
-        for _ in 0..<4 { extractor.process(batch, into: &matrix, outcomes: &outcomes) }
+        // The background sweep looks at one row per 16 accepted events (it passed over 3 rows while
+        // the first 50 came): 64 × 16 events two hours later take it around all 51 rows, in
+        // batches of any size.
+        let n = 64 * 16
+        for i in 0..<n {
+            batch.append(key: later, time: TestEvent.start + 7_200_000 + Int64(i), numbers: [1], categories: [later, 1, 1])
+        }
+        for part in [0..<100, 100..<101, 101..<n] {
+            var slice = EventBatch(layout: TestTopology.layout)
+            for r in part {
+                slice.append(key: later, time: batch.times[r], numbers: [1], categories: [later, 1, 1])
+            }
+            extractor.process(slice, into: &matrix, outcomes: &outcomes)
+        }
         #expect(extractor.entityCount == 1)
         #expect(extractor.counters.evictedIdle == 50)
     }
