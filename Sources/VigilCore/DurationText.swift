@@ -41,4 +41,7 @@ extension Duration {
         let (s, atto) = components
         return s * 1000 + atto / 1_000_000_000_000_000
     }
+
+    /// In seconds, with the fraction: for rates, timings and logs.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

@@ -100,10 +100,6 @@ enum SummaryText {
     }
 }
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
-
 /// Loads a topology or exits with its problems listed.
 func loadTopology(_ path: String) throws -> Topology {
     do {

@@ -41,7 +41,7 @@ public final class FileWatcher: Sendable {
     private func loop() {
         var seen = stamp()
         var candidate: Stamp?
-        let micros = UInt32(interval.components.seconds * 1_000_000 + interval.components.attoseconds / 1_000_000_000_000)
+        let micros = UInt32(interval.wholeMilliseconds * 1000)
         while !stopped.load(ordering: .acquiring) {
             usleep(micros)
             let now = stamp()

@@ -76,8 +76,7 @@ public final class KafkaEngine: Sendable {
 
         /// The answer, or nil after `timeout`.
         func wait(_ timeout: Duration) -> String?? {
-            let ns = Int(timeout.components.seconds) * 1_000_000_000 + Int(timeout.components.attoseconds / 1_000_000_000)
-            guard done.wait(timeout: .now() + .nanoseconds(ns)) == .success else { return nil }
+            guard done.wait(timeout: .now() + .milliseconds(Int(timeout.wholeMilliseconds))) == .success else { return nil }
             return .some(value.withLock { $0 })
         }
     }
@@ -238,8 +237,7 @@ public final class KafkaEngine: Sendable {
                 if !batch.isEmpty {
                     if firstRecordNanos.load(ordering: .relaxed) == 0 {
                         let d = clock.now - started
-                        firstRecordNanos.store(
-                            max(1, d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000), ordering: .relaxed)
+                        firstRecordNanos.store(max(1, Int64(d.seconds * 1e9)), ordering: .relaxed)
                     }
                     stats.brokerUp.store(true, ordering: .relaxed)
                     ingestBatch(batch, sources: sourceSet)
@@ -472,7 +470,7 @@ public final class KafkaEngine: Sendable {
         states: [WorkerState], offsets: [SourceOffset], planSignature signature: UInt64, reason: String, pause: Duration
     ) {
         guard let store else { return }
-        stats.checkpointPauseSeconds.observe(Double(pause.components.seconds) + Double(pause.components.attoseconds) * 1e-18)
+        stats.checkpointPauseSeconds.observe(pause.seconds)
         let clock = ContinuousClock()
         let start = clock.now
         // A checkpoint in the topic must mean: every output before its offsets is published.
@@ -515,7 +513,7 @@ public final class KafkaEngine: Sendable {
         stats.checkpointBytes.store(bytes.count, ordering: .relaxed)
         stats.checkpointSequence.store(Int(sequence), ordering: .relaxed)
         stats.checkpointTimeMs.store(checkpoint.createdMs, ordering: .relaxed)
-        stats.checkpointWriteNanos.store(Int(took.components.seconds) * 1_000_000_000 + Int(took.components.attoseconds / 1_000_000_000), ordering: .relaxed)
+        stats.checkpointWriteNanos.store(Int(took.seconds * 1e9), ordering: .relaxed)
         logger.info(
             "Checkpoint written",
             metadata: [
@@ -773,7 +771,7 @@ public final class KafkaEngine: Sendable {
 }
 
 private func milliseconds(_ d: Duration) -> String {
-    String(format: "%.1f", Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) * 1e-15)
+    String(format: "%.1f", d.seconds * 1000)
 }
 
 /// State the ingest thread owns.

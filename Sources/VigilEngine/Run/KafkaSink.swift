@@ -105,13 +105,13 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
         consumer.markDone(done)
         stats.record(chunk)
         let elapsed = ContinuousClock.now - chunk.createdAt
-        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let ms = elapsed.seconds * 1000
         chunkTimes.withLock { if $0.count < 1_000_000 { $0.append((chunk.createdAt, ms)) } }
         if !firstScored.exchange(true, ordering: .relaxed) {
             let d = ContinuousClock.now - startedAt
             logger.info(
                 "First event scored",
-                metadata: ["since_start_ms": "\(Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000))"])
+                metadata: ["since_start_ms": "\(d.wholeMilliseconds)"])
         }
         let total = completed.add(chunk.count, ordering: .relaxed).newValue
         onChunk?(chunk)
