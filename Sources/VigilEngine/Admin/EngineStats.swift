@@ -46,16 +46,17 @@ public final class EngineStats: Sendable {
 
     /// Records a finished chunk.
     func record(_ chunk: InputChunk) {
-        var scoredHere = 0
+        var scoredValues: [Double] = []
+        scoredValues.reserveCapacity(chunk.count)
         var reasons: [String: Int] = [:]
         for i in 0..<chunk.count {
             switch chunk.outcome(i) {
-            case .scored, .alerted:
-                scoredHere += 1
-                scores.observe(chunk.scores[i])
+            case .scored, .alerted: scoredValues.append(chunk.scores[i])
             default: break
             }
         }
+        let scoredHere = scoredValues.count
+        scores.observe(contentsOf: scoredValues)
         for (_, reason) in chunk.allDeadLetters { reasons[reason.code.rawValue, default: 0] += 1 }
         eventsIn.add(chunk.count, ordering: .relaxed)
         scored.add(scoredHere, ordering: .relaxed)
@@ -65,8 +66,7 @@ public final class EngineStats: Sendable {
     }
 
     static func seconds(since t: ContinuousClock.Instant) -> Double {
-        let d = ContinuousClock.now - t
-        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        (ContinuousClock.now - t).seconds
     }
 }
 
@@ -90,6 +90,24 @@ public final class Histogram: Sendable {
             if let i { s.counts[i] += 1 }
             s.count += 1
             s.sum += value
+        }
+    }
+
+    /// Many values under one lock (a chunk's scores: not a lock per event).
+    func observe(contentsOf values: some Collection<Double>) {
+        var counts = [Int](repeating: 0, count: bounds.count)
+        var count = 0
+        var sum = 0.0
+        for value in values where !value.isNaN {
+            if let i = bounds.firstIndex(where: { value <= $0 }) { counts[i] += 1 }
+            count += 1
+            sum += value
+        }
+        guard count > 0 else { return }
+        state.withLock { s in
+            for i in counts.indices { s.counts[i] += counts[i] }
+            s.count += count
+            s.sum += sum
         }
     }
 
