@@ -68,7 +68,8 @@ let package = Package(
         .executableTarget(
             name: "vigil",
             dependencies: [
-                "VigilEngine", "VigilKafka", "VigilModels", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "VigilEngine", "VigilKafka", "VigilModels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -96,7 +97,10 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "VigilEngineTests",
-            dependencies: ["VigilEngine", "VigilKafka", "VigilModels", "VigilTestKit", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "VigilEngine", "VigilKafka", "VigilModels", "VigilTestKit",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             resources: [.copy("Fixtures")], swiftSettings: strict),
     ]
 )

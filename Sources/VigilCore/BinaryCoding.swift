@@ -15,7 +15,9 @@ public struct BinaryWriter: Sendable {
     /// Large writers fill fresh memory: huge pages make that one fault per 2 MiB.
     private mutating func adviseHugePages() {
         let capacity = storage.capacity
-        storage.withUnsafeMutableBufferPointer { HugePages.advise(UnsafeMutableRawPointer($0.baseAddress), count: capacity) }
+        storage.withUnsafeMutableBufferPointer {
+            HugePages.advise(UnsafeMutableRawPointer($0.baseAddress), count: capacity)
+        }
     }
 
     /// Writes into `buffer`'s memory (emptied, its capacity kept): a large writer filled again
@@ -122,7 +124,8 @@ public struct BinaryReader: Sendable {
         offset += size
         return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
             bytes.withUnsafeBytes { all in
-                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: all[start..<start + size]))
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(
+                    from: UnsafeRawBufferPointer(rebasing: all[start..<start + size]))
             }
             initialized = count
         }

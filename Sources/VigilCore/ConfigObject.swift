@@ -77,7 +77,9 @@ public final class ConfigObject {
     public func choice<E: CaseIterable & RawRepresentable>(
         _ key: String, as type: E.Type = E.self, required: Bool = false, noun: String = "value"
     ) -> E? where E.RawValue == String {
-        node(key, required: required).flatMap { ConfigScalar.choice($0, as: type, at: path.key(key), diagnostics, noun: noun) }
+        node(key, required: required).flatMap {
+            ConfigScalar.choice($0, as: type, at: path.key(key), diagnostics, noun: noun)
+        }
     }
 
     public func object(_ key: String, required: Bool = false) -> ConfigObject? {

@@ -25,7 +25,9 @@ public struct EventBatch: Sendable {
     /// Appends one event; `numbers` and `categories` must have one value per layout column.
     /// Arrays rather than any collection: ingest calls it for every event, and a generic
     /// function not specialised across modules cost a third of the decoder's time.
-    public mutating func append(key: UInt64, time: Int64, numbers rowNumbers: [Double], categories rowCategories: [UInt64]) {
+    public mutating func append(
+        key: UInt64, time: Int64, numbers rowNumbers: [Double], categories rowCategories: [UInt64]
+    ) {
         precondition(rowNumbers.count == layout.numbers.count && rowCategories.count == layout.categories.count)
         keys.append(key)
         times.append(time)
@@ -57,7 +59,8 @@ public struct EventBatch: Sendable {
     /// Appends event `i` of `other` (which must have the same layout).
     public mutating func append(from other: EventBatch, at i: Int) {
         precondition(other.layout == layout, "batches of different layouts")
-        let n = layout.numbers.count, c = layout.categories.count
+        let n = layout.numbers.count
+        let c = layout.categories.count
         keys.append(other.keys[i])
         times.append(other.times[i])
         numbers.append(contentsOf: other.numbers[i * n..<(i + 1) * n])

@@ -20,7 +20,8 @@ public enum LZ4 {
                 LZ4F_compressFrame(dst.baseAddress, bound, src.baseAddress, input.count, &prefs)
             }
             // With a destination of compressFrameBound bytes, compression cannot fail.
-            precondition(LZ4F_isError(written) == 0, "LZ4F_compressFrame: \(String(cString: LZ4F_getErrorName(written)))")
+            precondition(
+                LZ4F_isError(written) == 0, "LZ4F_compressFrame: \(String(cString: LZ4F_getErrorName(written)))")
             initialized = written
         }
     }
@@ -44,7 +45,8 @@ public enum LZ4 {
             let created = LZ4F_createCompressionContext(&context, UInt32(LZ4F_VERSION))
             precondition(LZ4F_isError(created) == 0, "LZ4F_createCompressionContext failed")
             // Every update may use its own bound; the sum over the pieces covers the whole frame.
-            let bound = LZ4F_compressFrameBound(totalSize, &prefs) + (pieces + 2) * (LZ4F_compressBound(0, &prefs) + 64 * 1024)
+            let bound =
+                LZ4F_compressFrameBound(totalSize, &prefs) + (pieces + 2) * (LZ4F_compressBound(0, &prefs) + 64 * 1024)
             var prefs = prefs
             let context = context
             var header = 0
@@ -62,12 +64,14 @@ public enum LZ4 {
         /// Compresses the next piece.
         public mutating func append(_ piece: UnsafeRawBufferPointer) {
             guard piece.count > 0 else { return }
-            let context = context, offset = written
+            let context = context
+            let offset = written
             var prefs = prefs
             let n = output.withUnsafeMutableBytes { dst in
                 let room = LZ4F_compressBound(piece.count, &prefs)
                 precondition(offset + room <= dst.count, "LZ4 frame writer: more input than announced")
-                return LZ4F_compressUpdate(context, dst.baseAddress! + offset, dst.count - offset, piece.baseAddress, piece.count, nil)
+                return LZ4F_compressUpdate(
+                    context, dst.baseAddress! + offset, dst.count - offset, piece.baseAddress, piece.count, nil)
             }
             precondition(LZ4F_isError(n) == 0, "LZ4F_compressUpdate: \(String(cString: LZ4F_getErrorName(n)))")
             written += n
@@ -75,7 +79,8 @@ public enum LZ4 {
 
         /// Ends the frame (checksum included) and returns it.
         public consuming func finish() -> [UInt8] {
-            let context = context, offset = written
+            let context = context
+            let offset = written
             let n = output.withUnsafeMutableBytes { dst in
                 LZ4F_compressEnd(context, dst.baseAddress! + offset, dst.count - offset, nil)
             }
@@ -110,7 +115,9 @@ public enum LZ4 {
         if info.contentSize > 0, info.contentSize <= UInt64(maxSize) {
             output.reserveCapacity(Int(info.contentSize))
             let capacity = output.capacity
-            output.withUnsafeMutableBufferPointer { HugePages.advise(UnsafeMutableRawPointer($0.baseAddress), count: capacity) }
+            output.withUnsafeMutableBufferPointer {
+                HugePages.advise(UnsafeMutableRawPointer($0.baseAddress), count: capacity)
+            }
         }
         var consumed = headerSize
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)

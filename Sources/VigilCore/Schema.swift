@@ -62,7 +62,8 @@ public struct Schema: Sendable, Hashable {
             defer { if !fields.contains(where: { $0.name == entry.key }) { rejected.insert(entry.key) } }
             let fieldPath = path.key(entry.key)
             if case .scalar = entry.value.content {
-                if let type = ConfigScalar.choice(entry.value, as: FieldType.self, at: fieldPath, d, noun: "field type") {
+                if let type = ConfigScalar.choice(entry.value, as: FieldType.self, at: fieldPath, d, noun: "field type")
+                {
                     fields.append(FieldSpec(name: entry.key, type: type))
                 }
                 continue
@@ -77,7 +78,9 @@ public struct Schema: Sendable, Hashable {
             }
             if let min, let max, min > max { object.report("max", "must be ≥ min (\(min)), got \(max)") }
             object.finish()
-            if let type { fields.append(FieldSpec(name: entry.key, type: type, required: required, min: min, max: max)) }
+            if let type {
+                fields.append(FieldSpec(name: entry.key, type: type, required: required, min: min, max: max))
+            }
         }
         var schema = Schema(fields: fields)
         schema.rejected = rejected
@@ -102,7 +105,9 @@ public struct Schema: Sendable, Hashable {
         guard let field = self[name] else {
             if rejected.contains(name) { return nil }
             let candidates = names + rejected.sorted()
-            d.report(path, "unknown field '\(name)'" + Suggestions.hint(for: name, in: candidates, noun: "a declared field"), at: mark)
+            d.report(
+                path, "unknown field '\(name)'" + Suggestions.hint(for: name, in: candidates, noun: "a declared field"),
+                at: mark)
             return nil
         }
         guard types.contains(field.type) else {

@@ -75,10 +75,20 @@ public enum StableHash {
 
         @inlinable @inline(__always)
         mutating func round() {
-            v0 &+= v1; v1 = v1.rotated(13); v1 ^= v0; v0 = v0.rotated(32)
-            v2 &+= v3; v3 = v3.rotated(16); v3 ^= v2
-            v0 &+= v3; v3 = v3.rotated(21); v3 ^= v0
-            v2 &+= v1; v1 = v1.rotated(17); v1 ^= v2; v2 = v2.rotated(32)
+            v0 &+= v1
+            v1 = v1.rotated(13)
+            v1 ^= v0
+            v0 = v0.rotated(32)
+            v2 &+= v3
+            v3 = v3.rotated(16)
+            v3 ^= v2
+            v0 &+= v3
+            v3 = v3.rotated(21)
+            v3 ^= v0
+            v2 &+= v1
+            v1 = v1.rotated(17)
+            v1 ^= v2
+            v2 = v2.rotated(32)
         }
 
         @inlinable @inline(__always)
@@ -91,7 +101,9 @@ public enum StableHash {
         @inlinable
         mutating func finish() -> UInt64 {
             v2 ^= 0xff
-            round(); round(); round()
+            round()
+            round()
+            round()
             return v0 ^ v1 ^ v2 ^ v3
         }
     }

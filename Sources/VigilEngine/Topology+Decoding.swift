@@ -18,7 +18,9 @@ extension Topology {
             if items.isEmpty { o.report("features", "must declare at least one feature") }
             return FeatureSpec.decodeList(items, schema: schema ?? Schema(fields: []), entityKey: source?.key, d)
         }
-        let state = o.object("state").map { StateSpec.decode($0, longestWindow: features.flatMap(longestWindow)) } ?? StateSpec()
+        let state =
+            o.object("state").map { StateSpec.decode($0, longestWindow: features.flatMap(longestWindow)) }
+            ?? StateSpec()
         let models = o.list("models", required: true).map { items in
             let models = ModelSpec.decodeList(items, features: features?.map(\.name) ?? [], d)
             // Only when every entry decoded: a broken entry might have been the active one.
@@ -37,14 +39,17 @@ extension Topology {
         o.finish()
 
         if let source, let alerts, let deadLetter {
-            checkDistinctTopics(o, source: source, alerts: alerts, deadLetter: deadLetter, checkpoints: checkpoints, audit: audit, models: models ?? [])
+            checkDistinctTopics(
+                o, source: source, alerts: alerts, deadLetter: deadLetter, checkpoints: checkpoints, audit: audit,
+                models: models ?? [])
         }
         guard d.isEmpty, let name, let source, let schema, let features, let models, let alerts, let deadLetter else {
             return nil
         }
         return Topology(
             name: name, description: description, source: source, schema: schema, features: features, state: state,
-            models: models, threshold: threshold, alerts: alerts, deadLetter: deadLetter, checkpoints: checkpoints, admin: admin, audit: audit)
+            models: models, threshold: threshold, alerts: alerts, deadLetter: deadLetter, checkpoints: checkpoints,
+            admin: admin, audit: audit)
     }
 
     private static func longestWindow(_ features: [FeatureSpec]) -> Duration? {
@@ -56,7 +61,9 @@ extension Topology {
 
     private static func isSlug(_ s: String) -> Bool {
         (1...64).contains(s.utf8.count)
-            && s.unicodeScalars.allSatisfy { ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || $0 == "-" || $0 == "_" }
+            && s.unicodeScalars.allSatisfy {
+                ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || $0 == "-" || $0 == "_"
+            }
     }
 
     private static func decodeSource(_ o: ConfigObject, schema: Schema?) -> SourceSpec? {
@@ -71,7 +78,9 @@ extension Topology {
         }
         if let schema {
             if let key { schema.check(key, key: "key", in: o, types: [.string, .category], role: "the entity key") }
-            if let id { schema.check(id, key: "id", in: o, types: [.string, .category, .number], role: "the event id") }
+            if let id {
+                schema.check(id, key: "id", in: o, types: [.string, .category, .number], role: "the event id")
+            }
         }
         o.finish()
         guard let kafka, let key else { return nil }
@@ -95,7 +104,8 @@ extension Topology {
         let start = o.choice("start_from", as: KafkaSourceSpec.StartFrom.self, noun: "start position") ?? .latest
         var properties: [String: String] = [:]
         for entry in o.entries("properties") ?? [] {
-            if let value = ConfigScalar.string(entry.value, at: o.path.key("properties").key(entry.key), o.diagnostics) {
+            if let value = ConfigScalar.string(entry.value, at: o.path.key("properties").key(entry.key), o.diagnostics)
+            {
                 properties[entry.key] = value
             }
         }
@@ -114,7 +124,8 @@ extension Topology {
     }
 
     static func isHostPort(_ s: String) -> Bool {
-        guard let colon = s.lastIndex(of: ":"), colon != s.startIndex, let port = Int(s[s.index(after: colon)...]) else {
+        guard let colon = s.lastIndex(of: ":"), colon != s.startIndex, let port = Int(s[s.index(after: colon)...])
+        else {
             return false
         }
         return (1...65535).contains(port)
@@ -135,13 +146,18 @@ extension Topology {
             field = o.string("field", required: true)
             fieldPath = path.key("field")
             spec.format = o.choice("format", as: EventTimeSpec.Format.self, noun: "time format") ?? .auto
-            spec.allowedLateness = o.duration("allowed_lateness", in: .zero ... .seconds(86_400)) ?? spec.allowedLateness
+            spec.allowedLateness =
+                o.duration("allowed_lateness", in: .zero ... .seconds(86_400)) ?? spec.allowedLateness
             spec.late = o.choice("late", as: EventTimeSpec.LatePolicy.self, noun: "late policy") ?? spec.late
-            spec.missing = o.choice("missing", as: EventTimeSpec.MissingPolicy.self, noun: "missing policy") ?? spec.missing
+            spec.missing =
+                o.choice("missing", as: EventTimeSpec.MissingPolicy.self, noun: "missing policy") ?? spec.missing
             o.finish()
         }
         guard let field else { return nil }
-        if let schema, schema.check(field, at: fieldPath, mark: node.mark, d, types: [.timestamp, .number], role: "event time") == nil {
+        if let schema,
+            schema.check(field, at: fieldPath, mark: node.mark, d, types: [.timestamp, .number], role: "event time")
+                == nil
+        {
             return nil
         }
         spec.field = field
@@ -171,7 +187,9 @@ extension Topology {
         let keep = o.int("keep", in: 1...100) ?? 5
         let directory = o.string("directory")
         o.finish()
-        return topic.map { CheckpointSpec(topic: $0, every: every, everyEvents: everyEvents, keep: keep, directory: directory) }
+        return topic.map {
+            CheckpointSpec(topic: $0, every: every, everyEvents: everyEvents, keep: keep, directory: directory)
+        }
     }
 
     private static func decodeAudit(_ o: ConfigObject) -> AuditSpec? {
@@ -192,12 +210,14 @@ extension Topology {
             return nil
         }
         return AdminSpec(
-            host: String(listen[..<colon]), port: Int(listen[listen.index(after: colon)...])!, tokenEnv: tokenEnv, tokenFile: tokenFile)
+            host: String(listen[..<colon]), port: Int(listen[listen.index(after: colon)...])!, tokenEnv: tokenEnv,
+            tokenFile: tokenFile)
     }
 
     /// Outputs must not feed back into the input, and each output needs its own topic.
     private static func checkDistinctTopics(
-        _ o: ConfigObject, source: SourceSpec, alerts: AlertsSpec, deadLetter: DeadLetterSpec, checkpoints: CheckpointSpec?,
+        _ o: ConfigObject, source: SourceSpec, alerts: AlertsSpec, deadLetter: DeadLetterSpec,
+        checkpoints: CheckpointSpec?,
         audit: AuditSpec?, models: [ModelSpec]
     ) {
         var outputs: [(path: String, key: String, topic: String)] = [
@@ -207,7 +227,9 @@ extension Topology {
         if let audit { outputs.append(("audit", "topic", audit.topic)) }
         var seen: [String: String] = [:]
         for t in source.kafka.topics { seen[t] = "source.kafka.topics" }
-        for m in models { if let l = m.kind.labels { seen[l.topic] = seen[l.topic] ?? "models[\(m.name)].labels.topic" } }
+        for m in models {
+            if let l = m.kind.labels { seen[l.topic] = seen[l.topic] ?? "models[\(m.name)].labels.topic" }
+        }
         for out in outputs {
             if let other = seen[out.topic] {
                 o.diagnostics.report(

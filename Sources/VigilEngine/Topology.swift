@@ -167,7 +167,9 @@ public struct CheckpointSpec: Sendable, Hashable {
     /// Also write each checkpoint to this local directory. Key `directory` (optional).
     public var directory: String?
 
-    public init(topic: String, every: Duration = .seconds(30), everyEvents: Int? = nil, keep: Int = 5, directory: String? = nil) {
+    public init(
+        topic: String, every: Duration = .seconds(30), everyEvents: Int? = nil, keep: Int = 5, directory: String? = nil
+    ) {
         self.topic = topic
         self.every = every
         self.everyEvents = everyEvents

@@ -25,7 +25,8 @@ public enum TopologyLoader {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw ValidationError(file: path, issues: [ConfigIssue(path: .root, message: "cannot read the file: \(reason(error))")])
+            throw ValidationError(
+                file: path, issues: [ConfigIssue(path: .root, message: "cannot read the file: \(reason(error))")])
         }
         return try parse(text, file: path)
     }
@@ -84,9 +85,11 @@ public enum TopologyLoader {
             return ConfigIssue(path: .root, message: "not valid YAML: \(reason(error))")
         }
         switch yaml {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+            .composer(_, let problem, let mark, _):
             return ConfigIssue(
-                path: .root, message: "not valid YAML: \(problem)", mark: SourceMark(line: mark.line, column: mark.column))
+                path: .root, message: "not valid YAML: \(problem)",
+                mark: SourceMark(line: mark.line, column: mark.column))
         case .duplicatedKeysInMapping(let duplicates, let context):
             return ConfigIssue(
                 path: .root, message: "duplicate key \(duplicates.sorted().map { "'\($0)'" }.joined(separator: ", "))",

@@ -106,7 +106,9 @@ final class EntityStore: @unchecked Sendable {
     func row(_ index: Int) -> UnsafeMutableRawPointer { rows + index * stride }
 
     @inline(__always)
-    private func home(_ fp: UInt64) -> Int { Int(truncatingIfNeeded: ((fp ^ tableSeed) &* 0x9E37_79B9_7F4A_7C15) >> tableShift) }
+    private func home(_ fp: UInt64) -> Int {
+        Int(truncatingIfNeeded: ((fp ^ tableSeed) &* 0x9E37_79B9_7F4A_7C15) >> tableShift)
+    }
 
     @inline(__always)
     private static func tag(_ fp: UInt64) -> UInt64 { fp & 0xFFFF_FFFF }

@@ -37,10 +37,15 @@ extension FeatureExtractor {
         }
         let version = try input.uint32()
         guard version == Self.stateVersion else {
-            throw VigilError(.malformedInput, "feature-state version \(version) is not supported (this build reads \(Self.stateVersion))")
+            throw VigilError(
+                .malformedInput,
+                "feature-state version \(version) is not supported (this build reads \(Self.stateVersion))")
         }
         guard try input.uint64() == plan.signature else {
-            throw VigilError(.malformedInput, "feature state was written for different features (signature differs); it cannot be restored into this topology")
+            throw VigilError(
+                .malformedInput,
+                "feature state was written for different features (signature differs); it cannot be restored into this topology"
+            )
         }
         let stride = Int(try input.uint32())
         guard stride == plan.layout.stride else {
@@ -58,10 +63,14 @@ extension FeatureExtractor {
         let cursor = try input.uint64()
         let count = try input.uint64()
         guard count <= UInt64(store.maxEntities) else {
-            throw VigilError(.malformedInput, "feature state holds \(count) entities, more than this worker's limit of \(store.maxEntities)")
+            throw VigilError(
+                .malformedInput,
+                "feature state holds \(count) entities, more than this worker's limit of \(store.maxEntities)")
         }
         guard UInt64(input.remaining) == count * UInt64(stride) else {
-            throw VigilError(.malformedInput, "feature state should hold \(count) rows of \(stride) bytes, found \(input.remaining) bytes")
+            throw VigilError(
+                .malformedInput,
+                "feature state should hold \(count) rows of \(stride) bytes, found \(input.remaining) bytes")
         }
         let n = Int(count)
         let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, n * stride), alignment: 64)
@@ -74,7 +83,8 @@ extension FeatureExtractor {
             let tail = row.load(fromByteOffset: Layout.tailCount, as: UInt32.self)
             let newest = row.load(fromByteOffset: Layout.newest, as: Int64.self)
             let folded = row.load(fromByteOffset: Layout.folded, as: Int64.self)
-            guard tail <= UInt32(plan.reorderBuffer), folded <= newest, seen.insert(row.load(as: UInt64.self)).inserted else {
+            guard tail <= UInt32(plan.reorderBuffer), folded <= newest, seen.insert(row.load(as: UInt64.self)).inserted
+            else {
                 throw VigilError(.malformedInput, "feature-state row \(r) is inconsistent")
             }
         }

@@ -79,7 +79,8 @@ extension FeatureExtractor {
 
     /// Writes the features of `event` evaluated at time `te` (its own time, or its entity's newest
     /// for a late event) into `out`, without changing the row.
-    func evaluate(_ row: UnsafeMutableRawPointer, _ event: Event, at te: Int64, out: UnsafeMutableBufferPointer<Double>) {
+    func evaluate(_ row: UnsafeMutableRawPointer, _ event: Event, at te: Int64, out: UnsafeMutableBufferPointer<Double>)
+    {
         let folded = row.load(fromByteOffset: Layout.folded, as: Int64.self)
         let tailCount = Int(row.load(fromByteOffset: Layout.tailCount, as: UInt32.self))
         // Unfolded events at or before te (they are sorted by time).
@@ -103,7 +104,9 @@ extension FeatureExtractor {
                         var count: UInt32 = 0
                         for _ in lo...head {
                             count &+= row.load(fromByteOffset: group.counts &+ 4 &* s, as: UInt32.self)
-                            if group.sums >= 0 { agg.sum += row.load(fromByteOffset: group.sums &+ 8 &* s, as: Double.self) }
+                            if group.sums >= 0 {
+                                agg.sum += row.load(fromByteOffset: group.sums &+ 8 &* s, as: Double.self)
+                            }
                             if group.squares >= 0 {
                                 agg.squares += row.load(fromByteOffset: group.squares &+ 8 &* s, as: Double.self)
                             }
@@ -204,7 +207,8 @@ extension FeatureExtractor {
             case .novelty(let i):
                 out[c] = isNovel(row, novelties[i], event, visible: visible) ? 1 : 0
             case .ratio(let n, let d):
-                let num = out[n], den = out[d]
+                let num = out[n]
+                let den = out[d]
                 out[c] = den == 0 || num.isNaN || den.isNaN ? .nan : num / den
             }
         }
@@ -248,7 +252,8 @@ extension FeatureExtractor {
             return false
         }
         var n = 0
-        for k in 0..<FeaturePlan.valuesRemembered where memory.load(fromByteOffset: 8 * k, as: UInt32.self) != 0 && inWindow(k) {
+        for k in 0..<FeaturePlan.valuesRemembered
+        where memory.load(fromByteOffset: 8 * k, as: UInt32.self) != 0 && inWindow(k) {
             n += 1
         }
         // Unfolded events in the window and the event itself: new unless remembered in the window
@@ -281,10 +286,13 @@ extension FeatureExtractor {
         return Double(n)
     }
 
-    private func isNovel(_ row: UnsafeMutableRawPointer, _ s: FeaturePlan.NoveltyState, _ event: Event, visible: Int) -> Bool {
+    private func isNovel(_ row: UnsafeMutableRawPointer, _ s: FeaturePlan.NoveltyState, _ event: Event, visible: Int)
+        -> Bool
+    {
         let h = Self.narrow(event.categories[s.field])
         if h == 0 { return false }
-        for k in 0..<FeaturePlan.valuesRemembered where row.load(fromByteOffset: s.offset + 4 * k, as: UInt32.self) == h {
+        for k in 0..<FeaturePlan.valuesRemembered where row.load(fromByteOffset: s.offset + 4 * k, as: UInt32.self) == h
+        {
             return false
         }
         for i in 0..<visible where entryCategory(tailEntry(row, i), s.tailField) == h { return false }
@@ -303,7 +311,9 @@ extension FeatureExtractor {
         let reuse = decayFactorsAt == (previous, t)
         for (g, group) in decays.enumerated() {
             // Re-reference the sums to the new newest time, then add the event at its own age.
-            let shift = previous == newest ? 1 : (reuse ? decayFactors[g] : exp2(Double(previous &- newest) * group.inverseHalflife))
+            let shift =
+                previous == newest
+                ? 1 : (reuse ? decayFactors[g] : exp2(Double(previous &- newest) * group.inverseHalflife))
             let w = t == newest ? 1 : exp2(Double(t &- newest) * group.inverseHalflife)
             let weight = row.load(fromByteOffset: group.offset, as: Double.self)
             if let column = group.operand {
@@ -340,7 +350,9 @@ extension FeatureExtractor {
                 var position = n
                 while position > 0, tailEntry(row, position - 1).load(as: Int64.self) > t { position -= 1 }
                 if position < n {
-                    Self.moveWords(to: row + tailOffset + (position + 1) * stride, from: tailEntry(row, position), bytes: (n - position) * stride)
+                    Self.moveWords(
+                        to: row + tailOffset + (position + 1) * stride, from: tailEntry(row, position),
+                        bytes: (n - position) * stride)
                 }
                 Self.moveWords(to: tailEntry(row, position), from: entry, bytes: stride)
                 n += 1
@@ -359,12 +371,16 @@ extension FeatureExtractor {
     static func moveWords(to dst: UnsafeMutableRawPointer, from src: UnsafeRawPointer, bytes: Int) {
         let words = bytes / 8
         if UnsafeRawPointer(dst) < src {
-            for w in 0..<words { dst.storeBytes(of: src.load(fromByteOffset: 8 * w, as: UInt64.self), toByteOffset: 8 * w, as: UInt64.self) }
+            for w in 0..<words {
+                dst.storeBytes(
+                    of: src.load(fromByteOffset: 8 * w, as: UInt64.self), toByteOffset: 8 * w, as: UInt64.self)
+            }
         } else {
             var w = words
             while w > 0 {
                 w -= 1
-                dst.storeBytes(of: src.load(fromByteOffset: 8 * w, as: UInt64.self), toByteOffset: 8 * w, as: UInt64.self)
+                dst.storeBytes(
+                    of: src.load(fromByteOffset: 8 * w, as: UInt64.self), toByteOffset: 8 * w, as: UInt64.self)
             }
         }
     }
@@ -390,9 +406,15 @@ extension FeatureExtractor {
                 for _ in 0..<clear {
                     row.storeBytes(of: 0, toByteOffset: group.counts &+ 4 &* s, as: UInt32.self)
                     if group.sums >= 0 { row.storeBytes(of: 0, toByteOffset: group.sums &+ 8 &* s, as: Double.self) }
-                    if group.squares >= 0 { row.storeBytes(of: 0, toByteOffset: group.squares &+ 8 &* s, as: Double.self) }
-                    if group.mins >= 0 { row.storeBytes(of: Double.infinity, toByteOffset: group.mins &+ 8 &* s, as: Double.self) }
-                    if group.maxs >= 0 { row.storeBytes(of: -Double.infinity, toByteOffset: group.maxs &+ 8 &* s, as: Double.self) }
+                    if group.squares >= 0 {
+                        row.storeBytes(of: 0, toByteOffset: group.squares &+ 8 &* s, as: Double.self)
+                    }
+                    if group.mins >= 0 {
+                        row.storeBytes(of: Double.infinity, toByteOffset: group.mins &+ 8 &* s, as: Double.self)
+                    }
+                    if group.maxs >= 0 {
+                        row.storeBytes(of: -Double.infinity, toByteOffset: group.maxs &+ 8 &* s, as: Double.self)
+                    }
                     s = (s &+ 1) & (b &- 1)
                 }
             }
@@ -401,9 +423,15 @@ extension FeatureExtractor {
             if let j = group.tailOperand {
                 let x = entryNumber(e, j)
                 if x.isNaN { continue }
-                if group.sums >= 0 { row.storeBytes(of: row.load(fromByteOffset: group.sums &+ 8 &* s, as: Double.self) + x, toByteOffset: group.sums &+ 8 &* s, as: Double.self) }
+                if group.sums >= 0 {
+                    row.storeBytes(
+                        of: row.load(fromByteOffset: group.sums &+ 8 &* s, as: Double.self) + x,
+                        toByteOffset: group.sums &+ 8 &* s, as: Double.self)
+                }
                 if group.squares >= 0 {
-                    row.storeBytes(of: row.load(fromByteOffset: group.squares &+ 8 &* s, as: Double.self) + x * x, toByteOffset: group.squares &+ 8 &* s, as: Double.self)
+                    row.storeBytes(
+                        of: row.load(fromByteOffset: group.squares &+ 8 &* s, as: Double.self) + x * x,
+                        toByteOffset: group.squares &+ 8 &* s, as: Double.self)
                 }
                 if group.mins >= 0 {
                     let m = row.load(fromByteOffset: group.mins &+ 8 &* s, as: Double.self)
@@ -441,14 +469,17 @@ extension FeatureExtractor {
             let h = entryCategory(e, s.tailField)
             if h == 0 { continue }
             var k = 0
-            while k < FeaturePlan.valuesRemembered - 1, row.load(fromByteOffset: s.offset + 4 * k, as: UInt32.self) != h {
+            while k < FeaturePlan.valuesRemembered - 1, row.load(fromByteOffset: s.offset + 4 * k, as: UInt32.self) != h
+            {
                 k += 1
             }
             // Shift [0, k) one place back (dropping slot k: the match, or the least recent) and
             // put h first.
             var i = k
             while i > 0 {  // a few words: cheaper inline than a memmove call
-                row.storeBytes(of: row.load(fromByteOffset: s.offset + 4 * (i - 1), as: UInt32.self), toByteOffset: s.offset + 4 * i, as: UInt32.self)
+                row.storeBytes(
+                    of: row.load(fromByteOffset: s.offset + 4 * (i - 1), as: UInt32.self),
+                    toByteOffset: s.offset + 4 * i, as: UInt32.self)
                 i -= 1
             }
             row.storeBytes(of: h, toByteOffset: s.offset, as: UInt32.self)

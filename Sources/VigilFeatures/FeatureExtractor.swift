@@ -151,7 +151,8 @@ public final class FeatureExtractor: @unchecked Sendable {
         let cols = plan.names.count
         let catCols = plan.categoryNames.count
         if touchScratch.count < Self.prefetchChunk { touchScratch = Array(repeating: 0, count: Self.prefetchChunk) }
-        let keys = batch.keys, times = batch.times
+        let keys = batch.keys
+        let times = batch.times
         keys.withUnsafeBufferPointer { keys in
             batch.numbers.withUnsafeBufferPointer { numbers in
                 batch.categories.withUnsafeBufferPointer { categories in
@@ -161,7 +162,8 @@ public final class FeatureExtractor: @unchecked Sendable {
                                 if i % Self.prefetchChunk == 0 {
                                     // Bring the next chunk's table slots and rows toward the
                                     // cache first (see EntityStore.touch).
-                                    let chunk = UnsafeBufferPointer(rebasing: keys[i..<min(batch.count, i + Self.prefetchChunk)])
+                                    let chunk = UnsafeBufferPointer(
+                                        rebasing: keys[i..<min(batch.count, i + Self.prefetchChunk)])
                                     touchSink &+= touchScratch.withUnsafeMutableBufferPointer {
                                         store.touch(chunk, scratch: $0.baseAddress!)
                                     }
@@ -176,7 +178,8 @@ public final class FeatureExtractor: @unchecked Sendable {
                                 outcomes.append(outcome)
                                 for c in 0..<catCols {
                                     let h = event.categories[categoryFields[c]]
-                                    outBuckets[i * catCols + c] = h == 0 ? FeatureMatrix.missing : UInt32(h % categoryBuckets[c])
+                                    outBuckets[i * catCols + c] =
+                                        h == 0 ? FeatureMatrix.missing : UInt32(h % categoryBuckets[c])
                                 }
                             }
                         }
@@ -202,7 +205,9 @@ public final class FeatureExtractor: @unchecked Sendable {
         event.time = min(Self.timeLimit, max(-Self.timeLimit, event.time))
         let t = event.time
         var index = store.find(key)
-        if let r = index, idleTTLMs > 0, store.row(r).load(fromByteOffset: FeaturePlan.RowLayout.newest, as: Int64.self) < t - idleTTLMs {
+        if let r = index, idleTTLMs > 0,
+            store.row(r).load(fromByteOffset: FeaturePlan.RowLayout.newest, as: Int64.self) < t - idleTTLMs
+        {
             store.remove(r)  // idle longer than the TTL: forgotten, as the sweep would have
             counters.evictedIdle += 1
             index = nil

@@ -113,11 +113,18 @@ public struct FeaturePlan: Sendable, Hashable {
             return i
         }
 
-        var names: [String] = [], categoryNames: [String] = [], categoryBuckets: [Int] = []
-        var columns: [Column] = [], transforms: [ValueTransform] = [], categoryColumns: [(field: Int, buckets: Int)] = []
-        var windows: [WindowGroup] = [], distincts: [DistinctState] = []
-        var decays: [DecayGroup] = [], novelties: [NoveltyState] = []
-        var tailNumbers: [Int] = [], tailCategories: [Int] = []
+        var names: [String] = []
+        var categoryNames: [String] = []
+        var categoryBuckets: [Int] = []
+        var columns: [Column] = []
+        var transforms: [ValueTransform] = []
+        var categoryColumns: [(field: Int, buckets: Int)] = []
+        var windows: [WindowGroup] = []
+        var distincts: [DistinctState] = []
+        var decays: [DecayGroup] = []
+        var novelties: [NoveltyState] = []
+        var tailNumbers: [Int] = []
+        var tailCategories: [Int] = []
         func tailNumber(_ c: Int) -> Int {
             if let i = tailNumbers.firstIndex(of: c) { return i }
             tailNumbers.append(c)
@@ -258,9 +265,12 @@ public struct FeaturePlan: Sendable, Hashable {
     public var signature: UInt64 {
         // Spelled out field by field (not through `description`, whose format is not a contract),
         // so the signature stays the same across Swift releases.
-        var text = "v2|panes=\(panes)|reorder=\(reorderBuffer)|remember=\(Self.valuesRemembered)|stride=\(layout.stride)"
+        var text =
+            "v2|panes=\(panes)|reorder=\(reorderBuffer)|remember=\(Self.valuesRemembered)|stride=\(layout.stride)"
         text += "|names=" + names.joined(separator: ",")
-        text += "|cats=" + zip(categoryNames, categoryColumns).map { "\($0.0):\($0.1.field):\($0.1.buckets)" }.joined(separator: ",")
+        text +=
+            "|cats="
+            + zip(categoryNames, categoryColumns).map { "\($0.0):\($0.1.field):\($0.1.buckets)" }.joined(separator: ",")
         for column in columns {
             switch column {
             case .value(let field, let t):
@@ -279,12 +289,14 @@ public struct FeaturePlan: Sendable, Hashable {
         }
         func int(_ x: Int?) -> String { x.map(String.init) ?? "-" }
         for w in windows {
-            text += "|w:\(w.lengthMs):\(w.paneMs):\(int(w.operand)):\(w.counts):\(w.sums):\(w.squares):\(w.mins):\(w.maxs)"
+            text +=
+                "|w:\(w.lengthMs):\(w.paneMs):\(int(w.operand)):\(w.counts):\(w.sums):\(w.squares):\(w.mins):\(w.maxs)"
         }
         for d in distincts { text += "|d:\(d.lengthMs):\(d.field):\(d.offset)" }
         for d in decays { text += "|dec:\(d.halflifeMs.bitPattern):\(int(d.operand)):\(d.offset)" }
         for n in novelties { text += "|nov:\(n.field):\(n.offset)" }
-        text += "|tail:" + tailNumbers.map(String.init).joined(separator: ",") + "/"
+        text +=
+            "|tail:" + tailNumbers.map(String.init).joined(separator: ",") + "/"
             + tailCategories.map(String.init).joined(separator: ",") + "@\(layout.tail):\(layout.tailStride)"
         return StableHash.hash(text)
     }

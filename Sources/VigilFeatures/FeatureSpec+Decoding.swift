@@ -9,7 +9,8 @@ extension FeatureSpec {
     /// feature reference against the features declared before it, and every `key` against the
     /// source's entity key (`entityKey`, when known): state is kept per entity of that key.
     public static func decodeList(
-        _ items: [(node: ConfigNode, path: ConfigPath)], schema: Schema, entityKey: String? = nil, _ d: ConfigDiagnostics
+        _ items: [(node: ConfigNode, path: ConfigPath)], schema: Schema, entityKey: String? = nil,
+        _ d: ConfigDiagnostics
     ) -> [FeatureSpec] {
         var features: [FeatureSpec] = []
         var names: [String] = []
@@ -26,7 +27,9 @@ extension FeatureSpec {
             guard let tag = object.choice("kind", as: Tag.self, required: true, noun: "feature kind") else { continue }
             let kind = decodeKind(tag, object, schema: schema, sourceKey: entityKey, earlier: earlier)
             object.finish(context: "for kind \(tag.rawValue)")
-            if let name, let kind, d.issues.count == issuesBefore { features.append(FeatureSpec(name: name, kind: kind)) }
+            if let name, let kind, d.issues.count == issuesBefore {
+                features.append(FeatureSpec(name: name, kind: kind))
+            }
         }
         return features
     }
@@ -43,7 +46,8 @@ extension FeatureSpec {
             if let expected = sourceKey, key != expected {
                 o.report(
                     "key",
-                    "'\(key)' differs from source.key '\(expected)': events are routed and their state kept per '\(expected)', so every feature must use it")
+                    "'\(key)' differs from source.key '\(expected)': events are routed and their state kept per '\(expected)', so every feature must use it"
+                )
                 return nil
             }
             return key
@@ -129,7 +133,8 @@ extension FeatureSpec {
             case "log1p": transform.log1p = true
             case "none": break
             default:
-                o.report("transform", "unknown transform '\(name)'" + Suggestions.hint(for: name, in: ["log1p", "none"]))
+                o.report(
+                    "transform", "unknown transform '\(name)'" + Suggestions.hint(for: name, in: ["log1p", "none"]))
                 ok = false
             }
         }
@@ -158,7 +163,9 @@ extension FeatureSpec {
 
     private static func numbers(_ o: ConfigObject, _ key: String) -> [Double]? {
         guard let items = o.list(key) else { return nil }
-        let values = items.compactMap { ConfigScalar.double($0.node, in: NumberRange(-.infinity, .infinity), at: $0.path, o.diagnostics) }
+        let values = items.compactMap {
+            ConfigScalar.double($0.node, in: NumberRange(-.infinity, .infinity), at: $0.path, o.diagnostics)
+        }
         return values.count == items.count ? values : nil
     }
 }

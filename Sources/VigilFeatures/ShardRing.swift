@@ -25,7 +25,9 @@ public final class ShardRing<Element: Sendable>: @unchecked Sendable {
     private let lines: UnsafeMutableRawPointer
     private static var lineStride: Int { 128 }
 
-    private var head: UnsafeAtomic<Int> { UnsafeAtomic(at: lines.assumingMemoryBound(to: Int.AtomicRepresentation.self)) }
+    private var head: UnsafeAtomic<Int> {
+        UnsafeAtomic(at: lines.assumingMemoryBound(to: Int.AtomicRepresentation.self))
+    }
     private var tail: UnsafeAtomic<Int> {
         UnsafeAtomic(at: (lines + Self.lineStride).assumingMemoryBound(to: Int.AtomicRepresentation.self))
     }

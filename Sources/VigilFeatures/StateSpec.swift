@@ -31,7 +31,8 @@ public struct StateSpec: Sendable, Hashable {
             if let longestWindow, ttl < longestWindow {
                 o.report(
                     "idle_ttl",
-                    "\(DurationText.format(ttl)) is shorter than the longest window (\(DurationText.format(longestWindow))): windows would forget early")
+                    "\(DurationText.format(ttl)) is shorter than the longest window (\(DurationText.format(longestWindow))): windows would forget early"
+                )
             }
             spec.idleTTL = ttl
         }

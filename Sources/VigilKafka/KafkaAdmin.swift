@@ -18,7 +18,9 @@ public final class KafkaAdmin: Sendable {
     ) throws(KafkaError) {
         client = try RDKafkaClient(
             kind: .producer, properties: configuration.librdkafkaProperties([]),
-            context: RDKafkaContext(logger: logger, metrics: KafkaMetrics(client: configuration.clientID, factory: metricsFactory), onEvent: onEvent))
+            context: RDKafkaContext(
+                logger: logger, metrics: KafkaMetrics(client: configuration.clientID, factory: metricsFactory),
+                onEvent: onEvent))
     }
 
     /// Creates each topic that does not exist yet, with `partitions` partitions.

@@ -34,7 +34,8 @@ public final class KafkaConsumer: Sendable {
         self.configuration = configuration
         state = ConsumerState(logger: logger, onEvent: onEvent)
         let context = RDKafkaContext(
-            logger: logger, metrics: KafkaMetrics(client: configuration.common.clientID, factory: metricsFactory), onEvent: onEvent,
+            logger: logger, metrics: KafkaMetrics(client: configuration.common.clientID, factory: metricsFactory),
+            onEvent: onEvent,
             consumer: state)
         client = try RDKafkaClient(kind: .consumer, properties: configuration.properties, context: context)
         // Route the main queue into the consumer queue, so one batch poll serves rebalances,
@@ -144,7 +145,9 @@ public final class KafkaConsumer: Sendable {
         let list = TopicPartitionList.make(partitions)
         defer { rd_kafka_topic_partition_list_destroy(list) }
         let err = rd_kafka_committed(client.handle, list, timeout.timeoutMilliseconds)
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.from(err, "committed offsets", code: .consumeFailed) }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError.from(err, "committed offsets", code: .consumeFailed)
+        }
         return TopicPartitionList.offsets(list)
     }
 
@@ -193,10 +196,13 @@ public final class KafkaConsumer: Sendable {
 
     /// The oldest offset kept and the offset the next record will get (the high watermark), as
     /// the partition's leader reports them now.
-    public func watermarks(_ tp: TopicPartition, timeout: Duration = .seconds(10)) throws(KafkaError) -> (low: Int64, high: Int64) {
+    public func watermarks(_ tp: TopicPartition, timeout: Duration = .seconds(10)) throws(KafkaError) -> (
+        low: Int64, high: Int64
+    ) {
         var low: Int64 = 0
         var high: Int64 = 0
-        let err = rd_kafka_query_watermark_offsets(client.handle, tp.topic, tp.partition, &low, &high, timeout.timeoutMilliseconds)
+        let err = rd_kafka_query_watermark_offsets(
+            client.handle, tp.topic, tp.partition, &low, &high, timeout.timeoutMilliseconds)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError.from(err, "watermarks of \(tp)", code: .consumeFailed)
         }
@@ -296,7 +302,9 @@ public final class KafkaConsumer: Sendable {
                     let vStart = bytes.count
                     if let value { bytes.append(contentsOf: UnsafeRawBufferPointer(start: value, count: size)) }
                     headerEntries.append(
-                        .init(nameStart: nameStart, nameCount: nameLength, valueStart: vStart, valueCount: value == nil ? -1 : size))
+                        .init(
+                            nameStart: nameStart, nameCount: nameLength, valueStart: vStart,
+                            valueCount: value == nil ? -1 : size))
                     idx += 1
                 }
             }

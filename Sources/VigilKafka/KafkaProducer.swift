@@ -26,7 +26,8 @@ public final class KafkaProducer: Sendable {
         onDelivery: (@Sendable (DeliveryReport) -> Void)? = nil, onEvent: (@Sendable (KafkaEvent) -> Void)? = nil
     ) throws(KafkaError) {
         let context = RDKafkaContext(
-            logger: logger, metrics: KafkaMetrics(client: configuration.common.clientID, factory: metricsFactory), onEvent: onEvent,
+            logger: logger, metrics: KafkaMetrics(client: configuration.common.clientID, factory: metricsFactory),
+            onEvent: onEvent,
             onDelivery: onDelivery)
         let client = try RDKafkaClient(kind: .producer, properties: configuration.properties, context: context)
         self.client = client
@@ -70,7 +71,9 @@ public final class KafkaProducer: Sendable {
     ) throws(KafkaError) {
         try withOptionalBytes(key) { (k) throws(KafkaError) in
             try withOptionalBytes(value) { (v) throws(KafkaError) in
-                try enqueue(.name(topic), key: k, value: v, headers: headers, partition: partition, token: token, wait: queueFullWait)
+                try enqueue(
+                    .name(topic), key: k, value: v, headers: headers, partition: partition, token: token,
+                    wait: queueFullWait)
             }
         }
     }
@@ -164,7 +167,8 @@ public final class KafkaProducer: Sendable {
                 vus[1].u.i = RD_KAFKA_MSG_F_COPY
                 vus[2] = rd_kafka_vu_t()
                 vus[2].vtype = RD_KAFKA_VTYPE_VALUE
-                vus[2].u.mem = .init(ptr: UnsafeMutableRawPointer(mutating: value?.baseAddress), size: value?.count ?? 0)
+                vus[2].u.mem = .init(
+                    ptr: UnsafeMutableRawPointer(mutating: value?.baseAddress), size: value?.count ?? 0)
                 vus[3] = rd_kafka_vu_t()
                 vus[3].vtype = RD_KAFKA_VTYPE_KEY
                 vus[3].u.mem = .init(ptr: UnsafeMutableRawPointer(mutating: key?.baseAddress), size: key?.count ?? 0)

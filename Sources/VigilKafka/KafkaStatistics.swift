@@ -32,7 +32,7 @@ public struct KafkaStatistics: Sendable {
         guard let raw = try? JSONDecoder().decode(Raw.self, from: Data(json)) else { return nil }
         name = raw.name
         type = raw.type
-        queuedMessages = raw.msg_cnt ?? 0
+        queuedMessages = raw.messageCount ?? 0
         transmittedMessages = raw.txmsgs ?? 0
         receivedMessages = raw.rxmsgs ?? 0
         brokerStates = (raw.brokers ?? [:]).mapValues { $0.state ?? "" }
@@ -40,8 +40,8 @@ public struct KafkaStatistics: Sendable {
         for (topic, t) in raw.topics ?? [:] {
             for p in (t.partitions ?? [:]).values where p.partition >= 0 {
                 partitions[TopicPartition(topic, p.partition)] = PartitionStatistics(
-                    consumerLag: p.consumer_lag ?? -1, committedOffset: p.committed_offset ?? -1,
-                    highWatermark: p.hi_offset ?? -1, fetchQueueMessages: p.fetchq_cnt ?? 0)
+                    consumerLag: p.consumerLag ?? -1, committedOffset: p.committedOffset ?? -1,
+                    highWatermark: p.highOffset ?? -1, fetchQueueMessages: p.fetchQueueCount ?? 0)
             }
         }
         self.partitions = partitions
@@ -51,19 +51,30 @@ public struct KafkaStatistics: Sendable {
     private struct Raw: Decodable {
         var name: String
         var type: String
-        var msg_cnt: Int64?
+        var messageCount: Int64?
         var txmsgs: Int64?
         var rxmsgs: Int64?
         var brokers: [String: Broker]?
         var topics: [String: Topic]?
+        enum CodingKeys: String, CodingKey {
+            case name, type, txmsgs, rxmsgs, brokers, topics
+            case messageCount = "msg_cnt"
+        }
         struct Broker: Decodable { var state: String? }
         struct Topic: Decodable { var partitions: [String: Partition]? }
         struct Partition: Decodable {
             var partition: Int32
-            var consumer_lag: Int64?
-            var committed_offset: Int64?
-            var hi_offset: Int64?
-            var fetchq_cnt: Int64?
+            var consumerLag: Int64?
+            var committedOffset: Int64?
+            var highOffset: Int64?
+            var fetchQueueCount: Int64?
+            enum CodingKeys: String, CodingKey {
+                case partition
+                case consumerLag = "consumer_lag"
+                case committedOffset = "committed_offset"
+                case highOffset = "hi_offset"
+                case fetchQueueCount = "fetchq_cnt"
+            }
         }
     }
 }

@@ -91,7 +91,9 @@ public struct OffsetTracker: Sendable {
         while start < entries.count {
             let first = entries[start]
             var end = start + 1
-            while end < entries.count, entries[end].partition == first.partition, entries[end].topicIndex == first.topicIndex {
+            while end < entries.count, entries[end].partition == first.partition,
+                entries[end].topicIndex == first.topicIndex
+            {
                 end += 1
             }
             let tp = TopicPartition(batch.topics[Int(first.topicIndex)], first.partition)

@@ -172,7 +172,8 @@ public struct AlertThreshold: Sendable {
         out.write(current)
         scores.encode(into: &out)
         // The labelled window, oldest first.
-        let ordered = labelled.count < Self.labelWindow ? labelled : Array(labelled[labelledNext...] + labelled[..<labelledNext])
+        let ordered =
+            labelled.count < Self.labelWindow ? labelled : Array(labelled[labelledNext...] + labelled[..<labelledNext])
         out.write(UInt32(ordered.count))
         for entry in ordered {
             out.write(entry.score)
@@ -191,7 +192,9 @@ public struct AlertThreshold: Sendable {
         let version = try input.checkpoint { r throws(VigilError) in try r.uint8() }
         guard version == 1 else { throw CheckpointError(.newerVersion, "threshold body version \(version)") }
         events = try input.checkpoint { r throws(VigilError) in try r.int(in: 0...Int.max, "events") }
-        labelsSinceUpdate = try input.checkpoint { r throws(VigilError) in try r.int(in: 0...Int.max, "labels since an update") }
+        labelsSinceUpdate = try input.checkpoint { r throws(VigilError) in
+            try r.int(in: 0...Int.max, "labels since an update")
+        }
         current = try input.checkpoint { r throws(VigilError) in try r.double() }
         guard current.isFinite else { throw CheckpointError(.corrupt, "threshold \(current)") }
         scores = try DecayedHistogram(decoding: &input)

@@ -110,7 +110,8 @@ public enum Checkpoint {
                 .truncated, "\(bytes.count) bytes, the header announces \(payloadStart + header.compressedBytes + 8)")
         }
         guard bytes.count == payloadStart + header.compressedBytes + 8 else {
-            throw CheckpointError(.corrupt, "\(bytes.count - payloadStart - header.compressedBytes - 8) bytes after the checksum")
+            throw CheckpointError(
+                .corrupt, "\(bytes.count - payloadStart - header.compressedBytes - 8) bytes after the checksum")
         }
         let end = payloadStart + header.compressedBytes
         let stored = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: end, as: UInt64.self) }
@@ -122,7 +123,8 @@ public enum Checkpoint {
         guard header.schema == schema else {
             throw CheckpointError(
                 .wrongSchema,
-                "written for other features (schema \(StableHash.hex(header.schema)), this topology has \(StableHash.hex(schema)))")
+                "written for other features (schema \(StableHash.hex(header.schema)), this topology has \(StableHash.hex(schema)))"
+            )
         }
         let body: [UInt8]
         do {
@@ -145,7 +147,9 @@ public enum Checkpoint {
         var offset = 0
 
         mutating func header() throws(CheckpointError) -> Header {
-            guard bytes.count >= 4 else { throw CheckpointError(.truncated, "\(bytes.count) bytes: not even a magic number") }
+            guard bytes.count >= 4 else {
+                throw CheckpointError(.truncated, "\(bytes.count) bytes: not even a magic number")
+            }
             guard Array(bytes[0..<4]) == Checkpoint.magic else {
                 throw CheckpointError(.notACheckpoint, "does not start with 'VGCK'")
             }
@@ -155,7 +159,8 @@ public enum Checkpoint {
             guard version <= Checkpoint.formatVersion else {
                 throw CheckpointError(
                     .newerVersion,
-                    "format version \(version) was written by a newer Vigil; this build reads up to \(Checkpoint.formatVersion)")
+                    "format version \(version) was written by a newer Vigil; this build reads up to \(Checkpoint.formatVersion)"
+                )
             }
             let kindLength = Int(try load() as UInt8)
             guard bytes.count - offset >= kindLength else { throw CheckpointError(.truncated, "ends inside the kind") }
@@ -164,8 +169,10 @@ public enum Checkpoint {
             let schema: UInt64 = try load()
             let bodyBytes: UInt64 = try load()
             let compressedBytes: UInt64 = try load()
-            guard bodyBytes <= UInt64(Checkpoint.maxBodyBytes), compressedBytes <= UInt64(Checkpoint.maxBodyBytes) else {
-                throw CheckpointError(.corrupt, "announces \(bodyBytes) bytes of body: more than any checkpoint may hold")
+            guard bodyBytes <= UInt64(Checkpoint.maxBodyBytes), compressedBytes <= UInt64(Checkpoint.maxBodyBytes)
+            else {
+                throw CheckpointError(
+                    .corrupt, "announces \(bodyBytes) bytes of body: more than any checkpoint may hold")
             }
             return Header(
                 formatVersion: version, kind: kind, schema: schema, bodyBytes: Int(bodyBytes),

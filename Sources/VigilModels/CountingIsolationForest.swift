@@ -165,7 +165,8 @@ public struct CountingIsolationForest: OnlineModel, Equatable {
         var i = 0
         let nodes = forest[t].nodes
         while nodes[i].feature >= 0 {
-            let node = nodes[i], f = Int(node.feature)
+            let node = nodes[i]
+            let f = Int(node.feature)
             if x[f] < node.split {
                 box.high[f] = node.split
                 i = Int(node.left)
@@ -181,7 +182,8 @@ public struct CountingIsolationForest: OnlineModel, Equatable {
     private mutating func split(_ t: Int, _ i: Int, box: (low: [Float], high: [Float])) {
         for _ in 0..<min(dimensions, 8) {
             let f = random.below(dimensions)
-            let lo = box.low[f], hi = box.high[f]
+            let lo = box.low[f]
+            let hi = box.high[f]
             guard hi > lo, lo.isFinite, hi.isFinite else { continue }
             let fraction = random.unit()
             let value = lo + Float(fraction) * (hi - lo)
@@ -279,21 +281,28 @@ public struct CountingIsolationForest: OnlineModel, Equatable {
         func int(_ range: ClosedRange<Int>, _ what: String) throws(CheckpointError) -> Int {
             try input.checkpointInt(range, what)
         }
-        let trees = try int(1...1000, "trees"), sample = try int(2...4096, "sample")
+        let trees = try int(1...1000, "trees")
+        let sample = try int(2...4096, "sample")
         let window = try int(sample...100_000_000, "window")
         self.init(features: names, spec: IsolationForestSpec(trees: trees, sample: sample, windowEvents: window))
         learned = try int(0...Int.max, "events learned")
         random = try input.checkpointRandom()
         increment = try input.checkpoint { r throws(VigilError) in try r.double() }
         total = try input.checkpoint { r throws(VigilError) in try r.double() }
-        guard increment >= 1, increment.isFinite, total >= 0, total.isFinite else { throw CheckpointError(.corrupt, "bad scale") }
+        guard increment >= 1, increment.isFinite, total >= 0, total.isFinite else {
+            throw CheckpointError(.corrupt, "bad scale")
+        }
         for j in 0..<d {
             low[j] = Float(bitPattern: try input.checkpoint { r throws(VigilError) in try r.uint32() })
             high[j] = Float(bitPattern: try input.checkpoint { r throws(VigilError) in try r.uint32() })
         }
         let pending = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
-        guard pending <= sample * d, input.remaining >= 4 * pending else { throw CheckpointError(.corrupt, "warm-up of \(pending) values") }
-        for _ in 0..<pending { warmUp.append(Float(bitPattern: try input.checkpoint { r throws(VigilError) in try r.uint32() })) }
+        guard pending <= sample * d, input.remaining >= 4 * pending else {
+            throw CheckpointError(.corrupt, "warm-up of \(pending) values")
+        }
+        for _ in 0..<pending {
+            warmUp.append(Float(bitPattern: try input.checkpoint { r throws(VigilError) in try r.uint32() }))
+        }
         let count = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
         guard count == 0 || count == trees else { throw CheckpointError(.corrupt, "\(count) trees") }
         for _ in 0..<count {
@@ -303,7 +312,9 @@ public struct CountingIsolationForest: OnlineModel, Equatable {
             }
             var tree = Tree(nodes: [])
             for _ in 0..<nodes {
-                let feature = Int16(bitPattern: UInt16(truncatingIfNeeded: try input.checkpoint { r throws(VigilError) in try r.uint32() }))
+                let feature = Int16(
+                    bitPattern: UInt16(
+                        truncatingIfNeeded: try input.checkpoint { r throws(VigilError) in try r.uint32() }))
                 let split = Float(bitPattern: try input.checkpoint { r throws(VigilError) in try r.uint32() })
                 let left = Int32(bitPattern: try input.checkpoint { r throws(VigilError) in try r.uint32() })
                 let mass = try input.checkpoint { r throws(VigilError) in try r.double() }
@@ -320,8 +331,10 @@ public struct CountingIsolationForest: OnlineModel, Equatable {
     public var memoryBytes: Int { forest.reduce(0) { $0 + $1.nodes.count * MemoryLayout<Node>.stride } }
 
     public static func == (a: CountingIsolationForest, b: CountingIsolationForest) -> Bool {
-        a.featureNames == b.featureNames && a.trees == b.trees && a.sample == b.sample && a.windowEvents == b.windowEvents
-            && a.forest == b.forest && a.low == b.low && a.high == b.high && a.warmUp == b.warmUp && a.random == b.random
+        a.featureNames == b.featureNames && a.trees == b.trees && a.sample == b.sample
+            && a.windowEvents == b.windowEvents
+            && a.forest == b.forest && a.low == b.low && a.high == b.high && a.warmUp == b.warmUp
+            && a.random == b.random
             && a.increment == b.increment && a.total == b.total && a.learned == b.learned
     }
 }

@@ -146,7 +146,9 @@ public struct DecayedHistogram: Sendable, Equatable {
         self.init(bins: bins, halfLifeEvents: halfLife)
         if exact {
             increment = try input.checkpoint { r throws(VigilError) in try r.double() }
-            guard increment >= 1, increment.isFinite else { throw CheckpointError(.corrupt, "histogram scale \(increment)") }
+            guard increment >= 1, increment.isFinite else {
+                throw CheckpointError(.corrupt, "histogram scale \(increment)")
+            }
             total = try input.checkpoint { r throws(VigilError) in try r.double() }
         }
         for i in 0..<bins {
@@ -169,9 +171,11 @@ public struct DecayedHistogram: Sendable, Equatable {
 
     /// Adds `peer`'s scores (same shape).
     public mutating func merge(_ peer: DecayedHistogram) {
-        precondition(peer.bins == bins && peer.halfLifeEvents == halfLifeEvents, "merging histograms of different shapes")
+        precondition(
+            peer.bins == bins && peer.halfLifeEvents == halfLifeEvents, "merging histograms of different shapes")
         // Bring both to a common scale: weight 1 for a score added now.
-        let mine = 1 / increment, theirs = 1 / peer.increment
+        let mine = 1 / increment
+        let theirs = 1 / peer.increment
         for i in counts.indices { counts[i] = counts[i] * mine + peer.counts[i] * theirs }
         total = total * mine + peer.total * theirs
         increment = 1

@@ -37,7 +37,8 @@ public struct Ensemble: Sendable {
     /// when no model with a weight has `minimumScores` yet.
     public mutating func combine(_ scores: [Double]) -> Double {
         precondition(scores.count == weights.count)
-        var sum = 0.0, weight = 0.0
+        var sum = 0.0
+        var weight = 0.0
         for (i, s) in scores.enumerated() where !s.isNaN {
             if weights[i] > 0, seen[i] >= minimumScores {
                 sum += weights[i] * recent[i].fractionBelow(s)

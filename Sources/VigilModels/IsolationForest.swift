@@ -57,7 +57,8 @@ public struct IsolationForest: OnlineModel, Equatable {
     }
 
     public init(features: [String], spec: IsolationForestSpec = IsolationForestSpec(), seed: UInt64 = 0) {
-        precondition(!features.isEmpty && features.count <= Int(Int16.max), "an isolation forest needs 1...32767 features")
+        precondition(
+            !features.isEmpty && features.count <= Int(Int16.max), "an isolation forest needs 1...32767 features")
         featureNames = features
         trees = spec.trees
         sample = spec.sample
@@ -168,8 +169,10 @@ public struct IsolationForest: OnlineModel, Equatable {
 
     /// Scores rows `range` of `matrix`, appending to `out`: the batch walk for part of a matrix,
     /// with the columns already resolved. Scores equal those of `score(_:row:)`.
-    public func score(_ matrix: FeatureMatrix, rows range: Range<Int>, binding: ColumnBinding, into out: inout [Double]) {
-        let rows = range.count, d = dimensions
+    public func score(_ matrix: FeatureMatrix, rows range: Range<Int>, binding: ColumnBinding, into out: inout [Double])
+    {
+        let rows = range.count
+        let d = dimensions
         guard !forest.isEmpty else {
             out.append(contentsOf: repeatElement(0.5, count: rows))
             return
@@ -211,7 +214,9 @@ public struct IsolationForest: OnlineModel, Equatable {
                                                 }
                                             }
                                         }
-                                        for lane in 0..<count { totals[start + lane] += depth[lane] + nodes[at[lane]].value }
+                                        for lane in 0..<count {
+                                            totals[start + lane] += depth[lane] + nodes[at[lane]].value
+                                        }
                                         start += lanes
                                     }
                                 }
@@ -290,10 +295,12 @@ public struct IsolationForest: OnlineModel, Equatable {
             // A random feature that varies among these rows (a few tries), split uniformly
             // between its minimum and maximum.
             var chosen = -1
-            var low: Float = 0, high: Float = 0
+            var low: Float = 0
+            var high: Float = 0
             for _ in 0..<min(dimensions, 8) {
                 let f = random.below(dimensions)
-                var mn = Float.infinity, mx = -Float.infinity
+                var mn = Float.infinity
+                var mx = -Float.infinity
                 for k in lo..<hi {
                     let v = window[rows[k] * dimensions + f]
                     mn = min(mn, v)
@@ -310,7 +317,8 @@ public struct IsolationForest: OnlineModel, Equatable {
             var split = low + Float(random.unit()) * (high - low)
             if split <= low { split = low.nextUp }
             // Partition rows[lo..<hi]: values < split first.
-            var i = lo, j = hi - 1
+            var i = lo
+            var j = hi - 1
             while i <= j {
                 if window[rows[i] * dimensions + chosen] < split {
                     i += 1
@@ -370,7 +378,9 @@ public struct IsolationForest: OnlineModel, Equatable {
     /// Takes `weight` of its trees from `peer` (the next ones due for rebuilding), so a merged
     /// forest describes both replicas' windows in proportion.
     public mutating func merge(_ peer: IsolationForest, weight: Double) {
-        precondition(peer.featureNames == featureNames && peer.trees == trees && peer.sample == sample, "merging different forests")
+        precondition(
+            peer.featureNames == featureNames && peer.trees == trees && peer.sample == sample,
+            "merging different forests")
         guard !peer.forest.isEmpty else { return }
         if forest.isEmpty {
             forest = peer.forest
@@ -387,7 +397,9 @@ public struct IsolationForest: OnlineModel, Equatable {
         out.write(UInt8(1))  // body version
         out.write(UInt32(featureNames.count))
         for name in featureNames { out.write(name) }
-        for n in [trees, sample, windowEvents, windowFilled, windowNext, rotation, sinceRebuild, learned] { out.write(n) }
+        for n in [trees, sample, windowEvents, windowFilled, windowNext, rotation, sinceRebuild, learned] {
+            out.write(n)
+        }
         for w in random.state { out.write(w) }
         for v in window { out.write(v.bitPattern) }
         out.write(UInt32(forest.count))
@@ -409,9 +421,12 @@ public struct IsolationForest: OnlineModel, Equatable {
         func int(_ range: ClosedRange<Int>, _ what: String) throws(CheckpointError) -> Int {
             try input.checkpointInt(range, what)
         }
-        let trees = try int(1...1000, "trees"), sample = try int(2...4096, "sample")
+        let trees = try int(1...1000, "trees")
+        let sample = try int(2...4096, "sample")
         let windowEvents = try int(sample...100_000_000, "window")
-        guard windowEvents * d <= 1 << 28 else { throw CheckpointError(.corrupt, "window of \(windowEvents) × \(d) values") }
+        guard windowEvents * d <= 1 << 28 else {
+            throw CheckpointError(.corrupt, "window of \(windowEvents) × \(d) values")
+        }
         self.init(features: names, spec: IsolationForestSpec(trees: trees, sample: sample, windowEvents: windowEvents))
         windowFilled = try int(0...windowEvents, "window fill")
         windowNext = try int(0...(windowEvents - 1), "window position")
@@ -420,7 +435,9 @@ public struct IsolationForest: OnlineModel, Equatable {
         learned = try int(0...Int.max, "events learned")
         random = try input.checkpointRandom()
         guard input.remaining >= 4 * window.count else { throw CheckpointError(.truncated, "window cut short") }
-        for i in window.indices { window[i] = Float(bitPattern: try input.checkpoint { r throws(VigilError) in try r.uint32() }) }
+        for i in window.indices {
+            window[i] = Float(bitPattern: try input.checkpoint { r throws(VigilError) in try r.uint32() })
+        }
         let count = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
         guard count == 0 || count == trees else { throw CheckpointError(.corrupt, "\(count) trees, expected \(trees)") }
         for _ in 0..<count {
@@ -430,12 +447,15 @@ public struct IsolationForest: OnlineModel, Equatable {
             }
             var tree = Tree()
             for _ in 0..<nodes {
-                let feature = Int16(bitPattern: UInt16(truncatingIfNeeded: try input.checkpoint { r throws(VigilError) in try r.uint32() }))
+                let feature = Int16(
+                    bitPattern: UInt16(
+                        truncatingIfNeeded: try input.checkpoint { r throws(VigilError) in try r.uint32() }))
                 let value = Float(bitPattern: try input.checkpoint { r throws(VigilError) in try r.uint32() })
                 let left = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
                 // Children must exist and come after their parent, so every walk ends at a leaf.
                 guard feature < Int16(d), feature >= -1,
-                    feature == -1 ? (0...4096).contains(Int(left)) : (Int(left) > tree.nodes.count && Int(left) + 1 < nodes)
+                    feature == -1
+                        ? (0...4096).contains(Int(left)) : (Int(left) > tree.nodes.count && Int(left) + 1 < nodes)
                 else { throw CheckpointError(.corrupt, "a tree node points outside its tree") }
                 tree.nodes.append(Node(feature: feature, value: value, left: left))
             }

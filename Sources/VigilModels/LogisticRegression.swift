@@ -98,7 +98,9 @@ public struct LogisticRegression: OnlineModel, Equatable {
     /// Calls `body` with each non-zero input of a row (weight index, value), in a fixed order:
     /// the standardised numeric features, the one-hot bucket of each category, the bias.
     @inline(__always)
-    private func forEachInput(_ matrix: FeatureMatrix, row: Int, _ binding: ColumnBinding, _ body: (Int, Double) -> Void) {
+    private func forEachInput(
+        _ matrix: FeatureMatrix, row: Int, _ binding: ColumnBinding, _ body: (Int, Double) -> Void
+    ) {
         for j in featureNames.indices {
             body(j, stats[j].standardise(binding.value(matrix, row: row, j), clip: Self.clip))
         }
@@ -157,7 +159,8 @@ public struct LogisticRegression: OnlineModel, Equatable {
     /// weights, then the categorical weights, the bias and the calibration.
     public func score(_ matrix: FeatureMatrix, into out: inout [Double]) {
         out.removeAll(keepingCapacity: true)
-        let rows = matrix.rows, d = featureNames.count
+        let rows = matrix.rows
+        let d = featureNames.count
         let binding = binding(matrix)
         var z = [Double](repeating: 0, count: rows * d)
         for r in 0..<rows {
@@ -181,7 +184,9 @@ public struct LogisticRegression: OnlineModel, Equatable {
             var base = d
             for k in categoryNames.indices {
                 let bucket = binding.bucket(matrix, row: r, k)
-                if bucket != FeatureMatrix.missing, Int(bucket) < categoryBuckets[k] { logit += weight(base + Int(bucket)) }
+                if bucket != FeatureMatrix.missing, Int(bucket) < categoryBuckets[k] {
+                    logit += weight(base + Int(bucket))
+                }
                 base += categoryBuckets[k]
             }
             out.append(calibrated(Self.sigmoid(logit)))
@@ -239,13 +244,18 @@ public struct LogisticRegression: OnlineModel, Equatable {
         var out: [Contribution] = []
         for j in featureNames.indices {
             let raw = binding.value(matrix, row: row, j)
-            out.append(Contribution(feature: featureNames[j], value: raw, weight: weight(j) * stats[j].standardise(raw, clip: Self.clip)))
+            out.append(
+                Contribution(
+                    feature: featureNames[j], value: raw, weight: weight(j) * stats[j].standardise(raw, clip: Self.clip)
+                ))
         }
         var base = featureNames.count
         for k in categoryNames.indices {
             let bucket = binding.bucket(matrix, row: row, k)
             if bucket != FeatureMatrix.missing, Int(bucket) < categoryBuckets[k] {
-                out.append(Contribution(feature: "\(categoryNames[k])=\(bucket)", value: 1, weight: weight(base + Int(bucket))))
+                out.append(
+                    Contribution(feature: "\(categoryNames[k])=\(bucket)", value: 1, weight: weight(base + Int(bucket)))
+                )
             }
             base += categoryBuckets[k]
         }
@@ -254,7 +264,8 @@ public struct LogisticRegression: OnlineModel, Equatable {
 
     public mutating func merge(_ peer: LogisticRegression, weight: Double) {
         precondition(
-            peer.featureNames == featureNames && peer.categoryBuckets == categoryBuckets && peer.parameters == parameters,
+            peer.featureNames == featureNames && peer.categoryBuckets == categoryBuckets
+                && peer.parameters == parameters,
             "merging replicas of different models")
         let w = min(1, max(0, weight))
         for i in a.indices {

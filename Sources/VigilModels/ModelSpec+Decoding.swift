@@ -45,7 +45,9 @@ extension ModelSpec {
             o.finish(context: "for kind \(tag.rawValue)")
             if let name, let kind, d.issues.count == issuesBefore {
                 models.append(
-                    ModelSpec(name: name, role: role, weight: weight, canaryShare: share, features: subset, seed: seed, kind: kind))
+                    ModelSpec(
+                        name: name, role: role, weight: weight, canaryShare: share, features: subset, seed: seed,
+                        kind: kind))
             }
         }
         return models

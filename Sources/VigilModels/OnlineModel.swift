@@ -65,7 +65,9 @@ extension OnlineModel {
     public static func restore(_ bytes: [UInt8], schema: UInt64) throws(CheckpointError) -> Self {
         var reader = BinaryReader(try Checkpoint.decode(bytes, kind: kind, schema: schema))
         let model = try Self(decoding: &reader)
-        guard reader.isAtEnd else { throw CheckpointError(.corrupt, "\(reader.remaining) bytes after the \(kind) body") }
+        guard reader.isAtEnd else {
+            throw CheckpointError(.corrupt, "\(reader.remaining) bytes after the \(kind) body")
+        }
         return model
     }
 }
@@ -99,7 +101,8 @@ extension Contribution {
     ) -> [Contribution] {
         let total = credits.reduce(0, +)
         let all = names.indices.map { j in
-            Contribution(feature: names[j], value: values[j], weight: total > 0 ? (score - 0.5) * credits[j] / total : 0)
+            Contribution(
+                feature: names[j], value: values[j], weight: total > 0 ? (score - 0.5) * credits[j] / total : 0)
         }
         return strongest(all, top: top)
     }
@@ -134,7 +137,9 @@ public struct ColumnBinding: Sendable {
 
 extension BinaryReader {
     /// Reads with `BinaryReader`'s own checks, reporting failure as a corrupt checkpoint.
-    public mutating func checkpoint<T>(_ read: (inout BinaryReader) throws(VigilError) -> T) throws(CheckpointError) -> T {
+    public mutating func checkpoint<T>(_ read: (inout BinaryReader) throws(VigilError) -> T) throws(CheckpointError)
+        -> T
+    {
         do {
             return try read(&self)
         } catch {
@@ -162,7 +167,9 @@ extension BinaryReader {
     public mutating func checkpointRandom() throws(CheckpointError) -> SeededRandom {
         var state: [UInt64] = []
         for _ in 0..<4 { state.append(try checkpoint { r throws(VigilError) in try r.uint64() }) }
-        guard let random = SeededRandom(state: state) else { throw CheckpointError(.corrupt, "random state is all zero") }
+        guard let random = SeededRandom(state: state) else {
+            throw CheckpointError(.corrupt, "random state is all zero")
+        }
         return random
     }
 }

@@ -50,7 +50,8 @@ public struct PrequentialMetrics: Sendable {
     }
 
     public func report() -> Report {
-        let scores = entries.map(\.score), labels = entries.map(\.label)
+        let scores = entries.map(\.score)
+        let labels = entries.map(\.label)
         let positives = labels.filter { $0 }.count
         let alerts = entries.filter(\.alerted).count
         let hits = entries.filter { $0.alerted && $0.label }.count

@@ -31,7 +31,8 @@ public enum RankingMetrics {
         let positives = labels.filter { $0 }.count
         guard positives > 0 else { return nil }
         let order = scores.indices.sorted { scores[$0] > scores[$1] }
-        var truePositives = 0, seen = 0
+        var truePositives = 0
+        var seen = 0
         var sum = 0.0
         var i = 0
         while i < order.count {

@@ -10,7 +10,9 @@ extension TransactionStream {
         .init(name: "sum_1h", kind: .window(key: "card_id", length: .seconds(3600), aggregate: .sum, of: "amount")),
         .init(name: "mean_1d", kind: .window(key: "card_id", length: .seconds(86_400), aggregate: .mean, of: "amount")),
         .init(name: "amount_z", kind: .zscore(key: "card_id", of: "amount", halflife: .seconds(7 * 86_400))),
-        .init(name: "merchants_1h", kind: .window(key: "card_id", length: .seconds(3600), aggregate: .distinct, of: "merchant_id")),
+        .init(
+            name: "merchants_1h",
+            kind: .window(key: "card_id", length: .seconds(3600), aggregate: .distinct, of: "merchant_id")),
         .init(name: "new_country", kind: .novelty(key: "card_id", of: "country")),
         .init(name: "new_merchant", kind: .novelty(key: "card_id", of: "merchant_id")),
         .init(name: "since_last", kind: .timeSinceLast(key: "card_id")),
@@ -36,8 +38,10 @@ extension TransactionStream {
             plan: plan, allowedLateness: .seconds(30), idleTTL: .seconds(30 * 86_400),
             maxEntities: Swift.max(1, config.cards))
         var all = extractor.makeMatrix()
-        var values: [Double] = [], buckets: [UInt32] = []
-        var labels: [Bool] = [], patterns: [Pattern] = []
+        var values: [Double] = []
+        var buckets: [UInt32] = []
+        var labels: [Bool] = []
+        var patterns: [Pattern] = []
         var batch = EventBatch(layout: layout, capacity: 1024)
         var matrix = extractor.makeMatrix()
         var outcomes: [FeatureExtractor.Outcome] = []

@@ -83,8 +83,10 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
     private var pendingLabels = MinHeap<PendingLabel>()
 
     static let countries = (0..<30).map { "C\($0)" }
-    static let categories = ["grocery", "fuel", "restaurant", "travel", "electronics", "fashion", "digital", "pharmacy",
-                             "entertainment", "utilities", "jewelry", "gift_cards"]
+    static let categories = [
+        "grocery", "fuel", "restaurant", "travel", "electronics", "fashion", "digital", "pharmacy",
+        "entertainment", "utilities", "jewelry", "gift_cards",
+    ]
     static let merchants = 20_000
 
     struct CardProfile: Sendable {
@@ -145,7 +147,8 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
             transaction = random.chance(config.fraudEpisodeRate) ? startEpisode() : normal(at: clock)
         }
         produced += 1
-        let delay = config.labelDelayMs.lowerBound
+        let delay =
+            config.labelDelayMs.lowerBound
             + Int64(random.below(Int(config.labelDelayMs.upperBound - config.labelDelayMs.lowerBound + 1)))
         pendingLabels.push(
             PendingLabel(
@@ -157,7 +160,9 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
     /// Labels that have become available by `time`, in the order they became available.
     public mutating func labels(availableBy time: Int64) -> [Label] {
         var out: [Label] = []
-        while let first = pendingLabels.peek(), first.label.availableAt <= time { out.append(pendingLabels.pop()!.label) }
+        while let first = pendingLabels.peek(), first.label.availableAt <= time {
+            out.append(pendingLabels.pop()!.label)
+        }
         return out
     }
 
@@ -181,7 +186,8 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
         let drift = drifted
         let logMean = profile.logMean + (drift ? 0.4 : 0)
         let amount = (exp(logMean + 0.6 * random.gaussian()) * 100).rounded() / 100
-        let merchant = random.chance(0.8) ? profile.merchants[random.below(profile.merchants.count)] : random.below(Self.merchants)
+        let merchant =
+            random.chance(0.8) ? profile.merchants[random.below(profile.merchants.count)] : random.below(Self.merchants)
         let abroad = random.chance(drift ? 0.10 : 0.03)
         let country = abroad ? random.below(Self.countries.count) : profile.home
         let online = random.chance(drift ? 0.5 : 0.3)
@@ -207,10 +213,15 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
                 events.append((t, 0.5 + 2.5 * random.unit(), random.below(Self.merchants), profile.home, "online"))
                 t += Int64(5_000 + random.below(20_000))
             }
-            if random.chance(0.5) { events.append((t + 60_000, usual() * 8, random.below(Self.merchants), profile.home, "online")) }
+            if random.chance(0.5) {
+                events.append((t + 60_000, usual() * 8, random.below(Self.merchants), profile.home, "online"))
+            }
         case .amountSpike:
-            events.append((0, usual() * (10 + 40 * random.unit()), random.below(Self.merchants), profile.home,
-                           random.chance(0.5) ? "online" : "pos"))
+            events.append(
+                (
+                    0, usual() * (10 + 40 * random.unit()), random.below(Self.merchants), profile.home,
+                    random.chance(0.5) ? "online" : "pos"
+                ))
         case .newCountry:
             var t: Int64 = 0
             for _ in 0..<(1 + random.below(3)) {
@@ -220,8 +231,11 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
         case .takeover:
             var t: Int64 = 0
             for _ in 0..<(5 + random.below(11)) {
-                events.append((t, usual() * (1 + 3 * random.unit()), random.below(Self.merchants),
-                               random.chance(0.5) ? foreign : profile.home, "online"))
+                events.append(
+                    (
+                        t, usual() * (1 + 3 * random.unit()), random.below(Self.merchants),
+                        random.chance(0.5) ? foreign : profile.home, "online"
+                    ))
                 t += Int64(20_000 + random.below(60_000))
             }
         case .normal:
@@ -266,7 +280,8 @@ struct MinHeap<Element: Comparable & Sendable>: Sendable {
         let top = items.removeLast()
         var i = 0
         while true {
-            let l = 2 * i + 1, r = l + 1
+            let l = 2 * i + 1
+            let r = l + 1
             var m = i
             if l < items.count, items[l] < items[m] { m = l }
             if r < items.count, items[r] < items[m] { m = r }

@@ -10,7 +10,9 @@ struct CheckpointsCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List the checkpoints kept (newest first): time, offsets, model versions, size; and those that do not load.")
+            abstract:
+                "List the checkpoints kept (newest first): time, offsets, model versions, size; and those that do not load."
+        )
 
         @Option(help: "Topology file.")
         var topology: String
@@ -28,7 +30,8 @@ struct CheckpointsCommand: ParsableCommand {
             logger.logLevel = .warning
             let servers = brokers.map { $0.split(separator: ",").map(String.init) } ?? topology.source.kafka.brokers
             let store = CheckpointStore(
-                spec: spec, topology: topology.name, brokers: servers, properties: topology.source.kafka.properties, logger: logger)
+                spec: spec, topology: topology.name, brokers: servers, properties: topology.source.kafka.properties,
+                logger: logger)
             let scan: CheckpointStore.Scan
             do {
                 scan = try store.scan()
@@ -36,7 +39,9 @@ struct CheckpointsCommand: ParsableCommand {
                 printError("checkpoints: \(error)")
                 throw ExitCode(1)
             }
-            print("checkpoints of \(topology.name) (topic \(spec.topic)\(spec.directory.map { ", directory \($0)" } ?? ""), keep \(spec.keep)):")
+            print(
+                "checkpoints of \(topology.name) (topic \(spec.topic)\(spec.directory.map { ", directory \($0)" } ?? ""), keep \(spec.keep)):"
+            )
             if scan.stored.isEmpty { print("  none") }
             let formatter = ISO8601DateFormatter()
             // One entry per checkpoint, with every copy's location; a copy that does not load
@@ -53,7 +58,9 @@ struct CheckpointsCommand: ParsableCommand {
                 for stored in copies[sequence]! {
                     do {
                         if loaded == nil {
-                            loaded = (try EngineCheckpoint.decode(stored.bytes, topology: topology.name), stored.bytes.count)
+                            loaded = (
+                                try EngineCheckpoint.decode(stored.bytes, topology: topology.name), stored.bytes.count
+                            )
                         } else {
                             _ = try EngineCheckpoint.decode(stored.bytes, topology: topology.name)
                         }
@@ -65,8 +72,12 @@ struct CheckpointsCommand: ParsableCommand {
                 guard let (c, bytes) = loaded else { continue }
                 let time = formatter.string(from: Date(timeIntervalSince1970: Double(c.createdMs) / 1000))
                 let size = String(format: "%.1f MB", Double(bytes) / 1e6)
-                print("  #\(c.sequence)  \(time)  \(c.reason)  \(size)  \(c.entities) entities  \(c.workerCount) workers  [\(good.joined(separator: ", "))]")
-                print("      offsets: \(c.offsets.map { "\($0.topic)[\($0.partition)]@\($0.offset)" }.joined(separator: " "))")
+                print(
+                    "  #\(c.sequence)  \(time)  \(c.reason)  \(size)  \(c.entities) entities  \(c.workerCount) workers  [\(good.joined(separator: ", "))]"
+                )
+                print(
+                    "      offsets: \(c.offsets.map { "\($0.topic)[\($0.partition)]@\($0.offset)" }.joined(separator: " "))"
+                )
                 print("      models:  \(c.modelVersions.joined(separator: " "))")
             }
             for s in scan.skipped {

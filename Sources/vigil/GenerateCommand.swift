@@ -8,7 +8,9 @@ import VigilModels
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Generate card payments with labelled fraud (the fields of topologies/card-payments.yaml), to files or to Kafka.")
+        abstract:
+            "Generate card payments with labelled fraud (the fields of topologies/card-payments.yaml), to files or to Kafka."
+    )
 
     @Option(help: "Transactions to generate.")
     var events = 100_000
@@ -49,7 +51,9 @@ struct GenerateCommand: ParsableCommand {
         if brokers == nil && output == nil { throw ValidationError("give --output (and --labels) or --brokers") }
         if brokers != nil && output != nil { throw ValidationError("give either --output or --brokers, not both") }
         if events < 0 || cards < 1 { throw ValidationError("--events must be ≥ 0 and --cards ≥ 1") }
-        if labelDelayRange == nil { throw ValidationError("--label-delay must be MIN-MAX seconds with 0 ≤ MIN ≤ MAX, e.g. 300-7200") }
+        if labelDelayRange == nil {
+            throw ValidationError("--label-delay must be MIN-MAX seconds with 0 ≤ MIN ≤ MAX, e.g. 300-7200")
+        }
     }
 
     private var labelDelayRange: ClosedRange<Int64>? {
@@ -74,7 +78,8 @@ struct GenerateCommand: ParsableCommand {
     private func write(_ config: TransactionStream.Config) throws {
         let out = try OutputFile(output!)
         let labelOut = try labels.map { try OutputFile($0) }
-        var n = 0, l = 0
+        var n = 0
+        var l = 0
         for record in SyntheticEvents(config) {
             switch record {
             case .event(_, _, let json):
@@ -92,14 +97,16 @@ struct GenerateCommand: ParsableCommand {
 
     private func produce(_ config: TransactionStream.Config, brokers: String) throws {
         var producerConfig = KafkaProducerConfiguration(
-            common: KafkaConfiguration(bootstrapServers: brokers.split(separator: ",").map(String.init), clientID: "vigil-generate"))
+            common: KafkaConfiguration(
+                bootstrapServers: brokers.split(separator: ",").map(String.init), clientID: "vigil-generate"))
         producerConfig.linger = .milliseconds(5)
         let producer = try KafkaProducer(configuration: producerConfig)
         let events = producer.topic(topic)
         let labelTopic = labelsTopic.map { producer.topic($0) }
         let clock = ContinuousClock()
         let start = clock.now
-        var sent = 0, labelsSent = 0
+        var sent = 0
+        var labelsSent = 0
         for record in SyntheticEvents(config) {
             switch record {
             case .event(_, let card, let json):
@@ -122,6 +129,7 @@ struct GenerateCommand: ParsableCommand {
         try producer.close(deadline: .seconds(30))
         let seconds = (clock.now - start).seconds
         printError(
-            "generate: \(sent) events to \(topic)\(labelTopic != nil ? ", \(labelsSent) labels to \(labelsTopic!)" : "") in \(String(format: "%.1f", seconds)) s")
+            "generate: \(sent) events to \(topic)\(labelTopic != nil ? ", \(labelsSent) labels to \(labelsTopic!)" : "") in \(String(format: "%.1f", seconds)) s"
+        )
     }
 }

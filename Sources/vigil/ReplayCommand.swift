@@ -68,7 +68,8 @@ final class ProgressBar: Sendable {
         let filled = Int(fraction * Double(width))
         let seconds = (ContinuousClock.now - start).seconds
         let rate = seconds > 0 ? Double(done) / seconds / 1e6 : 0
-        let line = "\r[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] "
+        let line =
+            "\r[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] "
             + String(format: "%3.0f%%  %.0f MB/s", fraction * 100, rate)
         FileHandle.standardError.write(Data(line.utf8))
     }
@@ -83,18 +84,26 @@ final class ProgressBar: Sendable {
 enum SummaryText {
     static func render(_ s: Pipeline.Summary, elapsed: Duration, title: String) -> String {
         let seconds = elapsed.seconds
-        var lines = ["\(title): \(s.events) events in \(String(format: "%.2f", seconds)) s (\(Int(Double(s.events) / max(seconds, 1e-9))) events/s)"]
-        lines.append("  scored \(s.scored), alerts \(s.alerts) (\(s.suppressed) more suppressed), late but scored \(s.lateScored)")
+        var lines = [
+            "\(title): \(s.events) events in \(String(format: "%.2f", seconds)) s (\(Int(Double(s.events) / max(seconds, 1e-9))) events/s)"
+        ]
+        lines.append(
+            "  scored \(s.scored), alerts \(s.alerts) (\(s.suppressed) more suppressed), late but scored \(s.lateScored)"
+        )
         let dead = s.deadLetters.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \($0.value)" }
-        lines.append("  dead letters \(s.deadLetterTotal)" + (dead.isEmpty ? "" : " (" + dead.joined(separator: ", ") + ")"))
-        lines.append("  entities \(s.entities), state \(s.stateBytes / 1_048_576) MiB, live threshold \(String(format: "%.4f", s.threshold))")
+        lines.append(
+            "  dead letters \(s.deadLetterTotal)" + (dead.isEmpty ? "" : " (" + dead.joined(separator: ", ") + ")"))
+        lines.append(
+            "  entities \(s.entities), state \(s.stateBytes / 1_048_576) MiB, live threshold \(String(format: "%.4f", s.threshold))"
+        )
         if s.labelsReceived > 0 {
             let malformed = s.labelsMalformed > 0 ? " (and \(s.labelsMalformed) unreadable, dead-lettered)" : ""
             lines.append("  labels \(s.labelsReceived) received\(malformed), \(s.labelsJoined) joined to their events")
             let q = s.quality
             func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "n/a" }
             lines.append(
-                "  quality over \(q.events) labelled events (\(q.positives) fraud): ROC-AUC \(f(q.rocAUC)), average precision \(f(q.averagePrecision)), precision \(f(q.precision)), recall \(f(q.recall)) at the live threshold")
+                "  quality over \(q.events) labelled events (\(q.positives) fraud): ROC-AUC \(f(q.rocAUC)), average precision \(f(q.averagePrecision)), precision \(f(q.precision)), recall \(f(q.recall)) at the live threshold"
+            )
         }
         return lines.joined(separator: "\n")
     }

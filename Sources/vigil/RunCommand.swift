@@ -33,22 +33,30 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Stop once this many source records have been processed.")
     var events: Int?
 
-    @Flag(name: .customLong("until-end"), help: "Stop once the source partitions are done up to where they ended at start.")
+    @Flag(
+        name: .customLong("until-end"),
+        help: "Stop once the source partitions are done up to where they ended at start.")
     var untilEnd = false
 
-    @Option(name: .customLong("restore"), help: "Restore this checkpoint (a sequence from `vigil checkpoints list`) instead of the newest.")
+    @Option(
+        name: .customLong("restore"),
+        help: "Restore this checkpoint (a sequence from `vigil checkpoints list`) instead of the newest.")
     var restoreSequence: UInt64?
 
-    @Option(name: .customLong("shutdown-deadline"), help: "Seconds a graceful shutdown may take before the process exits with status 1.")
+    @Option(
+        name: .customLong("shutdown-deadline"),
+        help: "Seconds a graceful shutdown may take before the process exits with status 1.")
     var shutdownDeadline: Double = 60
 
-    @Flag(name: .customLong("no-watch"), help: "Do not watch the topology file (SIGHUP and POST /reload still reload it).")
+    @Flag(
+        name: .customLong("no-watch"), help: "Do not watch the topology file (SIGHUP and POST /reload still reload it)."
+    )
     var noWatch = false
 
     @Flag(name: .customLong("print-alerts"), help: "Print each alert once the broker has acknowledged it.")
     var printAlerts = false
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.", transform: parseLogLevel)
     var logLevel: Logger.Level = .info
 
     func run() async throws {
@@ -70,27 +78,33 @@ struct RunCommand: AsyncParsableCommand {
         let engine: KafkaEngine
         do {
             engine = try KafkaEngine(
-                topology: topology, topologyFile: self.topology, brokers: servers, workers: workerCount, logger: Logger(label: "vigil.engine"),
-                stopAfterEvents: events, untilEnd: untilEnd, restoreSequence: restoreSequence, onAlertDelivered: onAlert)
+                topology: topology, topologyFile: self.topology, brokers: servers, workers: workerCount,
+                logger: Logger(label: "vigil.engine"),
+                stopAfterEvents: events, untilEnd: untilEnd, restoreSequence: restoreSequence, onAlertDelivered: onAlert
+            )
         } catch {
             printError("run: \(error)")
             throw ExitCode(1)
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(
-                service: EngineService(engine: engine, deadline: .milliseconds(Int(shutdownDeadline * 1000)), logger: logger),
-                successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup,
+                service: EngineService(
+                    engine: engine, deadline: .milliseconds(Int(shutdownDeadline * 1000)), logger: logger),
+                successTerminationBehavior: .gracefullyShutdownGroup,
+                failureTerminationBehavior: .gracefullyShutdownGroup,
                 serviceName: "engine"),
             .init(service: ReloadOnSignal(engine: engine), successTerminationBehavior: .ignore, serviceName: "sighup"),
         ]
         if let admin = topology.admin {
             let token = AdminServer.token(admin)
             if token == nil {
-                logger.warning("No admin token (\(admin.tokenEnv) or admin.token_file): POST /reload and /checkpoint are refused")
+                logger.warning(
+                    "No admin token (\(admin.tokenEnv) or admin.token_file): POST /reload and /checkpoint are refused")
             }
             services.append(
                 .init(
-                    service: AdminServer.application(engine: engine, spec: admin, token: token, logger: Logger(label: "vigil.admin")),
+                    service: AdminServer.application(
+                        engine: engine, spec: admin, token: token, logger: Logger(label: "vigil.admin")),
                     failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "admin"))
             logger.info("Admin endpoint", metadata: ["listen": "http://\(admin.host):\(admin.port)"])
         }
@@ -101,7 +115,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "vigil.lifecycle")))
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: Logger(label: "vigil.lifecycle")))
         let clock = ContinuousClock()
         let start = clock.now
         do {
@@ -109,7 +124,8 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             watcher?.stop()
             printError("run: \(error)")
-            printError(SummaryText.render(engine.summary(), elapsed: clock.now - start, title: "run of \(topology.name)"))
+            printError(
+                SummaryText.render(engine.summary(), elapsed: clock.now - start, title: "run of \(topology.name)"))
             throw ExitCode(1)
         }
         watcher?.stop()
@@ -120,22 +136,32 @@ struct RunCommand: AsyncParsableCommand {
         if let first = engine.timeToFirstRecord {
             let processing = max(1e-9, (elapsed - first).seconds)
             printError(
-                "  first record after \(String(format: "%.2f", first.seconds)) s (group join); then \(Int(Double(summary.events) / processing)) events/s")
+                "  first record after \(String(format: "%.2f", first.seconds)) s (group join); then \(Int(Double(summary.events) / processing)) events/s"
+            )
         }
         printError("  published and acknowledged: \(published.alerts) alerts, \(published.deadLetters) dead letters")
         if let p50 = engine.processingLatency(quantile: 0.5), let p99 = engine.processingLatency(quantile: 0.99) {
             printError(
-                "  engine time from poll to outputs handed to the producer: p50 \(String(format: "%.2f", p50)) ms, p99 \(String(format: "%.2f", p99)) ms")
+                "  engine time from poll to outputs handed to the producer: p50 \(String(format: "%.2f", p50)) ms, p99 \(String(format: "%.2f", p99)) ms"
+            )
         }
         if let split = engine.processingLatencyAroundCheckpoints(quantile: 0.99) {
             let during = split.during.map { String(format: "%.2f ms", $0) } ?? "-"
             let outside = split.outside.map { String(format: "%.2f ms", $0) } ?? "-"
-            printError("  p99 of that time: \(outside) outside checkpoints, \(during) while one of \(split.captures) checkpoints was captured")
+            printError(
+                "  p99 of that time: \(outside) outside checkpoints, \(during) while one of \(split.captures) checkpoints was captured"
+            )
         }
     }
 }
 
-extension Logger.Level: @retroactive ExpressibleByArgument {}
+/// Reads `--log-level` (swift-log's level names) without a retroactive conformance.
+func parseLogLevel(_ text: String) throws -> Logger.Level {
+    guard let level = Logger.Level(rawValue: text.lowercased()) else {
+        throw ValidationError("unknown log level '\(text)' (trace, debug, info, notice, warning, error, critical)")
+    }
+    return level
+}
 
 /// Prints one line per delivered alert: entity, score, event id and the top features.
 final class AlertPrinter: Sendable {
@@ -147,7 +173,8 @@ final class AlertPrinter: Sendable {
             return "\(name)=\(value)"
         }
         let score = (object["score"] as? Double).map { String(format: "%.4f", $0) } ?? "?"
-        let line = "ALERT \(object["event_time"] as? String ?? "") entity=\(object["entity"] as? String ?? "") event=\(object["event_id"] as? String ?? "-") score=\(score) top: \(features.joined(separator: ", ")) [\(alert.id)]\n"
+        let line =
+            "ALERT \(object["event_time"] as? String ?? "") entity=\(object["entity"] as? String ?? "") event=\(object["event_id"] as? String ?? "-") score=\(score) top: \(features.joined(separator: ", ")) [\(alert.id)]\n"
         FileHandle.standardOutput.write(Data(line.utf8))
     }
 }

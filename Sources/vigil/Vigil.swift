@@ -10,7 +10,8 @@ struct Vigil: AsyncParsableCommand {
         abstract: "Streaming fraud and anomaly detection over Kafka.",
         version: VersionInfo.text,
         subcommands: [
-            RunCommand.self, ReplayCommand.self, GenerateCommand.self, Validate.self, CreateTopics.self, CheckpointsCommand.self,
+            RunCommand.self, ReplayCommand.self, GenerateCommand.self, Validate.self, CreateTopics.self,
+            CheckpointsCommand.self,
             Doctor.self,
         ])
 }
@@ -28,7 +29,9 @@ struct Validate: ParsableCommand {
         for file in files {
             do {
                 let t = try TopologyLoader.load(path: file)
-                print("ok: \(file) (topology \(t.name): \(t.schema.fields.count) fields, \(t.features.count) features, \(t.models.count) models)")
+                print(
+                    "ok: \(file) (topology \(t.name): \(t.schema.fields.count) fields, \(t.features.count) features, \(t.models.count) models)"
+                )
             } catch {
                 failed += 1
                 let n = error.issues.count
@@ -71,7 +74,8 @@ struct Doctor: ParsableCommand {
                 print("  \(m.topic)[\(m.partition)]@\(m.offset) \(value)")
             }
             let seconds = report.elapsed.seconds
-            print("doctor: ok, \(report.produced) events produced and read back in \(String(format: "%.2f", seconds)) s")
+            print(
+                "doctor: ok, \(report.produced) events produced and read back in \(String(format: "%.2f", seconds)) s")
         } catch {
             printError("doctor: failed: \(error)")
             throw ExitCode(1)
@@ -100,7 +104,8 @@ struct CreateTopics: ParsableCommand {
         }
         let servers = brokers.map { $0.split(separator: ",").map(String.init) } ?? topology.source.kafka.brokers
         do {
-            let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: servers, clientID: "vigil-admin"))
+            let admin = try KafkaAdmin(
+                configuration: KafkaConfiguration(bootstrapServers: servers, clientID: "vigil-admin"))
             let created = try topology.createMissingTopics(admin)
             for topic in topology.topics {
                 print("\(created.contains(topic) ? "created" : "exists "): \(topic)")

@@ -11,7 +11,9 @@ import VigilCore
     }
 
     @Test func readsTypedValuesWithDefaultsAndReportsNothing() {
-        let issues = read(["n": 5, "rate": 0.5, "on": true, "every": .plain("10m"), "color": "green", "tags": ["a", "b"]]) { o in
+        let issues = read([
+            "n": 5, "rate": 0.5, "on": true, "every": .plain("10m"), "color": "green", "tags": ["a", "b"],
+        ]) { o in
             #expect(o.int("n", in: 1...10) == 5)
             #expect(o.double("rate", in: .openUnit) == 0.5)
             #expect(o.bool("on") == true)
@@ -26,7 +28,8 @@ import VigilCore
 
     @Test func reportsEveryProblemWithItsPath() {
         let issues = read([
-            "n": 50, "rate": 1, "on": "yes", "every": "soon", "color": "gren", "tags": 3, "colour": "red", "nested": [1],
+            "n": 50, "rate": 1, "on": "yes", "every": "soon", "color": "gren", "tags": 3, "colour": "red",
+            "nested": [1],
         ]) { o in
             _ = o.int("n", in: 1...10)
             _ = o.double("rate", in: .openUnit)

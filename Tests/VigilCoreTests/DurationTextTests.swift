@@ -33,7 +33,9 @@ import VigilCore
     }
 
     @Test func suggestsOnlyCloseCandidates() {
-        #expect(Suggestions.closest(to: "isolation_forrest", in: ["isolation_forest", "logistic_regression"]) == "isolation_forest")
+        #expect(
+            Suggestions.closest(to: "isolation_forrest", in: ["isolation_forest", "logistic_regression"])
+                == "isolation_forest")
         #expect(Suggestions.closest(to: "tme", in: ["time", "key", "id"]) == "time")
         #expect(Suggestions.closest(to: "zebra", in: ["time", "key", "id"]) == nil)
         #expect(Suggestions.hint(for: "zebra", in: ["a", "b"]) == "; expected one of: a, b")

@@ -28,7 +28,10 @@ import VigilTestKit
         #expect(r.stderr.contains("invalid: \(fixture) (14 problems)"))
         let problems = r.stderr.split(separator: "\n").filter { $0.hasPrefix(fixture + ":") }
         #expect(problems.count == 14)
-        #expect(r.stderr.contains("\(fixture):21:27: models[0].kind: unknown model kind 'isolation_forrest'; did you mean 'isolation_forest'?"))
+        #expect(
+            r.stderr.contains(
+                "\(fixture):21:27: models[0].kind: unknown model kind 'isolation_forrest'; did you mean 'isolation_forest'?"
+            ))
     }
 
     /// A closed loopback port: no broker there, so doctor must say so and exit 1, not hang or crash.
@@ -55,9 +58,11 @@ struct BrokerCLITests {
     /// A topology of unique topic names: the first run creates them all, the second finds them.
     @Test func createTopicsCreatesWhatTheTopologyNamesOnce() throws {
         let name = TestBroker.unique("ct")
-        let text = try String(contentsOf: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml"), encoding: .utf8)
-            .replacingOccurrences(of: "payments", with: "\(name)-payments")
-            .replacingOccurrences(of: "partitions: 4", with: "partitions: 3")
+        let text = try String(
+            contentsOf: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml"), encoding: .utf8
+        )
+        .replacingOccurrences(of: "payments", with: "\(name)-payments")
+        .replacingOccurrences(of: "partitions: 4", with: "partitions: 3")
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(name).yaml")
         try text.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
@@ -75,13 +80,16 @@ struct BrokerCLITests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let events = dir.appendingPathComponent("events.jsonl").path, labels = dir.appendingPathComponent("labels.jsonl").path
+        let events = dir.appendingPathComponent("events.jsonl").path
+        let labels = dir.appendingPathComponent("labels.jsonl").path
         let g = try CLI.run(["generate", "--events", "20000", "--seed", "9", "--output", events, "--labels", labels])
         #expect(g.status == 0, "\(g.stderr)")
         #expect(g.stderr.contains("generate: 20000 events, 20000 labels"))
-        let scores = dir.appendingPathComponent("scores.jsonl").path, alerts = dir.appendingPathComponent("alerts.jsonl").path
+        let scores = dir.appendingPathComponent("scores.jsonl").path
+        let alerts = dir.appendingPathComponent("alerts.jsonl").path
         let r = try CLI.run([
-            "replay", "--topology", "topologies/card-payments.yaml", "--input", events, "--labels", labels, "--scores", scores,
+            "replay", "--topology", "topologies/card-payments.yaml", "--input", events, "--labels", labels, "--scores",
+            scores,
             "--alerts", alerts, "--workers", "2",
         ])
         #expect(r.status == 0, "\(r.stderr)")
@@ -95,11 +103,14 @@ struct BrokerCLITests {
 
     @Test func replayRefusesAnInvalidTopologyAndAMissingInput() throws {
         let bad = try CLI.run([
-            "replay", "--topology", "Tests/VigilEngineTests/Fixtures/invalid/many-problems.yaml", "--input", "/nonexistent",
+            "replay", "--topology", "Tests/VigilEngineTests/Fixtures/invalid/many-problems.yaml", "--input",
+            "/nonexistent",
         ])
         #expect(bad.status == 1)
         #expect(bad.stderr.contains("invalid: Tests/VigilEngineTests/Fixtures/invalid/many-problems.yaml"))
-        let missing = try CLI.run(["replay", "--topology", "topologies/card-payments.yaml", "--input", "/nonexistent/events.jsonl"])
+        let missing = try CLI.run([
+            "replay", "--topology", "topologies/card-payments.yaml", "--input", "/nonexistent/events.jsonl",
+        ])
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("replay: cannot open /nonexistent/events.jsonl"))
         let neither = try CLI.run(["generate", "--events", "10"])
@@ -111,14 +122,19 @@ struct BrokerCLITests {
     /// stopped by `--events`, with a summary and the acknowledged outputs.
     @Test(
         .timeLimit(.minutes(2)),
-        .enabled(if: TestBroker.enabled, "needs a broker: run scripts/test.sh, which starts one and sets KAFKA_BOOTSTRAP"))
+        .enabled(
+            if: TestBroker.enabled, "needs a broker: run scripts/test.sh, which starts one and sets KAFKA_BOOTSTRAP"))
     func runProcessesWhatGenerateProducedAndStops() throws {
         let brokers = try TestBroker.address()
         let id = TestBroker.unique("cli")
-        var text = try String(contentsOfFile: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml").path, encoding: .utf8)
+        var text = try String(
+            contentsOfFile: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml").path,
+            encoding: .utf8)
         for (old, new) in [
-            ("topics: [payments]", "topics: [\(id)-payments]"), ("payments-labels", "\(id)-labels"), ("payments-alerts", "\(id)-alerts"),
-            ("payments-dlq", "\(id)-dlq"), ("group: vigil-card-payments", "group: \(id)"), ("vigil-card-payments-checkpoints", "\(id)-ck"),
+            ("topics: [payments]", "topics: [\(id)-payments]"), ("payments-labels", "\(id)-labels"),
+            ("payments-alerts", "\(id)-alerts"),
+            ("payments-dlq", "\(id)-dlq"), ("group: vigil-card-payments", "group: \(id)"),
+            ("vigil-card-payments-checkpoints", "\(id)-ck"),
         ] {
             text = text.replacingOccurrences(of: old, with: new)
         }
@@ -126,9 +142,14 @@ struct BrokerCLITests {
         try text.write(toFile: topology, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: topology) }
         #expect(try CLI.run(["create-topics", topology, "--brokers", brokers]).status == 0)
-        let g = try CLI.run(["generate", "--brokers", brokers, "--topic", "\(id)-payments", "--labels-topic", "\(id)-labels", "--events", "5000"])
+        let g = try CLI.run([
+            "generate", "--brokers", brokers, "--topic", "\(id)-payments", "--labels-topic", "\(id)-labels", "--events",
+            "5000",
+        ])
         #expect(g.status == 0, "\(g.stderr)")
-        let r = try CLI.run(["run", "--topology", topology, "--brokers", brokers, "--events", "5000", "--log-level", "warning"])
+        let r = try CLI.run([
+            "run", "--topology", topology, "--brokers", brokers, "--events", "5000", "--log-level", "warning",
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("run of card-payments: 5000 events"))
         #expect(r.stderr.contains("dead letters 0"))

@@ -32,13 +32,15 @@ struct EngineIntegrationTests {
             for (old, new) in [
                 ("topics: [payments]", "topics: [\(source)]"), ("payments-labels", labels), ("payments-alerts", alerts),
                 ("payments-dlq", deadLetters), ("group: vigil-card-payments", "group: \(id)-group"),
-                ("vigil-card-payments-checkpoints", "\(id)-checkpoints"), ("partitions: 4", "partitions: \(partitions)"),
+                ("vigil-card-payments-checkpoints", "\(id)-checkpoints"),
+                ("partitions: 4", "partitions: \(partitions)"),
             ] {
                 #expect(text.contains(old), "card-payments.yaml no longer contains '\(old)'")
                 text = text.replacingOccurrences(of: old, with: new)
             }
             topology = try TopologyLoader.parse(text)
-            let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: [brokers], clientID: "vigil-tests"))
+            let admin = try KafkaAdmin(
+                configuration: KafkaConfiguration(bootstrapServers: [brokers], clientID: "vigil-tests"))
             _ = try admin.ensureTopics(topology.topics, partitions: partitions)
         }
 
@@ -49,16 +51,17 @@ struct EngineIntegrationTests {
         ) throws {
             let producer = try KafkaProducer(
                 configuration: KafkaProducerConfiguration(common: KafkaConfiguration(bootstrapServers: [brokers])))
-            let events_ = producer.topic(source), labels_ = producer.topic(labels)
+            let eventsTopic = producer.topic(source)
+            let labelsTopic = producer.topic(labels)
             for (i, e) in events.enumerated() {
                 let key = Array((keys?[i] ?? "k\(i % 97)").utf8)
                 try key.withUnsafeBytes { k in
                     try e.withUnsafeBytes { v in
-                        try producer.send(to: events_, key: k, value: e.isEmpty ? nil : v, partition: partition)
+                        try producer.send(to: eventsTopic, key: k, value: e.isEmpty ? nil : v, partition: partition)
                     }
                 }
             }
-            for l in labelRecords { try l.withUnsafeBytes { try producer.send(to: labels_, key: nil, value: $0) } }
+            for l in labelRecords { try l.withUnsafeBytes { try producer.send(to: labelsTopic, key: nil, value: $0) } }
             try producer.close(deadline: .seconds(30))
             #expect(producer.failedCount == 0)
         }
@@ -108,7 +111,9 @@ struct EngineIntegrationTests {
         config.events = n
         config.seed = seed
         config.cards = 3000
-        var events: [[UInt8]] = [], labels: [[UInt8]] = [], cards: [String] = []
+        var events: [[UInt8]] = []
+        var labels: [[UInt8]] = []
+        var cards: [String] = []
         for record in SyntheticEvents(config) {
             switch record {
             case .event(_, let card, let json):
@@ -123,10 +128,22 @@ struct EngineIntegrationTests {
     /// Broken records and the reason each must be dead-lettered with.
     static let broken: [(String, String)] = [
         ("{\"txn_id\":\"b1\",\"card_id\":", "malformed_json"),
-        (#"{"txn_id":"b2","card_id":"c1","ts":1767225600000,"amount":"lots","merchant_id":"m","merchant_category":"g","country":"C"}"#, "wrong_type"),
-        (#"{"txn_id":"b3","ts":1767225600000,"amount":1,"merchant_id":"m","merchant_category":"g","country":"C"}"#, "missing_key"),
-        (#"{"txn_id":"b4","card_id":"c1","amount":1,"merchant_id":"m","merchant_category":"g","country":"C"}"#, "missing_time"),
-        (#"{"txn_id":"b5","card_id":"c1","ts":1767225600000,"amount":1,"merchant_id":"m","merchant_category":"g","country":"C","pad":""# + String(repeating: "x", count: 70_000) + #""}"#, "oversized"),
+        (
+            #"{"txn_id":"b2","card_id":"c1","ts":1767225600000,"amount":"lots","merchant_id":"m","merchant_category":"g","country":"C"}"#,
+            "wrong_type"
+        ),
+        (
+            #"{"txn_id":"b3","ts":1767225600000,"amount":1,"merchant_id":"m","merchant_category":"g","country":"C"}"#,
+            "missing_key"
+        ),
+        (
+            #"{"txn_id":"b4","card_id":"c1","amount":1,"merchant_id":"m","merchant_category":"g","country":"C"}"#,
+            "missing_time"
+        ),
+        (
+            #"{"txn_id":"b5","card_id":"c1","ts":1767225600000,"amount":1,"merchant_id":"m","merchant_category":"g","country":"C","pad":""#
+                + String(repeating: "x", count: 70_000) + #""}"#, "oversized"
+        ),
         ("", "empty_event"),
         ("[1,2,3]", "not_an_object"),
     ]
@@ -149,7 +166,9 @@ struct EngineIntegrationTests {
         for chunk in chunks {
             for i in 0..<chunk.count {
                 let p = chunk.position(i)
-                if outcomes.updateValue(chunk.outcome(i), forKey: "\(p.partition)/\(p.offset)") != nil { duplicates += 1 }
+                if outcomes.updateValue(chunk.outcome(i), forKey: "\(p.partition)/\(p.offset)") != nil {
+                    duplicates += 1
+                }
                 #expect(chunk.outcome(i) != .pending)
             }
         }
@@ -163,8 +182,12 @@ struct EngineIntegrationTests {
         #expect(dead.count == Self.broken.count)
         for record in dead {
             let raw = String(decoding: record.value ?? [], as: UTF8.self)
-            let header = { (name: String) in record.headers.first { $0.name == name }?.value.map { String(decoding: $0, as: UTF8.self) } }
-            #expect(header("vigil.reason") == expectedDead[raw], "dead letter \(raw.prefix(40)): \(header("vigil.reason") ?? "no reason")")
+            let header = { (name: String) in
+                record.headers.first { $0.name == name }?.value.map { String(decoding: $0, as: UTF8.self) }
+            }
+            #expect(
+                header("vigil.reason") == expectedDead[raw],
+                "dead letter \(raw.prefix(40)): \(header("vigil.reason") ?? "no reason")")
             #expect(header("vigil.source.topic") == setup.source)
             #expect(header("vigil.detail")?.isEmpty == false)
             #expect(header("vigil.source.offset").flatMap { Int64($0) } != nil)
@@ -239,9 +262,12 @@ struct EngineIntegrationTests {
                 if runScores[offset].isNaN { same += 1 }
             }
         }
-        #expect(same == events.count, "\(events.count - same) scores differ between replay and run (first at offset \(firstDifference ?? -1))")
+        #expect(
+            same == events.count,
+            "\(events.count - same) scores differ between replay and run (first at offset \(firstDifference ?? -1))")
         #expect(chunks.map(\.count).reduce(0, +) == events.count, "records delivered more than once")
-        let replayAlerts = try String(contentsOfFile: replay.alerts!, encoding: .utf8).split(separator: "\n").map { line in
+        let replayAlerts = try String(contentsOfFile: replay.alerts!, encoding: .utf8).split(separator: "\n").map {
+            line in
             (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["alert_id"] as? String ?? ""
         }
         #expect(Set(replayAlerts) == runAlerts && !runAlerts.isEmpty)
@@ -261,7 +287,8 @@ struct EngineIntegrationTests {
         }
         try setup.produce(events, keys: cards)
         let (_, chunks) = try setup.run(count: events.count)
-        var runAlerts = Set<String>(), runScores: [String: Double] = [:]
+        var runAlerts = Set<String>()
+        var runScores: [String: Double] = [:]
         for chunk in chunks {
             for a in chunk.allAlerts { runAlerts.insert(chunk.idText(a.index) ?? "") }
             for i in 0..<chunk.count { if let id = chunk.idText(i) { runScores[id] = chunk.score(i) } }
@@ -282,7 +309,9 @@ struct EngineIntegrationTests {
                 (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["event_id"] as? String
             })
         var diffs: [Double] = []
-        var runList: [Double] = [], replayList: [Double] = [], labelList: [Bool] = []
+        var runList: [Double] = []
+        var replayList: [Double] = []
+        var labelList: [Bool] = []
         for line in try String(contentsOfFile: replay.scores!, encoding: .utf8).split(separator: "\n") {
             let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             if let id = o["id"] as? String, let s = (o["score"] as? NSNumber)?.doubleValue, let r = runScores[id] {
@@ -295,8 +324,10 @@ struct EngineIntegrationTests {
         let runAUC = RankingMetrics.rocAUC(scores: runList, labels: labelList) ?? 0
         let replayAUC = RankingMetrics.rocAUC(scores: replayList, labels: labelList) ?? 0
         diffs.sort()
-        let overlap = Double(runAlerts.intersection(replayAlerts).count) / Double(max(1, runAlerts.union(replayAlerts).count))
-        let median = diffs[diffs.count / 2], p90 = diffs[diffs.count * 9 / 10]
+        let overlap =
+            Double(runAlerts.intersection(replayAlerts).count) / Double(max(1, runAlerts.union(replayAlerts).count))
+        let median = diffs[diffs.count / 2]
+        let p90 = diffs[diffs.count * 9 / 10]
         print(
             "4 partitions, run vs replay: alerts \(runAlerts.count) vs \(replayAlerts.count), Jaccard \(overlap); |score difference| median \(median), p90 \(p90); ROC-AUC against the generator's truth \(runAUC) vs \(replayAUC)"
         )

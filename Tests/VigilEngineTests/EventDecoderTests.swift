@@ -1,9 +1,10 @@
 import Foundation
 import Testing
 import VigilCore
-@testable import VigilEngine
 import VigilModels
 import VigilTestKit
+
+@testable import VigilEngine
 
 @Suite struct EventDecoderTests {
     static let topology: Topology = {
@@ -79,15 +80,42 @@ import VigilTestKit
         (#"{"a":1} trailing"#, "malformed_json"),
         (#"[1,2]"#, "not_an_object"),
         (#""just a string""#, "not_an_object"),
-        (#"{"txn_id":"t1","ts":1767225600123,"amount":1,"merchant_id":"m","merchant_category":"g","country":"C"}"#, "missing_key"),
-        (#"{"txn_id":"t1","card_id":null,"ts":1767225600123,"amount":1,"merchant_id":"m","merchant_category":"g","country":"C"}"#, "missing_key"),
-        (#"{"txn_id":"t1","card_id":"c","ts":1767225600123,"merchant_id":"m","merchant_category":"g","country":"C"}"#, "missing_field"),
-        (#"{"txn_id":"t1","card_id":"c","ts":1767225600123,"amount":"12","merchant_id":"m","merchant_category":"g","country":"C"}"#, "wrong_type"),
-        (#"{"txn_id":"t1","card_id":{"a":1},"ts":1767225600123,"amount":1,"merchant_id":"m","merchant_category":"g","country":"C"}"#, "wrong_type"),
-        (#"{"txn_id":"t1","card_id":"c","ts":1767225600123,"amount":-5,"merchant_id":"m","merchant_category":"g","country":"C"}"#, "out_of_range"),
-        (#"{"txn_id":"t1","card_id":"c","amount":1,"merchant_id":"m","merchant_category":"g","country":"C"}"#, "missing_time"),
-        (#"{"txn_id":"t1","card_id":"c","ts":"yesterday","amount":1,"merchant_id":"m","merchant_category":"g","country":"C"}"#, "bad_time"),
-        (#"{"txn_id":"t1","card_id":"c","ts":true,"amount":1,"merchant_id":"m","merchant_category":"g","country":"C"}"#, "wrong_type"),
+        (
+            #"{"txn_id":"t1","ts":1767225600123,"amount":1,"merchant_id":"m","merchant_category":"g","country":"C"}"#,
+            "missing_key"
+        ),
+        (
+            #"{"txn_id":"t1","card_id":null,"ts":1767225600123,"amount":1,"merchant_id":"m","merchant_category":"g","country":"C"}"#,
+            "missing_key"
+        ),
+        (
+            #"{"txn_id":"t1","card_id":"c","ts":1767225600123,"merchant_id":"m","merchant_category":"g","country":"C"}"#,
+            "missing_field"
+        ),
+        (
+            #"{"txn_id":"t1","card_id":"c","ts":1767225600123,"amount":"12","merchant_id":"m","merchant_category":"g","country":"C"}"#,
+            "wrong_type"
+        ),
+        (
+            #"{"txn_id":"t1","card_id":{"a":1},"ts":1767225600123,"amount":1,"merchant_id":"m","merchant_category":"g","country":"C"}"#,
+            "wrong_type"
+        ),
+        (
+            #"{"txn_id":"t1","card_id":"c","ts":1767225600123,"amount":-5,"merchant_id":"m","merchant_category":"g","country":"C"}"#,
+            "out_of_range"
+        ),
+        (
+            #"{"txn_id":"t1","card_id":"c","amount":1,"merchant_id":"m","merchant_category":"g","country":"C"}"#,
+            "missing_time"
+        ),
+        (
+            #"{"txn_id":"t1","card_id":"c","ts":"yesterday","amount":1,"merchant_id":"m","merchant_category":"g","country":"C"}"#,
+            "bad_time"
+        ),
+        (
+            #"{"txn_id":"t1","card_id":"c","ts":true,"amount":1,"merchant_id":"m","merchant_category":"g","country":"C"}"#,
+            "wrong_type"
+        ),
         ("", "empty_event"),
     ])
     func badEventsAreRefusedWithTheirReason(text: String, code: String) {
@@ -122,7 +150,8 @@ import VigilTestKit
 
     @Test(arguments: [
         ("0", 0.0), ("-0.5", -0.5), ("12345.678", 12345.678), ("1e-7", 1e-7), ("6.02214076e23", 6.02214076e23),
-        ("123456789012345678901234567890", 123456789012345678901234567890.0), ("0.1", 0.1), ("9007199254740993", 9007199254740993.0),
+        ("123456789012345678901234567890", 123456789012345678901234567890.0), ("0.1", 0.1),
+        ("9007199254740993", 9007199254740993.0),
         ("2.2250738585072014e-308", 2.2250738585072014e-308), ("1.7976931348623157e308", 1.7976931348623157e308),
     ])
     func numbersParseToTheCorrectlyRoundedDouble(text: String, value: Double) throws {
@@ -170,7 +199,10 @@ import VigilTestKit
         #expect(bytes.withUnsafeBytes { RFC3339.milliseconds($0) } == ms)
     }
 
-    @Test(arguments: ["2026-02-30T00:00:00Z", "2026-01-01 00:00:00", "2026-01-01T00:00:00", "2026-1-01T00:00:00Z", "2026-01-01T24:00:00Z"])
+    @Test(arguments: [
+        "2026-02-30T00:00:00Z", "2026-01-01 00:00:00", "2026-01-01T00:00:00", "2026-1-01T00:00:00Z",
+        "2026-01-01T24:00:00Z",
+    ])
     func badRFC3339TimesAreRefused(text: String) {
         #expect(Array(text.utf8).withUnsafeBytes { RFC3339.milliseconds($0) } == nil)
     }
@@ -197,7 +229,9 @@ import VigilTestKit
             var bytes: [UInt8]
             switch round % 3 {
             case 0:
-                bytes = (0..<random.below(64)).map { _ in random.chance(0.7) ? alphabet[random.below(alphabet.count)] : UInt8(random.below(256)) }
+                bytes = (0..<random.below(64)).map { _ in
+                    random.chance(0.7) ? alphabet[random.below(alphabet.count)] : UInt8(random.below(256))
+                }
             case 1:
                 bytes = base
                 for _ in 0..<(1 + random.below(4)) {
@@ -215,7 +249,9 @@ import VigilTestKit
             if case .success = result {
                 accepted += 1
                 let object = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
-                #expect(object is [String: Any], "accepted what Foundation refuses: \(String(decoding: bytes, as: UTF8.self))")
+                #expect(
+                    object is [String: Any],
+                    "accepted what Foundation refuses: \(String(decoding: bytes, as: UTF8.self))")
             }
         }
         #expect(accepted > 100)
@@ -232,7 +268,9 @@ import VigilTestKit
         #expect(a.record == LabelRecord(idHash: StableHash.hash("t1"), isFraud: true))
         #expect(a.time == 1_767_225_600_000)
         #expect(try label(#"{"is_fraud":0,"txn_id":"t2"}"#).get().record.isFraud == false)
-        #expect(try label(#"{"is_fraud":"fraud","txn_id":17}"#).get().record == LabelRecord(idHash: StableHash.hash("17"), isFraud: true))
+        #expect(
+            try label(#"{"is_fraud":"fraud","txn_id":17}"#).get().record
+                == LabelRecord(idHash: StableHash.hash("17"), isFraud: true))
         #expect(try label(#"{"txn_id":"t3","is_fraud":true,"ts":1e300}"#).get().time == nil)
         for bad in [#"{"txn_id":"t1"}"#, #"{"is_fraud":true}"#, #"{"txn_id":"t1","is_fraud":"maybe"}"#, "nope"] {
             #expect(throws: DeadLetterReason.self) { try label(bad).get() }

@@ -52,7 +52,8 @@ struct OperationsSetup {
         self.fileCopies = fileCopies
         file = directory.appendingPathComponent("topology.yaml").path
         try write(targetRate: targetRate)
-        let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: [brokers], clientID: "vigil-tests"))
+        let admin = try KafkaAdmin(
+            configuration: KafkaConfiguration(bootstrapServers: [brokers], clientID: "vigil-tests"))
         _ = try self.topology.createMissingTopics(admin)
     }
 
@@ -60,7 +61,8 @@ struct OperationsSetup {
     func write(targetRate: String = "0.005", group: String? = nil) throws {
         let cardPayments = try String(
             contentsOf: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml"), encoding: .utf8)
-        let fields = cardPayments[cardPayments.range(of: "\nfields:")!.lowerBound..<cardPayments.range(of: "\nmodels:")!.lowerBound]
+        let fields = cardPayments[
+            cardPayments.range(of: "\nfields:")!.lowerBound..<cardPayments.range(of: "\nmodels:")!.lowerBound]
         var text = """
             name: ops-test
             source:
@@ -95,7 +97,9 @@ struct OperationsSetup {
             audit: { topic: \(audit) }
 
             """
-        if let adminPort { text += "admin: { listen: \"127.0.0.1:\(adminPort)\", token_env: VIGIL_TEST_ADMIN_TOKEN }\n" }
+        if let adminPort {
+            text += "admin: { listen: \"127.0.0.1:\(adminPort)\", token_env: VIGIL_TEST_ADMIN_TOKEN }\n"
+        }
         // Written to a new file that replaces the old one, as editors do.
         let temporary = file + ".new"
         try text.write(toFile: temporary, atomically: false, encoding: .utf8)
@@ -119,12 +123,16 @@ struct OperationsSetup {
             }
         }
         try producer.close(deadline: .seconds(30))
-        if producer.failedCount > 0 { throw SetupFailure(description: "\(producer.failedCount) events not delivered to \(source)") }
+        if producer.failedCount > 0 {
+            throw SetupFailure(description: "\(producer.failedCount) events not delivered to \(source)")
+        }
     }
 
     /// The checkpoints kept, newest first.
     func storedCheckpoints() throws -> CheckpointStore.Scan {
-        try CheckpointStore(spec: try topology.checkpoints!, topology: "ops-test", brokers: [brokers], logger: Logger.quiet).scan()
+        try CheckpointStore(
+            spec: try topology.checkpoints!, topology: "ops-test", brokers: [brokers], logger: Logger.quiet
+        ).scan()
     }
 
     /// Every record of `topic` from its start to its current end.
@@ -135,7 +143,9 @@ struct OperationsSetup {
     /// The `alert_id` of every record of the alerts topic (duplicates kept).
     func alertIDs() throws -> [String] {
         try readAll(alerts).compactMap { m in
-            guard let v = m.value, let o = try JSONSerialization.jsonObject(with: Data(v)) as? [String: Any] else { return nil }
+            guard let v = m.value, let o = try JSONSerialization.jsonObject(with: Data(v)) as? [String: Any] else {
+                return nil
+            }
             return o["alert_id"] as? String
         }
     }
@@ -147,7 +157,8 @@ enum TopicReader {
         let common = KafkaConfiguration(bootstrapServers: [brokers], clientID: "vigil-tests")
         let partitions = try KafkaAdmin(configuration: common).metadata(timeout: .seconds(10)).topics[topic] ?? 0
         let consumer = try KafkaConsumer(
-            configuration: KafkaConsumerConfiguration(common: common, groupID: TestBroker.unique("reader")), logger: Logger.quiet)
+            configuration: KafkaConsumerConfiguration(common: common, groupID: TestBroker.unique("reader")),
+            logger: Logger.quiet)
         defer { consumer.close() }
         var remaining: [TopicPartition: Int64] = [:]
         for p in 0..<partitions {

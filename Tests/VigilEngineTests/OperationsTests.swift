@@ -42,7 +42,9 @@ struct OperationsTests {
                 break
             }
             let part = slice(k)
-            let feeding = Task { try await offPool { try reference.produce(part.events, keys: part.cards, rate: 10_000) } }
+            let feeding = Task {
+                try await offPool { try reference.produce(part.events, keys: part.cards, rate: 10_000) }
+            }
             guard try await offPool({ run.waitFor("Checkpoint written", count: 2, timeout: .seconds(120)) }) else {
                 Issue.record("no checkpoint before the kill:\n\(run.stderr.suffix(3000))")
                 run.signal(SIGKILL)
@@ -73,8 +75,12 @@ struct OperationsTests {
         let got = try await offPool { try crashed.alertIDs() }
         #expect(expected.count > 100, "too few alerts to compare: \(expected.count)")
         #expect(Set(expected).count == expected.count, "an uninterrupted run publishes each alert once")
-        #expect(Set(got) == Set(expected), "missing \(Set(expected).subtracting(got).count), extra \(Set(got).subtracting(expected).count)")
-        print("[ops] \(n) events: \(expected.count) alerts uninterrupted; \(got.count) published across \(kills) kills and restores")
+        #expect(
+            Set(got) == Set(expected),
+            "missing \(Set(expected).subtracting(got).count), extra \(Set(got).subtracting(expected).count)")
+        print(
+            "[ops] \(n) events: \(expected.count) alerts uninterrupted; \(got.count) published across \(kills) kills and restores"
+        )
 
         let aStored = try await offPool { try reference.storedCheckpoints().stored.first }
         let bStored = try await offPool { try crashed.storedCheckpoints().stored.first }
@@ -87,7 +93,10 @@ struct OperationsTests {
             for name in a.sectionNames(worker: w) {
                 let (x, y) = (a.section(name, worker: w) ?? [], b.section(name, worker: w) ?? [])
                 let firstDifference = zip(x, y).enumerated().first { $0.element.0 != $0.element.1 }?.offset
-                #expect(x == y, "worker \(w): \(name) differs after the restores (sizes \(x.count), \(y.count); first difference at byte \(firstDifference.map(String.init) ?? "-"))")
+                #expect(
+                    x == y,
+                    "worker \(w): \(name) differs after the restores (sizes \(x.count), \(y.count); first difference at byte \(firstDifference.map(String.init) ?? "-"))"
+                )
             }
         }
     }
@@ -97,9 +106,12 @@ struct OperationsTests {
         let data = EngineIntegrationTests.generated(90_000, seed: 5)
         let alerted = Mutex<[Int64: Bool]>([:])
         let engine = try KafkaEngine(
-            topology: try setup.topology, topologyFile: setup.file, brokers: [setup.brokers], workers: 2, logger: .quiet,
+            topology: try setup.topology, topologyFile: setup.file, brokers: [setup.brokers], workers: 2,
+            logger: .quiet,
             onChunk: { chunk in
-                alerted.withLock { for i in 0..<chunk.count { $0[chunk.position(i).offset] = chunk.outcome(i) == .alerted } }
+                alerted.withLock {
+                    for i in 0..<chunk.count { $0[chunk.position(i).offset] = chunk.outcome(i) == .alerted }
+                }
             })
         let watcher = FileWatcher(path: setup.file, interval: .milliseconds(100)) { _ = engine.reload(source: .file) }
         watcher.start()
@@ -113,12 +125,16 @@ struct OperationsTests {
             let (events, cards) = (Array(data.events[range]), Array(data.cards[range]))
             try await offPool { try setup.produce(events, keys: cards) }
             let end = ContinuousClock.now.advanced(by: .seconds(120))
-            while engine.stats.eventsScored < range.upperBound, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(20)) }
+            while engine.stats.eventsScored < range.upperBound, ContinuousClock.now < end {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             #expect(engine.stats.eventsScored == range.upperBound)
         }
         func waitForReload(_ count: Int) async throws {
             let end = ContinuousClock.now.advanced(by: .seconds(30))
-            while engine.stats.reloads < count, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(20)) }
+            while engine.stats.reloads < count, ContinuousClock.now < end {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             #expect(engine.stats.reloads == count)
         }
         func rate(_ range: Range<Int>) -> Double {
@@ -151,8 +167,12 @@ struct OperationsTests {
         #expect(stopped)
 
         // Bounded: 2,000 events after the edit the new rate holds.
-        let before = rate(10_000..<30_000), after = rate(32_000..<60_000), kept = rate(60_000..<90_000)
-        print("[ops] alert rate: \(before) at target 0.005, \(after) after the edit to 0.05, \(kept) after the refused edits")
+        let before = rate(10_000..<30_000)
+        let after = rate(32_000..<60_000)
+        let kept = rate(60_000..<90_000)
+        print(
+            "[ops] alert rate: \(before) at target 0.005, \(after) after the edit to 0.05, \(kept) after the refused edits"
+        )
         // Cold windows keep the first rate under its target (docs/alerts.md); what matters is the
         // step the edit makes, and that the refused edits leave it in force.
         #expect(before < 0.012)
@@ -165,7 +185,10 @@ struct OperationsTests {
         }
         let summary = records.map { "\($0["source"] as? String ?? "?"):\($0["outcome"] as? String ?? "?")" }
         #expect(summary == ["boot:applied", "file:applied", "file:invalid", "file:refused"])
-        #expect(records.allSatisfy { $0["time"] is String && $0["changes"] is [Any] && $0["topology"] as? String == "ops-test" })
+        #expect(
+            records.allSatisfy {
+                $0["time"] is String && $0["changes"] is [Any] && $0["topology"] as? String == "ops-test"
+            })
         let tunable = records[1]["changes"] as? [[String: Any]]
         #expect(tunable?.first?["path"] as? String == "threshold.target_alert_rate")
         #expect(tunable?.first?["from"] as? String == "0.005")
@@ -191,10 +214,12 @@ struct OperationsTests {
         // and one cut short, in the directory.
         var flipped = stored.bytes
         flipped[flipped.count / 2] ^= 0x5A
-        let store = CheckpointStore(spec: try setup.topology.checkpoints!, topology: "ops-test", brokers: [setup.brokers], logger: .quiet)
+        let store = CheckpointStore(
+            spec: try setup.topology.checkpoints!, topology: "ops-test", brokers: [setup.brokers], logger: .quiet)
         try await offPool { [flipped] in try store.publish(flipped, sequence: good + 1) }
         store.close()
-        let short = setup.directory.appendingPathComponent("checkpoints/ops-test-\(String(format: "%012llu", good + 2)).vgck")
+        let short = setup.directory.appendingPathComponent(
+            "checkpoints/ops-test-\(String(format: "%012llu", good + 2)).vgck")
         try Data(stored.bytes.prefix(stored.bytes.count / 3)).write(to: short)
 
         let listing = try await offPool { try CLI.run(["checkpoints", "list", "--topology", setup.file]) }
@@ -212,7 +237,8 @@ struct OperationsTests {
         let setup = try OperationsSetup("admin", every: "1h", admin: true)
         let port = try #require(setup.adminPort)
         let data = EngineIntegrationTests.generated(40_000, seed: 12)
-        var events = Array(data.events[0..<20_000]), keys = Array(data.cards[0..<20_000])
+        var events = Array(data.events[0..<20_000])
+        var keys = Array(data.cards[0..<20_000])
         for i in 0..<5 {
             events.insert(Array("{\"txn_id\":\"bad\(i)\",".utf8), at: 1000 + i * 3000)
             keys.insert("bad", at: 1000 + i * 3000)
@@ -222,7 +248,9 @@ struct OperationsTests {
             Self.runArguments(setup, ["--shutdown-deadline", "30"]), environment: ["VIGIL_TEST_ADMIN_TOKEN": "s3cret"])
         defer { if run.process.isRunning { run.signal(SIGKILL) } }
         let base = "http://127.0.0.1:\(port)"
-        let report = try await offPool { try PrometheusParser.scrape(python, base, until: ("vigil_events_total", 20_005)) }
+        let report = try await offPool {
+            try PrometheusParser.scrape(python, base, until: ("vigil_events_total", 20_005))
+        }
         #expect(report.status["/healthz"] == 200)
         #expect(report.status["/readyz"] == 200)
         #expect(report.status["/status"] == 200)

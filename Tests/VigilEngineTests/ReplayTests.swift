@@ -1,9 +1,10 @@
 import Foundation
 import Testing
 import VigilCore
-@testable import VigilEngine
 import VigilModels
 import VigilTestKit
+
+@testable import VigilEngine
 
 /// The pipeline driven from files: outcomes, determinism, alerts and the label join. Serialized:
 /// each test keeps a thread of the test pool busy for seconds while its own workers run; on two
@@ -28,7 +29,8 @@ import VigilTestKit
             config.events = events
             config.seed = seed
             config.cards = 2000
-            var eventText: [UInt8] = [], labelText: [UInt8] = []
+            var eventText: [UInt8] = []
+            var labelText: [UInt8] = []
             var n = 0
             for record in SyntheticEvents(config) {
                 switch record {
@@ -54,11 +56,14 @@ import VigilTestKit
     }
 
     static let broken = [
-        "{not json", #"{"txn_id":"x1","card_id":"c","ts":1767225600000,"amount":"ten","merchant_id":"m","merchant_category":"g","country":"C"}"#,
+        "{not json",
+        #"{"txn_id":"x1","card_id":"c","ts":1767225600000,"amount":"ten","merchant_id":"m","merchant_category":"g","country":"C"}"#,
         #"{"txn_id":"x2","ts":1767225600000,"amount":1,"merchant_id":"m","merchant_category":"g","country":"C"}"#, "[]",
     ]
 
-    func replay(_ files: Files, scores: String, alerts: String? = nil, labels: Bool = false, chunk: Int = 4096, workers: Int = 2)
+    func replay(
+        _ files: Files, scores: String, alerts: String? = nil, labels: Bool = false, chunk: Int = 4096, workers: Int = 2
+    )
         throws -> Pipeline.Summary
     {
         var r = Replay(topology: Self.topology, input: files.events)
@@ -109,7 +114,8 @@ import VigilTestKit
         let files = try Files(events: 30_000, bad: Self.broken)
         _ = try replay(files, scores: "a.jsonl", alerts: "alerts-a.jsonl", chunk: 20_000)
         _ = try replay(files, scores: "b.jsonl", alerts: "alerts-b.jsonl", chunk: 97)
-        let a = try files.lines("a.jsonl"), b = try files.lines("b.jsonl")
+        let a = try files.lines("a.jsonl")
+        let b = try files.lines("b.jsonl")
         #expect(a.count == b.count)
         #expect(a == b)
         #expect(try files.lines("alerts-a.jsonl") == files.lines("alerts-b.jsonl"))
@@ -124,12 +130,16 @@ import VigilTestKit
         var ids = Set<String>()
         for line in alerts {
             let a = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            for key in ["alert_id", "topology", "event_id", "entity", "event_time", "score", "threshold", "models", "features", "source"] {
+            for key in [
+                "alert_id", "topology", "event_id", "entity", "event_time", "score", "threshold", "models", "features",
+                "source",
+            ] {
                 #expect(a[key] != nil, "alert lacks \(key)")
             }
             let source = try #require(a["source"] as? [String: Any])
             let position = SourcePosition(
-                topic: source["topic"] as! String, partition: Int32(source["partition"] as! Int), offset: Int64(source["offset"] as! Int))
+                topic: source["topic"] as! String, partition: Int32(source["partition"] as! Int),
+                offset: Int64(source["offset"] as! Int))
             let versions = (a["models"] as! [String: [String: Any]]).values.map { $0["version"] as! String }
             let expected = try Pipeline.modelVersions(of: Self.topology)
             #expect(Set(versions) == Set(expected))
@@ -185,13 +195,17 @@ import VigilTestKit
     /// scored.
     @Test(arguments: ["dead_letter", "score_only"]) func lateEventsFollowTheTopology(policy: String) throws {
         let text = try String(
-            contentsOfFile: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml").path, encoding: .utf8)
-        let topology = try TopologyLoader.parse(text.replacingOccurrences(of: "late: score_only", with: "late: \(policy)"))
+            contentsOfFile: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml").path,
+            encoding: .utf8)
+        let topology = try TopologyLoader.parse(
+            text.replacingOccurrences(of: "late: score_only", with: "late: \(policy)"))
         func event(_ id: String, _ ts: Int64) -> String {
             #"{"txn_id":"\#(id)","card_id":"c1","ts":\#(ts),"amount":10,"merchant_id":"m1","merchant_category":"g","country":"DE"}"#
         }
         let t0: Int64 = 1_767_225_600_000
-        let lines = [event("a", t0), event("b", t0 + 7_200_000), event("c", t0 + 60_000), event("d", t0 + 7_200_000 - 10_000)]
+        let lines = [
+            event("a", t0), event("b", t0 + 7_200_000), event("c", t0 + 60_000), event("d", t0 + 7_200_000 - 10_000),
+        ]
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-late-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -220,4 +234,3 @@ import VigilTestKit
         #expect(JSONText.rfc3339(milliseconds: -1) == "1969-12-31T23:59:59.999Z")
     }
 }
-

@@ -2,9 +2,10 @@ import Foundation
 import Synchronization
 import Testing
 import VigilCore
-@testable import VigilEngine
 import VigilModels
 import VigilTestKit
+
+@testable import VigilEngine
 
 /// Checkpoints of the whole engine state, the classification of topology changes, and the file
 /// watcher, without a broker.
@@ -16,7 +17,9 @@ import VigilTestKit
     /// Events as raw records.
     struct Lines: RawRecords {
         let lines: [[UInt8]]
-        func withValue<R>(_ i: Int, _ body: (UnsafeRawBufferPointer?) -> R) -> R { lines[i].withUnsafeBytes { body($0) } }
+        func withValue<R>(_ i: Int, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+            lines[i].withUnsafeBytes { body($0) }
+        }
         func key(_ i: Int) -> [UInt8]? { nil }
     }
 
@@ -48,8 +51,10 @@ import VigilTestKit
 
     static func checkpoint(_ pipeline: Pipeline, states: [WorkerState], sequence: UInt64 = 1) -> EngineCheckpoint {
         EngineCheckpoint(
-            sequence: sequence, createdMs: 1_700_000_000_000, topology: topology.name, planSignature: pipeline.plan.signature,
-            modelVersions: pipeline.modelVersions, offsets: [SourceOffset(topic: "payments", partition: 0, offset: 20_000)],
+            sequence: sequence, createdMs: 1_700_000_000_000, topology: topology.name,
+            planSignature: pipeline.plan.signature,
+            modelVersions: pipeline.modelVersions,
+            offsets: [SourceOffset(topic: "payments", partition: 0, offset: 20_000)],
             reason: "test", workers: states)
     }
 
@@ -126,13 +131,17 @@ import VigilTestKit
         // New features: the windows start empty.
         let moreFeatures = try TopologyLoader.parse(
             Self.text.replacingOccurrences(
-                of: "  - { name: mcc,", with: "  - { name: count_1m, kind: window, key: card_id, window: 1m, agg: count }\n  - { name: mcc,"))
+                of: "  - { name: mcc,",
+                with: "  - { name: count_1m, kind: window, key: card_id, window: 1m, agg: count }\n  - { name: mcc,"))
         let rebuilt = try Pipeline(topology: moreFeatures, workers: 2, sink: Counting())
         #expect(try rebuilt.restore(checkpoint).cold.contains("windows"))
     }
 
     @Test(arguments: [
-        ("target_alert_rate: 0.005", "target_alert_rate: 0.01", TopologyChange.Kind.tunable, "threshold.target_alert_rate"),
+        (
+            "target_alert_rate: 0.005", "target_alert_rate: 0.01", TopologyChange.Kind.tunable,
+            "threshold.target_alert_rate"
+        ),
         ("suppress: 10m", "suppress: 1m", .tunable, "threshold.suppress"),
         ("    weight: 2\n", "    weight: 3\n", .tunable, "models[fraud_lr].weight"),
         ("explain: 3", "explain: 5", .tunable, "alerts.explain"),

@@ -31,12 +31,14 @@ import VigilTestKit
         #expect(!topology.features.isEmpty)
         #expect(topology.models.contains { $0.role == .active })
         // Its features compile for the hot path, one column per feature.
-        let plan = try FeaturePlan(features: topology.features, layout: EventLayout(schema: topology.schema), state: topology.state)
+        let plan = try FeaturePlan(
+            features: topology.features, layout: EventLayout(schema: topology.schema), state: topology.state)
         #expect(plan.names.count + plan.categoryNames.count == topology.features.count)
     }
 
     @Test func cardPaymentsDecodesAsWritten() throws {
-        let t = try TopologyLoader.load(path: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml").path)
+        let t = try TopologyLoader.load(
+            path: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml").path)
         #expect(t.name == "card-payments")
         #expect(t.source.kafka.topics == ["payments"] && t.source.kafka.group == "vigil-card-payments")
         #expect(t.source.kafka.properties == ["fetch.wait.max.ms": "10"])
@@ -78,12 +80,18 @@ import VigilTestKit
     @Test func anUnreadableOrEmptyFileIsReported() {
         #expect {
             try TopologyLoader.load(path: "/nonexistent/x.yaml")
-        } throws: { ($0 as? TopologyLoader.ValidationError)?.description.hasPrefix("/nonexistent/x.yaml: (top level): cannot read the file") == true }
+        } throws: {
+            ($0 as? TopologyLoader.ValidationError)?.description.hasPrefix(
+                "/nonexistent/x.yaml: (top level): cannot read the file") == true
+        }
         #expect {
             try TopologyLoader.parse("# nothing\n", file: "e.yaml")
         } throws: { ($0 as? TopologyLoader.ValidationError)?.description == "e.yaml: (top level): the file is empty" }
         #expect {
             try TopologyLoader.parse("- a\n- b\n", file: "l.yaml")
-        } throws: { ($0 as? TopologyLoader.ValidationError)?.description == "l.yaml:1:1: (top level): must be a mapping, got a list" }
+        } throws: {
+            ($0 as? TopologyLoader.ValidationError)?.description
+                == "l.yaml:1:1: (top level): must be a mapping, got a list"
+        }
     }
 }

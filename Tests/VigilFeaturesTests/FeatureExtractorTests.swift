@@ -41,7 +41,8 @@ func same(_ a: Double, _ b: Double, name: String) -> Bool {
     /// Feeds `events` (arrival order) to an extractor and to the brute-force reference, and
     /// records every outcome or feature on which they differ.
     static func checkAgainstReference(_ events: [TestEvent], reorder: Int, panes: Int = 8, scoreLate: Bool = true) {
-        let extractor = try! TestTopology.extractor(lateness: .seconds(60), reorder: reorder, scoreLate: scoreLate, panes: panes)
+        let extractor = try! TestTopology.extractor(
+            lateness: .seconds(60), reorder: reorder, scoreLate: scoreLate, panes: panes)
         let got = run(events, extractor)
         var reference = FeatureReference(latenessMs: 60_000, reorder: reorder, panes: panes)
         for (arrival, e) in events.enumerated() {
@@ -169,7 +170,8 @@ func same(_ a: Double, _ b: Double, name: String) -> Bool {
         // batches of any size.
         let n = 64 * 16
         for i in 0..<n {
-            batch.append(key: later, time: TestEvent.start + 7_200_000 + Int64(i), numbers: [1], categories: [later, 1, 1])
+            batch.append(
+                key: later, time: TestEvent.start + 7_200_000 + Int64(i), numbers: [1], categories: [later, 1, 1])
         }
         for part in [0..<100, 100..<101, 101..<n] {
             var slice = EventBatch(layout: TestTopology.layout)

@@ -52,17 +52,29 @@ enum TestTopology {
     static let features: [FeatureSpec] = {
         var f: [FeatureSpec] = [
             .init(name: "amount", kind: .value(field: "amount", transform: ValueTransform(clip: 0...900, log1p: true))),
-            .init(name: "amount_bucket", kind: .value(field: "amount", transform: ValueTransform(bucketEdges: [10, 100, 500]))),
+            .init(
+                name: "amount_bucket",
+                kind: .value(field: "amount", transform: ValueTransform(bucketEdges: [10, 100, 500]))),
             .init(name: "count_10m", kind: .window(key: "card", length: .seconds(600), aggregate: .count, of: nil)),
             .init(name: "count_1h", kind: .window(key: "card", length: .seconds(3600), aggregate: .count, of: nil)),
         ]
         for agg in [WindowAggregate.sum, .mean, .variance, .std, .min, .max] {
-            f.append(.init(name: "\(agg)_10m", kind: .window(key: "card", length: .seconds(600), aggregate: agg, of: "amount")))
+            f.append(
+                .init(
+                    name: "\(agg)_10m", kind: .window(key: "card", length: .seconds(600), aggregate: agg, of: "amount"))
+            )
         }
-        f.append(.init(name: "merchants_10m", kind: .window(key: "card", length: .seconds(600), aggregate: .distinct, of: "merchant")))
-        f.append(.init(name: "dcount_1h", kind: .decayed(key: "card", halflife: .seconds(3600), aggregate: .count, of: nil)))
+        f.append(
+            .init(
+                name: "merchants_10m",
+                kind: .window(key: "card", length: .seconds(600), aggregate: .distinct, of: "merchant")))
+        f.append(
+            .init(name: "dcount_1h", kind: .decayed(key: "card", halflife: .seconds(3600), aggregate: .count, of: nil)))
         for agg in [DecayedAggregate.sum, .mean, .std] {
-            f.append(.init(name: "d\(agg)_1h", kind: .decayed(key: "card", halflife: .seconds(3600), aggregate: agg, of: "amount")))
+            f.append(
+                .init(
+                    name: "d\(agg)_1h",
+                    kind: .decayed(key: "card", halflife: .seconds(3600), aggregate: agg, of: "amount")))
         }
         f += [
             .init(name: "z", kind: .zscore(key: "card", of: "amount", halflife: .seconds(1800))),
@@ -87,7 +99,9 @@ enum TestTopology {
         return batch
     }
 
-    static func extractor(lateness: Duration, reorder: Int, scoreLate: Bool = true, panes: Int = 8) throws -> FeatureExtractor {
+    static func extractor(lateness: Duration, reorder: Int, scoreLate: Bool = true, panes: Int = 8) throws
+        -> FeatureExtractor
+    {
         var state = StateSpec()
         state.reorderBuffer = reorder
         state.panes = panes
@@ -117,7 +131,9 @@ struct FeatureReference {
     }
 
     /// Features of `e` (nil when late and rejected) and whether it was accepted.
-    mutating func process(_ e: TestEvent, arrival: Int, scoreLate: Bool) -> (features: [String: Double]?, accepted: Bool) {
+    mutating func process(_ e: TestEvent, arrival: Int, scoreLate: Bool) -> (
+        features: [String: Double]?, accepted: Bool
+    ) {
         let history = accepted[e.entity] ?? []
         let newest = history.map(\.event.time).max()
         let foldedTime = folded[e.entity] ?? .min
@@ -180,7 +196,9 @@ struct FeatureReference {
         let dsum = weighted.map { $0.w * $0.x }.reduce(0, +)
         f["dsum_1h"] = dsum
         f["dmean_1h"] = dw > 0 ? dsum / dw : .nan
-        f["dstd_1h"] = dw > 0 ? (weighted.map { $0.w * ($0.x - dsum / dw) * ($0.x - dsum / dw) }.reduce(0, +) / dw).squareRoot() : .nan
+        f["dstd_1h"] =
+            dw > 0
+            ? (weighted.map { $0.w * ($0.x - dsum / dw) * ($0.x - dsum / dw) }.reduce(0, +) / dw).squareRoot() : .nan
         // z-score against the history only (not the event itself).
         let past = visible.filter { !$0.amount.isNaN }.map { (w: weight($0, 1_800_000), x: $0.amount) }
         let pw = past.map(\.w).reduce(0, +)

@@ -17,11 +17,17 @@ import VigilFeatures
 
     @Test func decodesEveryKind() {
         let (features, issues) = decode([
-            ["name": "amt", "kind": "value", "field": "amount", "transform": "log1p", "clip": [0, 1000], "bucket": [1, 10, 100]],
+            [
+                "name": "amt", "kind": "value", "field": "amount", "transform": "log1p", "clip": [0, 1000],
+                "bucket": [1, 10, 100],
+            ],
             ["name": "mcc", "kind": "category", "field": "country"],
             ["name": "n10m", "kind": "window", "key": "card_id", "window": "10m", "agg": "count"],
             ["name": "mean1h", "kind": "window", "key": "card_id", "window": "1h", "agg": "mean", "of": "amount"],
-            ["name": "countries", "kind": "window", "key": "card_id", "window": "1d", "agg": "distinct", "of": "country"],
+            [
+                "name": "countries", "kind": "window", "key": "card_id", "window": "1d", "agg": "distinct",
+                "of": "country",
+            ],
             ["name": "rate", "kind": "decayed", "key": "card_id", "agg": "count", "halflife": "1h"],
             ["name": "z", "kind": "zscore", "key": "card_id", "of": "amount", "halflife": "7d"],
             ["name": "since", "kind": "time_since_last", "key": "card_id"],
@@ -30,7 +36,10 @@ import VigilFeatures
         ])
         #expect(issues == [])
         #expect(features.count == 10)
-        #expect(features[0].kind == .value(field: "amount", transform: ValueTransform(clip: 0...1000, log1p: true, bucketEdges: [1, 10, 100])))
+        #expect(
+            features[0].kind
+                == .value(
+                    field: "amount", transform: ValueTransform(clip: 0...1000, log1p: true, bucketEdges: [1, 10, 100])))
         #expect(features[1].kind == .category(field: "country", buckets: 1024))
         #expect(features[3].kind == .window(key: "card_id", length: .seconds(3600), aggregate: .mean, of: "amount"))
         #expect(features[5].kind == .decayed(key: "card_id", halflife: .seconds(3600), aggregate: .count, of: nil))

@@ -65,7 +65,7 @@ import VigilCore
             }
             base += batch.count
         }
-        rings.forEach { $0.close() }
+        for ring in rings { ring.close() }
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             DispatchQueue.global().async {
                 done.wait()

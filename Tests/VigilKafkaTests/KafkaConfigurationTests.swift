@@ -24,7 +24,8 @@ import VigilKafka
         } throws: { error in
             let e = error as? KafkaError
             return e?.code == .invalidConfiguration
-                && e?.reason == "librdkafka property no.such.property=1: No such configuration property: \"no.such.property\""
+                && e?.reason
+                    == "librdkafka property no.such.property=1: No such configuration property: \"no.such.property\""
         }
         #expect {
             _ = try KafkaConsumer(configuration: KafkaConsumerConfiguration(common: bad, groupID: "g"))
@@ -32,7 +33,8 @@ import VigilKafka
     }
 
     @Test func anInvalidSecretValueIsNotEchoed() {
-        let secret = KafkaConfiguration(bootstrapServers: ["127.0.0.1:9092"], properties: ["sasl.password.bogus": "hunter2"])
+        let secret = KafkaConfiguration(
+            bootstrapServers: ["127.0.0.1:9092"], properties: ["sasl.password.bogus": "hunter2"])
         #expect {
             _ = try KafkaProducer(configuration: KafkaProducerConfiguration(common: secret))
         } throws: { error in

@@ -235,7 +235,8 @@ struct KafkaIntegrationTests {
         #expect(takenOver.keys.allSatisfy { aPartitions.contains($0.topicPartition) })
         #expect(takenOver.allSatisfy { seenA[$0.key] == $0.value }, "the same records, at the same offsets")
         let aEvents = events.withLock { $0.filter { $0.0 == "a" }.map(\.1) }
-        #expect(aEvents.contains { if case .revoked(let p) = $0 { return Set(p) == aPartitions } else { return false } })
+        #expect(
+            aEvents.contains { if case .revoked(let p) = $0 { return Set(p) == aPartitions } else { return false } })
     }
 
     @Test func pauseHoldsRecordsBackAndSeekRereads() throws {
@@ -260,7 +261,8 @@ struct KafkaIntegrationTests {
         #expect(whilePaused.isEmpty)
         try c.resume([tp])
         var afterResume: [KafkaRecord] = []
-        try pollUntil([c], timeout: .seconds(20), { _, batch in afterResume += batch }, enough: { afterResume.count >= 5 })
+        try pollUntil(
+            [c], timeout: .seconds(20), { _, batch in afterResume += batch }, enough: { afterResume.count >= 5 })
         #expect(afterResume.map(\.offset) == [20, 21, 22, 23, 24])
     }
 
@@ -299,9 +301,11 @@ struct KafkaIntegrationTests {
         try pollUntil([c], { _, batch in got += batch }, enough: { got.count >= 1000 })
         c.markDone(got.prefix(400).map(\.position))
         #expect(c.commit() == [tp: 400])
-        try pollUntil([c], timeout: .seconds(10), { _, _ in }, enough: {
-            stats.withLock { $0.contains { $0.partitions[tp]?.consumerLag == 600 } }
-        })
+        try pollUntil(
+            [c], timeout: .seconds(10), { _, _ in },
+            enough: {
+                stats.withLock { $0.contains { $0.partitions[tp]?.consumerLag == 600 } }
+            })
         #expect(stats.withLock { $0.contains { $0.partitions[tp]?.consumerLag == 600 } })
         let gauge = try metrics.expectGauge(
             "vigil_kafka_consumer_lag", [("client", "vigil-tests"), ("topic", topic), ("partition", "0")])
@@ -320,10 +324,12 @@ struct KafkaIntegrationTests {
         defer { c.close() }
         var values = Set<String>()
         var count = 0
-        try pollUntil([c], { _, batch in
-            count += batch.count
-            for r in batch { values.insert(String(decoding: r.value ?? [], as: UTF8.self)) }
-        }, enough: { count >= 2000 })
+        try pollUntil(
+            [c],
+            { _, batch in
+                count += batch.count
+                for r in batch { values.insert(String(decoding: r.value ?? [], as: UTF8.self)) }
+            }, enough: { count >= 2000 })
         #expect(count == 2000 && values.count == 2000)
     }
 
@@ -340,16 +346,20 @@ struct KafkaIntegrationTests {
         #expect(a.assignment.isDisjoint(with: b.assignment))
         try produce(topic, (0..<1000).map { "c\($0)" })
         var seen = Set<String>()
-        try pollUntil([a, b], { who, batch in
-            for r in batch { seen.insert(String(decoding: r.value ?? [], as: UTF8.self)) }
-            (who == 0 ? a : b).markDone(batch)
-        }, enough: { seen.count >= 1000 })
+        try pollUntil(
+            [a, b],
+            { who, batch in
+                for r in batch { seen.insert(String(decoding: r.value ?? [], as: UTF8.self)) }
+                (who == 0 ? a : b).markDone(batch)
+            }, enough: { seen.count >= 1000 })
         a.close()
         try produce(topic, (1000..<1400).map { "c\($0)" })
-        try pollUntil([b], { _, batch in
-            for r in batch { seen.insert(String(decoding: r.value ?? [], as: UTF8.self)) }
-            b.markDone(batch)
-        }, enough: { seen.count >= 1400 && b.assignment.count == 4 })
+        try pollUntil(
+            [b],
+            { _, batch in
+                for r in batch { seen.insert(String(decoding: r.value ?? [], as: UTF8.self)) }
+                b.markDone(batch)
+            }, enough: { seen.count >= 1400 && b.assignment.count == 4 })
         defer { b.close() }
         #expect(seen.count == 1400)
         #expect(b.assignment.count == 4)
@@ -391,15 +401,19 @@ struct KafkaIntegrationTests {
         let tp = TopicPartition(topic, 0)
         try produce(topic, (0..<50).map { "a\($0)" })
         let committed = Mutex<[TopicPartition: Int64]>([:])
-        let c = try consumer(topic, onEvent: { event in
-            if case .committed(let offsets) = event { committed.withLock { $0.merge(offsets) { $1 } } }
-        })
+        let c = try consumer(
+            topic,
+            onEvent: { event in
+                if case .committed(let offsets) = event { committed.withLock { $0.merge(offsets) { $1 } } }
+            })
         defer { c.close() }
         var got: [KafkaRecord] = []
-        try pollUntil([c], { _, batch in
-            got += batch
-            c.markDone(batch)
-        }, enough: { got.count >= 50 })
+        try pollUntil(
+            [c],
+            { _, batch in
+                got += batch
+                c.markDone(batch)
+            }, enough: { got.count >= 50 })
         #expect(c.commit(async: true) == [tp: 50], "returns what it sent")
         try pollUntil([c], timeout: .seconds(20), { _, _ in }, enough: { committed.withLock { $0[tp] } == 50 })
         #expect(committed.withLock { $0[tp] } == 50)

@@ -14,7 +14,8 @@ import VigilModels
     }
 
     /// Share of `n` events flagged, with `shift` added to every score.
-    static func flaggedRate(_ t: inout AlertThreshold, _ rng: inout SeededRandom, _ n: Int, shift: Double = 0) -> Double {
+    static func flaggedRate(_ t: inout AlertThreshold, _ rng: inout SeededRandom, _ n: Int, shift: Double = 0) -> Double
+    {
         var flagged = 0
         for i in 0..<n where t.decide(score: score(&rng, shift: shift), entity: UInt64(i), time: Int64(i)).flagged {
             flagged += 1
@@ -49,7 +50,8 @@ import VigilModels
         var floor = AlertThreshold(ThresholdSpec(targetAlertRate: 0.01, minScore: 0.9, warmupEvents: 100))
         #expect(Self.flaggedRate(&floor, &rng, 50_000) < 0.001)  // the quantile (~0.55) is below the floor
         #expect(floor.current == 0.9)
-        var ceiling = AlertThreshold(ThresholdSpec(targetAlertRate: 0.0001, minScore: 0, maxScore: 0.4, warmupEvents: 100))
+        var ceiling = AlertThreshold(
+            ThresholdSpec(targetAlertRate: 0.0001, minScore: 0, maxScore: 0.4, warmupEvents: 100))
         #expect(Self.flaggedRate(&ceiling, &rng, 50_000) > 0.1)  // capped at 0.4: about 13 % of scores lie above
         var warming = AlertThreshold(ThresholdSpec(targetAlertRate: 0.5, minScore: 0, warmupEvents: 1_000))
         #expect(Self.flaggedRate(&warming, &rng, 999) == 0)
@@ -58,20 +60,27 @@ import VigilModels
     @Test func hysteresisKeepsTheThresholdStill() {
         func changes(hysteresis: Double) -> Int {
             var rng = SeededRandom(seed: 4)
-            var t = AlertThreshold(ThresholdSpec(targetAlertRate: 0.01, minScore: 0, hysteresis: hysteresis, warmupEvents: 1_000))
-            var last = t.current, n = 0
+            var t = AlertThreshold(
+                ThresholdSpec(targetAlertRate: 0.01, minScore: 0, hysteresis: hysteresis, warmupEvents: 1_000))
+            var last = t.current
+            var n = 0
             for i in 0..<100_000 {
                 _ = t.decide(score: Self.score(&rng), entity: UInt64(i), time: Int64(i))
-                if t.current != last { n += 1; last = t.current }
+                if t.current != last {
+                    n += 1
+                    last = t.current
+                }
             }
             return n
         }
-        let free = changes(hysteresis: 0), steady = changes(hysteresis: 0.02)
+        let free = changes(hysteresis: 0)
+        let steady = changes(hysteresis: 0.02)
         #expect(steady < free / 10, "\(steady) changes with hysteresis, \(free) without")
     }
 
     @Test func suppressionAlertsOncePerEntityPerInterval() {
-        var t = AlertThreshold(ThresholdSpec(mode: .fixed, fixedScore: 0.5, minScore: 0, suppress: .seconds(600), warmupEvents: 0))
+        var t = AlertThreshold(
+            ThresholdSpec(mode: .fixed, fixedScore: 0.5, minScore: 0, suppress: .seconds(600), warmupEvents: 0))
         let first = t.decide(score: 0.9, entity: 7, time: 0)
         let again = t.decide(score: 0.9, entity: 7, time: 300_000)
         let other = t.decide(score: 0.9, entity: 8, time: 300_000)
@@ -91,8 +100,10 @@ import VigilModels
     @Test func precisionModeHoldsTheTargetPrecision() {
         var rng = SeededRandom(seed: 5)
         var t = AlertThreshold(
-            ThresholdSpec(mode: .precision, targetAlertRate: 0.02, targetPrecision: 0.8, minScore: 0, warmupEvents: 1_000))
-        var alerts = 0, correct = 0
+            ThresholdSpec(
+                mode: .precision, targetAlertRate: 0.02, targetPrecision: 0.8, minScore: 0, warmupEvents: 1_000))
+        var alerts = 0
+        var correct = 0
         for i in 0..<200_000 {
             let s = pow(rng.unit(), 3)  // mostly low scores
             let fraud = rng.chance(s)  // the higher the score, the likelier fraud

@@ -18,7 +18,8 @@ import VigilModels
     }
 
     @Test func eachProblemHasItsOwnCode() {
-        func code(_ bytes: [UInt8], kind: String = "test_model", schema: UInt64 = 0xFEED_F00D) -> CheckpointError.Code? {
+        func code(_ bytes: [UInt8], kind: String = "test_model", schema: UInt64 = 0xFEED_F00D) -> CheckpointError.Code?
+        {
             do {
                 _ = try Checkpoint.decode(bytes, kind: kind, schema: schema)
                 return nil
@@ -53,7 +54,9 @@ import VigilModels
     @Test func everyTruncationAndEveryByteFlipIsCaught() {
         let small = Checkpoint.encode(kind: "m", schema: 7, body: Array(Self.body.prefix(300)))
         for length in 0..<small.count {
-            #expect(throws: CheckpointError.self) { try Checkpoint.decode(Array(small[..<length]), kind: "m", schema: 7) }
+            #expect(throws: CheckpointError.self) {
+                try Checkpoint.decode(Array(small[..<length]), kind: "m", schema: 7)
+            }
         }
         for position in small.indices {
             for bit in [0x01, 0x80] as [UInt8] {
@@ -94,7 +97,8 @@ import VigilModels
     /// version, each holding the same body.
     @Test(arguments: [1])
     func everyEarlierFormatVersionStillDecodes(version: Int) throws {
-        let url = Bundle.module.url(forResource: "checkpoint-v\(version)", withExtension: "bin", subdirectory: "Fixtures")!
+        let url = Bundle.module.url(
+            forResource: "checkpoint-v\(version)", withExtension: "bin", subdirectory: "Fixtures")!
         let bytes = Array(try Data(contentsOf: url))
         #expect(try Checkpoint.header(bytes).formatVersion == UInt16(version))
         #expect(try Checkpoint.decode(bytes, kind: "test_model", schema: 0xFEED_F00D) == Self.body)

@@ -3,8 +3,10 @@ import VigilCore
 import VigilModels
 
 @Suite struct IsolationForestTests {
-    static let features = ["amount", "count_10m", "sum_1h", "amount_z", "merchants_1h", "new_country", "new_merchant",
-                           "since_last", "amount_vs_day"]
+    static let features = [
+        "amount", "count_10m", "sum_1h", "amount_z", "merchants_1h", "new_country", "new_merchant",
+        "since_last", "amount_vs_day",
+    ]
 
     static func make(_ seed: UInt64) -> IsolationForest {
         IsolationForest(features: features, spec: IsolationForestSpec(trees: 100, sample: 256), seed: seed)
@@ -17,7 +19,10 @@ import VigilModels
     /// The second variant, kept for comparison (docs/models.md).
     @Test func countingForestPassesTheConformanceSuite() {
         ModelConformance.check(
-            { CountingIsolationForest(features: Self.features, spec: IsolationForestSpec(trees: 100, sample: 256), seed: $0) },
+            {
+                CountingIsolationForest(
+                    features: Self.features, spec: IsolationForestSpec(trees: 100, sample: 256), seed: $0)
+            },
             minimumAUC: 0.7)
     }
 
@@ -60,9 +65,11 @@ import VigilModels
             return p
         }
         for _ in 0..<5_000 { forest.learn(at(rng.gaussian()), row: 0, label: nil) }
-        let oldBefore = forest.score(at(0), row: 0), newBefore = forest.score(at(20), row: 0)
+        let oldBefore = forest.score(at(0), row: 0)
+        let newBefore = forest.score(at(20), row: 0)
         for _ in 0..<3_000 { forest.learn(at(20 + rng.gaussian()), row: 0, label: nil) }
-        let oldAfter = forest.score(at(0), row: 0), newAfter = forest.score(at(20), row: 0)
+        let oldAfter = forest.score(at(0), row: 0)
+        let newAfter = forest.score(at(20), row: 0)
         #expect(oldBefore < 0.5 && newBefore > 0.6)
         #expect(oldAfter > 0.6 && newAfter < 0.5, "old \(oldAfter), new \(newAfter)")
     }

@@ -21,7 +21,8 @@ import VigilModels
     /// Replicas trained on different halves and merged score better than chance, between them.
     @Test func mergedReplicasAverageTheirWeights() {
         let data = ModelFixture.shared
-        var left = Self.make(.ftrl), right = Self.make(.ftrl)
+        var left = Self.make(.ftrl)
+        var right = Self.make(.ftrl)
         let half = data.matrix.rows / 2
         _ = ModelConformance.prequential(&left, data, rows: 0..<half)
         _ = ModelConformance.prequential(&right, data, rows: half..<data.matrix.rows)
@@ -53,11 +54,14 @@ import VigilModels
         func zeros(l1: Double) -> Int {
             var p = LogisticRegression.Parameters()
             p.l1 = l1
-            var model = LogisticRegression(features: ModelFixture.numericFeatures, categories: [("channel", 8)], parameters: p)
+            var model = LogisticRegression(
+                features: ModelFixture.numericFeatures, categories: [("channel", 8)], parameters: p)
             _ = ModelConformance.prequential(&model, data, rows: 0..<5_000)
             return model.explain(data.matrix, row: 4_999, top: 100).filter { $0.weight == 0 }.count
         }
-        let none = zeros(l1: 0), some = zeros(l1: 5), most = zeros(l1: 50)
+        let none = zeros(l1: 0)
+        let some = zeros(l1: 5)
+        let most = zeros(l1: 50)
         #expect(none <= 1)
         #expect(some > none)
         #expect(most >= ModelFixture.numericFeatures.count / 2, "\(most) zero weights")

@@ -47,7 +47,9 @@ enum ModelConformance {
         // Column order does not matter.
         let permuted = ModelFixture.permuted(data.matrix, seed: 5)
         for r in probe.prefix(200) {
-            #expect(model.score(permuted, row: r).bitPattern == batch[r].bitPattern, "row \(r)", sourceLocation: sourceLocation)
+            #expect(
+                model.score(permuted, row: r).bitPattern == batch[r].bitPattern, "row \(r)",
+                sourceLocation: sourceLocation)
         }
 
         // A missing column and an unknown one are tolerated.
@@ -66,7 +68,9 @@ enum ModelConformance {
         #expect(restored == model, sourceLocation: sourceLocation)
         if let restored {
             for r in probe.prefix(200) {
-                #expect(restored.score(data.matrix, row: r).bitPattern == batch[r].bitPattern, sourceLocation: sourceLocation)
+                #expect(
+                    restored.score(data.matrix, row: r).bitPattern == batch[r].bitPattern,
+                    sourceLocation: sourceLocation)
             }
         }
         // ... and survives damage with an error, never a crash.
@@ -77,7 +81,8 @@ enum ModelConformance {
         }
 
         // The batch form of unlabelled learning is the per-row one.
-        var perRow = make(1), batched = make(1)
+        var perRow = make(1)
+        var batched = make(1)
         for r in 0..<2_000 { perRow.learn(data.matrix, row: r, label: nil) }
         batched.learnUnlabelled(data.matrix, rows: 0..<2_000)
         #expect(perRow == batched, sourceLocation: sourceLocation)

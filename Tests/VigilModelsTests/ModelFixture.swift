@@ -20,7 +20,8 @@ enum ModelFixture {
         config.seed = seed
         config.cards = 3_000
         config.fraudEpisodeRate = 0.004
-        let features = TransactionStream.cardFeatures + [.init(name: "channel", kind: .category(field: "channel", buckets: 8))]
+        let features =
+            TransactionStream.cardFeatures + [.init(name: "channel", kind: .category(field: "channel", buckets: 8))]
         let rows = try! TransactionStream.featureRows(config, features: features)
         return Data(matrix: rows.matrix, labels: rows.labels, patterns: rows.patterns)
     }
@@ -37,7 +38,9 @@ enum ModelFixture {
             categoryBuckets: catOrder.map { m.categoryBuckets[$0] })
         out.reset(rows: m.rows)
         for r in 0..<m.rows {
-            for (c, source) in order.enumerated() { out.values[r * order.count + c] = m.values[r * m.names.count + source] }
+            for (c, source) in order.enumerated() {
+                out.values[r * order.count + c] = m.values[r * m.names.count + source]
+            }
             for (c, source) in catOrder.enumerated() {
                 out.buckets[r * catOrder.count + c] = m.buckets[r * m.categoryNames.count + source]
             }
@@ -51,7 +54,9 @@ enum ModelFixture {
         var out = FeatureMatrix(names: kept.map { m.names[$0] } + [extra], categoryNames: [], categoryBuckets: [])
         out.reset(rows: m.rows)
         for r in 0..<m.rows {
-            for (c, source) in kept.enumerated() { out.values[r * (kept.count + 1) + c] = m.values[r * m.names.count + source] }
+            for (c, source) in kept.enumerated() {
+                out.values[r * (kept.count + 1) + c] = m.values[r * m.names.count + source]
+            }
             out.values[r * (kept.count + 1) + kept.count] = 7
         }
         return out

@@ -12,7 +12,10 @@ import VigilModels
     @Test func decodesBothKindsWithDefaults() {
         let (models, issues) = decode([
             ["name": "f", "kind": "isolation_forest"],
-            ["name": "lr", "kind": "logistic_regression", "role": "canary", "share": 0.2, "features": ["b"], "labels": ["topic": "lab"]],
+            [
+                "name": "lr", "kind": "logistic_regression", "role": "canary", "share": 0.2, "features": ["b"],
+                "labels": ["topic": "lab"],
+            ],
         ])
         #expect(issues == [])
         #expect(models[0] == ModelSpec(name: "f", kind: .isolationForest(IsolationForestSpec())))
@@ -26,7 +29,10 @@ import VigilModels
             ["name": "f", "kind": "isolation_forrest"],
             ["name": "f", "kind": "isolation_forest", "trees": 0, "sample": 64, "window_events": 32, "share": 0.5],
             ["name": "c", "kind": "isolation_forest", "role": "canary", "features": ["a", "zz"]],
-            ["name": "lr", "kind": "logistic_regression", "learning_rate": 0, "labels": ["topic": "bad topic"], "trees": 3],
+            [
+                "name": "lr", "kind": "logistic_regression", "learning_rate": 0, "labels": ["topic": "bad topic"],
+                "trees": 3,
+            ],
         ])
         #expect(models.isEmpty)
         #expect(
@@ -46,7 +52,9 @@ import VigilModels
 
     @Test func thresholdModesRequireTheirKeys() {
         let d = ConfigDiagnostics()
-        let node: ConfigNode = ["mode": "precision", "score": 0.5, "min_score": 0.9, "max_score": 0.5, "suppress": "10m"]
+        let node: ConfigNode = [
+            "mode": "precision", "score": 0.5, "min_score": 0.9, "max_score": 0.5, "suppress": "10m",
+        ]
         let o = ConfigObject(node, at: ConfigPath.root.key("threshold"), diagnostics: d)!
         let spec = ThresholdSpec.decode(o, hasLabels: false)
         #expect(spec.suppress == .seconds(600))

@@ -35,7 +35,10 @@ import VigilModels
         for pattern in TransactionStream.Pattern.allCases where pattern != .normal {
             #expect(fraud.contains { $0.pattern == pattern }, "no \(pattern)")
         }
-        #expect(fraud.filter { $0.pattern == .cardTesting && $0.amount <= 3 }.count > fraud.filter { $0.pattern == .cardTesting }.count / 2)
+        #expect(
+            fraud.filter { $0.pattern == .cardTesting && $0.amount <= 3 }.count > fraud.filter {
+                $0.pattern == .cardTesting
+            }.count / 2)
         let normalMedian = events.filter { !$0.isFraud }.map(\.amount).sorted()[events.count / 2]
         let spikes = fraud.filter { $0.pattern == .amountSpike }.map(\.amount).sorted()
         #expect(spikes[spikes.count / 2] > 5 * normalMedian)
@@ -46,7 +49,9 @@ import VigilModels
     @Test func normalBehaviourDriftsHalfway() {
         let events = Array(TransactionStream(Self.config())).filter { !$0.isFraud }
         let half = events.count / 2
-        func mean(_ xs: ArraySlice<TransactionStream.Transaction>) -> Double { xs.map(\.amount).reduce(0, +) / Double(xs.count) }
+        func mean(_ xs: ArraySlice<TransactionStream.Transaction>) -> Double {
+            xs.map(\.amount).reduce(0, +) / Double(xs.count)
+        }
         func online(_ xs: ArraySlice<TransactionStream.Transaction>) -> Double {
             Double(xs.filter { $0.channel == "online" }.count) / Double(xs.count)
         }

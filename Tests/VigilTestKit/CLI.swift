@@ -15,7 +15,8 @@ public enum CLI {
 
     /// The repository root, found from this source file's location.
     public static var repositoryRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
     }
 
     /// Runs `vigil ARGS…` in the repository root and waits for it. Output goes through temporary

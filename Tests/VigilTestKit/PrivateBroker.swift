@@ -48,7 +48,9 @@ public final class PrivateBroker: @unchecked Sendable {
         let url = "tcp://127.0.0.1:\(port)"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.tansu)
-        p.arguments = ["broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+        p.arguments = [
+            "broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/",
+        ]
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         p.standardInput = FileHandle.nullDevice
         p.standardOutput = try FileHandle(forWritingTo: log)

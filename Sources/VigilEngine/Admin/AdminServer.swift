@@ -9,7 +9,9 @@ import VigilKafka
 public enum AdminServer {
     /// The bearer token of the mutating endpoints: the environment variable `spec.tokenEnv`, or
     /// the first line of `spec.tokenFile`; nil when neither is set (they are then refused).
-    public static func token(_ spec: AdminSpec, environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+    public static func token(_ spec: AdminSpec, environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> String?
+    {
         if let v = environment[spec.tokenEnv]?.trimmingCharacters(in: .whitespacesAndNewlines), !v.isEmpty { return v }
         if let file = spec.tokenFile, let text = try? String(contentsOfFile: file, encoding: .utf8) {
             let line = text.split(separator: "\n").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
@@ -19,7 +21,9 @@ public enum AdminServer {
     }
 
     /// The server as a service to run in a `ServiceGroup` (it stops on graceful shutdown).
-    public static func application(engine: KafkaEngine, spec: AdminSpec, token: String?, logger: Logger) -> some ApplicationProtocol {
+    public static func application(engine: KafkaEngine, spec: AdminSpec, token: String?, logger: Logger)
+        -> some ApplicationProtocol
+    {
         let router = Router()
         router.get("/metrics") { _, _ -> Response in
             text(MetricsText.render(engine), contentType: "text/plain; version=0.0.4; charset=utf-8")
@@ -53,27 +57,34 @@ public enum AdminServer {
             return text("{\"checkpoint\":\"started\"}\n", status: .accepted, contentType: "application/json")
         }
         return Application(
-            router: router, configuration: .init(address: .hostname(spec.host, port: spec.port), serverName: "vigil"), logger: logger)
+            router: router, configuration: .init(address: .hostname(spec.host, port: spec.port), serverName: "vigil"),
+            logger: logger)
     }
 
     private static func authorize(_ request: Request, token: String?) -> Response? {
         guard let token else {
-            return text("no admin token is configured (set the token variable or admin.token_file)\n", status: .forbidden)
+            return text(
+                "no admin token is configured (set the token variable or admin.token_file)\n", status: .forbidden)
         }
         let given = request.headers[.authorization] ?? ""
         let expected = "Bearer " + token
         // Compared without an early exit, so the time taken says nothing about the token.
-        let a = Array(given.utf8), b = Array(expected.utf8)
+        let a = Array(given.utf8)
+        let b = Array(expected.utf8)
         var diff = a.count ^ b.count
         for i in 0..<max(a.count, b.count) { diff |= Int((i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)) }
         if diff == 0 { return nil }
         var headers = HTTPFields()
         headers[.wwwAuthenticate] = "Bearer"
         headers[.contentType] = "text/plain; charset=utf-8"
-        return Response(status: .unauthorized, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "a valid bearer token is required\n")))
+        return Response(
+            status: .unauthorized, headers: headers,
+            body: .init(byteBuffer: ByteBuffer(string: "a valid bearer token is required\n")))
     }
 
-    static func text(_ body: String, status: HTTPResponse.Status = .ok, contentType: String = "text/plain; charset=utf-8") -> Response {
+    static func text(
+        _ body: String, status: HTTPResponse.Status = .ok, contentType: String = "text/plain; charset=utf-8"
+    ) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = contentType
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))

@@ -76,7 +76,9 @@ public final class Histogram: Sendable {
     private let state: Mutex<(counts: [Int], count: Int, sum: Double)>
 
     /// 100 µs to 10 s.
-    static let latencyBounds: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+    static let latencyBounds: [Double] = [
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+    ]
 
     init(bounds: [Double]) {
         self.bounds = bounds
@@ -115,7 +117,12 @@ public final class Histogram: Sendable {
     public var snapshot: (cumulative: [Int], count: Int, sum: Double) {
         let s = state.withLock { $0 }
         var running = 0
-        return (s.counts.map { running += $0; return running }, s.count, s.sum)
+        return (
+            s.counts.map {
+                running += $0
+                return running
+            }, s.count, s.sum
+        )
     }
 
     /// The value below which a share `q` of observations fall, read from the buckets (the

@@ -6,11 +6,14 @@ public enum MetricsText {
     public static func render(_ engine: KafkaEngine) -> String {
         var out = Writer()
         let s = engine.stats
-        out.counter("vigil_events_total", "Source records read (events and malformed records).", s.eventsIn.load(ordering: .relaxed))
+        out.counter(
+            "vigil_events_total", "Source records read (events and malformed records).",
+            s.eventsIn.load(ordering: .relaxed))
         out.counter("vigil_events_scored_total", "Events scored.", s.scored.load(ordering: .relaxed))
         out.counter("vigil_alerts_total", "Alerts raised.", s.alerts.load(ordering: .relaxed))
         out.counter(
-            "vigil_alerts_acknowledged_total", "Alerts the broker acknowledged.", s.alertsAcknowledged.load(ordering: .relaxed))
+            "vigil_alerts_acknowledged_total", "Alerts the broker acknowledged.",
+            s.alertsAcknowledged.load(ordering: .relaxed))
         out.header("vigil_dead_letters_total", "Records sent to the dead-letter topic, by reason.", "counter")
         for (reason, n) in s.deadLettersByReason.sorted(by: { $0.key < $1.key }) {
             out.sample("vigil_dead_letters_total", ["reason": reason], Double(n))
@@ -23,11 +26,16 @@ public enum MetricsText {
         for q in [0.5, 0.9, 0.99] {
             if let v = s.scores.quantile(q) { out.sample("vigil_score_quantile", ["quantile": String(q)], v) }
         }
-        out.header("vigil_consumer_lag", "Records not yet done per source partition (high watermark minus done offset).", "gauge")
+        out.header(
+            "vigil_consumer_lag", "Records not yet done per source partition (high watermark minus done offset).",
+            "gauge")
         for (tp, lag) in engine.consumerLag.sorted(by: { $0.key < $1.key }) {
             out.sample("vigil_consumer_lag", ["topic": tp.topic, "partition": String(tp.partition)], Double(lag))
         }
-        out.header("vigil_stage_seconds", "Latency per stage: process = poll to outputs handed to the producer; deliver = poll to the broker's acknowledgement; checkpoint_pause = workers held by a checkpoint cut.", "histogram")
+        out.header(
+            "vigil_stage_seconds",
+            "Latency per stage: process = poll to outputs handed to the producer; deliver = poll to the broker's acknowledgement; checkpoint_pause = workers held by a checkpoint cut.",
+            "histogram")
         out.histogramSamples("vigil_stage_seconds", ["stage": "process"], s.processSeconds)
         out.histogramSamples("vigil_stage_seconds", ["stage": "deliver"], s.deliverSeconds)
         out.histogramSamples("vigil_stage_seconds", ["stage": "checkpoint_pause"], s.checkpointPauseSeconds)
@@ -36,16 +44,25 @@ public enum MetricsText {
         out.sample("vigil_evictions_total", ["cause": "idle"], Double(g.evictedIdle))
         out.sample("vigil_evictions_total", ["cause": "capacity"], Double(g.evictedForCapacity))
         out.header("vigil_checkpoints_total", "Checkpoints by outcome.", "counter")
-        out.sample("vigil_checkpoints_total", ["outcome": "written"], Double(s.checkpointsWritten.load(ordering: .relaxed)))
-        out.sample("vigil_checkpoints_total", ["outcome": "failed"], Double(s.checkpointsFailed.load(ordering: .relaxed)))
+        out.sample(
+            "vigil_checkpoints_total", ["outcome": "written"], Double(s.checkpointsWritten.load(ordering: .relaxed)))
+        out.sample(
+            "vigil_checkpoints_total", ["outcome": "failed"], Double(s.checkpointsFailed.load(ordering: .relaxed)))
         let lastMs = s.checkpointTimeMs.load(ordering: .relaxed)
         if lastMs > 0 {
-            out.gauge("vigil_checkpoint_age_seconds", "Seconds since the last checkpoint was cut.", Date().timeIntervalSince1970 - Double(lastMs) / 1000)
-            out.gauge("vigil_checkpoint_bytes", "Size of the last checkpoint.", Double(s.checkpointBytes.load(ordering: .relaxed)))
             out.gauge(
-                "vigil_checkpoint_write_seconds", "Time to write the last checkpoint (waiting for outputs, encoding, publishing).",
+                "vigil_checkpoint_age_seconds", "Seconds since the last checkpoint was cut.",
+                Date().timeIntervalSince1970 - Double(lastMs) / 1000)
+            out.gauge(
+                "vigil_checkpoint_bytes", "Size of the last checkpoint.",
+                Double(s.checkpointBytes.load(ordering: .relaxed)))
+            out.gauge(
+                "vigil_checkpoint_write_seconds",
+                "Time to write the last checkpoint (waiting for outputs, encoding, publishing).",
                 Double(s.checkpointWriteNanos.load(ordering: .relaxed)) / 1e9)
-            out.gauge("vigil_checkpoint_sequence", "Sequence number of the last checkpoint.", Double(s.checkpointSequence.load(ordering: .relaxed)))
+            out.gauge(
+                "vigil_checkpoint_sequence", "Sequence number of the last checkpoint.",
+                Double(s.checkpointSequence.load(ordering: .relaxed)))
         }
         out.header("vigil_reloads_total", "Configuration changes by outcome.", "counter")
         out.sample("vigil_reloads_total", ["outcome": "applied"], Double(s.reloadsApplied.load(ordering: .relaxed)))
@@ -59,7 +76,8 @@ public enum MetricsText {
         var text = ""
 
         mutating func header(_ name: String, _ help: String, _ type: String) {
-            text += "# HELP \(name) \(help.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n"))\n"
+            text +=
+                "# HELP \(name) \(help.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n"))\n"
             text += "# TYPE \(name) \(type)\n"
         }
 
@@ -98,7 +116,8 @@ public enum MetricsText {
         }
 
         private func escape(_ s: String) -> String {
-            s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+            s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                .replacingOccurrences(of: "\n", with: "\\n")
         }
 
         private func format(_ v: Double) -> String {
@@ -121,11 +140,15 @@ public enum StatusJSON {
         var o: [String: Any] = [
             "topology": t.name, "phase": engine.phase, "ready": engine.isReady, "model_versions": engine.modelVersions,
             "models": t.models.map { ["name": $0.name, "role": $0.role.rawValue, "weight": $0.weight] },
-            "threshold": ["current": g.threshold, "mode": t.threshold.mode.rawValue, "target_alert_rate": t.threshold.targetAlertRate],
+            "threshold": [
+                "current": g.threshold, "mode": t.threshold.mode.rawValue,
+                "target_alert_rate": t.threshold.targetAlertRate,
+            ],
             "events": s.eventsIn.load(ordering: .relaxed), "alerts": s.alerts.load(ordering: .relaxed),
             "dead_letters": s.deadLettersByReason, "entities": g.entities,
             "rates_per_second": [
-                "events": Double(s.eventsIn.load(ordering: .relaxed)) / uptime, "alerts": Double(s.alerts.load(ordering: .relaxed)) / uptime,
+                "events": Double(s.eventsIn.load(ordering: .relaxed)) / uptime,
+                "alerts": Double(s.alerts.load(ordering: .relaxed)) / uptime,
             ],
             "uptime_seconds": uptime, "workers": engine.workers,
         ]
@@ -140,7 +163,8 @@ public enum StatusJSON {
                 "time_ms": s.checkpointTimeMs.load(ordering: .relaxed),
             ]
         }
-        let data = (try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .prettyPrinted])) ?? Data("{}".utf8)
+        let data =
+            (try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .prettyPrinted])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 }

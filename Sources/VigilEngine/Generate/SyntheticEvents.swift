@@ -32,7 +32,9 @@ public struct SyntheticEvents: Sequence, IteratorProtocol {
         queue.removeAll(keepingCapacity: true)
         queueHead = 0
         if let t = stream.next() {
-            for label in stream.labels(availableBy: t.time) { queue.append(.label(id: label.id, json: Self.json(label))) }
+            for label in stream.labels(availableBy: t.time) {
+                queue.append(.label(id: label.id, json: Self.json(label)))
+            }
             queue.append(.event(id: t.id, card: t.card, json: Self.json(t)))
         } else if !finished {
             finished = true
@@ -51,7 +53,9 @@ public struct SyntheticEvents: Sequence, IteratorProtocol {
         let cents = Int64((t.amount * 100).rounded())
         let fraction = cents % 100
         out += "\(cents / 100).\(fraction < 10 ? "0" : "")\(fraction)".utf8
-        out += #","merchant_id":"\#(t.merchantId)","merchant_category":"\#(t.merchantCategory)","country":"\#(t.country)","channel":"\#(t.channel)"}"#.utf8
+        out +=
+            #","merchant_id":"\#(t.merchantId)","merchant_category":"\#(t.merchantCategory)","country":"\#(t.country)","channel":"\#(t.channel)"}"#
+            .utf8
         return out
     }
 

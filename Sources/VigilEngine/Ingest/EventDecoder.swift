@@ -66,7 +66,8 @@ public struct EventDecoder: Sendable {
         infos = schema.fields.map {
             FieldInfo(
                 type: $0.type, required: $0.required, min: $0.min, max: $0.max,
-                numberColumn: layout.numbers.firstIndex(of: $0.name), categoryColumn: layout.categories.firstIndex(of: $0.name))
+                numberColumn: layout.numbers.firstIndex(of: $0.name),
+                categoryColumn: layout.categories.firstIndex(of: $0.name))
         }
         nameBytes = names.flatMap { Array($0.utf8) }
         let lengths = names.map(\.utf8.count)
@@ -95,7 +96,8 @@ public struct EventDecoder: Sendable {
         }
         guard bytes.count <= maxEventBytes else {
             return .failure(
-                DeadLetterReason(.oversized, "\(bytes.count) bytes, more than source.max_event_bytes (\(maxEventBytes))"))
+                DeadLetterReason(
+                    .oversized, "\(bytes.count) bytes, more than source.max_event_bytes (\(maxEventBytes))"))
         }
         for k in numbers.indices { numbers[k] = .nan }
         for k in categories.indices { categories[k] = 0 }
@@ -139,7 +141,8 @@ public struct EventDecoder: Sendable {
                     return .failure(DeadLetterReason(.badTime, "field '\(fieldNames[timeField])': \(error.detail)"))
                 }
             } else if missingTime == .deadLetter || infos[timeField].required {
-                return .failure(DeadLetterReason(.missingTime, "the event time field '\(fieldNames[timeField])' is missing"))
+                return .failure(
+                    DeadLetterReason(.missingTime, "the event time field '\(fieldNames[timeField])' is missing"))
             } else {
                 out.time = arrivalMs
             }
@@ -158,7 +161,9 @@ public struct EventDecoder: Sendable {
 
     /// The declared field a key names (unescaped first if it has escapes), or nil.
     private func lookup(_ name: JSONScanner.StringToken, _ scanner: JSONScanner) throws(JSONScanner.Failure) -> Int? {
-        guard name.escaped else { return lookup(UnsafeRawBufferPointer(rebasing: scanner.bytes[name.start..<name.end])) }
+        guard name.escaped else {
+            return lookup(UnsafeRawBufferPointer(rebasing: scanner.bytes[name.start..<name.end]))
+        }
         var plain: [UInt8] = []
         try scanner.unescape(name, into: &plain)
         return plain.withUnsafeBytes { lookup($0) }
@@ -167,7 +172,9 @@ public struct EventDecoder: Sendable {
     private func lookup(_ key: UnsafeRawBufferPointer) -> Int? {
         nameBytes.withUnsafeBytes { all -> Int? in
             for k in nameLengths.indices where nameLengths[k] == key.count {
-                if key.isEmpty || memcmp(all.baseAddress! + nameStarts[k], key.baseAddress!, key.count) == 0 { return k }
+                if key.isEmpty || memcmp(all.baseAddress! + nameStarts[k], key.baseAddress!, key.count) == 0 {
+                    return k
+                }
             }
             return nil
         }
@@ -301,10 +308,14 @@ public struct EventDecoder: Sendable {
             return Int64(ms.rounded(.down))
         case .text(let range):
             guard timeFormat == .auto || timeFormat == .rfc3339 else {
-                throw TimeError(detail: "expected epoch \(timeFormat == .unixSeconds ? "seconds" : "milliseconds"), got a string")
+                throw TimeError(
+                    detail: "expected epoch \(timeFormat == .unixSeconds ? "seconds" : "milliseconds"), got a string")
             }
             guard let ms = RFC3339.milliseconds(UnsafeRawBufferPointer(rebasing: bytes[range])) else {
-                throw TimeError(detail: "'\(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range.prefix(40)]), as: UTF8.self))' is not an RFC 3339 time")
+                throw TimeError(
+                    detail:
+                        "'\(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range.prefix(40)]), as: UTF8.self))' is not an RFC 3339 time"
+                )
             }
             return ms
         }
@@ -337,7 +348,8 @@ public enum RFC3339 {
             expect([0x54, 0x74, 0x20]), let hour = digits(2), expect([0x3A]), let minute = digits(2), expect([0x3A]),
             let second = digits(2)
         else { return nil }
-        guard (1...12).contains(month), (1...daysIn(month, year)).contains(day), hour < 24, minute < 60, second <= 60 else {
+        guard (1...12).contains(month), (1...daysIn(month, year)).contains(day), hour < 24, minute < 60, second <= 60
+        else {
             return nil
         }
         var ms = 0

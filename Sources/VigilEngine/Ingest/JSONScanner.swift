@@ -212,7 +212,11 @@ struct JSONScanner {
         // Double give the correctly rounded result in one multiplication or division.
         if dropped == 0, digits <= 15, exponent >= -22, exponent <= 22 {
             var v = Double(mantissa)
-            if exponent < 0 { v /= Self.powersOfTen[-exponent] } else if exponent > 0 { v *= Self.powersOfTen[exponent] }
+            if exponent < 0 {
+                v /= Self.powersOfTen[-exponent]
+            } else if exponent > 0 {
+                v *= Self.powersOfTen[exponent]
+            }
             return (negative ? -v : v, start, end)
         }
         return (Self.slowDouble(bytes, start, end), start, end)

@@ -26,7 +26,9 @@ public struct LabelDecoder: Sendable {
 
     /// Decodes one label record, or says why it cannot.
     public func decode(_ bytes: UnsafeRawBufferPointer?) -> Result<Decoded, DeadLetterReason> {
-        guard let bytes, !bytes.isEmpty else { return .failure(DeadLetterReason(.emptyEvent, "the label record has no value")) }
+        guard let bytes, !bytes.isEmpty else {
+            return .failure(DeadLetterReason(.emptyEvent, "the label record has no value"))
+        }
         var scanner = JSONScanner(bytes)
         var idHash: UInt64?
         var label: Bool?
@@ -48,7 +50,10 @@ public struct LabelDecoder: Sendable {
                         let n = try scanner.number()
                         idHash = StableHash.hash(UnsafeRawBufferPointer(rebasing: bytes[n.start..<n.end]))
                     default:
-                        return .failure(DeadLetterReason(.wrongType, "label field '\(String(decoding: key, as: UTF8.self))' must be a string or a number"))
+                        return .failure(
+                            DeadLetterReason(
+                                .wrongType,
+                                "label field '\(String(decoding: key, as: UTF8.self))' must be a string or a number"))
                     }
                 } else if name == field {
                     switch kind {
@@ -61,13 +66,20 @@ public struct LabelDecoder: Sendable {
                     case .number: label = try scanner.number().value != 0
                     case .string:
                         let s = try scanner.string()
-                        switch String(decoding: UnsafeRawBufferPointer(rebasing: bytes[s.start..<s.end]), as: UTF8.self).lowercased() {
+                        switch String(decoding: UnsafeRawBufferPointer(rebasing: bytes[s.start..<s.end]), as: UTF8.self)
+                            .lowercased()
+                        {
                         case "true", "1", "yes", "fraud": label = true
                         case "false", "0", "no", "legit": label = false
-                        default: return .failure(DeadLetterReason(.wrongType, "label value is not a recognised truth value"))
+                        default:
+                            return .failure(DeadLetterReason(.wrongType, "label value is not a recognised truth value"))
                         }
                     default:
-                        return .failure(DeadLetterReason(.wrongType, "label field '\(String(decoding: field, as: UTF8.self))' must be a boolean, a number or a string"))
+                        return .failure(
+                            DeadLetterReason(
+                                .wrongType,
+                                "label field '\(String(decoding: field, as: UTF8.self))' must be a boolean, a number or a string"
+                            ))
                     }
                 } else if name == timeField {
                     switch kind {
@@ -88,8 +100,13 @@ public struct LabelDecoder: Sendable {
         } catch {
             return .failure(DeadLetterReason(.malformedJSON, error.message))
         }
-        guard let idHash else { return .failure(DeadLetterReason(.missingKey, "the label has no '\(String(decoding: key, as: UTF8.self))'")) }
-        guard let label else { return .failure(DeadLetterReason(.missingField, "the label has no '\(String(decoding: field, as: UTF8.self))'")) }
+        guard let idHash else {
+            return .failure(DeadLetterReason(.missingKey, "the label has no '\(String(decoding: key, as: UTF8.self))'"))
+        }
+        guard let label else {
+            return .failure(
+                DeadLetterReason(.missingField, "the label has no '\(String(decoding: field, as: UTF8.self))'"))
+        }
         return .success(Decoded(record: LabelRecord(idHash: idHash, isFraud: label), time: time))
     }
 }

@@ -42,7 +42,8 @@ struct ModelSet: Sendable {
         }
         self.slots = slots
         versions = specs.map { Self.version(spec: $0, plan: plan) }
-        let shape = FeatureMatrix(names: plan.names, categoryNames: plan.categoryNames, categoryBuckets: plan.categoryBuckets)
+        let shape = FeatureMatrix(
+            names: plan.names, categoryNames: plan.categoryNames, categoryBuckets: plan.categoryBuckets)
         bindings = slots.map { slot in
             switch slot {
             case .forest(let k): return forests[k].binding(for: shape)
@@ -99,7 +100,8 @@ struct ModelSet: Sendable {
     func score(_ m: Int, _ matrix: FeatureMatrix, rows: Range<Int>, into out: inout [Double]) {
         switch slots[m] {
         case .forest(let k): forests[k].score(matrix, rows: rows, binding: bindings[m], into: &out)
-        case .regression(let k): for r in rows { out.append(regressions[k].score(matrix, row: r, binding: bindings[m])) }
+        case .regression(let k):
+            for r in rows { out.append(regressions[k].score(matrix, row: r, binding: bindings[m])) }
         }
     }
 

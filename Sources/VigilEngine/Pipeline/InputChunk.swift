@@ -185,7 +185,12 @@ public final class InputChunk: @unchecked Sendable {
         var out = deadLetters.map { (index: $0.key, reason: $0.value) }
         for shard in lateDeadLetters {
             for i in shard {
-                out.append((i, DeadLetterReason(.late, "later than source.time.allowed_lateness behind its entity's newest event")))
+                out.append(
+                    (
+                        i,
+                        DeadLetterReason(
+                            .late, "later than source.time.allowed_lateness behind its entity's newest event")
+                    ))
             }
         }
         return out.sorted { $0.index < $1.index }

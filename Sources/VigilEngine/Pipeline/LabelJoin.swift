@@ -174,15 +174,23 @@ final class LabelJoin {
         let cols = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
         let cats = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
         guard cols == columns, cats == categoryColumns else {
-            throw CheckpointError(.wrongSchema, "waiting events have \(cols)+\(cats) columns, this topology \(columns)+\(categoryColumns)")
+            throw CheckpointError(
+                .wrongSchema, "waiting events have \(cols)+\(cats) columns, this topology \(columns)+\(categoryColumns)"
+            )
         }
         let n = try input.checkpoint { r throws(VigilError) in try r.int(in: 0...Int(Int32.max), "waiting events") }
-        guard input.remaining >= n * (25 + 8 * cols + 4 * cats) else { throw CheckpointError(.truncated, "waiting events cut short") }
+        guard input.remaining >= n * (25 + 8 * cols + 4 * cats) else {
+            throw CheckpointError(.truncated, "waiting events cut short")
+        }
         func column<T: BitwiseCopyable>(_ count: Int, _: T) throws(CheckpointError) -> [T] {
             try input.checkpoint { r throws(VigilError) in try r.values(count, of: T.self) }
         }
-        let newIds = try column(n, UInt64(0)), newTimes = try column(n, Int64(0)), newScores = try column(n, 0.0)
-        let newAlerted = try column(n, UInt8(0)), newValues = try column(n * cols, 0.0), newBuckets = try column(n * cats, UInt32(0))
+        let newIds = try column(n, UInt64(0))
+        let newTimes = try column(n, Int64(0))
+        let newScores = try column(n, 0.0)
+        let newAlerted = try column(n, UInt8(0))
+        let newValues = try column(n * cols, 0.0)
+        let newBuckets = try column(n * cats, UInt32(0))
         for i in 0..<n {
             if used == capacity { dropOldest() }
             let slot = (head + used) % capacity
@@ -197,7 +205,8 @@ final class LabelJoin {
         }
         let m = try input.checkpoint { r throws(VigilError) in try r.int(in: 0...Int(Int32.max), "early labels") }
         guard input.remaining >= 9 * m else { throw CheckpointError(.truncated, "early labels cut short") }
-        let earlyIDs = try column(m, UInt64(0)), earlyValues = try column(m, UInt8(0))
+        let earlyIDs = try column(m, UInt64(0))
+        let earlyValues = try column(m, UInt8(0))
         for i in 0..<m { holdEarly(LabelRecord(idHash: earlyIDs[i], isFraud: earlyValues[i] != 0)) }
     }
 

@@ -45,7 +45,9 @@ public final class Pipeline: @unchecked Sendable {
     ///   - workers: worker threads (shards); the results depend on it, as entities are split
     ///     among the workers' model replicas.
     ///   - metricsWindow: labelled events each worker keeps for its prequential metrics.
-    public init(topology: Topology, workers: Int, sink: any PipelineSink, metricsWindow: Int = 1_000_000) throws(VigilError) {
+    public init(topology: Topology, workers: Int, sink: any PipelineSink, metricsWindow: Int = 1_000_000)
+        throws(VigilError)
+    {
         precondition(workers >= 1)
         self.topology = topology
         workerCount = workers
@@ -54,7 +56,8 @@ public final class Pipeline: @unchecked Sendable {
         plan = try FeaturePlan(features: topology.features, layout: decoder.layout, state: topology.state)
         let plan = plan
         self.workers = (0..<workers).map {
-            Worker(shard: $0, topology: topology, plan: plan, workers: workers, sink: sink, metricsWindow: metricsWindow)
+            Worker(
+                shard: $0, topology: topology, plan: plan, workers: workers, sink: sink, metricsWindow: metricsWindow)
         }
         modelVersions = self.workers[0].models.versions
         rings = (0..<workers).map { _ in ShardRing<WorkItem>(capacity: Self.ringCapacity) }
@@ -194,7 +197,8 @@ public final class Pipeline: @unchecked Sendable {
         guard checkpoint.workerCount == workerCount else {
             throw CheckpointError(
                 .wrongSchema,
-                "written by \(checkpoint.workerCount) workers and this run has \(workerCount); entities are sharded by worker, so start with --workers \(checkpoint.workerCount) to use it")
+                "written by \(checkpoint.workerCount) workers and this run has \(workerCount); entities are sharded by worker, so start with --workers \(checkpoint.workerCount) to use it"
+            )
         }
         let results = Mutex([Result<Worker.RestoreReport, CheckpointError>?](repeating: nil, count: workerCount))
         DispatchQueue.concurrentPerform(iterations: workerCount) { i in
@@ -294,7 +298,8 @@ struct ChunkBuilder {
         count: Int, topics: [String], raw: any RawRecords, shards: Int,
         position: (Int) -> (topic: Int32, partition: Int32, offset: Int64, timestampMs: Int64?), arrivalMs: Int64
     ) -> (InputChunk, [ShardWork?]) {
-        let chunk = InputChunk(sequence: sequence, count: count, models: models, shards: shards, topics: topics, raw: raw)
+        let chunk = InputChunk(
+            sequence: sequence, count: count, models: models, shards: shards, topics: topics, raw: raw)
         sequence += 1
         records += count
         staging.removeAll()

@@ -92,7 +92,8 @@ final class Worker: @unchecked Sendable {
         joinsLabels = !labelSources.isEmpty && topology.source.id != nil
         join = LabelJoin(
             expireMs: labelSources.map(\.expire.wholeMilliseconds).max() ?? 0,
-            capacity: max(1, Pipeline.labelWaitCapacity / workers), earlyCapacity: Pipeline.earlyLabelCapacity, columns: plan.names.count,
+            capacity: max(1, Pipeline.labelWaitCapacity / workers), earlyCapacity: Pipeline.earlyLabelCapacity,
+            columns: plan.names.count,
             categoryColumns: plan.categoryNames.count)
         learnsFromLabels = topology.models.map { $0.kind.labels != nil }
         canaryShares = tunables.canaryShares
@@ -126,7 +127,8 @@ final class Worker: @unchecked Sendable {
         var alerts: [AlertRecord] = []
         var late: [Int] = []
         let batched = (0..<m).map { models.batchSpan($0) != nil }
-        var spanStart = 0, spanEnd = 0
+        var spanStart = 0
+        var spanEnd = 0
         for r in 0..<batch.count {
             if r == spanEnd {
                 // Models that batch score the rows up to their next change at once; the span

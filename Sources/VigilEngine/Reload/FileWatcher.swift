@@ -35,7 +35,9 @@ public final class FileWatcher: Sendable {
     private func stamp() -> Stamp? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
-        return Stamp(size: Int64(st.st_size), modified: st.st_mtim.tv_sec * 1_000_000_000 + st.st_mtim.tv_nsec, inode: UInt64(st.st_ino))
+        return Stamp(
+            size: Int64(st.st_size), modified: st.st_mtim.tv_sec * 1_000_000_000 + st.st_mtim.tv_nsec,
+            inode: UInt64(st.st_ino))
     }
 
     private func loop() {

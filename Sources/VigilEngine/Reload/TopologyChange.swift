@@ -57,12 +57,16 @@ public struct TopologyChange: Sendable, Equatable {
         compare("alerts.explain", .tunable, old.alerts.explain, new.alerts.explain)
         compare("description", .tunable, old.description, new.description)
         if old.models.map(\.name) != new.models.map(\.name) {
-            items.append(Item(path: "models", kind: .structural, old: text(old.models.map(\.name)), new: text(new.models.map(\.name))))
+            items.append(
+                Item(
+                    path: "models", kind: .structural, old: text(old.models.map(\.name)),
+                    new: text(new.models.map(\.name))))
         } else {
             for (a, b) in zip(old.models, new.models) {
                 let path = "models[\(a.name)]"
                 compare(path + ".labels", .restart, a.kind.labels?.topic, b.kind.labels?.topic)
-                var aa = a, bb = b
+                var aa = a
+                var bb = b
                 (aa.role, aa.weight, aa.canaryShare) = (.active, 1, nil)
                 (bb.role, bb.weight, bb.canaryShare) = (.active, 1, nil)
                 if a.kind.labels?.topic == b.kind.labels?.topic { compare(path, .structural, aa, bb) }
@@ -77,7 +81,8 @@ public struct TopologyChange: Sendable, Equatable {
     /// The changed leaves of two values of one type, by field (`source.kafka.group`), so the
     /// audit names what changed rather than printing whole sections.
     private static func fieldChanges(_ path: String, _ kind: Kind, _ a: Any, _ b: Any, depth: Int) -> [Item] {
-        let ma = Mirror(reflecting: a), mb = Mirror(reflecting: b)
+        let ma = Mirror(reflecting: a)
+        let mb = Mirror(reflecting: b)
         // Both present: compare what the optionals hold.
         if ma.displayStyle == .optional, mb.displayStyle == .optional, let va = ma.children.first?.value,
             let vb = mb.children.first?.value

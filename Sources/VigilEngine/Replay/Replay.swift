@@ -112,7 +112,8 @@ public struct Replay {
     private func loadLabels() throws(VigilError) -> [LabelDecoder.Decoded] {
         guard let labels else { return [] }
         guard let source = topology.models.compactMap(\.kind.labels).first else {
-            throw VigilError(.invalidArgument, "--labels given, but no model of topology \(topology.name) learns from labels")
+            throw VigilError(
+                .invalidArgument, "--labels given, but no model of topology \(topology.name) learns from labels")
         }
         guard let data = FileManager.default.contents(atPath: labels) else {
             throw VigilError(.ioFailed, "cannot read \(labels)")

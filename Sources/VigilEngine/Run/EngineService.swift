@@ -41,7 +41,9 @@ public struct EngineService: Service {
             }
         } onGracefulShutdown: {
             FileHandle.standardError.write(
-                Data("vigil: stopping: draining the workers, flushing outputs, final checkpoint, committing (deadline \(deadline))\n".utf8))
+                Data(
+                    "vigil: stopping: draining the workers, flushing outputs, final checkpoint, committing (deadline \(deadline))\n"
+                        .utf8))
             engine.stop()
             Self.watch(finished, engine: engine, deadline: deadline)
         }

@@ -76,7 +76,9 @@ public final class KafkaEngine: Sendable {
 
         /// The answer, or nil after `timeout`.
         func wait(_ timeout: Duration) -> String?? {
-            guard done.wait(timeout: .now() + .milliseconds(Int(timeout.wholeMilliseconds))) == .success else { return nil }
+            guard done.wait(timeout: .now() + .milliseconds(Int(timeout.wholeMilliseconds))) == .success else {
+                return nil
+            }
             return .some(value.withLock { $0 })
         }
     }
@@ -109,7 +111,8 @@ public final class KafkaEngine: Sendable {
         let common = KafkaConfiguration(
             bootstrapServers: servers, clientID: "vigil-\(topology.name)", properties: topology.source.kafka.properties)
         if topology.source.kafka.createTopics {
-            let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: servers, clientID: "vigil-admin"))
+            let admin = try KafkaAdmin(
+                configuration: KafkaConfiguration(bootstrapServers: servers, clientID: "vigil-admin"))
             let created = try topology.createMissingTopics(admin)
             if !created.isEmpty { logger.info("Created topics", metadata: ["topics": "\(created.sorted())"]) }
         }
@@ -143,7 +146,9 @@ public final class KafkaEngine: Sendable {
         }
         labelSources = labels
         store = topology.checkpoints.map {
-            CheckpointStore(spec: $0, topology: topology.name, brokers: servers, properties: topology.source.kafka.properties, logger: logger)
+            CheckpointStore(
+                spec: $0, topology: topology.name, brokers: servers, properties: topology.source.kafka.properties,
+                logger: logger)
         }
         audit = AuditLog(topic: topology.audit?.topic, producer: producer, logger: logger)
         ingest = IngestState()
@@ -212,7 +217,8 @@ public final class KafkaEngine: Sendable {
         let change = TopologyChange.between(nil, topology)
         let restored = try transition(to: topology, change: change)
         let outcome = ReloadOutcome(
-            source: .boot, result: .applied, change: change, reason: restored.map { "restored checkpoint \($0)" } ?? "cold start",
+            source: .boot, result: .applied, change: change,
+            reason: restored.map { "restored checkpoint \($0)" } ?? "cold start",
             topology: topology.name)
         shared.withLock { $0.lastReload = outcome }
         audit.record(outcome)
@@ -267,7 +273,10 @@ public final class KafkaEngine: Sendable {
         var failure = failure
         setPhase("draining")
         // Answer whoever waits for the ingest thread.
-        for r in requests.withLock({ q in defer { q.removeAll() }; return q }) {
+        for r in requests.withLock({ q in
+            defer { q.removeAll() }
+            return q
+        }) {
             switch r {
             case .apply(_, _, let reply), .checkpoint(_, let reply): reply.answer("the engine is stopping")
             case .cut: break
@@ -324,11 +333,14 @@ public final class KafkaEngine: Sendable {
 
     /// `processingLatency` split by whether a chunk was in flight while the workers captured a
     /// checkpoint (`during`), with the number of such captures; nil without checkpoints.
-    public func processingLatencyAroundCheckpoints(quantile q: Double) -> (during: Double?, outside: Double?, captures: Int)? {
+    public func processingLatencyAroundCheckpoints(quantile q: Double) -> (
+        during: Double?, outside: Double?, captures: Int
+    )? {
         let windows = captureWindows.withLock { $0 }
         guard !windows.isEmpty else { return nil }
         return (
-            sink.chunkTime(quantile: q, during: windows, inside: true), sink.chunkTime(quantile: q, during: windows, inside: false),
+            sink.chunkTime(quantile: q, during: windows, inside: true),
+            sink.chunkTime(quantile: q, during: windows, inside: false),
             windows.count
         )
     }
@@ -344,8 +356,10 @@ public final class KafkaEngine: Sendable {
         let g = gauges
         guard !g.isEmpty else { return (0, 0, 0, 0) }
         return (
-            g.map { $0.entities.load(ordering: .relaxed) }.reduce(0, +), g.map { $0.evictedIdle.load(ordering: .relaxed) }.reduce(0, +),
-            g.map { $0.evictedForCapacity.load(ordering: .relaxed) }.reduce(0, +), g.map(\.threshold).reduce(0, +) / Double(g.count)
+            g.map { $0.entities.load(ordering: .relaxed) }.reduce(0, +),
+            g.map { $0.evictedIdle.load(ordering: .relaxed) }.reduce(0, +),
+            g.map { $0.evictedForCapacity.load(ordering: .relaxed) }.reduce(0, +),
+            g.map(\.threshold).reduce(0, +) / Double(g.count)
         )
     }
 
@@ -445,7 +459,8 @@ public final class KafkaEngine: Sendable {
                 let states = captured.wait()
                 let capturedAt = ContinuousClock.now
                 captureWindows.withLock { if $0.count < 100_000 { $0.append((cutAt, capturedAt)) } }
-                writeCheckpoint(states: states, offsets: offsets, planSignature: signature, reason: reason, pause: captured.pause)
+                writeCheckpoint(
+                    states: states, offsets: offsets, planSignature: signature, reason: reason, pause: captured.pause)
                 pipeline.recycle(states)
             }
             checkpointInFlight.store(false, ordering: .releasing)
@@ -484,7 +499,9 @@ public final class KafkaEngine: Sendable {
             }
             if waiting.isEmpty { break }
             if clock.now - start > .seconds(120) {
-                logger.error("Checkpoint abandoned: outputs before the cut were not acknowledged in 120 s", metadata: ["waiting": "\(waiting)"])
+                logger.error(
+                    "Checkpoint abandoned: outputs before the cut were not acknowledged in 120 s",
+                    metadata: ["waiting": "\(waiting)"])
                 stats.checkpointsFailed.add(1, ordering: .relaxed)
                 return
             }
@@ -508,7 +525,10 @@ public final class KafkaEngine: Sendable {
         let took = clock.now - start
         logger.debug(
             "Checkpoint capture by part",
-            metadata: ["ms": "\(states.map { $0.captureTimes.map { "\($0.name)=\(milliseconds($0.took))" }.joined(separator: ",") })"])
+            metadata: [
+                "ms":
+                    "\(states.map { $0.captureTimes.map { "\($0.name)=\(milliseconds($0.took))" }.joined(separator: ",") })"
+            ])
         stats.checkpointsWritten.add(1, ordering: .relaxed)
         stats.checkpointBytes.store(bytes.count, ordering: .relaxed)
         stats.checkpointSequence.store(Int(sequence), ordering: .relaxed)
@@ -517,10 +537,12 @@ public final class KafkaEngine: Sendable {
         logger.info(
             "Checkpoint written",
             metadata: [
-                "sequence": "\(sequence)", "reason": "\(reason)", "bytes": "\(bytes.count)", "entities": "\(checkpoint.entities)",
+                "sequence": "\(sequence)", "reason": "\(reason)", "bytes": "\(bytes.count)",
+                "entities": "\(checkpoint.entities)",
                 "offsets": "\(offsets.map { "\($0.topic)[\($0.partition)]@\($0.offset)" })",
                 "pause_ms": "\(milliseconds(pause))", "write_ms": "\(milliseconds(took))",
-                "wait_ms": "\(milliseconds(encodeStart - start))", "encode_ms": "\(milliseconds(encoded - encodeStart))",
+                "wait_ms": "\(milliseconds(encodeStart - start))",
+                "encode_ms": "\(milliseconds(encoded - encodeStart))",
                 "publish_ms": "\(milliseconds(clock.now - encoded))",
                 "sections_mb": "\(checkpoint.sectionSummary)",
             ])
@@ -566,14 +588,17 @@ public final class KafkaEngine: Sendable {
             let scan = try store.scan(limit: restoreSequence == nil ? 1 : nil)
             readTime = ContinuousClock.now - readStart
             for s in scan.skipped {
-                logger.error("Checkpoint skipped", metadata: ["sequence": "\(s.sequence)", "where": "\(s.location)", "reason": "\(s.reason)"])
+                logger.error(
+                    "Checkpoint skipped",
+                    metadata: ["sequence": "\(s.sequence)", "where": "\(s.location)", "reason": "\(s.reason)"])
             }
             ingest.nextSequence.store((scan.highestSequence ?? 0) + 1, ordering: .relaxed)
             candidates = scan.stored.map(Candidate.stored)
             if let wanted = restoreSequence {
                 candidates = scan.stored.filter { $0.sequence == wanted }.map(Candidate.stored)
                 if candidates.isEmpty {
-                    throw VigilError(.invalidArgument, "checkpoint \(wanted) is not among those kept (see vigil checkpoints list)")
+                    throw VigilError(
+                        .invalidArgument, "checkpoint \(wanted) is not among those kept (see vigil checkpoints list)")
                 }
             }
         }
@@ -612,7 +637,8 @@ public final class KafkaEngine: Sendable {
                 install(pipeline, topology: new)
                 if case .stored = candidate {
                     let starts = Dictionary(
-                        checkpoint.offsets.map { (TopicPartition($0.topic, $0.partition), $0.offset) }, uniquingKeysWith: { $1 })
+                        checkpoint.offsets.map { (TopicPartition($0.topic, $0.partition), $0.offset) },
+                        uniquingKeysWith: { $1 })
                     consumer.setStartOffsets(starts)
                     ingest.startOffsets = starts
                     ingest.nextOffsets = starts
@@ -623,10 +649,12 @@ public final class KafkaEngine: Sendable {
                 logger.info(
                     rebuilt ? "Pipeline rebuilt" : "Restored checkpoint",
                     metadata: [
-                        "sequence": "\(checkpoint.sequence)", "where": "\(location)", "entities": "\(checkpoint.entities)",
+                        "sequence": "\(checkpoint.sequence)", "where": "\(location)",
+                        "entities": "\(checkpoint.entities)",
                         "restored": "\(report.restored)", "cold": "\(report.cold)",
                         "offsets": "\(checkpoint.offsets.map { "\($0.topic)[\($0.partition)]@\($0.offset)" })",
-                        "read_ms": "\(milliseconds(readTime))", "load_ms": "\(milliseconds(ContinuousClock.now - loadStart))",
+                        "read_ms": "\(milliseconds(readTime))",
+                        "load_ms": "\(milliseconds(ContinuousClock.now - loadStart))",
                     ])
                 return checkpoint.sequence
             } catch {
@@ -638,7 +666,9 @@ public final class KafkaEngine: Sendable {
         }
         if ingest.pipelineBox == nil {
             logger.notice(
-                store == nil ? "No checkpoints configured: cold start" : "No usable checkpoint: cold start (windows and models start empty)")
+                store == nil
+                    ? "No checkpoints configured: cold start"
+                    : "No usable checkpoint: cold start (windows and models start empty)")
         }
         install(pipeline, topology: new)
         return nil
@@ -654,11 +684,13 @@ public final class KafkaEngine: Sendable {
         let (name, versions) = shared.withLock { ($0.topology.name, $0.modelVersions) }
         if store != nil {
             checkpointInFlight.store(true, ordering: .releasing)
-            writeCheckpoint(states: states, offsets: offsets, planSignature: old.plan.signature, reason: "reload", pause: .zero)
+            writeCheckpoint(
+                states: states, offsets: offsets, planSignature: old.plan.signature, reason: "reload", pause: .zero)
             checkpointInFlight.store(false, ordering: .releasing)
         }
         return EngineCheckpoint(
-            sequence: 0, createdMs: Int64(Date().timeIntervalSince1970 * 1000), topology: name, planSignature: old.plan.signature,
+            sequence: 0, createdMs: Int64(Date().timeIntervalSince1970 * 1000), topology: name,
+            planSignature: old.plan.signature,
             modelVersions: versions, offsets: offsets, reason: "reload", workers: states)
     }
 
@@ -690,7 +722,8 @@ public final class KafkaEngine: Sendable {
             outcome = decideReload(from: current, file: topologyFile, source: source)
         } else {
             outcome = ReloadOutcome(
-                source: source, result: .invalid, change: TopologyChange(items: []), reason: "the engine was not started from a file",
+                source: source, result: .invalid, change: TopologyChange(items: []),
+                reason: "the engine was not started from a file",
                 topology: current.name)
         }
         switch outcome.result {
@@ -718,13 +751,15 @@ public final class KafkaEngine: Sendable {
         }
         let change = TopologyChange.between(current, new)
         guard let kind = change.kind else {
-            return ReloadOutcome(source: source, result: .unchanged, change: change, reason: "no change", topology: current.name)
+            return ReloadOutcome(
+                source: source, result: .unchanged, change: change, reason: "no change", topology: current.name)
         }
         if kind == .restart {
             let paths = change.items.filter { $0.kind == .restart }.map(\.path)
             return ReloadOutcome(
                 source: source, result: .refused, change: change,
-                reason: "needs a restart: \(paths.joined(separator: ", ")) cannot change while running; the running configuration is kept",
+                reason:
+                    "needs a restart: \(paths.joined(separator: ", ")) cannot change while running; the running configuration is kept",
                 topology: current.name)
         }
         let reply = Reply()
@@ -732,11 +767,15 @@ public final class KafkaEngine: Sendable {
         switch reply.wait(.seconds(120)) {
         case .none:
             return ReloadOutcome(
-                source: source, result: .refused, change: change, reason: "the engine did not apply it within 120 s", topology: current.name)
+                source: source, result: .refused, change: change, reason: "the engine did not apply it within 120 s",
+                topology: current.name)
         case .some(.some(let error)):
-            return ReloadOutcome(source: source, result: .refused, change: change, reason: error, topology: current.name)
+            return ReloadOutcome(
+                source: source, result: .refused, change: change, reason: error, topology: current.name)
         case .some(.none):
-            let how = kind == .tunable ? "swapped in between batches" : "rebuilt from a checkpoint (unchanged windows and models kept)"
+            let how =
+                kind == .tunable
+                ? "swapped in between batches" : "rebuilt from a checkpoint (unchanged windows and models kept)"
             return ReloadOutcome(source: source, result: .applied, change: change, reason: how, topology: new.name)
         }
     }

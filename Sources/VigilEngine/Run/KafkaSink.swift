@@ -91,7 +91,8 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
             send(
                 Output(
                     position: KafkaPosition(TopicPartition(p.topic, p.partition), p.offset), isAlert: true,
-                    key: chunk.keyText(alert.index).map { Array($0.utf8) }, value: alert.json, headers: [], alert: alert,
+                    key: chunk.keyText(alert.index).map { Array($0.utf8) }, value: alert.json, headers: [],
+                    alert: alert,
                     polledAt: chunk.createdAt))
         }
         for (i, reason) in chunk.allDeadLetters {
@@ -100,7 +101,8 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
             send(
                 Output(
                     position: KafkaPosition(TopicPartition(p.topic, p.partition), p.offset), isAlert: false,
-                    key: chunk.rawKey(i), value: value, headers: headers(reason, p), alert: nil, polledAt: chunk.createdAt))
+                    key: chunk.rawKey(i), value: value, headers: headers(reason, p), alert: nil,
+                    polledAt: chunk.createdAt))
         }
         consumer.markDone(done)
         stats.record(chunk)
@@ -115,14 +117,17 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
         }
         let total = completed.add(chunk.count, ordering: .relaxed).newValue
         onChunk?(chunk)
-        if let stopAfter, total >= stopAfter, total - chunk.count < stopAfter { reachedBound.store(true, ordering: .releasing) }
+        if let stopAfter, total >= stopAfter, total - chunk.count < stopAfter {
+            reachedBound.store(true, ordering: .releasing)
+        }
     }
 
     /// Quantiles (0...1) of the time from a chunk's poll to its outputs handed to the producer, in
     /// milliseconds; nil before the first chunk. `during`: only chunks whose time overlapped one
     /// of those intervals (true) or none of them (false); nil: all chunks.
     func chunkTime(
-        quantile q: Double, during windows: [(ContinuousClock.Instant, ContinuousClock.Instant)]? = nil, inside: Bool = true
+        quantile q: Double, during windows: [(ContinuousClock.Instant, ContinuousClock.Instant)]? = nil,
+        inside: Bool = true
     ) -> Double? {
         var times = chunkTimes.withLock { $0 }
         if let windows {
@@ -142,10 +147,12 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
         labelErrors.add(1, ordering: .relaxed)
         stats.deadLettered(reason.code.rawValue)
         let p = SourcePosition(
-            topic: record.topic, partition: record.partition, offset: record.offset, timestampMs: record.timestampMilliseconds)
+            topic: record.topic, partition: record.partition, offset: record.offset,
+            timestampMs: record.timestampMilliseconds)
         send(
             Output(
-                position: record.position, isAlert: false, key: record.key.map(Array.init), value: record.value.map(Array.init),
+                position: record.position, isAlert: false, key: record.key.map(Array.init),
+                value: record.value.map(Array.init),
                 headers: headers(reason, p), alert: nil, polledAt: .now))
     }
 
@@ -219,7 +226,8 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
             let left = pending.withLock { $0.count } + failed.withLock { $0.count }
             if left == 0 { return }
             if clock.now >= end {
-                throw KafkaError(.timedOut, "\(left) alerts or dead letters not acknowledged after \(deadline)", isRetriable: true)
+                throw KafkaError(
+                    .timedOut, "\(left) alerts or dead letters not acknowledged after \(deadline)", isRetriable: true)
             }
         }
     }

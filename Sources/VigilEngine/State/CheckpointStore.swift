@@ -28,7 +28,9 @@ public final class CheckpointStore: Sendable {
     static let partMagic: [UInt8] = Array("VGPT".utf8)
     static let partHeaderBytes = 4 + 2 + 8 + 4 + 4 + 8
 
-    public init(spec: CheckpointSpec, topology: String, brokers: [String], properties: [String: String] = [:], logger: Logger) {
+    public init(
+        spec: CheckpointSpec, topology: String, brokers: [String], properties: [String: String] = [:], logger: Logger
+    ) {
         self.spec = spec
         self.topology = topology
         self.brokers = brokers
@@ -39,7 +41,8 @@ public final class CheckpointStore: Sendable {
     /// Creates the checkpoint topic if it is missing: one partition (the parts stay in order),
     /// compacted.
     public func ensureTopic() throws(KafkaError) {
-        let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-admin"))
+        let admin = try KafkaAdmin(
+            configuration: KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-admin"))
         if try admin.createTopic(spec.topic, partitions: 1, config: ["cleanup.policy": "compact"]) {
             logger.info("Created the checkpoint topic", metadata: ["topic": "\(spec.topic)"])
         }
@@ -94,7 +97,8 @@ public final class CheckpointStore: Sendable {
             if state.allSatisfy({ $0 == nil }) { break }
             if clock.now >= end {
                 acks.withLock { a in for t in tokens { a[t] = nil } }
-                throw KafkaError(.timedOut, "checkpoint \(sequence): parts not acknowledged after \(deadline)", isRetriable: true)
+                throw KafkaError(
+                    .timedOut, "checkpoint \(sequence): parts not acknowledged after \(deadline)", isRetriable: true)
             }
         }
         if let directory = spec.directory { try writeFile(bytes, sequence: sequence, directory: directory) }
@@ -197,7 +201,8 @@ public final class CheckpointStore: Sendable {
                 result.highestSequence = max(result.highestSequence ?? 0, seq)
             }
         }
-        let fromTopic = try readTopic(limit: limit, timeout: timeout, skipped: &result.skipped, highest: &result.highestSequence)
+        let fromTopic = try readTopic(
+            limit: limit, timeout: timeout, skipped: &result.skipped, highest: &result.highestSequence)
         for s in fromTopic { candidates[s.sequence, default: []].append(s) }
         let newest = candidates.keys.sorted(by: >).prefix(limit)
         for seq in newest { result.stored += candidates[seq]! }
@@ -211,10 +216,13 @@ public final class CheckpointStore: Sendable {
     }
 
     private func readTopic(
-        limit: Int, timeout: Duration, skipped: inout [(sequence: UInt64, location: String, reason: String)], highest: inout UInt64?
+        limit: Int, timeout: Duration, skipped: inout [(sequence: UInt64, location: String, reason: String)],
+        highest: inout UInt64?
     ) throws -> [Stored] {
-        let common = KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-\(topology)-restore", properties: properties)
-        let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-admin"))
+        let common = KafkaConfiguration(
+            bootstrapServers: brokers, clientID: "vigil-\(topology)-restore", properties: properties)
+        let admin = try KafkaAdmin(
+            configuration: KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-admin"))
         guard let partitions = try admin.metadata(timeout: .seconds(10)).topics[spec.topic] else {
             logger.info("No checkpoint topic yet", metadata: ["topic": "\(spec.topic)"])
             return []
@@ -224,12 +232,14 @@ public final class CheckpointStore: Sendable {
         var readerCommon = common
         readerCommon.properties.merge(
             [
-                "max.partition.fetch.bytes": "67108864", "fetch.max.bytes": "134217728", "receive.message.max.bytes": "135000000",
+                "max.partition.fetch.bytes": "67108864", "fetch.max.bytes": "134217728",
+                "receive.message.max.bytes": "135000000",
                 "fetch.wait.max.ms": "10",
             ]
         ) { $1 }
         let consumer = try KafkaConsumer(
-            configuration: KafkaConsumerConfiguration(common: readerCommon, groupID: "vigil-restore-\(UUID().uuidString)"),
+            configuration: KafkaConsumerConfiguration(
+                common: readerCommon, groupID: "vigil-restore-\(UUID().uuidString)"),
             logger: logger)
         defer { consumer.close() }
         var ends: [TopicPartition: Int64] = [:]
@@ -252,19 +262,24 @@ public final class CheckpointStore: Sendable {
             let parts = try probeLast(consumer, tp, end: end, deadline: timeout).map { Int64($0.count) } ?? Int64(end)
             tails[tp] = max(lows[tp]!, end - Int64(limit + 1) * parts - 16)
         }
-        var found = try readRange(consumer, from: tails, to: ends, limit: limit, timeout: timeout, skipped: &skipped, highest: &highest)
+        var found = try readRange(
+            consumer, from: tails, to: ends, limit: limit, timeout: timeout, skipped: &skipped, highest: &highest)
         if found.isEmpty, tails.contains(where: { $0.value > lows[$0.key]! }) {
-            found = try readRange(consumer, from: lows, to: ends, limit: limit, timeout: timeout, skipped: &skipped, highest: &highest)
+            found = try readRange(
+                consumer, from: lows, to: ends, limit: limit, timeout: timeout, skipped: &skipped, highest: &highest)
         }
         return found
     }
 
     /// The part in the last record of `tp` (nil when it is not one).
-    private func probeLast(_ consumer: KafkaConsumer, _ tp: TopicPartition, end: Int64, deadline: Duration) throws -> Part? {
+    private func probeLast(_ consumer: KafkaConsumer, _ tp: TopicPartition, end: Int64, deadline: Duration) throws
+        -> Part?
+    {
         try consumer.assign([tp: end - 1])
         let stop = ContinuousClock.now.advanced(by: deadline)
         while ContinuousClock.now < stop {
-            for record in try consumer.poll(maxMessages: 10, timeout: .milliseconds(100)) where record.offset == end - 1 {
+            for record in try consumer.poll(maxMessages: 10, timeout: .milliseconds(100)) where record.offset == end - 1
+            {
                 return record.value.flatMap(Self.parsePart)
             }
         }
@@ -287,7 +302,9 @@ public final class CheckpointStore: Sendable {
         let prefix = Array("\(topology)/".utf8)
         while !remaining.isEmpty {
             guard clock.now < deadline else {
-                throw KafkaError(.timedOut, "reading the checkpoint topic \(spec.topic): not at its end after \(timeout)", isRetriable: true)
+                throw KafkaError(
+                    .timedOut, "reading the checkpoint topic \(spec.topic): not at its end after \(timeout)",
+                    isRetriable: true)
             }
             let batch = try consumer.poll(maxMessages: 1000, timeout: .milliseconds(200))
             for record in batch {
@@ -299,7 +316,8 @@ public final class CheckpointStore: Sendable {
                     continue
                 }
                 highest = max(highest ?? 0, part.sequence)
-                var a = open[part.sequence] ?? Assembly(parts: Array(repeating: nil, count: part.count), total: part.total)
+                var a =
+                    open[part.sequence] ?? Assembly(parts: Array(repeating: nil, count: part.count), total: part.total)
                 guard a.parts.count == part.count, a.total == part.total, part.index < part.count else {
                     skipped.append((part.sequence, spec.topic, "parts disagree on the checkpoint's size"))
                     continue
@@ -317,7 +335,8 @@ public final class CheckpointStore: Sendable {
                         complete.sort { $0.sequence > $1.sequence }
                         if complete.count > limit { complete.removeLast(complete.count - limit) }
                     } else {
-                        skipped.append((part.sequence, spec.topic, "parts add up to \(bytes.count) bytes, not \(a.total)"))
+                        skipped.append(
+                            (part.sequence, spec.topic, "parts add up to \(bytes.count) bytes, not \(a.total)"))
                     }
                 } else {
                     open[part.sequence] = a
@@ -326,7 +345,11 @@ public final class CheckpointStore: Sendable {
         }
         // Parts of a checkpoint that began before the range are not evidence of damage.
         for (seq, a) in open where seq > (complete.last?.sequence ?? 0) && a.parts[0] != nil {
-            skipped.append((seq, "topic \(spec.topic)", "incomplete: \(a.received) of \(a.parts.count) parts (interrupted while publishing)"))
+            skipped.append(
+                (
+                    seq, "topic \(spec.topic)",
+                    "incomplete: \(a.received) of \(a.parts.count) parts (interrupted while publishing)"
+                ))
         }
         return complete
     }
@@ -370,7 +393,9 @@ extension Topology {
         var created: [String] = []
         for topic in topics {
             if topic == checkpoints?.topic {
-                if try admin.createTopic(topic, partitions: 1, config: ["cleanup.policy": "compact"]) { created.append(topic) }
+                if try admin.createTopic(topic, partitions: 1, config: ["cleanup.policy": "compact"]) {
+                    created.append(topic)
+                }
             } else if try admin.createTopic(topic, partitions: source.kafka.partitions) {
                 created.append(topic)
             }

@@ -71,8 +71,10 @@ public struct EngineCheckpoint: Sendable {
             let kind = name.hasPrefix("model:") ? "models" : name.hasPrefix("ensemble:") ? "ensemble" : name
             kinds[kind, default: 0] += bytes
         }
-        return kinds.sorted { $0.value > $1.value }.map { "\($0.key)=\(String(format: "%.1f", Double($0.value) / 1e6))" }
-            .joined(separator: ",")
+        return kinds.sorted { $0.value > $1.value }.map {
+            "\($0.key)=\(String(format: "%.1f", Double($0.value) / 1e6))"
+        }
+        .joined(separator: ",")
     }
 
     /// Entities held in the windows, over all workers (read from the feature sections).
@@ -182,7 +184,9 @@ public struct EngineCheckpoint: Sendable {
         let decoded = Mutex([Result<WorkerState, CheckpointError>?](repeating: nil, count: workerCount))
         let (allBlobs, allEntities) = (blobs, entities)
         DispatchQueue.concurrentPerform(iterations: workerCount) { i in
-            let result = Result { () throws(CheckpointError) in try Self.decodeWorker(allBlobs[i], entities: allEntities[i]) }
+            let result = Result { () throws(CheckpointError) in
+                try Self.decodeWorker(allBlobs[i], entities: allEntities[i])
+            }
             decoded.withLock { $0[i] = result }
         }
         var workers: [WorkerState] = []

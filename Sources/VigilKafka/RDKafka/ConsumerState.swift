@@ -28,11 +28,14 @@ final class ConsumerState: Sendable {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             // A restore asked for exact positions: start these partitions there, once (a later
             // reassignment resumes from the group's committed offsets as usual).
-            let starts = startOffsets.withLock { s in partitions.compactMap { tp in s.removeValue(forKey: tp).map { (tp, $0) } } }
+            let starts = startOffsets.withLock { s in
+                partitions.compactMap { tp in s.removeValue(forKey: tp).map { (tp, $0) } }
+            }
             if let list, !starts.isEmpty {
                 let wanted = Dictionary(uniqueKeysWithValues: starts)
                 for i in 0..<Int(list.pointee.cnt) {
-                    let tp = TopicPartition(String(cString: list.pointee.elems[i].topic), list.pointee.elems[i].partition)
+                    let tp = TopicPartition(
+                        String(cString: list.pointee.elems[i].topic), list.pointee.elems[i].partition)
                     if let offset = wanted[tp] { list.pointee.elems[i].offset = offset }
                 }
             }
@@ -63,7 +66,9 @@ final class ConsumerState: Sendable {
             }
             tracker.withLock { $0.remove(partitions) }
             assignment.withLock { $0.subtract(partitions) }
-            logger.info(lost ? "Partitions lost" : "Partitions revoked", metadata: [LogKeys.partitions: "\(partitions.sorted())"])
+            logger.info(
+                lost ? "Partitions lost" : "Partitions revoked",
+                metadata: [LogKeys.partitions: "\(partitions.sorted())"])
             onEvent?(lost ? .lost(partitions) : .revoked(partitions))
         default:
             _ = rd_kafka_assign(rk, nil)
@@ -78,17 +83,21 @@ final class ConsumerState: Sendable {
     /// returns them; the coordinator's answer arrives while polling, as `.committed`, or as
     /// `.error` after which the failed offsets are pending again and the next commit resends them.
     @discardableResult
-    func commit(_ rk: OpaquePointer, only: Set<TopicPartition>? = nil, asyncVia queue: OpaquePointer?) -> [TopicPartition: Int64] {
+    func commit(_ rk: OpaquePointer, only: Set<TopicPartition>? = nil, asyncVia queue: OpaquePointer?)
+        -> [TopicPartition: Int64]
+    {
         let pending = tracker.withLock { $0.pendingCommits(only) }
         guard !pending.isEmpty else { return [:] }
         let list = TopicPartitionList.make(pending)
         defer { rd_kafka_topic_partition_list_destroy(list) }
         if let queue {
             tracker.withLock { $0.committed(pending) }  // sent: not resent unless it fails
-            let err = rd_kafka_commit_queue(rk, list, queue, { _, err, offsets, opaque in
-                guard let opaque else { return }
-                Unmanaged<ConsumerState>.fromOpaque(opaque).takeUnretainedValue().asyncCommitted(err, offsets)
-            }, Unmanaged.passUnretained(self).toOpaque())
+            let err = rd_kafka_commit_queue(
+                rk, list, queue,
+                { _, err, offsets, opaque in
+                    guard let opaque else { return }
+                    Unmanaged<ConsumerState>.fromOpaque(opaque).takeUnretainedValue().asyncCommitted(err, offsets)
+                }, Unmanaged.passUnretained(self).toOpaque())
             if err != RD_KAFKA_RESP_ERR_NO_ERROR {
                 tracker.withLock { $0.commitFailed(pending) }
                 onEvent?(.error(KafkaError.from(err, "commit")))

@@ -133,7 +133,9 @@ final class RDKafkaContext: Sendable {
         let topic = message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
         let error = ok ? nil : KafkaError.from(message.err, "delivery to \(topic) failed", code: .deliveryFailed)
         let token = UInt64(UInt(bitPattern: message._private))
-        onDelivery(DeliveryReport(topic: topic, partition: message.partition, offset: message.offset, token: token, error: error))
+        onDelivery(
+            DeliveryReport(
+                topic: topic, partition: message.partition, offset: message.offset, token: token, error: error))
     }
 }
 
@@ -162,7 +164,8 @@ extension KafkaError {
         case RD_KAFKA_RESP_ERR__FATAL:
             return KafkaError(.fatal, reason, rdkafkaCode: err.rawValue, isFatal: true)
         default:
-            let retriable = err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID || err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS
+            let retriable =
+                err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID || err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS
                 || err == RD_KAFKA_RESP_ERR_NOT_COORDINATOR || err == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE
                 || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE
             return KafkaError(fallback ?? .consumeFailed, reason, rdkafkaCode: err.rawValue, isRetriable: retriable)

@@ -209,7 +209,8 @@ enum Report {
         print(
             String(
                 format: "%@ messages=%d seconds=%.3f msgs_per_s=%.0f mb_per_s=%.2f ns_per_msg=%.0f peak_rss_mib=%.0f",
-                what, count, seconds, Double(count) / seconds, Double(bytes) / seconds / 1e6, seconds * 1e9 / Double(count),
+                what, count, seconds, Double(count) / seconds, Double(bytes) / seconds / 1e6,
+                seconds * 1e9 / Double(count),
                 peakRSSMiB()))
     }
 

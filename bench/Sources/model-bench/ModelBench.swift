@@ -8,7 +8,8 @@ import VigilModels
 @main
 struct ModelBench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "model-bench", abstract: "Quality and speed of VigilModels.", subcommands: [Quality.self, Speed.self, Kernels.self])
+        commandName: "model-bench", abstract: "Quality and speed of VigilModels.",
+        subcommands: [Quality.self, Speed.self, Kernels.self])
 }
 
 /// A labelled CSV (features…, label) as one matrix.
@@ -55,10 +56,13 @@ func nanoseconds(_ d: Duration) -> Double {
 func fmt(_ x: Double) -> String { String(format: "%.4f", x) }
 
 /// Prequential run (score, then learn); labels are learned `labelDelay` rows later.
-func prequential<M: OnlineModel>(_ model: inout M, _ data: LabelledData, labelDelay: Int) -> (scores: [Double], scoreNs: Double, learnNs: Double) {
+func prequential<M: OnlineModel>(_ model: inout M, _ data: LabelledData, labelDelay: Int) -> (
+    scores: [Double], scoreNs: Double, learnNs: Double
+) {
     var scores: [Double] = []
     scores.reserveCapacity(data.matrix.rows)
-    var scoreTime = Duration.zero, learnTime = Duration.zero
+    var scoreTime = Duration.zero
+    var learnTime = Duration.zero
     let clock = ContinuousClock()
     for r in 0..<data.matrix.rows {
         let t0 = clock.now
@@ -75,7 +79,8 @@ func prequential<M: OnlineModel>(_ model: inout M, _ data: LabelledData, labelDe
 }
 
 struct Quality: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Prequential ROC-AUC and AP of a model on a labelled CSV.")
+    static let configuration = CommandConfiguration(
+        abstract: "Prequential ROC-AUC and AP of a model on a labelled CSV.")
     @Argument(help: "CSV with feature columns, then a 0/1 label column.") var csv: String
     @Option(help: "forest (trees rebuilt in rotation), counting (the counting forest) or lr.") var model = "forest"
     @Option(help: "Seed.") var seed: UInt64 = 42
@@ -172,11 +177,13 @@ struct Speed: ParsableCommand {
         // Quality on the synthetic stream, prequential, labels 500 events late.
         var f2 = IsolationForest(features: data.matrix.names, seed: 42)
         let fq = prequential(&f2, data, labelDelay: 500)
-        var l2 = LogisticRegression(features: data.matrix.names, parameters: {
-            var p = LogisticRegression.Parameters()
-            p.positiveWeight = 20
-            return p
-        }())
+        var l2 = LogisticRegression(
+            features: data.matrix.names,
+            parameters: {
+                var p = LogisticRegression.Parameters()
+                p.positiveWeight = 20
+                return p
+            }())
         let lq = prequential(&l2, data, labelDelay: 500)
         print(
             "vigil events=\(data.labels.count) fraud=\(data.labels.filter { $0 }.count)"
@@ -216,7 +223,12 @@ struct Kernels: ParsableCommand {
         for batch in [1, 4, 16, 64, 256, 1024] {
             let rows = (0..<batch * dims).map { _ in rng.gaussian() }
             var out = [Double](repeating: 0, count: batch)
-            func measure(_ kernel: (UnsafeBufferPointer<Double>, Int, UnsafeBufferPointer<Double>, Double, UnsafeMutableBufferPointer<Double>) -> Void) -> Double {
+            func measure(
+                _ kernel: (
+                    UnsafeBufferPointer<Double>, Int, UnsafeBufferPointer<Double>, Double,
+                    UnsafeMutableBufferPointer<Double>
+                ) -> Void
+            ) -> Double {
                 let clock = ContinuousClock()
                 var reps = 0
                 let start = clock.now

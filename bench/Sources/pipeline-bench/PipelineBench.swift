@@ -23,14 +23,22 @@ struct Decode: ParsableCommand {
 
     /// The card-payments event as a Codable type, as a Swift team would decode it with Foundation.
     struct Payment: Decodable {
-        var txn_id: String
-        var card_id: String
+        var txnID: String
+        var cardID: String
         var ts: Int64
         var amount: Double
-        var merchant_id: String
-        var merchant_category: String
+        var merchantID: String
+        var merchantCategory: String
         var country: String
         var channel: String?
+
+        enum CodingKeys: String, CodingKey {
+            case ts, amount, country, channel
+            case txnID = "txn_id"
+            case cardID = "card_id"
+            case merchantID = "merchant_id"
+            case merchantCategory = "merchant_category"
+        }
     }
 
     func run() throws {
@@ -79,7 +87,10 @@ struct Decode: ParsableCommand {
             serialization = min(serialization, seconds(clock.now - start) * 1e9 / Double(min(lines.count, 50_000)))
             precondition(sum > 0)
         }
-        print(String(format: "decode vigil_ns=%.0f jsondecoder_ns=%.0f jsonserialization_ns=%.0f events=%d", best, codable, serialization, lines.count))
+        print(
+            String(
+                format: "decode vigil_ns=%.0f jsondecoder_ns=%.0f jsonserialization_ns=%.0f events=%d", best, codable,
+                serialization, lines.count))
     }
 }
 
@@ -98,7 +109,8 @@ struct Latency: ParsableCommand {
     @Option var fetchWaitMs = 10
 
     func run() throws {
-        let common = KafkaConfiguration(bootstrapServers: brokers.split(separator: ",").map(String.init), clientID: "latency-bench")
+        let common = KafkaConfiguration(
+            bootstrapServers: brokers.split(separator: ",").map(String.init), clientID: "latency-bench")
         let lines = try Data(contentsOf: URL(fileURLWithPath: input)).split(separator: 0x0A).map { Array($0) }
         let total = min(lines.count, Int(rate * seconds))
         let sent = Mutex<[String: ContinuousClock.Instant]>([:])
@@ -116,7 +128,11 @@ struct Latency: ParsableCommand {
                 for i in 0..<batch.count {
                     guard let value = batch[i].value, let id = Self.eventID(Array(value)) else { continue }
                     if let at = sent.withLock({ $0[id] }) {
-                        latencies.withLock { $0.append(Double((now - at).components.attoseconds) / 1e15 + Double((now - at).components.seconds) * 1000) }
+                        latencies.withLock {
+                            $0.append(
+                                Double((now - at).components.attoseconds) / 1e15 + Double((now - at).components.seconds)
+                                    * 1000)
+                        }
                     }
                 }
             }
@@ -147,7 +163,10 @@ struct Latency: ParsableCommand {
             return
         }
         func q(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(p * Double(sorted.count)))] }
-        print(String(format: "latency samples=%d sent=%d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f", sorted.count, total, q(0.5), q(0.99), sorted.last!))
+        print(
+            String(
+                format: "latency samples=%d sent=%d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f", sorted.count, total, q(0.5),
+                q(0.99), sorted.last!))
     }
 
     static func eventID(_ json: [UInt8]) -> String? { field(json, "event_id") ?? field(json, "txn_id") }
@@ -155,7 +174,9 @@ struct Latency: ParsableCommand {
     /// The string value of `"name":"…"` in a flat JSON text.
     static func field(_ json: [UInt8], _ name: String) -> String? {
         let marker = Array("\"\(name)\":\"".utf8)
-        guard let start = json.firstRange(of: marker)?.upperBound, let end = json[start...].firstIndex(of: 0x22) else { return nil }
+        guard let start = json.firstRange(of: marker)?.upperBound, let end = json[start...].firstIndex(of: 0x22) else {
+            return nil
+        }
         return String(decoding: json[start..<end], as: UTF8.self)
     }
 }
@@ -170,8 +191,10 @@ struct Relay: ParsableCommand {
     @Option var every = 1
 
     func run() throws {
-        let common = KafkaConfiguration(bootstrapServers: brokers.split(separator: ",").map(String.init), clientID: "relay")
-        let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(common: common, groupID: "relay-\(UUID().uuidString)"))
+        let common = KafkaConfiguration(
+            bootstrapServers: brokers.split(separator: ",").map(String.init), clientID: "relay")
+        let consumer = try KafkaConsumer(
+            configuration: KafkaConsumerConfiguration(common: common, groupID: "relay-\(UUID().uuidString)"))
         var producerConfig = KafkaProducerConfiguration(common: common)
         producerConfig.linger = .milliseconds(5)
         let positions = Mutex<[UInt64: KafkaPosition]>([:])
