@@ -76,7 +76,10 @@ let package = Package(
             swiftSettings: strict),
 
         // Shared by tests only: the broker gate (KAFKA_BOOTSTRAP / CI) and running the built CLI.
-        .target(name: "VigilTestKit", path: "Tests/VigilTestKit", swiftSettings: strict),
+        .target(
+            name: "VigilTestKit", dependencies: [.product(name: "Logging", package: "swift-log")],
+            path: "Tests/VigilTestKit",
+            swiftSettings: strict),
         .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore"], swiftSettings: strict),
         .testTarget(
             name: "VigilFeaturesTests",

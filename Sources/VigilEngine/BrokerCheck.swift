@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import VigilKafka
 
 /// Proves the Kafka path end to end: reach the broker, create a topic, produce sample events,
@@ -9,9 +10,14 @@ public struct BrokerCheck: Sendable {
     public var topic: String?
     public var count: Int
     public var timeout: Duration
+    /// Receives the Kafka clients' log lines.
+    public var logger: Logger
 
-    public init(brokers: [String], topic: String? = nil, count: Int = 5, timeout: Duration = .seconds(30)) {
+    public init(
+        brokers: [String], topic: String? = nil, count: Int = 5, timeout: Duration = .seconds(30), logger: Logger
+    ) {
         self.brokers = brokers
+        self.logger = logger
         self.topic = topic
         self.count = count
         self.timeout = timeout
@@ -32,7 +38,7 @@ public struct BrokerCheck: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         let common = KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-check")
-        let admin = try KafkaAdmin(configuration: common)
+        let admin = try KafkaAdmin(configuration: common, logger: logger)
         let metadata = try admin.metadata(timeout: .seconds(10))
         say("broker answered: \(metadata.brokers.joined(separator: ", ")) (\(metadata.topics.count) topics)")
 
@@ -41,7 +47,7 @@ public struct BrokerCheck: Sendable {
         let created = try admin.createTopic(topic, partitions: 2)
         say("topic \(topic): \(created ? "created" : "exists")")
 
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(common: common))
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(common: common), logger: logger)
         var sent = Set<String>()
         for i in 0..<count {
             let id = "check-\(nonce)-\(i)"
@@ -59,7 +65,7 @@ public struct BrokerCheck: Sendable {
 
         var config = KafkaConsumerConfiguration(common: common, groupID: "vigil-check-\(nonce)")
         config.startFrom = .earliest
-        let consumer = try KafkaConsumer(configuration: config)
+        let consumer = try KafkaConsumer(configuration: config, logger: logger)
         defer { consumer.close() }
         try consumer.subscribe(topics: [topic])
         var got: [KafkaMessage] = []

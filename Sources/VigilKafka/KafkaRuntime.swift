@@ -1,5 +1,3 @@
-import CRdKafka
-
 /// Facts about the librdkafka linked into this binary, and the check that it is new enough.
 public enum KafkaRuntime {
     /// Oldest librdkafka Vigil supports: 2.0.2 (Debian 12) cannot parse the ApiVersionResponse
@@ -8,10 +6,10 @@ public enum KafkaRuntime {
     public static let minimumVersionString = "2.8.0"
 
     /// The runtime version as librdkafka encodes it (`0xMMmmrrpp`).
-    public static var version: Int32 { rd_kafka_version() }
+    public static var version: Int32 { RDKafkaVersion.number }
 
     /// The runtime version, e.g. `2.8.0`.
-    public static var versionString: String { String(cString: rd_kafka_version_str()) }
+    public static var versionString: String { RDKafkaVersion.text }
 
     /// - Throws: `.unsupportedLibrary` naming both versions and the fix.
     public static func checkVersion() throws(KafkaError) {

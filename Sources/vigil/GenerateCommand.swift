@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import VigilEngine
 import VigilKafka
 import VigilModels
@@ -100,7 +101,7 @@ struct GenerateCommand: ParsableCommand {
             common: KafkaConfiguration(
                 bootstrapServers: brokers.split(separator: ",").map(String.init), clientID: "vigil-generate"))
         producerConfig.linger = .milliseconds(5)
-        let producer = try KafkaProducer(configuration: producerConfig)
+        let producer = try KafkaProducer(configuration: producerConfig, logger: Logger(label: "vigil.generate"))
         let events = producer.topic(topic)
         let labelTopic = labelsTopic.map { producer.topic($0) }
         let clock = ContinuousClock()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import VigilEngine
 import VigilKafka
 
@@ -66,7 +67,7 @@ struct Doctor: ParsableCommand {
         }
         let check = BrokerCheck(
             brokers: brokers.split(separator: ",").map(String.init), topic: topic, count: count,
-            timeout: .seconds(timeout))
+            timeout: .seconds(timeout), logger: Logger(label: "vigil.kafka"))
         do {
             let report = try check.run { print($0) }
             for m in report.readBack {
@@ -105,7 +106,8 @@ struct CreateTopics: ParsableCommand {
         let servers = brokers.map { $0.split(separator: ",").map(String.init) } ?? topology.source.kafka.brokers
         do {
             let admin = try KafkaAdmin(
-                configuration: KafkaConfiguration(bootstrapServers: servers, clientID: "vigil-admin"))
+                configuration: KafkaConfiguration(bootstrapServers: servers, clientID: "vigil-admin"),
+                logger: Logger(label: "vigil.create-topics"))
             let created = try topology.createMissingTopics(admin)
             for topic in topology.topics {
                 print("\(created.contains(topic) ? "created" : "exists "): \(topic)")

@@ -40,7 +40,7 @@ struct EngineIntegrationTests {
             }
             topology = try TopologyLoader.parse(text)
             let admin = try KafkaAdmin(
-                configuration: KafkaConfiguration(bootstrapServers: [brokers], clientID: "vigil-tests"))
+                configuration: KafkaConfiguration(bootstrapServers: [brokers], clientID: "vigil-tests"), logger: .quiet)
             _ = try admin.ensureTopics(topology.topics, partitions: partitions)
         }
 
@@ -50,7 +50,8 @@ struct EngineIntegrationTests {
             _ events: [[UInt8]], labels labelRecords: [[UInt8]] = [], partition: Int32? = nil, keys: [String]? = nil
         ) throws {
             let producer = try KafkaProducer(
-                configuration: KafkaProducerConfiguration(common: KafkaConfiguration(bootstrapServers: [brokers])))
+                configuration: KafkaProducerConfiguration(common: KafkaConfiguration(bootstrapServers: [brokers])),
+                logger: .quiet)
             let eventsTopic = producer.topic(source)
             let labelsTopic = producer.topic(labels)
             for (i, e) in events.enumerated() {
@@ -94,7 +95,7 @@ struct EngineIntegrationTests {
             var config = KafkaConsumerConfiguration(
                 common: KafkaConfiguration(bootstrapServers: [brokers]), groupID: TestBroker.unique("reader"))
             config.startFrom = .earliest
-            let consumer = try KafkaConsumer(configuration: config)
+            let consumer = try KafkaConsumer(configuration: config, logger: .quiet)
             try consumer.subscribe(topics: [topic])
             defer { consumer.close() }
             var out: [KafkaMessage] = []

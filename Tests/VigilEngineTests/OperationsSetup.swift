@@ -53,7 +53,7 @@ struct OperationsSetup {
         file = directory.appendingPathComponent("topology.yaml").path
         try write(targetRate: targetRate)
         let admin = try KafkaAdmin(
-            configuration: KafkaConfiguration(bootstrapServers: [brokers], clientID: "vigil-tests"))
+            configuration: KafkaConfiguration(bootstrapServers: [brokers], clientID: "vigil-tests"), logger: .quiet)
         _ = try self.topology.createMissingTopics(admin)
     }
 
@@ -110,7 +110,8 @@ struct OperationsSetup {
     /// with `rate`, at about that many events a second.
     func produce(_ events: [[UInt8]], keys: [String], rate: Int? = nil) throws {
         let producer = try KafkaProducer(
-            configuration: KafkaProducerConfiguration(common: KafkaConfiguration(bootstrapServers: [brokers])))
+            configuration: KafkaProducerConfiguration(common: KafkaConfiguration(bootstrapServers: [brokers])),
+            logger: .quiet)
         let topic = producer.topic(source)
         let start = ContinuousClock.now
         for (i, (e, key)) in zip(events, keys).enumerated() {
@@ -155,7 +156,8 @@ struct OperationsSetup {
 enum TopicReader {
     static func readAll(brokers: String, topic: String, timeout: Duration = .seconds(60)) throws -> [KafkaMessage] {
         let common = KafkaConfiguration(bootstrapServers: [brokers], clientID: "vigil-tests")
-        let partitions = try KafkaAdmin(configuration: common).metadata(timeout: .seconds(10)).topics[topic] ?? 0
+        let partitions =
+            try KafkaAdmin(configuration: common, logger: .quiet).metadata(timeout: .seconds(10)).topics[topic] ?? 0
         let consumer = try KafkaConsumer(
             configuration: KafkaConsumerConfiguration(common: common, groupID: TestBroker.unique("reader")),
             logger: Logger.quiet)
@@ -185,13 +187,4 @@ enum TopicReader {
 /// Why a test's set-up or read-back failed (thrown, since these run off the test's task).
 struct SetupFailure: Error, CustomStringConvertible {
     var description: String
-}
-
-extension Logger {
-    /// A logger that only reports errors (tests read the engine's outcomes, not its log).
-    static var quiet: Logger {
-        var l = Logger(label: "vigil.tests")
-        l.logLevel = .error
-        return l
-    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 import Testing
 import VigilKafka
@@ -31,10 +32,11 @@ struct BrokerRestartTests {
         var producerConfig = KafkaProducerConfiguration(common: common)
         producerConfig.messageTimeout = .seconds(60)
         let producer = try KafkaProducer(
-            configuration: producerConfig, onDelivery: { r in reports.withLock { $0.append(r) } }, onEvent: onEvent)
+            configuration: producerConfig, logger: .quiet, onDelivery: { r in reports.withLock { $0.append(r) } },
+            onEvent: onEvent)
         var consumerConfig = KafkaConsumerConfiguration(common: common, groupID: TestBroker.unique("group-restart"))
         consumerConfig.startFrom = .earliest
-        let consumer = try KafkaConsumer(configuration: consumerConfig, onEvent: onEvent)
+        let consumer = try KafkaConsumer(configuration: consumerConfig, logger: .quiet, onEvent: onEvent)
         defer { consumer.close() }
         try consumer.subscribe(topics: [topic])
 

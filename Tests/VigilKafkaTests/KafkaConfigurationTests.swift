@@ -3,6 +3,7 @@ import Logging
 import Synchronization
 import Testing
 import VigilKafka
+import VigilTestKit
 
 @Suite struct KafkaConfigurationTests {
     @Test func secretsAreRedactedInDescriptions() {
@@ -20,7 +21,7 @@ import VigilKafka
     @Test func anUnknownPropertyIsAClearErrorThatNamesIt() {
         let bad = KafkaConfiguration(bootstrapServers: ["127.0.0.1:9092"], properties: ["no.such.property": "1"])
         #expect {
-            _ = try KafkaProducer(configuration: KafkaProducerConfiguration(common: bad))
+            _ = try KafkaProducer(configuration: KafkaProducerConfiguration(common: bad), logger: .quiet)
         } throws: { error in
             let e = error as? KafkaError
             return e?.code == .invalidConfiguration
@@ -28,7 +29,7 @@ import VigilKafka
                     == "librdkafka property no.such.property=1: No such configuration property: \"no.such.property\""
         }
         #expect {
-            _ = try KafkaConsumer(configuration: KafkaConsumerConfiguration(common: bad, groupID: "g"))
+            _ = try KafkaConsumer(configuration: KafkaConsumerConfiguration(common: bad, groupID: "g"), logger: .quiet)
         } throws: { ($0 as? KafkaError)?.code == .invalidConfiguration }
     }
 
@@ -36,7 +37,7 @@ import VigilKafka
         let secret = KafkaConfiguration(
             bootstrapServers: ["127.0.0.1:9092"], properties: ["sasl.password.bogus": "hunter2"])
         #expect {
-            _ = try KafkaProducer(configuration: KafkaProducerConfiguration(common: secret))
+            _ = try KafkaProducer(configuration: KafkaProducerConfiguration(common: secret), logger: .quiet)
         } throws: { error in
             let reason = (error as? KafkaError)?.reason ?? ""
             return reason.contains("[redacted]") && !reason.contains("hunter2")
@@ -74,7 +75,7 @@ import VigilKafka
     }
 
     @Test(.timeLimit(.minutes(1))) func metadataFromAnUnreachableBrokerFailsClearly() throws {
-        let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: ["127.0.0.1:1"]))
+        let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: ["127.0.0.1:1"]), logger: .quiet)
         #expect {
             _ = try admin.metadata(timeout: .seconds(2))
         } throws: { error in

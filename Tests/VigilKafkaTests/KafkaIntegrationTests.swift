@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import MetricsTestKit
 import Synchronization
 import Testing
@@ -16,7 +17,7 @@ struct KafkaIntegrationTests {
 
     func newTopic(_ prefix: String, partitions: Int) throws -> String {
         let topic = TestBroker.unique(prefix)
-        try KafkaAdmin(configuration: try common()).createTopic(topic, partitions: partitions)
+        try KafkaAdmin(configuration: try common(), logger: .quiet).createTopic(topic, partitions: partitions)
         return topic
     }
 
@@ -27,7 +28,7 @@ struct KafkaIntegrationTests {
         var config = KafkaConsumerConfiguration(common: try common(), groupID: group ?? TestBroker.unique("group"))
         config.startFrom = .earliest
         configure(&config)
-        let consumer = try KafkaConsumer(configuration: config, onEvent: onEvent)
+        let consumer = try KafkaConsumer(configuration: config, logger: .quiet, onEvent: onEvent)
         try consumer.subscribe(topics: [topic])
         return consumer
     }
@@ -35,7 +36,8 @@ struct KafkaIntegrationTests {
     /// Produces `values` (key i % keys; to partition i % roundRobin when given) and waits for
     /// every acknowledgement.
     func produce(_ topic: String, _ values: [String], keys: Int = 64, roundRobin: Int? = nil) throws {
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(common: try common()))
+        let producer = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(common: try common()), logger: .quiet)
         let handle = producer.topic(topic)
         for (i, v) in values.enumerated() {
             let key = Array("key-\(i % keys)".utf8)
@@ -64,7 +66,7 @@ struct KafkaIntegrationTests {
     }
 
     @Test func topicsAreCreatedOnceAndShowInMetadata() throws {
-        let admin = try KafkaAdmin(configuration: try common())
+        let admin = try KafkaAdmin(configuration: try common(), logger: .quiet)
         let topic = TestBroker.unique("vigil-admin")
         #expect(try admin.createTopic(topic, partitions: 3) == true)
         #expect(try admin.createTopic(topic, partitions: 3) == false)
@@ -128,7 +130,8 @@ struct KafkaIntegrationTests {
 
     @Test func tombstonesNullKeysAndHeadersRoundTrip() throws {
         let topic = try newTopic("vigil-shapes", partitions: 1)
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(common: try common()))
+        let producer = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(common: try common()), logger: .quiet)
         let headers = [
             KafkaHeader(name: "trace", value: Array("abc".utf8)), KafkaHeader(name: "empty", value: nil),
             KafkaHeader(name: "bytes", value: [0, 255, 10]),
@@ -271,7 +274,7 @@ struct KafkaIntegrationTests {
         try produce(topic, (0..<40).map { "s\($0)" }, roundRobin: 2)
         var config = KafkaConsumerConfiguration(common: try common(), groupID: TestBroker.unique("group-start"))
         config.startFrom = .earliest
-        let c = try KafkaConsumer(configuration: config)
+        let c = try KafkaConsumer(configuration: config, logger: .quiet)
         defer { c.close() }
         c.setStartOffsets([TopicPartition(topic, 0): 15, TopicPartition(topic, 1): 18])
         try c.subscribe(topics: [topic])
@@ -292,7 +295,7 @@ struct KafkaIntegrationTests {
         var config = KafkaConsumerConfiguration(common: try common(), groupID: TestBroker.unique("group-stats"))
         config.startFrom = .earliest
         config.statisticsInterval = .milliseconds(200)
-        let c = try KafkaConsumer(configuration: config, metricsFactory: metrics) { event in
+        let c = try KafkaConsumer(configuration: config, logger: .quiet, metricsFactory: metrics) { event in
             if case .statistics(let s) = event { stats.withLock { $0.append(s) } }
         }
         defer { c.close() }
@@ -316,7 +319,7 @@ struct KafkaIntegrationTests {
         let topic = try newTopic("vigil-idem", partitions: 2)
         var config = KafkaProducerConfiguration(common: try common())
         config.idempotence = true
-        let producer = try KafkaProducer(configuration: config)
+        let producer = try KafkaProducer(configuration: config, logger: .quiet)
         for i in 0..<2000 { try producer.send(topic: topic, key: Array("k\(i % 7)".utf8), value: Array("i\(i)".utf8)) }
         try producer.close()
         #expect(producer.deliveredCount == 2000 && producer.failedCount == 0)

@@ -112,7 +112,7 @@ public final class KafkaEngine: Sendable {
             bootstrapServers: servers, clientID: "vigil-\(topology.name)", properties: topology.source.kafka.properties)
         if topology.source.kafka.createTopics {
             let admin = try KafkaAdmin(
-                configuration: KafkaConfiguration(bootstrapServers: servers, clientID: "vigil-admin"))
+                configuration: KafkaConfiguration(bootstrapServers: servers, clientID: "vigil-admin"), logger: logger)
             let created = try topology.createMissingTopics(admin)
             if !created.isEmpty { logger.info("Created topics", metadata: ["topics": "\(created.sorted())"]) }
         }

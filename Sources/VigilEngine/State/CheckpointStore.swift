@@ -42,7 +42,7 @@ public final class CheckpointStore: Sendable {
     /// compacted.
     public func ensureTopic() throws(KafkaError) {
         let admin = try KafkaAdmin(
-            configuration: KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-admin"))
+            configuration: KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-admin"), logger: logger)
         if try admin.createTopic(spec.topic, partitions: 1, config: ["cleanup.policy": "compact"]) {
             logger.info("Created the checkpoint topic", metadata: ["topic": "\(spec.topic)"])
         }
@@ -222,7 +222,7 @@ public final class CheckpointStore: Sendable {
         let common = KafkaConfiguration(
             bootstrapServers: brokers, clientID: "vigil-\(topology)-restore", properties: properties)
         let admin = try KafkaAdmin(
-            configuration: KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-admin"))
+            configuration: KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-admin"), logger: logger)
         guard let partitions = try admin.metadata(timeout: .seconds(10)).topics[spec.topic] else {
             logger.info("No checkpoint topic yet", metadata: ["topic": "\(spec.topic)"])
             return []

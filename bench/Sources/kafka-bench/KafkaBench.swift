@@ -27,7 +27,7 @@ struct Produce: ParsableCommand {
             common: KafkaConfiguration(
                 bootstrapServers: [common.brokers], clientID: "kafka-bench", properties: ["batch.size": "1000000"]))
         config.compression = common.codec
-        let producer = try KafkaProducer(configuration: config)
+        let producer = try KafkaProducer(configuration: config, logger: Logger(label: "bench"))
         let topic = producer.topic(common.topic)
         // 4096 distinct records in one buffer, built before timing starts: the layer is measured,
         // not JSON building (as in Vigil, where records are encoded into a batch buffer).
@@ -67,7 +67,7 @@ struct Consume: ParsableCommand {
             common: KafkaConfiguration(bootstrapServers: [common.brokers], clientID: "kafka-bench"),
             groupID: "kafka-bench-\(getpid())-\(Int(Date().timeIntervalSince1970))")
         config.startFrom = .earliest
-        let consumer = try KafkaConsumer(configuration: config)
+        let consumer = try KafkaConsumer(configuration: config, logger: Logger(label: "bench"))
         try consumer.subscribe(topics: [common.topic])
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: .seconds(120))
@@ -100,7 +100,7 @@ struct Latency: ParsableCommand {
         let common = KafkaConfiguration(bootstrapServers: [self.common.brokers], clientID: "kafka-bench")
         var cconfig = KafkaConsumerConfiguration(common: common, groupID: "kafka-bench-lat-\(getpid())")
         cconfig.startFrom = .latest
-        let consumer = try KafkaConsumer(configuration: cconfig)
+        let consumer = try KafkaConsumer(configuration: cconfig, logger: Logger(label: "bench"))
         try consumer.subscribe(topics: [self.common.topic])
         // Join the group before producing, so no record waits for the join.
         let clock = ContinuousClock()
@@ -127,7 +127,7 @@ struct Latency: ParsableCommand {
 
         var pconfig = KafkaProducerConfiguration(common: common)
         pconfig.compression = self.common.codec
-        let producer = try KafkaProducer(configuration: pconfig)
+        let producer = try KafkaProducer(configuration: pconfig, logger: Logger(label: "bench"))
         let topic = producer.topic(self.common.topic)
         var payload = [UInt8](repeating: 0, count: 150)
         let total = rate * seconds

@@ -118,7 +118,7 @@ struct Latency: ParsableCommand {
         var consumerConfig = KafkaConsumerConfiguration(common: common, groupID: "latency-\(UUID().uuidString)")
         consumerConfig.startFrom = .latest
         consumerConfig.fetchWaitMax = .milliseconds(fetchWaitMs)
-        let consumer = try KafkaConsumer(configuration: consumerConfig)
+        let consumer = try KafkaConsumer(configuration: consumerConfig, logger: Logger(label: "bench"))
         try consumer.subscribe(topics: [output])
         let stop = Atomic<Bool>(false)
         let reader = Thread {
@@ -142,7 +142,7 @@ struct Latency: ParsableCommand {
         Thread.sleep(forTimeInterval: 5)  // the reader joins its group first
         var producerConfig = KafkaProducerConfiguration(common: common)
         producerConfig.linger = .milliseconds(5)
-        let producer = try KafkaProducer(configuration: producerConfig)
+        let producer = try KafkaProducer(configuration: producerConfig, logger: Logger(label: "bench"))
         let topic = producer.topic(source)
         let clock = ContinuousClock()
         let start = clock.now
@@ -194,11 +194,12 @@ struct Relay: ParsableCommand {
         let common = KafkaConfiguration(
             bootstrapServers: brokers.split(separator: ",").map(String.init), clientID: "relay")
         let consumer = try KafkaConsumer(
-            configuration: KafkaConsumerConfiguration(common: common, groupID: "relay-\(UUID().uuidString)"))
+            configuration: KafkaConsumerConfiguration(common: common, groupID: "relay-\(UUID().uuidString)"),
+            logger: Logger(label: "bench"))
         var producerConfig = KafkaProducerConfiguration(common: common)
         producerConfig.linger = .milliseconds(5)
         let positions = Mutex<[UInt64: KafkaPosition]>([:])
-        let producer = try KafkaProducer(configuration: producerConfig) { report in
+        let producer = try KafkaProducer(configuration: producerConfig, logger: Logger(label: "bench")) { report in
             if let p = positions.withLock({ $0.removeValue(forKey: report.token) }) { consumer.markDone(p) }
         }
         let topic = producer.topic(output)
