@@ -15,6 +15,9 @@ let strict: [SwiftSetting] = [
     .treatAllWarnings(as: .error),
 ]
 
+// Each target lists exactly the modules its sources import (system modules aside).
+let log = Target.Dependency.product(name: "Logging", package: "swift-log")
+
 let package = Package(
     name: "Vigil",
     platforms: [.macOS(.v15)],
@@ -24,6 +27,7 @@ let package = Package(
         .library(name: "VigilKafka", targets: ["VigilKafka"]),
         .library(name: "VigilFeatures", targets: ["VigilCore", "VigilFeatures"]),
         .library(name: "VigilModels", targets: ["VigilModels"]),
+        .library(name: "VigilSynthetic", targets: ["VigilSynthetic"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -47,19 +51,17 @@ let package = Package(
             name: "VigilFeatures",
             dependencies: ["VigilCore", .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: strict),
-        .target(name: "VigilModels", dependencies: ["VigilCore", "VigilFeatures", "COpenBLAS"], swiftSettings: strict),
+        .target(name: "VigilModels", dependencies: ["VigilCore", "COpenBLAS"], swiftSettings: strict),
+        // The synthetic card-payment stream: `vigil generate`, the tests, the benches and the demo.
+        .target(name: "VigilSynthetic", dependencies: ["VigilCore", "VigilFeatures"], swiftSettings: strict),
         .target(
             name: "VigilKafka",
-            dependencies: [
-                "VigilCore", "CRdKafka", .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-            ],
+            dependencies: ["CRdKafka", log, .product(name: "Metrics", package: "swift-metrics")],
             swiftSettings: strict),
         .target(
             name: "VigilEngine",
             dependencies: [
-                "VigilCore", "VigilFeatures", "VigilModels", "VigilKafka", "Yams",
-                .product(name: "Logging", package: "swift-log"),
+                "VigilCore", "VigilFeatures", "VigilModels", "VigilKafka", "Yams", log,
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -68,41 +70,42 @@ let package = Package(
         .executableTarget(
             name: "vigil",
             dependencies: [
-                "VigilEngine", "VigilKafka", "VigilModels",
+                "VigilEngine", "VigilKafka", "VigilModels", "VigilSynthetic", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
 
-        // Shared by tests only: the broker gate (KAFKA_BOOTSTRAP / CI) and running the built CLI.
-        .target(
-            name: "VigilTestKit", dependencies: [.product(name: "Logging", package: "swift-log")],
-            path: "Tests/VigilTestKit",
-            swiftSettings: strict),
+        // Shared by tests only: the broker gate (KAFKA_BOOTSTRAP / CI), running the built CLI,
+        // quiet loggers and a manual clock.
+        .target(name: "VigilTestKit", dependencies: [log], path: "Tests/VigilTestKit", swiftSettings: strict),
         .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore"], swiftSettings: strict),
         .testTarget(
             name: "VigilFeaturesTests",
-            dependencies: ["VigilFeatures", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: [
+                "VigilCore", "VigilFeatures", .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "VigilModelsTests",
             dependencies: [
-                "VigilModels", "VigilFeatures", .product(name: "PropertyBased", package: "swift-property-based"),
+                "VigilCore", "VigilFeatures", "VigilModels", "VigilSynthetic",
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "VigilSyntheticTests", dependencies: ["VigilSynthetic"], swiftSettings: strict),
         .testTarget(
             name: "VigilKafkaTests",
             dependencies: [
-                "VigilKafka", "VigilTestKit", .product(name: "MetricsTestKit", package: "swift-metrics"),
+                "VigilKafka", "VigilTestKit", log, .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .testTarget(
             name: "VigilEngineTests",
             dependencies: [
-                "VigilEngine", "VigilKafka", "VigilModels", "VigilTestKit",
-                .product(name: "Logging", package: "swift-log"),
+                "VigilCore", "VigilFeatures", "VigilModels", "VigilSynthetic", "VigilKafka", "VigilEngine",
+                "VigilTestKit", log,
             ],
             resources: [.copy("Fixtures")], swiftSettings: strict),
     ]

@@ -41,6 +41,7 @@ let package = Package(
             name: "model-bench",
             dependencies: [
                 .product(name: "VigilModels", package: vigil), .product(name: "VigilFeatures", package: vigil),
+                .product(name: "VigilSynthetic", package: vigil),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]),

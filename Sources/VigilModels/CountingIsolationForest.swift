@@ -18,8 +18,9 @@ import VigilCore
 ///   regions the stream has left decay until they isolate points quickly, which is how these
 ///   trees forget without storing events.
 ///
-/// It is kept for comparison with `IsolationForest` (trees rebuilt in rotation), which measured
-/// better; docs/models.md has the numbers.
+/// Topologies select it with `kind: counting_isolation_forest`. `IsolationForest` (trees rebuilt
+/// in rotation) measured better and is the default; this one keeps no event values in memory or
+/// in checkpoints. docs/models.md has the numbers.
 public struct CountingIsolationForest: OnlineModel, Equatable {
     public static let kind = "counting_isolation_forest"
 
@@ -103,7 +104,17 @@ public struct CountingIsolationForest: OnlineModel, Equatable {
     }
 
     public func score(_ matrix: FeatureMatrix, row r: Int) -> Double {
-        score(row(matrix, r, ColumnBinding(numeric: featureNames, in: matrix)))
+        score(row(matrix, r, binding(for: matrix)))
+    }
+
+    /// Where this forest's features sit in matrices shaped like `matrix` (resolve once, reuse).
+    public func binding(for matrix: FeatureMatrix) -> ColumnBinding {
+        ColumnBinding(numeric: featureNames, in: matrix)
+    }
+
+    /// `score(_:row:)` with the columns already resolved.
+    public func score(_ matrix: FeatureMatrix, row r: Int, binding: ColumnBinding) -> Double {
+        score(row(matrix, r, binding))
     }
 
     // MARK: Learning
@@ -111,6 +122,11 @@ public struct CountingIsolationForest: OnlineModel, Equatable {
     public mutating func learn(_ matrix: FeatureMatrix, row r: Int, label: Bool?) {
         guard label == nil else { return }
         learnUnlabelled(matrix, rows: CollectionOfOne(r))
+    }
+
+    /// Learns one unlabelled row with the columns already resolved.
+    public mutating func learn(_ matrix: FeatureMatrix, row r: Int, binding: ColumnBinding) {
+        learn(row(matrix, r, binding))
     }
 
     public mutating func learnUnlabelled(_ matrix: FeatureMatrix, rows: some Sequence<Int>) {

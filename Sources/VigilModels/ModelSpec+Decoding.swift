@@ -40,6 +40,7 @@ extension ModelSpec {
             let kind: Kind?
             switch tag {
             case .isolationForest: kind = decodeForest(o).map(Kind.isolationForest)
+            case .countingIsolationForest: kind = decodeForest(o).map(Kind.countingIsolationForest)
             case .logisticRegression: kind = decodeRegression(o).map(Kind.logisticRegression)
             }
             o.finish(context: "for kind \(tag.rawValue)")

@@ -44,12 +44,16 @@ public struct ModelSpec: Sendable, Hashable {
     /// The model algorithms, one per `kind:` tag.
     public enum Kind: Sendable, Hashable {
         case isolationForest(IsolationForestSpec)
+        /// The forest that keeps no events, only decayed counts per node (Leveni et al.); the
+        /// same parameters as `isolationForest`. docs/models.md compares the two.
+        case countingIsolationForest(IsolationForestSpec)
         case logisticRegression(LogisticRegressionSpec)
 
         /// The `kind:` tag.
         public var tag: Tag {
             switch self {
             case .isolationForest: return .isolationForest
+            case .countingIsolationForest: return .countingIsolationForest
             case .logisticRegression: return .logisticRegression
             }
         }
@@ -64,6 +68,7 @@ public struct ModelSpec: Sendable, Hashable {
     /// The `kind:` tags.
     public enum Tag: String, Sendable, Hashable, CaseIterable {
         case isolationForest = "isolation_forest"
+        case countingIsolationForest = "counting_isolation_forest"
         case logisticRegression = "logistic_regression"
     }
 }

@@ -4,6 +4,7 @@ import Logging
 import VigilEngine
 import VigilKafka
 import VigilModels
+import VigilSynthetic
 
 /// `vigil generate`: the synthetic card-payment stream with labelled fraud, to files or Kafka.
 struct GenerateCommand: ParsableCommand {

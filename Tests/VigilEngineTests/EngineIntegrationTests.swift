@@ -5,6 +5,7 @@ import VigilCore
 import VigilEngine
 import VigilKafka
 import VigilModels
+import VigilSynthetic
 import VigilTestKit
 
 /// `vigil run`'s engine against the real local broker that scripts/test.sh starts

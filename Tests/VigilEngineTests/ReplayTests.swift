@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VigilCore
 import VigilModels
+import VigilSynthetic
 import VigilTestKit
 
 @testable import VigilEngine

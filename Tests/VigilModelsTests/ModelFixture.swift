@@ -1,6 +1,7 @@
 import VigilCore
 import VigilFeatures
 import VigilModels
+import VigilSynthetic
 
 /// The labelled fixture every model is checked on: the synthetic card-payment stream turned into
 /// feature rows by the real feature stage, in stream order, with each row's label.

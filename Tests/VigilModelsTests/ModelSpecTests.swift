@@ -24,6 +24,17 @@ import VigilModels
         #expect(models[1].kind.labels == LabelSource(topic: "lab", key: "id", field: "label", expire: .seconds(3600)))
     }
 
+    @Test func theCountingForestIsAKindOfItsOwnWithTheForestsKeys() {
+        let (models, issues) = decode([
+            ["name": "c", "kind": "counting_isolation_forest", "trees": 50, "sample": 128, "window_events": 4096]
+        ])
+        #expect(issues == [])
+        #expect(
+            models.first?.kind
+                == .countingIsolationForest(IsolationForestSpec(trees: 50, sample: 128, windowEvents: 4096)))
+        #expect(models.first?.kind.tag.rawValue == "counting_isolation_forest")
+    }
+
     @Test func reportsKindsRangesRolesAndReferences() {
         let (models, issues) = decode([
             ["name": "f", "kind": "isolation_forrest"],

@@ -3,6 +3,7 @@ import Foundation
 import VigilCore
 import VigilFeatures
 import VigilModels
+import VigilSynthetic
 
 /// Quality and speed of Vigil's models, for bench/models-vs-peers.sh.
 @main

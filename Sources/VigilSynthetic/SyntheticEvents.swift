@@ -1,4 +1,4 @@
-import VigilModels
+import VigilCore
 
 /// The synthetic card-payment stream (`TransactionStream`) as the JSON events and labels that
 /// `topologies/card-payments.yaml` reads: what `vigil generate` writes, and what tests,

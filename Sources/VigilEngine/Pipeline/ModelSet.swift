@@ -12,12 +12,14 @@ struct ModelSet: Sendable {
     let versions: [String]
     private let slots: [Slot]
     private var forests: [IsolationForest] = []
+    private var countingForests: [CountingIsolationForest] = []
     private var regressions: [LogisticRegression] = []
     /// Each model's columns in the worker's matrices (they all share the plan's layout).
     private var bindings: [ColumnBinding] = []
 
     private enum Slot: Sendable {
         case forest(Int)
+        case countingForest(Int)
         case regression(Int)
     }
 
@@ -31,6 +33,9 @@ struct ModelSet: Sendable {
             case .isolationForest(let forest):
                 slots.append(.forest(forests.count))
                 forests.append(IsolationForest(features: numeric, spec: forest, seed: spec.seed))
+            case .countingIsolationForest(let forest):
+                slots.append(.countingForest(countingForests.count))
+                countingForests.append(CountingIsolationForest(features: numeric, spec: forest, seed: spec.seed))
             case .logisticRegression(let lr):
                 let categories = zip(plan.categoryNames, plan.categoryBuckets).filter { wanted?.contains($0.0) ?? true }
                 slots.append(.regression(regressions.count))
@@ -47,19 +52,14 @@ struct ModelSet: Sendable {
         bindings = slots.map { slot in
             switch slot {
             case .forest(let k): return forests[k].binding(for: shape)
+            case .countingForest(let k): return countingForests[k].binding(for: shape)
             case .regression(let k): return regressions[k].binding(for: shape)
             }
         }
     }
 
     static func version(spec: ModelSpec, plan: FeaturePlan) -> String {
-        // Role and weight do not change the model, so they are left out: a promotion keeps it.
-        var unversioned = spec
-        unversioned.role = .active
-        unversioned.weight = 1
-        unversioned.canaryShare = nil
-        let h = StableHash.hash("\(unversioned)|\(plan.signature)")
-        return spec.name + "@" + StableHash.hex(h).prefix(8)
+        spec.version(planSignature: plan.signature)
     }
 
     var count: Int { specs.count }
@@ -76,6 +76,7 @@ struct ModelSet: Sendable {
     func isReady(_ m: Int) -> Bool {
         switch slots[m] {
         case .forest(let k): return forests[k].isWarm
+        case .countingForest(let k): return countingForests[k].isWarm
         case .regression(let k):
             return regressions[k].labelled >= Self.minimumLabels && regressions[k].positives >= Self.minimumPositives
         }
@@ -85,6 +86,7 @@ struct ModelSet: Sendable {
     func score(_ m: Int, _ matrix: FeatureMatrix, row: Int) -> Double {
         switch slots[m] {
         case .forest(let k): return forests[k].score(matrix, row: row, binding: bindings[m])
+        case .countingForest(let k): return countingForests[k].score(matrix, row: row, binding: bindings[m])
         case .regression(let k): return regressions[k].score(matrix, row: row, binding: bindings[m])
         }
     }
@@ -100,6 +102,8 @@ struct ModelSet: Sendable {
     func score(_ m: Int, _ matrix: FeatureMatrix, rows: Range<Int>, into out: inout [Double]) {
         switch slots[m] {
         case .forest(let k): forests[k].score(matrix, rows: rows, binding: bindings[m], into: &out)
+        case .countingForest(let k):
+            for r in rows { out.append(countingForests[k].score(matrix, row: r, binding: bindings[m])) }
         case .regression(let k):
             for r in rows { out.append(regressions[k].score(matrix, row: r, binding: bindings[m])) }
         }
@@ -109,6 +113,8 @@ struct ModelSet: Sendable {
     mutating func learn(_ m: Int, _ matrix: FeatureMatrix, row: Int, label: Bool?) {
         switch slots[m] {
         case .forest(let k): if label == nil { forests[k].learn(matrix, row: row, binding: bindings[m]) }
+        case .countingForest(let k):
+            if label == nil { countingForests[k].learn(matrix, row: row, binding: bindings[m]) }
         case .regression(let k): regressions[k].learn(matrix, row: row, label: label, binding: bindings[m])
         }
     }
@@ -116,6 +122,7 @@ struct ModelSet: Sendable {
     func explain(_ m: Int, _ matrix: FeatureMatrix, row: Int, top: Int) -> [Contribution] {
         switch slots[m] {
         case .forest(let k): return forests[k].explain(matrix, row: row, top: top)
+        case .countingForest(let k): return countingForests[k].explain(matrix, row: row, top: top)
         case .regression(let k): return regressions[k].explain(matrix, row: row, top: top)
         }
     }
@@ -124,6 +131,7 @@ struct ModelSet: Sendable {
     func encode(_ m: Int, into out: inout BinaryWriter) {
         switch slots[m] {
         case .forest(let k): forests[k].encode(into: &out)
+        case .countingForest(let k): countingForests[k].encode(into: &out)
         case .regression(let k): regressions[k].encode(into: &out)
         }
     }
@@ -132,6 +140,7 @@ struct ModelSet: Sendable {
     /// damaged checkpoint changes nothing).
     enum Decoded: Sendable {
         case forest(IsolationForest)
+        case countingForest(CountingIsolationForest)
         case regression(LogisticRegression)
     }
 
@@ -139,6 +148,7 @@ struct ModelSet: Sendable {
     func decode(_ m: Int, from input: inout BinaryReader) throws(CheckpointError) -> Decoded {
         switch slots[m] {
         case .forest: return .forest(try IsolationForest(decoding: &input))
+        case .countingForest: return .countingForest(try CountingIsolationForest(decoding: &input))
         case .regression: return .regression(try LogisticRegression(decoding: &input))
         }
     }
@@ -147,6 +157,7 @@ struct ModelSet: Sendable {
     mutating func replace(_ m: Int, with decoded: Decoded) {
         switch (slots[m], decoded) {
         case (.forest(let k), .forest(let model)): forests[k] = model
+        case (.countingForest(let k), .countingForest(let model)): countingForests[k] = model
         case (.regression(let k), .regression(let model)): regressions[k] = model
         default: preconditionFailure("a decoded model replaces one of its own kind")
         }

@@ -1,5 +1,5 @@
 import Testing
-import VigilModels
+import VigilSynthetic
 
 @Suite struct TransactionStreamTests {
     static func config(_ events: Int = 50_000, seed: UInt64 = 3) -> TransactionStream.Config {
