@@ -1,0 +1,98 @@
+import Foundation
+import Synchronization
+import VigilCore
+import VigilModels
+
+extension Pipeline {
+    /// Cuts the input here for a checkpoint: each worker captures its state when it reaches this
+    /// point of its ring, so the states cover exactly the records submitted so far. Returns at
+    /// once; `CapturedState.wait()` gives the states.
+    public func cut() -> CapturedState {
+        let captured = CapturedState(workers: workerCount)
+        for ring in rings {
+            _ = ring.push(
+                .control { worker in
+                    let start = ContinuousClock.now
+                    let state = worker.capture()
+                    captured.store(worker.shard, state, took: ContinuousClock.now - start)
+                })
+        }
+        return captured
+    }
+
+    /// The states of stopped workers (after `finish()`), or of workers not started yet.
+    func captureStopped() -> [WorkerState] {
+        var states = [WorkerState](repeating: WorkerState(), count: workerCount)
+        let box = Mutex(states)
+        DispatchQueue.concurrentPerform(iterations: workerCount) { i in
+            let s = workers[i].capture()
+            box.withLock { $0[i] = s }
+        }
+        states = box.withLock { $0 }
+        return states
+    }
+
+    /// Gives every worker a spare buffer big enough for its windows (with room to grow), its
+    /// pages faulted in, so the next capture only copies. Any thread but the workers'.
+    func warmSpareBuffers() {
+        DispatchQueue.concurrentPerform(iterations: workerCount) { i in
+            let w = workers[i]
+            let wanted = w.gauges.entities.load(ordering: .relaxed) * plan.rowBytes * 11 / 10 + (1 << 20)
+            let current = w.spareFeatureBuffer.withLock { $0.capacity }
+            guard current < wanted else { return }
+            let fresh = [UInt8](unsafeUninitializedCapacity: wanted) { buffer, initialized in
+                HugePages.advise(UnsafeMutableRawPointer(buffer.baseAddress), count: wanted)
+                // Touch every page now, here, instead of in the worker during the cut.
+                var page = 0
+                while page < wanted {
+                    buffer[page] = 0
+                    page += 4096
+                }
+                initialized = 0
+            }
+            w.spareFeatureBuffer.withLock { $0 = fresh }
+        }
+    }
+
+    /// Hands the feature sections of an encoded checkpoint back to their workers, whose next
+    /// capture reuses their memory.
+    func recycle(_ states: [WorkerState]) {
+        for (worker, state) in zip(workers, states) {
+            if let bytes = state.section("features") { worker.spareFeatureBuffer.withLock { $0 = bytes } }
+        }
+    }
+
+    /// Swaps in `topology`'s tunables between batches (thresholds, weights, roles, explanation
+    /// length); the models and windows are untouched.
+    func apply(_ tunables: Tunables) {
+        for ring in rings { _ = ring.push(.control { $0.apply(tunables) }) }
+    }
+
+    /// Loads a checkpoint into the workers before `start()`; all workers or none.
+    /// - Returns: what was restored and what starts cold (the same for every worker).
+    func restore(_ checkpoint: EngineCheckpoint) throws(CheckpointError) -> Worker.RestoreReport {
+        precondition(!started, "restore before start")
+        guard checkpoint.workerCount == workerCount else {
+            throw CheckpointError(
+                .wrongSchema,
+                "written by \(checkpoint.workerCount) workers and this run has \(workerCount); entities are sharded by worker, so start with --workers \(checkpoint.workerCount) to use it"
+            )
+        }
+        let results = Mutex([Result<Worker.RestoreReport, CheckpointError>?](repeating: nil, count: workerCount))
+        DispatchQueue.concurrentPerform(iterations: workerCount) { i in
+            let r = Result { () throws(CheckpointError) in
+                try workers[i].restore(checkpoint.workers[i], planSignature: checkpoint.planSignature)
+            }
+            results.withLock { $0[i] = r }
+        }
+        var report = Worker.RestoreReport()
+        for (i, r) in results.withLock({ $0 }).enumerated() {
+            switch r! {
+            case .success(let rep): if i == 0 { report = rep }
+            case .failure(let e): throw e
+            }
+        }
+        for w in workers { w.gauges.publish(extractor: w.extractor, threshold: w.threshold.current) }
+        return report
+    }
+}
