@@ -14,21 +14,21 @@ struct CheckpointsCommand: ParsableCommand {
                 "List the checkpoints kept (newest first): time, offsets, model versions, size; and those that do not load."
         )
 
-        @Option(help: "Topology file.")
-        var topology: String
+        @OptionGroup var topology: TopologyOption
 
-        @Option(help: "Broker list host:port[,…] (default: the topology's source.kafka.brokers).")
-        var brokers: String?
+        @OptionGroup var brokers: BrokerOption
+
+        @OptionGroup var log: LogOption
 
         func run() throws {
-            let topology = try loadTopology(self.topology)
+            let topology = try self.topology.load()
             guard let spec = topology.checkpoints else {
                 printError("checkpoints: topology \(topology.name) has no checkpoints section")
                 throw ExitCode(1)
             }
-            var logger = Logger(label: "vigil.checkpoints")
-            logger.logLevel = .warning
-            let servers = brokers.map { $0.split(separator: ",").map(String.init) } ?? topology.source.kafka.brokers
+            log.bootstrap(fallback: .warning)
+            let logger = Logger(label: "vigil.checkpoints")
+            let servers = brokers.list(or: topology.source.kafka.brokers)
             let store = CheckpointStore(
                 spec: spec, topology: topology.name, brokers: servers, properties: topology.source.kafka.properties,
                 logger: logger)

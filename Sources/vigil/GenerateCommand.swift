@@ -29,8 +29,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Labels file (JSON lines): each transaction's ground truth, with the time it became known.")
     var labels: String?
 
-    @Option(help: "Broker list host:port[,…]: produce to Kafka instead of files.")
-    var brokers: String?
+    @OptionGroup(title: "Kafka (instead of files)") var brokers: BrokerOption
+
+    @OptionGroup var log: LogOption
 
     @Option(help: "Topic for the events (with --brokers).")
     var topic = "payments"
@@ -50,8 +51,12 @@ struct GenerateCommand: ParsableCommand {
     var labelDelay = "300-7200"
 
     func validate() throws {
-        if brokers == nil && output == nil { throw ValidationError("give --output (and --labels) or --brokers") }
-        if brokers != nil && output != nil { throw ValidationError("give either --output or --brokers, not both") }
+        if brokers.brokers == nil && output == nil {
+            throw ValidationError("give --output (and --labels) or --brokers")
+        }
+        if brokers.brokers != nil && output != nil {
+            throw ValidationError("give either --output or --brokers, not both")
+        }
         if events < 0 || cards < 1 { throw ValidationError("--events must be ≥ 0 and --cards ≥ 1") }
         if labelDelayRange == nil {
             throw ValidationError("--label-delay must be MIN-MAX seconds with 0 ≤ MIN ≤ MAX, e.g. 300-7200")
@@ -70,8 +75,9 @@ struct GenerateCommand: ParsableCommand {
         config.seed = seed
         config.cards = cards
         config.labelDelayMs = labelDelayRange!
-        if let brokers {
-            try produce(config, brokers: brokers)
+        if brokers.brokers != nil {
+            log.bootstrap()
+            try produce(config, brokers: brokers.list(or: []))
         } else {
             try write(config)
         }
@@ -97,10 +103,9 @@ struct GenerateCommand: ParsableCommand {
         printError("generate: \(n) events\(labelOut != nil ? ", \(l) labels" : "")")
     }
 
-    private func produce(_ config: TransactionStream.Config, brokers: String) throws {
+    private func produce(_ config: TransactionStream.Config, brokers: [String]) throws {
         var producerConfig = KafkaProducerConfiguration(
-            common: KafkaConfiguration(
-                bootstrapServers: brokers.split(separator: ",").map(String.init), clientID: "vigil-generate"))
+            common: KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-generate"))
         producerConfig.linger = .milliseconds(5)
         let producer = try KafkaProducer(configuration: producerConfig, logger: Logger(label: "vigil.generate"))
         let events = producer.topic(topic)

@@ -8,8 +8,7 @@ struct ReplayCommand: ParsableCommand {
         commandName: "replay",
         abstract: "Run a topology's pipeline over a JSON-lines file of events, writing scores and alerts to files.")
 
-    @Option(help: "Topology file.")
-    var topology: String
+    @OptionGroup var topology: TopologyOption
 
     @Option(help: "Events, one JSON object per line.")
     var input: String
@@ -26,17 +25,16 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .customLong("dead-letters"), help: "Write dead letters here, one JSON object per line.")
     var deadLetters: String?
 
-    @Option(help: "Worker threads (default: one per core). Results depend on it; use the same number as `vigil run`.")
-    var workers: Int?
+    @OptionGroup var workers: WorkerOption
 
     func run() throws {
-        let topology = try loadTopology(self.topology)
+        let topology = try self.topology.load()
         var replay = Replay(topology: topology, input: input)
         replay.scores = scores
         replay.alerts = alerts
         replay.labels = labels
         replay.deadLetters = deadLetters
-        replay.workers = max(1, workers ?? ProcessInfo.processInfo.activeProcessorCount)
+        replay.workers = workers.count
         let bar = ProgressBar(enabled: isatty(2) == 1 && scores != "-" && alerts != "-")
         let clock = ContinuousClock()
         let start = clock.now
@@ -106,15 +104,5 @@ enum SummaryText {
             )
         }
         return lines.joined(separator: "\n")
-    }
-}
-
-/// Loads a topology or exits with its problems listed.
-func loadTopology(_ path: String) throws -> Topology {
-    do {
-        return try TopologyLoader.load(path: path)
-    } catch {
-        printError("invalid: \(path)\n\(error)")
-        throw ExitCode(1)
     }
 }

@@ -18,14 +18,13 @@ struct RunCommand: AsyncParsableCommand {
             SIGHUP and POST /reload reload it too. SIGTERM and SIGINT stop gracefully.
             """)
 
-    @Option(help: "Topology file.")
-    var topology: String
+    @OptionGroup var topology: TopologyOption
 
-    @Option(help: "Broker list host:port[,…] (default: the topology's source.kafka.brokers).")
-    var brokers: String?
+    @OptionGroup var brokers: BrokerOption
 
-    @Option(help: "Worker threads (default: one per core). A checkpoint restores into the same number of workers.")
-    var workers: Int?
+    @OptionGroup var workers: WorkerOption
+
+    @OptionGroup var log: LogOption
 
     @Option(help: "Stop after this many seconds.")
     var duration: Double?
@@ -45,7 +44,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("shutdown-deadline"),
-        help: "Seconds a graceful shutdown may take before the process exits with status 1.")
+        help: "Seconds a stop may take (draining, flushing, final checkpoint) before the process exits with status 1.")
     var shutdownDeadline: Double = 60
 
     @Flag(
@@ -56,45 +55,49 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .customLong("print-alerts"), help: "Print each alert once the broker has acknowledged it.")
     var printAlerts = false
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.", transform: parseLogLevel)
-    var logLevel: Logger.Level = .info
-
     func run() async throws {
-        let topology = try loadTopology(self.topology)
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let topology = try self.topology.load()
+        log.bootstrap()
         let logger = Logger(label: "vigil")
         var onAlert: (@Sendable (AlertRecord) -> Void)?
         if printAlerts {
             let printer = AlertPrinter()
             onAlert = { printer.print($0) }
         }
-        let servers: [String]? = brokers.map { $0.split(separator: ",").map(String.init) }
-        let workerCount = max(1, workers ?? ProcessInfo.processInfo.activeProcessorCount)
         let engine: KafkaEngine
         do {
             engine = try KafkaEngine(
-                topology: topology, topologyFile: self.topology, brokers: servers, workers: workerCount,
-                logger: Logger(label: "vigil.engine"),
-                stopAfterEvents: events, untilEnd: untilEnd, restoreSequence: restoreSequence, onAlertDelivered: onAlert
-            )
+                topology: topology, topologyFile: self.topology.topology,
+                brokers: brokers.list(or: topology.source.kafka.brokers), workers: workers.count,
+                logger: Logger(label: "vigil.engine"), stopAfterEvents: events, untilEnd: untilEnd,
+                restoreSequence: restoreSequence, onAlertDelivered: onAlert)
         } catch {
             printError("run: \(error)")
             throw ExitCode(1)
         }
+        // Shut down in reverse order: the admin endpoint and the watchers first, then the engine
+        // (which drains and checkpoints); the watchdog, first in the list, outlives it.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(
-                service: EngineService(
-                    engine: engine, deadline: .milliseconds(Int(shutdownDeadline * 1000)), logger: logger),
+                service: ShutdownWatchdog(engine: engine, deadline: .milliseconds(Int(shutdownDeadline * 1000))),
+                successTerminationBehavior: .ignore, serviceName: "shutdown-watchdog"),
+            .init(
+                service: EngineService(engine: engine, logger: logger),
                 successTerminationBehavior: .gracefullyShutdownGroup,
                 failureTerminationBehavior: .gracefullyShutdownGroup,
                 serviceName: "engine"),
             .init(service: ReloadOnSignal(engine: engine), successTerminationBehavior: .ignore, serviceName: "sighup"),
         ]
+        if !noWatch {
+            let watcher = FileWatcher(path: self.topology.topology) { _ = await engine.reload(source: .file) }
+            services.append(.init(service: watcher, successTerminationBehavior: .ignore, serviceName: "topology-watch"))
+        }
+        if let duration {
+            services.append(
+                .init(
+                    service: RunTimer(engine: engine, duration: .milliseconds(Int(duration * 1000))),
+                    successTerminationBehavior: .ignore, serviceName: "duration"))
+        }
         if let admin = topology.admin {
             let token = AdminServer.token(admin)
             if token == nil {
@@ -108,11 +111,6 @@ struct RunCommand: AsyncParsableCommand {
                     failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "admin"))
             logger.info("Admin endpoint", metadata: ["listen": "http://\(admin.host):\(admin.port)"])
         }
-        let watcher = noWatch ? nil : FileWatcher(path: self.topology) { _ = engine.reload(source: .file) }
-        watcher?.start()
-        if let duration {
-            DispatchQueue.global().asyncAfter(deadline: .now() + duration) { engine.stop() }
-        }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services, gracefulShutdownSignals: [.sigterm, .sigint],
@@ -122,17 +120,18 @@ struct RunCommand: AsyncParsableCommand {
         do {
             try await group.run()
         } catch {
-            watcher?.stop()
             printError("run: \(error)")
             printError(
                 SummaryText.render(engine.summary(), elapsed: clock.now - start, title: "run of \(topology.name)"))
             throw ExitCode(1)
         }
-        watcher?.stop()
         let published = engine.published
         let elapsed = clock.now - start
         let summary = engine.summary()
         printError(SummaryText.render(summary, elapsed: elapsed, title: "run of \(topology.name)"))
+        if let restored = engine.restoredFrom {
+            printError("  resumed from checkpoint #\(restored)")
+        }
         if let first = engine.timeToFirstRecord {
             let processing = max(1e-9, (elapsed - first).seconds)
             printError(
@@ -153,14 +152,6 @@ struct RunCommand: AsyncParsableCommand {
             )
         }
     }
-}
-
-/// Reads `--log-level` (swift-log's level names) without a retroactive conformance.
-func parseLogLevel(_ text: String) throws -> Logger.Level {
-    guard let level = Logger.Level(rawValue: text.lowercased()) else {
-        throw ValidationError("unknown log level '\(text)' (trace, debug, info, notice, warning, error, critical)")
-    }
-    return level
 }
 
 /// Prints one line per delivered alert: entity, score, event id and the top features.

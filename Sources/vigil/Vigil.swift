@@ -48,8 +48,9 @@ struct Doctor: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check librdkafka and a broker: produce sample events and read them back.")
 
-    @Option(help: "Broker list, host:port[,host:port…]. Default: $KAFKA_BOOTSTRAP.")
-    var brokers: String?
+    @OptionGroup var brokers: BrokerOption
+
+    @OptionGroup var log: LogOption
 
     @Option(help: "Topic to use (default: a new vigil-check-… topic).")
     var topic: String?
@@ -62,12 +63,13 @@ struct Doctor: ParsableCommand {
 
     func run() throws {
         print(VersionInfo.text)
-        guard let brokers = brokers ?? ProcessInfo.processInfo.environment["KAFKA_BOOTSTRAP"], !brokers.isEmpty else {
+        guard let servers = brokers.orEnvironment else {
             throw ValidationError("no broker: pass --brokers host:port or set KAFKA_BOOTSTRAP")
         }
+        log.bootstrap()
         let check = BrokerCheck(
-            brokers: brokers.split(separator: ",").map(String.init), topic: topic, count: count,
-            timeout: .seconds(timeout), logger: Logger(label: "vigil.kafka"))
+            brokers: servers, topic: topic, count: count, timeout: .seconds(timeout),
+            logger: Logger(label: "vigil.kafka"))
         do {
             let report = try check.run { print($0) }
             for m in report.readBack {
@@ -92,18 +94,14 @@ struct CreateTopics: ParsableCommand {
     @Argument(help: "Topology file.")
     var file: String
 
-    @Option(help: "Broker list, host:port[,host:port…]. Default: the topology's source.kafka.brokers.")
-    var brokers: String?
+    @OptionGroup var brokers: BrokerOption
+
+    @OptionGroup var log: LogOption
 
     func run() throws {
-        let topology: Topology
-        do {
-            topology = try TopologyLoader.load(path: file)
-        } catch {
-            printError("invalid: \(file)\n\(error)")
-            throw ExitCode(1)
-        }
-        let servers = brokers.map { $0.split(separator: ",").map(String.init) } ?? topology.source.kafka.brokers
+        let topology = try loadTopology(file)
+        let servers = brokers.list(or: topology.source.kafka.brokers)
+        log.bootstrap(fallback: .warning)
         do {
             let admin = try KafkaAdmin(
                 configuration: KafkaConfiguration(bootstrapServers: servers, clientID: "vigil-admin"),
@@ -117,8 +115,4 @@ struct CreateTopics: ParsableCommand {
             throw ExitCode(1)
         }
     }
-}
-
-func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
 }

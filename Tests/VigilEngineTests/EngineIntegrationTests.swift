@@ -73,7 +73,7 @@ struct EngineIntegrationTests {
         func run(count: Int, workers: Int = 2) throws -> (KafkaEngine, [InputChunk]) {
             let chunks = Mutex<[InputChunk]>([])
             let engine = try KafkaEngine(
-                topology: topology, brokers: [brokers], workers: workers, stopAfterEvents: count,
+                topology: topology, brokers: [brokers], workers: workers, logger: .quiet, stopAfterEvents: count,
                 onChunk: { chunk in chunks.withLock { $0.append(chunk) } })
             let failure = Mutex<String?>(nil)
             let done = DispatchSemaphore(value: 0)

@@ -165,27 +165,40 @@ import VigilTestKit
         #expect(TopologyChange.between(Self.topology, Self.topology).kind == nil)
     }
 
-    @Test func theWatcherSeesEditsAndReplacements() throws {
+    /// The watcher on a manual clock: each poll happens when the test advances the clock, so
+    /// nothing here waits on wall time.
+    @Test func theWatcherSeesEditsAndReplacements() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-watch-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("t.yaml").path
         try "a: 1\n".write(toFile: file, atomically: false, encoding: .utf8)
         let seen = Atomic<Int>(0)
-        let watcher = FileWatcher(path: file, interval: .milliseconds(20)) { seen.add(1, ordering: .relaxed) }
-        watcher.start()
-        defer { watcher.stop() }
-        func waitFor(_ n: Int) -> Bool {
-            for _ in 0..<200 where seen.load(ordering: .relaxed) < n { usleep(10_000) }
-            return seen.load(ordering: .relaxed) >= n
+        let clock = ManualClock()
+        let watcher = FileWatcher(path: file, interval: .milliseconds(500), clock: EngineClock(clock)) {
+            seen.add(1, ordering: .relaxed)
         }
-        usleep(100_000)
+        let task = Task { try await watcher.run() }
+        defer { task.cancel() }
+        await clock.waitForSleeps(1)
+        /// One poll: advance past the interval and wait until the watcher is asleep again.
+        func poll() async {
+            let sleeps = clock.sleepsBegun
+            clock.advance(by: .milliseconds(500))
+            await clock.waitForSleeps(sleeps + 1)
+        }
+        await poll()
         #expect(seen.load(ordering: .relaxed) == 0)
         try "a: 22\n".write(toFile: file, atomically: false, encoding: .utf8)  // edited in place
-        #expect(waitFor(1))
+        await poll()
+        #expect(seen.load(ordering: .relaxed) == 0, "reported only once two polls agree")
+        await poll()
+        #expect(seen.load(ordering: .relaxed) == 1)
         try "a: 333\n".write(toFile: file, atomically: true, encoding: .utf8)  // a new file renamed over it
-        #expect(waitFor(2))
-        usleep(200_000)
+        await poll()
+        await poll()
+        #expect(seen.load(ordering: .relaxed) == 2)
+        for _ in 0..<3 { await poll() }
         #expect(seen.load(ordering: .relaxed) == 2, "one call per change")
     }
 }

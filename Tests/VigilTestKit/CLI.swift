@@ -77,17 +77,6 @@ public final class RunningVigil: @unchecked Sendable {
     public var stderr: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
     public var stdout: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
 
-    /// Waits until stderr holds `count` lines containing `text`; false on timeout or exit.
-    public func waitFor(_ text: String, count: Int = 1, timeout: Duration = .seconds(120)) -> Bool {
-        let end = ContinuousClock.now.advanced(by: timeout)
-        while ContinuousClock.now < end {
-            if stderr.components(separatedBy: "\n").filter({ $0.contains(text) }).count >= count { return true }
-            if !process.isRunning { return false }
-            usleep(20_000)
-        }
-        return false
-    }
-
     public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
 
     /// Waits for the exit; nil on timeout (the process is then killed).

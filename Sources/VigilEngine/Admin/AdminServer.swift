@@ -40,7 +40,7 @@ public enum AdminServer {
         }
         router.post("/reload") { request, _ -> Response in
             if let refusal = authorize(request, token: token) { return refusal }
-            let outcome = await blocking { engine.reload(source: .admin) }
+            let outcome = await engine.reload(source: .admin)
             let status: HTTPResponse.Status =
                 switch outcome.result {
                 case .applied, .unchanged: .ok
@@ -51,8 +51,12 @@ public enum AdminServer {
         }
         router.post("/checkpoint") { request, _ -> Response in
             if let refusal = authorize(request, token: token) { return refusal }
-            if let error = await blocking({ engine.requestCheckpoint() }) {
-                return text("{\"error\":\(jsonString(error))}\n", status: .conflict, contentType: "application/json")
+            do throws(EngineError) {
+                try await engine.requestCheckpoint()
+            } catch {
+                return text(
+                    "{\"error\":\(jsonString(error.description))}\n", status: .conflict, contentType: "application/json"
+                )
             }
             return text("{\"checkpoint\":\"started\"}\n", status: .accepted, contentType: "application/json")
         }
@@ -88,13 +92,6 @@ public enum AdminServer {
         var headers = HTTPFields()
         headers[.contentType] = contentType
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
-    }
-
-    /// Runs blocking engine calls (a reload waits for the ingest thread) off the server's threads.
-    private static func blocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { c in
-            Thread { c.resume(returning: body()) }.start()
-        }
     }
 
     static func jsonString(_ s: String) -> String {

@@ -27,16 +27,47 @@ public final class EngineStats: Sendable {
     let checkpointTimeMs = Atomic<Int64>(0)
     let reloadsApplied = Atomic<Int>(0)
     let reloadsRefused = Atomic<Int>(0)
-    /// Whether a restore is running (readiness is false meanwhile).
-    let restoring = Atomic<Bool>(false)
     /// Whether the consumer currently reaches the brokers (readiness).
     let brokerUp = Atomic<Bool>(false)
     let started = Date()
+
+    /// Signalled whenever a figure changes (a chunk, a reload, a checkpoint).
+    private let changed = AsyncCondition()
 
     /// Events scored so far.
     public var eventsScored: Int { scored.load(ordering: .relaxed) }
     /// Configuration changes applied or refused so far (boot not counted).
     public var reloads: Int { reloadsApplied.load(ordering: .relaxed) + reloadsRefused.load(ordering: .relaxed) }
+    /// Checkpoints this engine has written.
+    public var checkpoints: Int { checkpointsWritten.load(ordering: .relaxed) }
+
+    /// Waits until `condition` holds for these figures (re-checked whenever one changes), at
+    /// most `timeout`; false when it never did.
+    public func waitUntil(
+        timeout: Duration, _ condition: @escaping @Sendable (EngineStats) -> Bool
+    ) async -> Bool {
+        await changed.wait(timeout: timeout) { condition(self) }
+    }
+
+    /// A configuration change was applied or refused.
+    func reloaded(applied: Bool) {
+        if applied {
+            reloadsApplied.add(1, ordering: .relaxed)
+        } else {
+            reloadsRefused.add(1, ordering: .relaxed)
+        }
+        changed.signal()
+    }
+
+    /// A checkpoint was published.
+    func checkpointWritten(sequence: UInt64, bytes: Int, createdMs: Int64, took: Duration) {
+        checkpointBytes.store(bytes, ordering: .relaxed)
+        checkpointSequence.store(Int(sequence), ordering: .relaxed)
+        checkpointTimeMs.store(createdMs, ordering: .relaxed)
+        checkpointWriteNanos.store(Int(took.seconds * 1e9), ordering: .relaxed)
+        checkpointsWritten.add(1, ordering: .relaxed)
+        changed.signal()
+    }
 
     func deadLettered(_ code: String, _ n: Int = 1) {
         deadLetters.withLock { $0[code, default: 0] += n }
@@ -63,6 +94,7 @@ public final class EngineStats: Sendable {
         alerts.add(chunk.allAlerts.count, ordering: .relaxed)
         if !reasons.isEmpty { deadLetters.withLock { for (k, v) in reasons { $0[k, default: 0] += v } } }
         processSeconds.observe(Self.seconds(since: chunk.createdAt))
+        changed.signal()
     }
 
     static func seconds(since t: ContinuousClock.Instant) -> Double {

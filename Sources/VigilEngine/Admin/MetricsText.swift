@@ -138,7 +138,8 @@ public enum StatusJSON {
         let g = engine.stateGauges
         let uptime = max(1e-9, Date().timeIntervalSince(s.started))
         var o: [String: Any] = [
-            "topology": t.name, "phase": engine.phase, "ready": engine.isReady, "model_versions": engine.modelVersions,
+            "topology": t.name, "phase": engine.phase.rawValue, "ready": engine.isReady,
+            "model_versions": engine.modelVersions,
             "models": t.models.map { ["name": $0.name, "role": $0.role.rawValue, "weight": $0.weight] },
             "threshold": [
                 "current": g.threshold, "mode": t.threshold.mode.rawValue,
@@ -156,6 +157,8 @@ public enum StatusJSON {
             o["last_reload"] = try? JSONSerialization.jsonObject(with: Data(r.json.utf8))
         }
         if let restored = engine.restoredFrom { o["restored_from"] = restored }
+        o["assignment"] = engine.assignment.map { "\($0.topic)[\($0.partition)]" }
+        o["checkpoints_written"] = s.checkpoints
         let seq = s.checkpointSequence.load(ordering: .relaxed)
         if seq >= 0 {
             o["last_checkpoint"] = [

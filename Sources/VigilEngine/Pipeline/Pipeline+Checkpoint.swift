@@ -70,8 +70,9 @@ extension Pipeline {
 
     /// Loads a checkpoint into the workers before `start()`; all workers or none.
     /// - Returns: what was restored and what starts cold (the same for every worker).
-    func restore(_ checkpoint: EngineCheckpoint) throws(CheckpointError) -> Worker.RestoreReport {
+    func restore(_ stored: EngineCheckpoint) throws(CheckpointError) -> Worker.RestoreReport {
         precondition(!started, "restore before start")
+        let (checkpoint, migrated) = stored.migrated(to: topology.models, planSignature: plan.signature)
         guard checkpoint.workerCount == workerCount else {
             throw CheckpointError(
                 .wrongSchema,
@@ -92,6 +93,7 @@ extension Pipeline {
             case .failure(let e): throw e
             }
         }
+        report.migrated = migrated
         for w in workers { w.gauges.publish(extractor: w.extractor, threshold: w.threshold.current) }
         return report
     }

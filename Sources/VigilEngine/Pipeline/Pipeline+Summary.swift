@@ -57,3 +57,17 @@ extension PrequentialMetrics {
         return all.report()
     }
 }
+
+extension Pipeline.Summary {
+    /// Adds the counters of another pipeline's run (a reload replaced it).
+    mutating func add(_ o: Pipeline.Summary) {
+        events += o.events
+        scored += o.scored
+        alerts += o.alerts
+        suppressed += o.suppressed
+        lateScored += o.lateScored
+        for (k, v) in o.deadLetters { deadLetters[k, default: 0] += v }
+        labelsReceived += o.labelsReceived
+        labelsJoined += o.labelsJoined
+    }
+}

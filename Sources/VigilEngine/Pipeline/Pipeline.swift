@@ -133,3 +133,4 @@ public final class Pipeline: @unchecked Sendable {
         for ring in rings { ring.close() }
         running.wait()
     }
+}

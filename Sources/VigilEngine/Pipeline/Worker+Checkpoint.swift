@@ -54,6 +54,8 @@ extension Worker {
     struct RestoreReport: Sendable {
         var restored: [String] = []
         var cold: [String] = []
+        /// Model versions renamed from an older checkpoint format (`old → new`).
+        var migrated: [String] = []
     }
 
     /// Loads `state` into this fresh worker. Sections that belong to other features (windows,

@@ -21,6 +21,8 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
     private let stopAfter: Int?
     private let onAlertDelivered: (@Sendable (AlertRecord) -> Void)?
     let stats: EngineStats
+    /// Signalled whenever records are marked done (the checkpoint thread waits on it).
+    let progress: OutputProgress
     private var producer: KafkaProducer!
     private var consumer: KafkaConsumer!
     private var alertsTopic: KafkaTopic!
@@ -55,9 +57,10 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
 
     init(
         topology: Topology, logger: Logger, stopAfter: Int?, onChunk: (@Sendable (InputChunk) -> Void)?,
-        onAlertDelivered: (@Sendable (AlertRecord) -> Void)?, stats: EngineStats
+        onAlertDelivered: (@Sendable (AlertRecord) -> Void)?, stats: EngineStats, progress: OutputProgress
     ) {
         self.stats = stats
+        self.progress = progress
         self.topology = topology
         self.logger = logger
         self.onChunk = onChunk
@@ -105,6 +108,7 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
                     polledAt: chunk.createdAt))
         }
         consumer.markDone(done)
+        progress.signal()
         stats.record(chunk)
         let elapsed = ContinuousClock.now - chunk.createdAt
         let ms = elapsed.seconds * 1000
@@ -196,6 +200,7 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
             return
         }
         consumer.markDone(output.position)
+        progress.signal()
         stats.deliverSeconds.observe(EngineStats.seconds(since: output.polledAt))
         if output.isAlert {
             stats.alertsAcknowledged.add(1, ordering: .relaxed)

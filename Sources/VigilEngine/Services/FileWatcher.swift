@@ -1,38 +1,37 @@
 import Foundation
-import Synchronization
+import ServiceLifecycle
 
-/// Watches one file by polling its size, modification time and inode twice a second (an editor
-/// that saves by renaming a new file over the old one is seen too), and calls `onChange` on its
-/// own thread once the file has stopped changing: a change is reported when two polls in a row
-/// agree, so a save in progress is not read half-written.
-public final class FileWatcher: Sendable {
+/// Watches one file by polling its size, modification time and inode (an editor that saves by
+/// renaming a new file over the old one is seen too, and so is Kubernetes' `..data` symlink
+/// swap), and calls `onChange` once the file has stopped changing: a change is reported when two
+/// polls in a row agree, so a save in progress is not read half-written.
+///
+/// A `Service`: it polls every `interval` of its clock until the group shuts down or its task is
+/// cancelled.
+public struct FileWatcher: Service {
     public let path: String
     private let interval: Duration
-    private let stopped = Atomic<Bool>(false)
-    private let onChange: @Sendable () -> Void
+    private let clock: EngineClock
+    private let onChange: @Sendable () async -> Void
 
-    public init(path: String, interval: Duration = .milliseconds(500), onChange: @escaping @Sendable () -> Void) {
+    public init(
+        path: String, interval: Duration = .milliseconds(500), clock: EngineClock = .continuous,
+        onChange: @escaping @Sendable () async -> Void
+    ) {
         self.path = path
         self.interval = interval
+        self.clock = clock
         self.onChange = onChange
     }
 
-    /// Starts polling on a thread of its own.
-    public func start() {
-        let thread = Thread { [self] in loop() }
-        thread.name = "vigil-topology-watch"
-        thread.start()
-    }
-
-    public func stop() { stopped.store(true, ordering: .releasing) }
-
-    private struct Stamp: Equatable {
+    /// What identifies one version of the file.
+    struct Stamp: Equatable {
         var size: Int64
         var modified: Int
         var inode: UInt64
     }
 
-    private func stamp() -> Stamp? {
+    func stamp() -> Stamp? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
         return Stamp(
@@ -40,24 +39,28 @@ public final class FileWatcher: Sendable {
             inode: UInt64(st.st_ino))
     }
 
-    private func loop() {
-        var seen = stamp()
-        var candidate: Stamp?
-        let micros = UInt32(interval.wholeMilliseconds * 1000)
-        while !stopped.load(ordering: .acquiring) {
-            usleep(micros)
-            let now = stamp()
-            if now == seen {
-                candidate = nil
-                continue
+    public func run() async throws {
+        let first = stamp()
+        do {
+            try await cancelWhenGracefulShutdown {
+                var seen = first
+                var candidate: Stamp?
+                while true {
+                    try await clock.sleep(for: interval)
+                    let now = stamp()
+                    if now == seen {
+                        candidate = nil
+                    } else if let now, now == candidate {
+                        seen = now
+                        candidate = nil
+                        await onChange()
+                    } else {
+                        candidate = now
+                    }
+                }
             }
-            if let now, now == candidate {
-                seen = now
-                candidate = nil
-                onChange()
-            } else {
-                candidate = now
-            }
+        } catch {
+            return  // cancelled: the group is shutting down
         }
     }
 }

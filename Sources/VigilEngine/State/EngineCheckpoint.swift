@@ -42,9 +42,14 @@ public struct EngineCheckpoint: Sendable {
     public var reason: String
     /// One entry per worker, in shard order.
     var workers: [WorkerState]
+    /// The layout it was read in (or is written in): 1 names model sections by the legacy
+    /// versions (releases up to December 2026), 2 by the canonical ones. `migrated(to:…)`
+    /// renames the former.
+    public internal(set) var bodyVersion: UInt8 = Self.currentBodyVersion
 
     public static let kind = "vigil_engine"
-    static let bodyVersion: UInt8 = 1
+    /// The layout this build writes; it reads every earlier one.
+    public static let currentBodyVersion: UInt8 = 2
 
     /// The container's schema field: checkpoints of another topology are refused as such.
     static func schema(topology: String) -> UInt64 { StableHash.hash("vigil-engine|" + topology) }
@@ -90,7 +95,7 @@ public struct EngineCheckpoint: Sendable {
     /// The checkpoint as a `Checkpoint` container.
     public func encode() -> [UInt8] {
         var out = BinaryWriter(capacity: workers.map(\.byteCount).reduce(1024, +))
-        out.write(Self.bodyVersion)
+        out.write(Self.currentBodyVersion)
         out.write(sequence)
         out.write(createdMs)
         out.write(topology)
@@ -148,8 +153,9 @@ public struct EngineCheckpoint: Sendable {
         let body = try Checkpoint.decode(bytes, kind: kind, schema: schema(topology: topology))
         var r = BinaryReader(body)
         let version = try r.checkpoint { r throws(VigilError) in try r.uint8() }
-        guard version == bodyVersion else {
-            throw CheckpointError(.newerVersion, "engine body version \(version); this build reads \(bodyVersion)")
+        guard (1...currentBodyVersion).contains(version) else {
+            throw CheckpointError(
+                .newerVersion, "engine body version \(version); this build reads 1 to \(currentBodyVersion)")
         }
         let sequence = try r.checkpoint { r throws(VigilError) in try r.uint64() }
         let created = try r.checkpoint { r throws(VigilError) in try r.int64() }
@@ -194,7 +200,7 @@ public struct EngineCheckpoint: Sendable {
         guard r.isAtEnd else { throw CheckpointError(.corrupt, "\(r.remaining) bytes after the last worker") }
         return EngineCheckpoint(
             sequence: sequence, createdMs: created, topology: name, planSignature: signature, modelVersions: versions,
-            offsets: offsets, reason: reason, workers: workers)
+            offsets: offsets, reason: reason, workers: workers, bodyVersion: version)
     }
 }
 

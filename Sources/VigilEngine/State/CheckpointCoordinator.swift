@@ -1,0 +1,211 @@
+import Foundation
+import Logging
+import Synchronization
+import VigilKafka
+
+/// Owns the checkpoint cycle of a running engine: when one is due, warming the workers' spare
+/// buffers, the cut (on the ingest thread, between two batches), and the write (on a thread of
+/// its own): wait until every output before the cut is acknowledged, encode, publish.
+///
+/// The cycle is a `CheckpointCycle` behind a mutex: decisions are taken under it, work is done
+/// after releasing it.
+final class CheckpointCoordinator: Sendable {
+    let store: CheckpointStore?
+    /// Used only when `store` is set.
+    private let cycle: Mutex<CheckpointCycle>
+    private let sourceTopics: Set<String>
+    private let consumer: KafkaConsumer
+    private let progress: OutputProgress
+    private let stats: EngineStats
+    private let clock: EngineClock
+    private let logger: Logger
+    private let queue = DispatchQueue(label: "vigil-checkpoint")
+    private let nextSequence = Atomic<UInt64>(1)
+    /// From each cut to the moment every worker had captured its state (the first 100,000).
+    private let captures = Mutex<[(ContinuousClock.Instant, ContinuousClock.Instant)]>([])
+
+    /// How long the outputs before a cut may take to be acknowledged before the checkpoint is
+    /// given up (it is retried at the next interval).
+    static let acknowledgementTimeout = Duration.seconds(120)
+
+    init(
+        store: CheckpointStore?, sourceTopics: Set<String>, consumer: KafkaConsumer, progress: OutputProgress,
+        stats: EngineStats, clock: EngineClock, logger: Logger
+    ) {
+        self.store = store
+        cycle = Mutex(
+            CheckpointCycle(
+                every: store?.spec.every ?? .seconds(30), everyEvents: store?.spec.everyEvents, now: clock.now))
+        self.sourceTopics = sourceTopics
+        self.consumer = consumer
+        self.progress = progress
+        self.stats = stats
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// Records were read (ingest thread).
+    func read(events: Int) {
+        guard store != nil else { return }
+        cycle.withLock { $0.read(events: events) }
+    }
+
+    /// Whether anything was read since the last cut.
+    var isDirty: Bool { store != nil && cycle.withLock { $0.dirty } }
+
+    /// Checkpoints written from now on count up from `highest + 1` (boot, after reading the store).
+    func continueSequence(after highest: UInt64?) {
+        nextSequence.store((highest ?? 0) + 1, ordering: .relaxed)
+    }
+
+    /// The cut-to-captured intervals so far, for the latency split in the run summary.
+    var captureWindows: [(ContinuousClock.Instant, ContinuousClock.Instant)] { captures.withLock { $0 } }
+
+    // MARK: Ingest thread
+
+    /// Between two batches: starts warming for a due checkpoint, or cuts one that is warm.
+    func tick(pipeline: Pipeline, offsets: () -> [SourceOffset]) {
+        guard store != nil else { return }
+        let now = clock.now
+        switch cycle.withLock({ $0.tick(now: now) }) {
+        case .none: return
+        case .warm:
+            // First, off the workers, make sure each has warm memory to copy its windows into
+            // (fresh pages cost more to fault in than the copy); the cut follows on this thread.
+            queue.async { [self] in
+                pipeline.warmSpareBuffers()
+                self.cycle.withLock { $0.warmed() }
+            }
+        case .cut(let reason):
+            cut(pipeline, reason: reason, offsets: offsets())
+        }
+    }
+
+    /// A checkpoint now (`POST /checkpoint`): cut at once, write in the background.
+    /// - Throws: `.checkpointsDisabled`, or `.checkpointInProgress` while one is under way.
+    func request(_ reason: CheckpointReason, pipeline: Pipeline, offsets: () -> [SourceOffset]) throws(EngineError) {
+        guard store != nil else { throw EngineError(.checkpointsDisabled, "the topology has no checkpoints section") }
+        let now = clock.now
+        guard case .cut = cycle.withLock({ $0.request(reason, now: now) }) else {
+            throw EngineError(.checkpointInProgress, "a checkpoint is already being taken")
+        }
+        cut(pipeline, reason: reason, offsets: offsets())
+    }
+
+    private func cut(_ pipeline: Pipeline, reason: CheckpointReason, offsets: [SourceOffset]) {
+        let cutAt = ContinuousClock.now
+        let captured = pipeline.cut()
+        let identity = Identity(pipeline)
+        queue.async { [self] in
+            let states = captured.wait()
+            let capturedAt = ContinuousClock.now
+            captures.withLock { if $0.count < 100_000 { $0.append((cutAt, capturedAt)) } }
+            write(states: states, offsets: offsets, identity: identity, reason: reason, pause: captured.pause)
+            pipeline.recycle(states)
+            cycle.withLock { $0.written() }
+        }
+    }
+
+    /// Waits until no checkpoint is being warmed or written.
+    func waitForWrites() {
+        queue.sync {}
+    }
+
+    /// Writes the state of a stopped pipeline now, on this thread (shutdown, structural reload),
+    /// after any checkpoint under way.
+    func writeStopped(
+        _ pipeline: Pipeline, states: [WorkerState], offsets: [SourceOffset], reason: CheckpointReason, pause: Duration
+    ) {
+        guard store != nil else { return }
+        waitForWrites()
+        let now = clock.now
+        // A due checkpoint that warmed meanwhile is superseded by this one.
+        guard case .cut = cycle.withLock({ $0.request(reason, now: now, superseding: true) }) else { return }
+        write(states: states, offsets: offsets, identity: Identity(pipeline), reason: reason, pause: pause)
+        cycle.withLock { $0.written() }
+    }
+
+    // MARK: Checkpoint thread
+
+    /// What a checkpoint says about the pipeline it was cut from.
+    private struct Identity: Sendable {
+        var topology: String
+        var planSignature: UInt64
+        var modelVersions: [String]
+
+        init(_ pipeline: Pipeline) {
+            topology = pipeline.topology.name
+            planSignature = pipeline.plan.signature
+            modelVersions = pipeline.modelVersions
+        }
+    }
+
+    /// Waits until the outputs of everything before `offsets` are acknowledged, then encodes and
+    /// publishes the checkpoint: a checkpoint in the store implies its outputs are published.
+    private func write(
+        states: [WorkerState], offsets: [SourceOffset], identity: Identity, reason: CheckpointReason, pause: Duration
+    ) {
+        guard let store else { return }
+        stats.checkpointPauseSeconds.observe(pause.seconds)
+        let start = ContinuousClock.now
+        let wanted = offsets.filter { sourceTopics.contains($0.topic) }
+        let published = progress.wait(timeout: Self.acknowledgementTimeout) { unacknowledged(wanted).isEmpty }
+        guard published else {
+            logger.error(
+                "Checkpoint abandoned: outputs before the cut were not acknowledged in time",
+                metadata: ["timeout": "\(Self.acknowledgementTimeout)", "waiting": "\(unacknowledged(wanted))"])
+            stats.checkpointsFailed.add(1, ordering: .relaxed)
+            return
+        }
+        let sequence = nextSequence.add(1, ordering: .relaxed).oldValue
+        let checkpoint = EngineCheckpoint(
+            sequence: sequence, createdMs: Int64(Date().timeIntervalSince1970 * 1000), topology: identity.topology,
+            planSignature: identity.planSignature, modelVersions: identity.modelVersions, offsets: offsets,
+            reason: reason.rawValue, workers: states)
+        let encodeStart = ContinuousClock.now
+        let bytes = checkpoint.encode()
+        let encoded = ContinuousClock.now
+        do {
+            try store.publish(bytes, sequence: sequence)
+        } catch {
+            stats.checkpointsFailed.add(1, ordering: .relaxed)
+            logger.error("Checkpoint not written", metadata: ["sequence": "\(sequence)", "error": "\(error)"])
+            return
+        }
+        let took = ContinuousClock.now - start
+        logger.debug(
+            "Checkpoint capture by part",
+            metadata: [
+                "ms":
+                    "\(states.map { $0.captureTimes.map { "\($0.name)=\(milliseconds($0.took))" }.joined(separator: ",") })"
+            ])
+        stats.checkpointWritten(sequence: sequence, bytes: bytes.count, createdMs: checkpoint.createdMs, took: took)
+        logger.info(
+            "Checkpoint written",
+            metadata: [
+                "sequence": "\(sequence)", "reason": "\(reason.rawValue)", "bytes": "\(bytes.count)",
+                "entities": "\(checkpoint.entities)",
+                "offsets": "\(offsets.map { "\($0.topic)[\($0.partition)]@\($0.offset)" })",
+                "pause_ms": "\(milliseconds(pause))", "write_ms": "\(milliseconds(took))",
+                "wait_ms": "\(milliseconds(encodeStart - start))",
+                "encode_ms": "\(milliseconds(encoded - encodeStart))",
+                "publish_ms": "\(milliseconds(ContinuousClock.now - encoded))",
+                "sections_mb": "\(checkpoint.sectionSummary)",
+            ])
+    }
+
+    /// Source partitions still assigned whose outputs before `offsets` are not all acknowledged.
+    private func unacknowledged(_ offsets: [SourceOffset]) -> [SourceOffset] {
+        let done = consumer.doneOffsets
+        let assigned = consumer.assignment
+        let inFlight = consumer.inFlight
+        return offsets.filter { o in
+            let tp = TopicPartition(o.topic, o.partition)
+            return assigned.contains(tp) && (done[tp] ?? -1) < o.offset && inFlight[tp, default: 0] > 0
+        }
+    }
+}
+
+func milliseconds(_ d: Duration) -> String {
+    String(format: "%.1f", d.seconds * 1000)
+}

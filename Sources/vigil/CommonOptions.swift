@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import Logging
+import VigilEngine
+
+/// `--topology FILE`: the commands that read a topology (run, replay, checkpoints list).
+struct TopologyOption: ParsableArguments {
+    @Option(help: "Topology file.")
+    var topology: String
+
+    /// The topology, or an exit with every problem listed.
+    func load() throws -> Topology { try loadTopology(topology) }
+}
+
+/// `--brokers host:port[,…]`: the commands that talk to Kafka.
+struct BrokerOption: ParsableArguments {
+    @Option(
+        help:
+            "Broker list host:port[,…] (default: the topology's source.kafka.brokers; for doctor, $KAFKA_BOOTSTRAP).")
+    var brokers: String?
+
+    /// The brokers given, else `fallback`.
+    func list(or fallback: [String]) -> [String] {
+        brokers.map { $0.split(separator: ",").map(String.init) } ?? fallback
+    }
+
+    /// The brokers given, else `$KAFKA_BOOTSTRAP`; nil when neither is set.
+    var orEnvironment: [String]? {
+        guard let text = brokers ?? ProcessInfo.processInfo.environment["KAFKA_BOOTSTRAP"], !text.isEmpty else {
+            return nil
+        }
+        return text.split(separator: ",").map(String.init)
+    }
+}
+
+/// `--workers N`: the commands that run the pipeline (run, replay).
+struct WorkerOption: ParsableArguments {
+    @Option(
+        help: "Worker threads (default: one per core). Results depend on it; use the same number for run and replay.")
+    var workers: Int?
+
+    var count: Int { max(1, workers ?? ProcessInfo.processInfo.activeProcessorCount) }
+}
+
+/// `--log-level`: how much of the engine's and librdkafka's log reaches standard error.
+struct LogOption: ParsableArguments {
+    @Option(
+        help: "Log level: trace, debug, info, notice, warning, error, critical (default: info; warning for listings).",
+        transform: parseLogLevel)
+    var logLevel: Logger.Level?
+
+    /// Sends every logger to standard error at the level asked for (`fallback` when none was).
+    func bootstrap(fallback: Logger.Level = .info) {
+        let level = logLevel ?? fallback
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
+
+/// Reads `--log-level` (swift-log's level names) without a retroactive conformance.
+func parseLogLevel(_ text: String) throws -> Logger.Level {
+    guard let level = Logger.Level(rawValue: text.lowercased()) else {
+        throw ValidationError("unknown log level '\(text)' (trace, debug, info, notice, warning, error, critical)")
+    }
+    return level
+}
+
+/// Loads a topology or exits with its problems listed.
+func loadTopology(_ path: String) throws -> Topology {
+    do {
+        return try TopologyLoader.load(path: path)
+    } catch {
+        printError("invalid: \(path)\n\(error)")
+        throw ExitCode(1)
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
