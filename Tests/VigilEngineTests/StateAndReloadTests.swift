@@ -160,6 +160,23 @@ import VigilTestKit
         #expect(change.items.map(\.path) == [path])
     }
 
+    /// The audit names each changed key with its values as a topology file writes them, and never
+    /// prints a secret.
+    @Test func changesShowTheirValuesAsWrittenAndHideSecrets() throws {
+        let edited = try TopologyLoader.parse(
+            Self.text.replacingOccurrences(of: "suppress: 10m", with: "suppress: 90s")
+                .replacingOccurrences(
+                    of: "      fetch.wait.max.ms: \"10\"",
+                    with: "      fetch.wait.max.ms: \"10\"\n      sasl.password: \"hunter2\""))
+        let change = TopologyChange.between(Self.topology, edited)
+        let suppress = try #require(change.items.first { $0.path == "threshold.suppress" })
+        #expect((suppress.old, suppress.new) == ("10m", "90s"))
+        let secret = try #require(change.items.first { $0.path == "source.kafka.properties.sasl.password" })
+        #expect(secret.kind == .restart)
+        #expect((secret.old, secret.new) == ("(none)", "[redacted]"))
+        #expect(!change.items.contains { $0.old.contains("hunter2") || $0.new.contains("hunter2") })
+    }
+
     @Test func bootIsAStructuralChangeFromNothing() {
         #expect(TopologyChange.between(nil, Self.topology).kind == .structural)
         #expect(TopologyChange.between(Self.topology, Self.topology).kind == nil)

@@ -28,7 +28,7 @@ struct PipelineTransition: Sendable {
     /// (or `requested`), started.
     func boot(_ topology: Topology, requested: UInt64?) throws(EngineError) -> Built {
         var plan = RestorePlan(bootWithStore: store != nil, requested: requested)
-        return try build(topology, plan: &plan)
+        return try build(topology, into: try makePipeline(topology), plan: &plan)
     }
 
     /// Applies `change` to the running `current` pipeline. A tunable change returns nil (the
@@ -42,6 +42,9 @@ struct PipelineTransition: Sendable {
             current.apply(Tunables(new))
             return nil
         }
+        // Built before the running pipeline stops: if the new one cannot be built, the old one
+        // runs on untouched.
+        let fresh = try makePipeline(new)
         current.finish()
         coordinator.waitForWrites()
         let states = current.captureStopped()
@@ -51,11 +54,13 @@ struct PipelineTransition: Sendable {
             planSignature: current.plan.signature, modelVersions: current.modelVersions, offsets: offsets,
             reason: CheckpointReason.reload.rawValue, workers: states)
         var plan = RestorePlan(rebuildFrom: taken)
-        return try build(new, plan: &plan)
+        return try build(new, into: fresh, plan: &plan)
     }
 
-    private func build(_ topology: Topology, plan: inout RestorePlan) throws(EngineError) -> Built {
-        var pipeline = try makePipeline(topology)
+    /// Loads the first candidate of `plan` that fits into `pipeline` (or none), and starts it.
+    private func build(_ topology: Topology, into fresh: Pipeline, plan: inout RestorePlan) throws(EngineError) -> Built
+    {
+        var pipeline = fresh
         var readTime = Duration.zero
         while true {
             switch plan.next() {

@@ -208,7 +208,7 @@ public final class KafkaEngine: Sendable {
     private func read(_ batch: KafkaBatch) {
         let split = KafkaIngest(batch, sourceTopics: ingest.sourceTopics, labelDecoders: labelDecoders)
         for (tp, next) in split.nextOffsets { ingest.positions.read(tp, offset: next - 1) }
-        consumer.markDone(split.labelPositions)
+        if !split.labelPositions.isEmpty { consumer.markDone(split.labelPositions) }
         for bad in split.badLabels { sink.deadLetterLabel(batch[bad.index], bad.reason) }
         if !split.events.isEmpty {
             let events = split.events
