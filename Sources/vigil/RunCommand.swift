@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -82,7 +81,11 @@ struct RunCommand: AsyncParsableCommand {
                 service: ShutdownWatchdog(engine: engine, deadline: .milliseconds(Int(shutdownDeadline * 1000))),
                 successTerminationBehavior: .ignore, serviceName: "shutdown-watchdog"),
             .init(
-                service: EngineService(engine: engine, logger: logger),
+                service: EngineService(engine: engine, logger: logger) { [shutdownDeadline] in
+                    printError(
+                        "vigil: stopping: draining the workers, flushing outputs, final checkpoint, committing (deadline \(Int(shutdownDeadline)) s)"
+                    )
+                },
                 successTerminationBehavior: .gracefullyShutdownGroup,
                 failureTerminationBehavior: .gracefullyShutdownGroup,
                 serviceName: "engine"),

@@ -9,15 +9,20 @@ import ServiceLifecycle
 public struct EngineService: Service {
     public let engine: KafkaEngine
     private let logger: Logger
+    private let onStop: (@Sendable () -> Void)?
 
-    public init(engine: KafkaEngine, logger: Logger) {
+    /// - Parameter onStop: called when a graceful shutdown begins (the CLI tells the user what
+    ///   the engine is doing meanwhile).
+    public init(engine: KafkaEngine, logger: Logger, onStop: (@Sendable () -> Void)? = nil) {
         self.engine = engine
         self.logger = logger
+        self.onStop = onStop
     }
 
     public func run() async throws {
         let engine = engine
         let logger = logger
+        let onStop = onStop
         try await withGracefulShutdownHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
                 let thread = Thread {
@@ -34,6 +39,7 @@ public struct EngineService: Service {
             }
         } onGracefulShutdown: {
             logger.notice("Stopping: draining the workers, flushing outputs, final checkpoint, committing")
+            onStop?()
             engine.stop()
         }
     }
