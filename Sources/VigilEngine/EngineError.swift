@@ -10,18 +10,10 @@ public struct EngineError: Error, Sendable, CustomStringConvertible {
 
         /// The engine is stopping (or stopped): the request was not served.
         public static let stopping = Code("stopping")
-        /// A topology file could not be read or did not validate.
-        public static let invalidTopology = Code("invalidTopology")
-        /// The change touches keys that cannot change while running.
-        public static let restartRequired = Code("restartRequired")
-        /// The engine was not started from a file, so there is nothing to reload.
-        public static let noTopologyFile = Code("noTopologyFile")
         /// The topology has no `checkpoints:` section.
         public static let checkpointsDisabled = Code("checkpointsDisabled")
         /// A checkpoint is already being taken.
         public static let checkpointInProgress = Code("checkpointInProgress")
-        /// A checkpoint could not be written (outputs not acknowledged, the store failed).
-        public static let checkpointFailed = Code("checkpointFailed")
         /// The checkpoint asked for (`--restore`) is not kept, or does not load.
         public static let restoreFailed = Code("restoreFailed")
         /// A new pipeline could not be built or started from the topology.
