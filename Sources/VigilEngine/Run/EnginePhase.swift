@@ -27,50 +27,23 @@ public enum EnginePhase: String, Sendable, CaseIterable, Comparable {
 
 /// The engine's phase, written by the ingest thread and read or awaited by anyone.
 final class PhaseTracker: Sendable {
-    private struct State {
-        var phase = EnginePhase.starting
-        var waiters: [(id: Int, until: EnginePhase, continuation: CheckedContinuation<Void, Never>)] = []
-        var nextID = 0
-    }
+    private let phase = Mutex(EnginePhase.starting)
+    private let changed = AsyncCondition()
 
-    private let state = Mutex(State())
-
-    var current: EnginePhase { state.withLock { $0.phase } }
+    var current: EnginePhase { phase.withLock { $0 } }
 
     /// Moves to `next`, which must not be earlier than the current phase, and wakes whoever
     /// waits for it.
     func advance(to next: EnginePhase) {
-        let woken = state.withLock { s -> [CheckedContinuation<Void, Never>] in
-            guard next >= s.phase else { fatalError("\(#function) from \(s.phase) to \(next)") }
-            s.phase = next
-            let ready = s.waiters.filter { $0.until <= next }
-            s.waiters.removeAll { $0.until <= next }
-            return ready.map(\.continuation)
+        phase.withLock { p in
+            guard next >= p else { fatalError("\(#function) from \(p) to \(next)") }
+            p = next
         }
-        for c in woken { c.resume() }
+        changed.signal()
     }
 
     /// Returns once the phase is `phase` or later, or when the task is cancelled.
     func wait(until phase: EnginePhase) async {
-        let id = state.withLock { s -> Int in
-            s.nextID += 1
-            return s.nextID
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { s -> Bool in
-                    if s.phase >= phase || Task.isCancelled { return true }
-                    s.waiters.append((id, phase, c))
-                    return false
-                }
-                if resumeNow { c.resume() }
-            }
-        } onCancel: {
-            let cancelled = state.withLock { s -> CheckedContinuation<Void, Never>? in
-                guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                return s.waiters.remove(at: i).continuation
-            }
-            cancelled?.resume()
-        }
+        _ = await changed.wait { [self] in current >= phase }
     }
 }

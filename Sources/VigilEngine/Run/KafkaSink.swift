@@ -75,8 +75,6 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
         deadLetterTopic = producer.topic(topology.deadLetter.topic)
     }
 
-    /// Source records whose chunk has finished (their outputs may still be in flight).
-    var completedRecords: Int { completed.load(ordering: .relaxed) }
     var published: (alerts: Int, deadLetters: Int) {
         (alertsAcked.load(ordering: .relaxed), deadLettersAcked.load(ordering: .relaxed))
     }

@@ -38,16 +38,6 @@ public final class CheckpointStore: Sendable {
         self.logger = logger
     }
 
-    /// Creates the checkpoint topic if it is missing: one partition (the parts stay in order),
-    /// compacted.
-    public func ensureTopic() throws(KafkaError) {
-        let admin = try KafkaAdmin(
-            configuration: KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-admin"), logger: logger)
-        if try admin.createTopic(spec.topic, partitions: 1, config: ["cleanup.policy": "compact"]) {
-            logger.info("Created the checkpoint topic", metadata: ["topic": "\(spec.topic)"])
-        }
-    }
-
     // MARK: Writing
 
     /// Publishes `bytes` (an encoded `EngineCheckpoint`) as checkpoint `sequence` and waits for
