@@ -30,7 +30,7 @@ import VigilTestKit
     }
 
     /// A pipeline that has seen `n` generated events (with labels), its workers still running.
-    static func warmPipeline(_ n: Int, workers: Int = 2) throws -> Pipeline {
+    static func warmPipeline(_ n: Int, workers: Int = 2, topology: Topology = topology) throws -> Pipeline {
         let pipeline = try Pipeline(topology: topology, workers: workers, sink: Counting())
         pipeline.start()
         let data = EngineIntegrationTests.generated(n, seed: 4)
@@ -78,6 +78,32 @@ import VigilTestKit
             for (name, section) in states[w].sections {
                 let same = again[w].section(name) == section
                 #expect(same, "worker \(w): \(name) changed through encode, decode and restore")
+            }
+        }
+        restored.finish()
+    }
+
+    /// `kind: counting_isolation_forest` runs in the pipeline like the default forest: it warms
+    /// up, counts in the ensemble, and comes back exactly from a checkpoint.
+    @Test func theCountingForestScoresAndRestoresInThePipeline() throws {
+        let counting = try TopologyLoader.parse(
+            Self.text.replacingOccurrences(of: "kind: isolation_forest", with: "kind: counting_isolation_forest"))
+        guard case .countingIsolationForest = counting.models[0].kind else {
+            Issue.record("the topology did not select the counting forest")
+            return
+        }
+        let pipeline = try Self.warmPipeline(20_000, topology: counting)
+        let states = pipeline.cut().wait()
+        pipeline.finish()
+        #expect(pipeline.summary().scored == 20_000)
+        #expect(pipeline.workers.allSatisfy { $0.models.isReady(0) }, "the counting forest warmed up")
+        let restored = try Pipeline(topology: counting, workers: 2, sink: Counting())
+        let report = try restored.restore(Self.checkpoint(pipeline, states: states))
+        #expect(report.cold.isEmpty)
+        let again = restored.captureStopped()
+        for w in 0..<2 {
+            for (name, section) in states[w].sections {
+                #expect(again[w].section(name) == section, "worker \(w): \(name) changed through a restore")
             }
         }
         restored.finish()
