@@ -20,6 +20,10 @@ public struct EngineError: Error, Sendable, CustomStringConvertible {
         public static let pipelineFailed = Code("pipelineFailed")
         /// Topics could not be created or the broker did not answer.
         public static let kafkaFailed = Code("kafkaFailed")
+        /// `models promote` or `rollback` named no model it can act on.
+        public static let unknownModel = Code("unknownModel")
+        /// A promotion or rollback that does not apply to the models' roles now.
+        public static let rolloutRefused = Code("rolloutRefused")
     }
 
     public let code: Code

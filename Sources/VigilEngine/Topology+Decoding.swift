@@ -36,6 +36,10 @@ extension Topology {
         let checkpoints = o.object("checkpoints").flatMap(decodeCheckpoints)
         let admin = o.object("admin").flatMap(decodeAdmin)
         let audit = o.object("audit").flatMap(decodeAudit)
+        let rolloutGuard = o.object("guard").map(GuardSpec.decode)
+        if rolloutGuard != nil, models?.contains(where: { $0.role != .active }) == false {
+            o.report("guard", "needs a challenger: a model with role shadow or canary")
+        }
         o.finish()
 
         if let source, let alerts, let deadLetter {
@@ -49,7 +53,7 @@ extension Topology {
         return Topology(
             name: name, description: description, source: source, schema: schema, features: features, state: state,
             models: models, threshold: threshold, alerts: alerts, deadLetter: deadLetter, checkpoints: checkpoints,
-            admin: admin, audit: audit)
+            admin: admin, audit: audit, rolloutGuard: rolloutGuard)
     }
 
     private static func longestWindow(_ features: [FeatureSpec]) -> Duration? {

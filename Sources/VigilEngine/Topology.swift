@@ -32,6 +32,12 @@ public struct Topology: Sendable {
     public var admin: AdminSpec?
     /// Key `audit` (optional; without it audit records go to the log only).
     public var audit: AuditSpec? = nil
+    /// Key `guard` (optional; without it challengers are promoted and rolled back by command
+    /// only).
+    public var rolloutGuard: GuardSpec? = nil
+    /// Roles decided at run time by promotions and rollbacks (not a key of the file: the engine
+    /// sets it from its checkpoints and its `models` commands).
+    public internal(set) var rollout: RolloutOverride? = nil
 }
 
 extension Topology {

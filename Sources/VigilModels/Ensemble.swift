@@ -49,6 +49,37 @@ public struct Ensemble: Sendable {
         }
         return weight > 0 ? sum / weight : .nan
     }
+
+    /// `combine` for an event where only the models marked in `counted` take part (a canary
+    /// outside its share), also giving each model's own percentile of its score in
+    /// `percentiles`: what that model alone would score, whatever its weight. Every non-NaN
+    /// score is remembered, counted or not, so each model's percentiles follow all its scores.
+    /// A percentile is NaN for a NaN score or a model with fewer than `minimumScores` scores.
+    public mutating func combine(_ scores: [Double], counted: [Bool], percentiles: inout [Double]) -> Double {
+        precondition(scores.count == weights.count && counted.count == weights.count)
+        precondition(percentiles.count == weights.count)
+        var sum = 0.0
+        var weight = 0.0
+        for (i, s) in scores.enumerated() {
+            guard !s.isNaN else {
+                percentiles[i] = .nan
+                continue
+            }
+            if seen[i] >= minimumScores {
+                let p = recent[i].fractionBelow(s)
+                percentiles[i] = p
+                if counted[i], weights[i] > 0 {
+                    sum += weights[i] * p
+                    weight += weights[i]
+                }
+            } else {
+                percentiles[i] = .nan
+            }
+            recent[i].add(s)
+            seen[i] += 1
+        }
+        return weight > 0 ? sum / weight : .nan
+    }
 }
 
 extension Ensemble {

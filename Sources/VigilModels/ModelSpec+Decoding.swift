@@ -36,6 +36,17 @@ extension ModelSpec {
                 subset = wanted
             }
             let seed = o.int("seed", in: 0...Int.max).map(UInt64.init) ?? 0
+            var replaces: [String]?
+            var group: String?
+            if role == .active {
+                for key in ["replaces", "group"] where o.node(key) != nil {
+                    o.report(key, "applies only to a challenger (role shadow or canary)")
+                }
+            } else {
+                replaces = o.strings("replaces")
+                if replaces?.isEmpty == true { o.report("replaces", "must name at least one model (or be left out)") }
+                group = o.string("group")
+            }
             guard let tag = o.choice("kind", as: Tag.self, required: true, noun: "model kind") else { continue }
             let kind: Kind?
             switch tag {
@@ -48,10 +59,35 @@ extension ModelSpec {
                 models.append(
                     ModelSpec(
                         name: name, role: role, weight: weight, canaryShare: share, features: subset, seed: seed,
-                        kind: kind))
+                        replaces: replaces, group: group, kind: kind))
             }
         }
+        if models.count == items.count { checkReplacements(models, items: items, d) }
         return models
+    }
+
+    /// `replaces` names declared models, never the challenger itself; a group shares no name
+    /// with a model (`models promote` takes either).
+    private static func checkReplacements(
+        _ models: [ModelSpec], items: [(node: ConfigNode, path: ConfigPath)], _ d: ConfigDiagnostics
+    ) {
+        let names = models.map(\.name)
+        for (model, item) in zip(models, items) {
+            let mark = item.node.mark
+            for (i, target) in (model.replaces ?? []).enumerated() {
+                let path = item.path.key("replaces").index(i)
+                if target == model.name {
+                    d.report(path, "a model cannot replace itself", at: mark)
+                } else if !names.contains(target) {
+                    d.report(
+                        path, "unknown model '\(target)'" + Suggestions.hint(for: target, in: names, noun: "a model"),
+                        at: mark)
+                }
+            }
+            if let group = model.group, names.contains(group) {
+                d.report(item.path.key("group"), "group '\(group)' has the name of a model; give it another", at: mark)
+            }
+        }
     }
 
     private static func decodeForest(_ o: ConfigObject) -> IsolationForestSpec? {

@@ -15,12 +15,18 @@ public struct ModelSpec: Sendable, Hashable {
     public var features: [String]?
     /// Seed for every random choice the model makes, so runs are reproducible. Key `seed` (default 0).
     public var seed: UInt64
+    /// The active models a promotion of this challenger demotes to shadows. Key `replaces`
+    /// (shadow and canary only; default: every active model, the whole ensemble).
+    public var replaces: [String]?
+    /// A set of challengers promoted together (a blue-green switch of an ensemble). Key `group`
+    /// (shadow and canary only).
+    public var group: String?
     /// The algorithm and its parameters.
     public var kind: Kind
 
     public init(
         name: String, role: Role = .active, weight: Double = 1, canaryShare: Double? = nil,
-        features: [String]? = nil, seed: UInt64 = 0, kind: Kind
+        features: [String]? = nil, seed: UInt64 = 0, replaces: [String]? = nil, group: String? = nil, kind: Kind
     ) {
         self.name = name
         self.role = role
@@ -28,6 +34,8 @@ public struct ModelSpec: Sendable, Hashable {
         self.canaryShare = canaryShare
         self.features = features
         self.seed = seed
+        self.replaces = replaces
+        self.group = group
         self.kind = kind
     }
 
@@ -35,7 +43,8 @@ public struct ModelSpec: Sendable, Hashable {
     public enum Role: String, Sendable, Hashable, CaseIterable {
         /// Scores feed the ensemble and the alerts.
         case active
-        /// Scored and measured silently, for comparison before promotion.
+        /// Scored, learning and measured on every event, never alerting: a challenger to compare
+        /// before promotion, or a demoted model kept warm for a rollback.
         case shadow
         /// Active for a hash-selected share of entities only.
         case canary

@@ -50,17 +50,36 @@ public struct PrequentialMetrics: Sendable {
     }
 
     public func report() -> Report {
-        let scores = entries.map(\.score)
-        let labels = entries.map(\.label)
+        Self.report(scores: entries.map(\.score), labels: entries.map(\.label), alerted: entries.map(\.alerted))
+    }
+
+    /// The window's newest `n` entries (all of them when it holds fewer), oldest first.
+    public func newest(_ n: Int) -> (scores: [Double], labels: [Bool], alerted: [Bool]) {
+        var out: (scores: [Double], labels: [Bool], alerted: [Bool]) = ([], [], [])
+        let skip = Swift.max(0, entries.count - n)
+        var k = 0
+        forEachEntry { score, label, alerted in
+            defer { k += 1 }
+            guard k >= skip else { return }
+            out.scores.append(score)
+            out.labels.append(label)
+            out.alerted.append(alerted)
+        }
+        return out
+    }
+
+    /// The metrics of a set of labelled events: their scores, labels and whether each alerted.
+    public static func report(scores: [Double], labels: [Bool], alerted: [Bool]) -> Report {
+        precondition(scores.count == labels.count && labels.count == alerted.count)
         let positives = labels.filter { $0 }.count
-        let alerts = entries.filter(\.alerted).count
-        let hits = entries.filter { $0.alerted && $0.label }.count
+        let alerts = alerted.filter { $0 }.count
+        let hits = zip(alerted, labels).filter { $0 && $1 }.count
         let precision = alerts > 0 ? Double(hits) / Double(alerts) : nil
         let recall = positives > 0 ? Double(hits) / Double(positives) : nil
         var f1: Double?
         if let p = precision, let r = recall { f1 = p + r > 0 ? 2 * p * r / (p + r) : 0 }
         return Report(
-            events: entries.count, positives: positives, rocAUC: RankingMetrics.rocAUC(scores: scores, labels: labels),
+            events: scores.count, positives: positives, rocAUC: RankingMetrics.rocAUC(scores: scores, labels: labels),
             averagePrecision: RankingMetrics.averagePrecision(scores: scores, labels: labels), precision: precision,
             recall: recall, f1: f1)
     }

@@ -47,4 +47,43 @@ public enum RankingMetrics {
         }
         return sum / Double(positives)
     }
+
+    /// Spearman's rank correlation of two score series (ties share their average rank): how
+    /// alike two models order the same events, whatever their scales. nil for fewer than two
+    /// pairs or a constant series.
+    public static func spearman(_ a: [Double], _ b: [Double]) -> Double? {
+        precondition(a.count == b.count)
+        guard a.count >= 2 else { return nil }
+        let ra = ranks(a)
+        let rb = ranks(b)
+        let n = Double(a.count)
+        let mean = (n + 1) / 2
+        var cov = 0.0
+        var va = 0.0
+        var vb = 0.0
+        for i in 0..<a.count {
+            let x = ra[i] - mean
+            let y = rb[i] - mean
+            cov += x * y
+            va += x * x
+            vb += y * y
+        }
+        guard va > 0, vb > 0 else { return nil }
+        return cov / (va * vb).squareRoot()
+    }
+
+    /// 1-based ranks, ties sharing their average rank.
+    static func ranks(_ values: [Double]) -> [Double] {
+        let order = values.indices.sorted { values[$0] < values[$1] }
+        var out = [Double](repeating: 0, count: values.count)
+        var i = 0
+        while i < order.count {
+            var j = i
+            while j + 1 < order.count, values[order[j + 1]] == values[order[i]] { j += 1 }
+            let averageRank = Double(i + j) / 2 + 1
+            for k in i...j { out[order[k]] = averageRank }
+            i = j + 1
+        }
+        return out
+    }
 }

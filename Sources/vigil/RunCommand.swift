@@ -101,6 +101,8 @@ struct RunCommand: AsyncParsableCommand {
                     service: RunTimer(engine: engine, duration: .milliseconds(Int(duration * 1000))),
                     successTerminationBehavior: .ignore, serviceName: "duration"))
         }
+        services.append(
+            .init(service: RolloutGuard(engine: engine), successTerminationBehavior: .ignore, serviceName: "guard"))
         if let admin = topology.admin {
             let token = AdminServer.token(admin)
             if token == nil {

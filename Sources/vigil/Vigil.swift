@@ -12,7 +12,7 @@ struct Vigil: AsyncParsableCommand {
         version: VersionInfo.text,
         subcommands: [
             RunCommand.self, ReplayCommand.self, GenerateCommand.self, Validate.self, CreateTopics.self,
-            CheckpointsCommand.self,
+            CheckpointsCommand.self, ModelsCommand.self,
             Doctor.self,
         ])
 }

@@ -164,23 +164,31 @@ import VigilTestKit
         #expect((q.rocAUC ?? 0) > 0.75)
     }
 
-    @Test func aLabelJoinForgetsEventsPastTheirExpiryAndBeyondItsCapacity() {
+    @Test func aLabelJoinForgetsEventsPastTheirExpiryAndBeyondItsCapacity() throws {
         let matrix = { () -> FeatureMatrix in
             var m = FeatureMatrix(names: ["a", "b"])
             m.reset(rows: 1)
             m.values = [1, 2]
             return m
         }()
-        let join = LabelJoin(expireMs: 1000, capacity: 3, earlyCapacity: 2, columns: 2, categoryColumns: 0)
-        for (id, t) in [(UInt64(1), Int64(0)), (2, 500), (3, 900)] {
-            join.add(idHash: id, time: t, score: 0.5, alerted: false, matrix: matrix, row: 0)
+        let join = LabelJoin(expireMs: 1000, capacity: 3, earlyCapacity: 2, columns: 2, categoryColumns: 0, models: 2)
+        func add(_ id: UInt64, _ time: Int64) {
+            // Each event keeps both models' own scores and which of them flagged it.
+            let scores = [Double(id), -Double(id)]
+            scores.withUnsafeBufferPointer {
+                join.add(
+                    idHash: id, time: time, score: 0.5, alerted: false, modelScores: $0.baseAddress!, flags: id & 3,
+                    matrix: matrix, row: 0)
+            }
         }
+        for (id, t) in [(UInt64(1), Int64(0)), (2, 500), (3, 900)] { add(id, t) }
         #expect(join.waiting == 3)
-        join.add(idHash: 4, time: 1200, score: 0.5, alerted: false, matrix: matrix, row: 0)  // expires 1
+        add(4, 1200)  // expires 1
         #expect(join.take(1) == nil)
-        join.add(idHash: 5, time: 1300, score: 0.5, alerted: false, matrix: matrix, row: 0)  // full: drops 2
+        add(5, 1300)  // full: drops 2
         #expect(join.take(2) == nil)
-        #expect(join.take(3) != nil)
+        let slot = try #require(join.take(3))
+        #expect(join.modelScore(slot, 0) == 3 && join.modelScore(slot, 1) == -3 && join.flags(slot) == 3)
         #expect(join.take(3) == nil, "a label is used once")
         join.holdEarly(LabelRecord(idHash: 9, isFraud: true))
         join.holdEarly(LabelRecord(idHash: 10, isFraud: false))

@@ -26,7 +26,9 @@ public enum AdminServer {
     {
         let router = Router()
         router.get("/metrics") { _, _ -> Response in
-            text(MetricsText.render(engine), contentType: "text/plain; version=0.0.4; charset=utf-8")
+            let models = await engine.rollout.quality()
+            return text(
+                MetricsText.render(engine, models: models), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
         router.get("/healthz") { _, _ -> Response in
             text("ok\n")
@@ -36,7 +38,35 @@ public enum AdminServer {
             return text("not ready: \(why)\n", status: .serviceUnavailable)
         }
         router.get("/status") { _, _ -> Response in
-            text(StatusJSON.render(engine), contentType: "application/json")
+            let models = await engine.rollout.quality()
+            return text(StatusJSON.render(engine, models: models), contentType: "application/json")
+        }
+        router.get("/models") { _, _ -> Response in
+            let models = await engine.rollout.quality()
+            return text(
+                ModelsJSON.render(models, history: engine.rollout.history, verdicts: engine.rollout.guardVerdicts),
+                contentType: "application/json")
+        }
+        router.get("/models/history") { _, _ -> Response in
+            text(ModelsJSON.text(ModelsJSON.history(engine.rollout.history)), contentType: "application/json")
+        }
+        router.post("/models/promote") { request, _ -> Response in
+            if let refusal = authorize(request, token: token) { return refusal }
+            guard let name = request.uri.queryParameters.get("name") else {
+                return text("{\"error\":\"name is required\"}\n", status: .badRequest, contentType: "application/json")
+            }
+            let (by, reason) = actor(request)
+            return await rolloutReply { () async throws(EngineError) in
+                try await engine.rollout.promote(name, by: by, reason: reason)
+            }
+        }
+        router.post("/models/rollback") { request, _ -> Response in
+            if let refusal = authorize(request, token: token) { return refusal }
+            let name = request.uri.queryParameters.get("name").flatMap { $0.isEmpty ? nil : $0 }
+            let (by, reason) = actor(request)
+            return await rolloutReply { () async throws(EngineError) in
+                try await engine.rollout.rollback(name, by: by, reason: reason)
+            }
         }
         router.post("/reload") { request, _ -> Response in
             if let refusal = authorize(request, token: token) { return refusal }
@@ -63,6 +93,29 @@ public enum AdminServer {
         return Application(
             router: router, configuration: .init(address: .hostname(spec.host, port: spec.port), serverName: "vigil"),
             logger: logger)
+    }
+
+    /// Who asks and why (`by` and `reason` query parameters; the CLI fills them in).
+    private static func actor(_ request: Request) -> (String, String) {
+        let q = request.uri.queryParameters
+        return (q.get("by") ?? "admin", q.get("reason") ?? "")
+    }
+
+    private static func rolloutReply(_ body: () async throws(EngineError) -> RolloutEvent) async -> Response {
+        do throws(EngineError) {
+            let event = try await body()
+            return text(
+                ModelsJSON.text(ModelsJSON.history([event]).first ?? [:]), contentType: "application/json")
+        } catch {
+            let status: HTTPResponse.Status =
+                switch error.code {
+                case .unknownModel: .notFound
+                case .stopping: .serviceUnavailable
+                default: .conflict
+                }
+            return text(
+                "{\"error\":\(jsonString(error.description))}\n", status: status, contentType: "application/json")
+        }
     }
 
     private static func authorize(_ request: Request, token: String?) -> Response? {

@@ -36,6 +36,8 @@ public final class EngineStats: Sendable {
 
     /// Events scored so far.
     public var eventsScored: Int { scored.load(ordering: .relaxed) }
+    /// Label records read so far.
+    public var labelsRead: Int { labels.load(ordering: .relaxed) }
     /// Configuration changes applied or refused so far (boot not counted).
     public var reloads: Int { reloadsApplied.load(ordering: .relaxed) + reloadsRefused.load(ordering: .relaxed) }
     /// Checkpoints this engine has written.
@@ -47,6 +49,13 @@ public final class EngineStats: Sendable {
         timeout: Duration, _ condition: @escaping @Sendable (EngineStats) -> Bool
     ) async -> Bool {
         await changed.wait(timeout: timeout) { condition(self) }
+    }
+
+    /// Label records were read.
+    func readLabels(_ n: Int) {
+        guard n > 0 else { return }
+        labels.add(n, ordering: .relaxed)
+        changed.signal()
     }
 
     /// A configuration change was applied or refused.

@@ -3,7 +3,7 @@ import VigilKafka
 
 /// Renders the engine's figures in the Prometheus text exposition format (version 0.0.4).
 public enum MetricsText {
-    public static func render(_ engine: KafkaEngine) -> String {
+    public static func render(_ engine: KafkaEngine, models: [ModelQuality] = []) -> String {
         var out = Writer()
         let s = engine.stats
         out.counter(
@@ -67,9 +67,38 @@ public enum MetricsText {
         out.header("vigil_reloads_total", "Configuration changes by outcome.", "counter")
         out.sample("vigil_reloads_total", ["outcome": "applied"], Double(s.reloadsApplied.load(ordering: .relaxed)))
         out.sample("vigil_reloads_total", ["outcome": "refused"], Double(s.reloadsRefused.load(ordering: .relaxed)))
+        modelFigures(models, into: &out)
         out.gauge("vigil_ready", "1 when restored, assigned and connected.", engine.isReady ? 1 : 0)
         out.gauge("vigil_uptime_seconds", "Seconds since the engine started.", Date().timeIntervalSince(s.started))
         return out.text
+    }
+
+    /// Each model's live quality, labelled by model, version and role (docs/operations.md).
+    private static func modelFigures(_ models: [ModelQuality], into out: inout Writer) {
+        let families: [(String, String, (ModelQuality) -> Double?)] = [
+            ("vigil_model_roc_auc", "ROC-AUC of the model's own scores over its labelled window.", \.rocAUC),
+            ("vigil_model_average_precision", "Average precision of the model's own scores.", \.averagePrecision),
+            ("vigil_model_precision", "Precision at the model's own threshold.", \.precision),
+            ("vigil_model_recall", "Recall at the model's own threshold.", \.recall),
+            ("vigil_model_f1", "F1 at the model's own threshold.", \.f1),
+            ("vigil_model_alert_rate", "Share of events the model's own threshold flags.", \.alertRate),
+            ("vigil_model_labelled", "Labelled events in the model's window.", { Double($0.labelled) }),
+            (
+                "vigil_model_alert_overlap", "Jaccard index of the model's flags and the live ensemble's.",
+                \.alertOverlap
+            ),
+            (
+                "vigil_model_rank_correlation", "Spearman correlation of the model's scores with the final scores.",
+                \.rankCorrelation
+            ),
+        ]
+        for (name, help, value) in families {
+            out.header(name, help, "gauge")
+            for q in models {
+                guard let v = value(q) else { continue }
+                out.sample(name, ["model": q.name, "version": q.version, "role": q.role.rawValue], v)
+            }
+        }
     }
 
     private struct Writer {
@@ -132,7 +161,7 @@ public enum MetricsText {
 /// `/status`: the topology in force, model versions, threshold, rates, the last reload and the
 /// last checkpoint, as one JSON object.
 public enum StatusJSON {
-    public static func render(_ engine: KafkaEngine) -> String {
+    public static func render(_ engine: KafkaEngine, models quality: [ModelQuality] = []) -> String {
         let s = engine.stats
         let t = engine.topology
         let g = engine.stateGauges
@@ -140,7 +169,14 @@ public enum StatusJSON {
         var o: [String: Any] = [
             "topology": t.name, "phase": engine.phase.rawValue, "ready": engine.isReady,
             "model_versions": engine.modelVersions,
-            "models": t.models.map { ["name": $0.name, "role": $0.role.rawValue, "weight": $0.weight] },
+            "models": t.models.map { m -> [String: Any] in
+                var o: [String: Any] = ["name": m.name, "role": m.role.rawValue, "weight": m.weight]
+                if let q = quality.first(where: { $0.name == m.name }) {
+                    o["version"] = q.version
+                    o["quality"] = ModelsJSON.object(q)
+                }
+                return o
+            },
             "threshold": [
                 "current": g.threshold, "mode": t.threshold.mode.rawValue,
                 "target_alert_rate": t.threshold.targetAlertRate,

@@ -72,6 +72,8 @@ public final class InputChunk: @unchecked Sendable {
     let outcomes: UnsafeMutableBufferPointer<EventOutcome>
     let scores: UnsafeMutableBufferPointer<Double>
     let modelScores: UnsafeMutableBufferPointer<Double>
+    /// Per record: the models whose own thresholds flagged it, as bits (`ModelTracks`).
+    let modelFlags: UnsafeMutableBufferPointer<UInt64>
     let thresholds: UnsafeMutableBufferPointer<Double>
     /// Per shard: the alerts it raised (JSON records) and its late events for the dead letters.
     let alerts: UnsafeMutableBufferPointer<[AlertRecord]>
@@ -106,6 +108,7 @@ public final class InputChunk: @unchecked Sendable {
         outcomes = buffer(count, .pending)
         scores = buffer(count, .nan)
         modelScores = buffer(count * models, .nan)
+        modelFlags = buffer(count, 0)
         thresholds = buffer(count, .nan)
         alerts = buffer(shards, [])
         lateDeadLetters = buffer(shards, [])
@@ -122,6 +125,7 @@ public final class InputChunk: @unchecked Sendable {
         outcomes.baseAddress?.deallocate()
         scores.baseAddress?.deallocate()
         modelScores.baseAddress?.deallocate()
+        modelFlags.baseAddress?.deallocate()
         thresholds.baseAddress?.deallocate()
         alerts.baseAddress.map { base in
             base.deinitialize(count: alerts.count)
@@ -147,6 +151,10 @@ public final class InputChunk: @unchecked Sendable {
     public func score(_ i: Int) -> Double { scores[i] }
     /// Model `m`'s score of record `i`.
     public func modelScore(_ i: Int, _ m: Int) -> Double { modelScores[i * models + m] }
+
+    /// Whether model `m`'s own threshold flagged record `i` (its live quality counts this as the
+    /// model's alert, whatever its role).
+    public func modelFlagged(_ i: Int, _ m: Int) -> Bool { m < 64 && modelFlags[i] & (1 << UInt64(m)) != 0 }
     /// The threshold record `i` was compared with.
     public func threshold(_ i: Int) -> Double { thresholds[i] }
     /// The event id's text (escapes kept), if the event had one.

@@ -31,12 +31,16 @@ final class LabelJoin {
     let capacity: Int
     let columns: Int
     let categoryColumns: Int
+    /// Models whose own scores and flags each waiting event keeps (their live quality).
+    let models: Int
     private var index: [UInt64: Int32] = [:]
     // A ring of slots in arrival order.
     private let ids: UnsafeMutablePointer<UInt64>
     private let times: UnsafeMutablePointer<Int64>
     private let scoreSlots: UnsafeMutablePointer<Double>
     private let alertedSlots: UnsafeMutablePointer<Bool>
+    private let modelScoreSlots: UnsafeMutablePointer<Double>
+    private let flagSlots: UnsafeMutablePointer<UInt64>
     private let values: UnsafeMutablePointer<Double>
     private let buckets: UnsafeMutablePointer<UInt32>
     private var head = 0  // oldest
@@ -49,7 +53,7 @@ final class LabelJoin {
     private var earlyLabels: [Bool]
     let earlyCapacity: Int
 
-    init(expireMs: Int64, capacity: Int, earlyCapacity: Int, columns: Int, categoryColumns: Int) {
+    init(expireMs: Int64, capacity: Int, earlyCapacity: Int, columns: Int, categoryColumns: Int, models: Int) {
         self.expireMs = expireMs
         self.earlyCapacity = max(1, earlyCapacity)
         earlyIds = Array(repeating: 0, count: max(1, earlyCapacity))
@@ -58,10 +62,13 @@ final class LabelJoin {
         self.capacity = capacity
         self.columns = columns
         self.categoryColumns = categoryColumns
+        self.models = models
         ids = .allocate(capacity: capacity)
         times = .allocate(capacity: capacity)
         scoreSlots = .allocate(capacity: capacity)
         alertedSlots = .allocate(capacity: capacity)
+        modelScoreSlots = .allocate(capacity: max(1, capacity * models))
+        flagSlots = .allocate(capacity: capacity)
         values = .allocate(capacity: max(1, capacity * columns))
         buckets = .allocate(capacity: max(1, capacity * categoryColumns))
         index.reserveCapacity(min(capacity, 1 << 18))  // the early doublings; later ones are rare
@@ -72,6 +79,8 @@ final class LabelJoin {
         times.deallocate()
         scoreSlots.deallocate()
         alertedSlots.deallocate()
+        modelScoreSlots.deallocate()
+        flagSlots.deallocate()
         values.deallocate()
         buckets.deallocate()
     }
@@ -82,9 +91,17 @@ final class LabelJoin {
     func score(_ slot: Int) -> Double { scoreSlots[slot] }
     /// Whether event `slot` alerted.
     func alerted(_ slot: Int) -> Bool { alertedSlots[slot] }
+    /// Model `k`'s own score of event `slot`.
+    func modelScore(_ slot: Int, _ k: Int) -> Double { modelScoreSlots[slot * models + k] }
+    /// The models whose own thresholds flagged event `slot`, as bits.
+    func flags(_ slot: Int) -> UInt64 { flagSlots[slot] }
 
-    /// Remembers event `row` of `matrix`, scored `score`, at event time `time`.
-    func add(idHash: UInt64, time: Int64, score: Double, alerted wasAlerted: Bool, matrix: FeatureMatrix, row: Int) {
+    /// Remembers event `row` of `matrix`, scored `score` (and `modelScores` by each model, which
+    /// flagged it as `flags`), at event time `time`.
+    func add(
+        idHash: UInt64, time: Int64, score: Double, alerted wasAlerted: Bool, modelScores: UnsafePointer<Double>,
+        flags: UInt64, matrix: FeatureMatrix, row: Int
+    ) {
         expire(before: time &- expireMs)
         if used == capacity { dropOldest() }
         let slot = (head + used) % capacity
@@ -93,6 +110,8 @@ final class LabelJoin {
         times[slot] = time
         scoreSlots[slot] = score
         alertedSlots[slot] = wasAlerted
+        for k in 0..<models { modelScoreSlots[slot * models + k] = modelScores[k] }
+        flagSlots[slot] = flags
         matrix.values.withUnsafeBufferPointer { v in
             for c in 0..<columns { values[slot * columns + c] = v[row * columns + c] }
         }
@@ -137,9 +156,10 @@ final class LabelJoin {
     /// columns: a worker holds up to a million waiting events, and copying columns keeps the
     /// checkpoint's pause short.
     func encode(into out: inout BinaryWriter) {
-        out.write(UInt8(1))  // body version
+        out.write(UInt8(2))  // body version
         out.write(UInt32(columns))
         out.write(UInt32(categoryColumns))
+        out.write(UInt32(models))
         var live: [Int] = []
         live.reserveCapacity(index.count)
         for k in 0..<used {
@@ -157,6 +177,8 @@ final class LabelJoin {
         column(1, times)
         column(1, scoreSlots)
         column(1, alertedSlots)
+        column(models, modelScoreSlots)
+        column(1, flagSlots)
         column(columns, values)
         column(categoryColumns, buckets)
         let early = (0..<earlyCapacity).filter { earlyIds[$0] != 0 }
@@ -170,16 +192,20 @@ final class LabelJoin {
     func restore(from input: inout BinaryReader) throws(CheckpointError) {
         precondition(used == 0 && index.isEmpty, "restore into a fresh join only")
         let version = try input.checkpoint { r throws(VigilError) in try r.uint8() }
-        guard version == 1 else { throw CheckpointError(.newerVersion, "label-join body version \(version)") }
+        guard version == 1 || version == 2 else {
+            throw CheckpointError(.newerVersion, "label-join body version \(version)")
+        }
         let cols = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
         let cats = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
+        // Version 1 kept no per-model scores: those events count as unscored for the models.
+        let stored = version == 1 ? 0 : Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
         guard cols == columns, cats == categoryColumns else {
             throw CheckpointError(
                 .wrongSchema, "waiting events have \(cols)+\(cats) columns, this topology \(columns)+\(categoryColumns)"
             )
         }
         let n = try input.checkpoint { r throws(VigilError) in try r.int(in: 0...Int(Int32.max), "waiting events") }
-        guard input.remaining >= n * (25 + 8 * cols + 4 * cats) else {
+        guard input.remaining >= n * (25 + 8 * stored + (version == 1 ? 0 : 8) + 8 * cols + 4 * cats) else {
             throw CheckpointError(.truncated, "waiting events cut short")
         }
         func column<T: BitwiseCopyable>(_ count: Int, _: T) throws(CheckpointError) -> [T] {
@@ -189,6 +215,8 @@ final class LabelJoin {
         let newTimes = try column(n, Int64(0))
         let newScores = try column(n, 0.0)
         let newAlerted = try column(n, UInt8(0))
+        let newModelScores = try column(n * stored, 0.0)
+        let newFlags = version == 1 ? [UInt64](repeating: 0, count: n) : try column(n, UInt64(0))
         let newValues = try column(n * cols, 0.0)
         let newBuckets = try column(n * cats, UInt32(0))
         for i in 0..<n {
@@ -199,6 +227,12 @@ final class LabelJoin {
             times[slot] = newTimes[i]
             scoreSlots[slot] = newScores[i]
             alertedSlots[slot] = newAlerted[i] != 0
+            // Models added since keep NaN scores for these events; a model's score is kept
+            // only when the model count is unchanged (a structural reload restores no join).
+            for k in 0..<models {
+                modelScoreSlots[slot * models + k] = stored == models ? newModelScores[i * stored + k] : .nan
+            }
+            flagSlots[slot] = stored == models ? newFlags[i] : 0
             for c in 0..<cols { values[slot * columns + c] = newValues[i * cols + c] }
             for c in 0..<cats { buckets[slot * categoryColumns + c] = newBuckets[i * cats + c] }
             index[newIds[i]] = Int32(slot)

@@ -8,6 +8,8 @@ struct Tunables: Sendable {
     var canaryShares: [Double?]
     var roles: [ModelSpec.Role]
     var explain: Int
+    /// Travels with the roles, so each checkpoint holds the override they came from.
+    var rollout: RolloutOverride?
 
     init(_ topology: Topology) {
         threshold = topology.threshold
@@ -15,6 +17,7 @@ struct Tunables: Sendable {
         canaryShares = topology.models.map { $0.role == .canary ? ($0.canaryShare ?? 0) : nil }
         roles = topology.models.map(\.role)
         explain = topology.alerts.explain
+        rollout = topology.rollout
     }
 }
 
@@ -22,9 +25,11 @@ extension Worker {
     /// Swaps in a reload's tunables (between items, on the worker's thread).
     func apply(_ tunables: Tunables) {
         threshold.apply(tunables.threshold)
+        tracks.apply(tunables.threshold)
         ensemble.apply(weights: tunables.weights)
         canaryShares = tunables.canaryShares
         writer.roles = tunables.roles
         writer.explain = tunables.explain
+        rollout = tunables.rollout
     }
 }

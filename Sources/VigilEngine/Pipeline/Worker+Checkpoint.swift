@@ -31,6 +31,9 @@ extension Worker {
             var memory = BinaryWriter()
             ensemble.encode(model: k, into: &memory)
             state.sections.append(("ensemble:" + models.versions[k], memory.bytes))
+            var quality = BinaryWriter()
+            tracks.tracks[k].encode(into: &quality)
+            state.sections.append(("quality:" + models.versions[k], quality.bytes))
         }
         lap("models")
         var threshold = BinaryWriter()
@@ -47,6 +50,7 @@ extension Worker {
         metrics.encode(into: &quality)
         state.sections.append(("metrics", quality.bytes))
         lap("metrics")
+        if let rollout { state.sections.append(("rollout", rollout.encoded)) }
         return state
     }
 
@@ -56,6 +60,8 @@ extension Worker {
         var cold: [String] = []
         /// Model versions renamed from an older checkpoint format (`old → new`).
         var migrated: [String] = []
+        /// The rollout override in force when the checkpoint was cut.
+        var rollout: RolloutOverride?
     }
 
     /// Loads `state` into this fresh worker. Sections that belong to other features (windows,
@@ -67,6 +73,7 @@ extension Worker {
         // Decode everything first, then apply: a damaged section leaves the worker untouched.
         var decodedModels: [(Int, ModelSet.Decoded)] = []
         var memories: [(Int, Ensemble.ModelMemory)] = []
+        var qualities: [(Int, ModelTracks.Track)] = []
         for k in 0..<models.count {
             let version = models.versions[k]
             if let bytes = state.section("model:" + version) {
@@ -80,6 +87,10 @@ extension Worker {
                 var r = BinaryReader(bytes)
                 memories.append((k, try Ensemble.ModelMemory(decoding: &r)))
             }
+            if let bytes = state.section("quality:" + version) {
+                var r = BinaryReader(bytes)
+                qualities.append((k, try ModelTracks.Track(tracks.tracks[k].threshold.spec, decoding: &r)))
+            }
         }
         var decodedThreshold: AlertThreshold?
         if let bytes = state.section("threshold") {
@@ -90,6 +101,14 @@ extension Worker {
         if let bytes = state.section("metrics") {
             var r = BinaryReader(bytes)
             decodedMetrics = try PrequentialMetrics(window: metrics.window, decoding: &r)
+        }
+        if let bytes = state.section("rollout") {
+            // Written by this engine as JSON; unreadable means damaged, and the checkpoint is.
+            do {
+                report.rollout = try RolloutOverride(decoding: bytes)
+            } catch {
+                throw CheckpointError(.corrupt, "rollout section: \(error)")
+            }
         }
         if samePlan, let bytes = state.section("features") {
             var r = BinaryReader(bytes)
@@ -109,6 +128,7 @@ extension Worker {
         }
         for (k, model) in decodedModels { models.replace(k, with: model) }
         for (k, memory) in memories { ensemble.restore(model: k, memory) }
+        for (k, quality) in qualities { tracks.restore(k, quality) }
         if let decodedThreshold {
             threshold = decodedThreshold
             report.restored.append("threshold")

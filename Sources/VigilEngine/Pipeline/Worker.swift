@@ -41,9 +41,13 @@ final class Worker: @unchecked Sendable {
     let joinsLabels: Bool
     /// Canary models: the share of entities they are active for (nil: not a canary).
     var canaryShares: [Double?]
+    /// The rollout override the roles in force came from (it goes into each checkpoint).
+    var rollout: RolloutOverride?
     /// Which models learn from labels.
     let learnsFromLabels: [Bool]
     var metrics: PrequentialMetrics
+    /// Each model's own live quality, whatever its role.
+    var tracks: ModelTracks
     private(set) var counters = Counters()
     /// What `/metrics` reads while the worker runs, refreshed after every batch.
     let gauges = WorkerGauges()
@@ -55,7 +59,12 @@ final class Worker: @unchecked Sendable {
     private var matrix: FeatureMatrix
     private var labelMatrix: FeatureMatrix
     private var featureOutcomes: [FeatureExtractor.Outcome] = []
-    private var ensembleInput: [Double]
+    /// Per model, for the event at hand: its score when ready (NaN before), whether it counts
+    /// in this event's ensemble, its own percentile, and its raw score.
+    private var modelInput: [Double]
+    private var counted: [Bool]
+    private var percentiles: [Double]
+    private var rowScores: [Double]
     /// Batch scores of the models that score a span of rows at once, per model.
     private var spanScores: [[Double]]
     /// Scores a model contributes before its percentiles count in the final score.
@@ -94,13 +103,18 @@ final class Worker: @unchecked Sendable {
             expireMs: labelSources.map(\.expire.wholeMilliseconds).max() ?? 0,
             capacity: max(1, Pipeline.labelWaitCapacity / workers), earlyCapacity: Pipeline.earlyLabelCapacity,
             columns: plan.names.count,
-            categoryColumns: plan.categoryNames.count)
+            categoryColumns: plan.categoryNames.count, models: topology.models.count)
         learnsFromLabels = topology.models.map { $0.kind.labels != nil }
         canaryShares = tunables.canaryShares
+        rollout = tunables.rollout
         metrics = PrequentialMetrics(window: metricsWindow)
+        tracks = ModelTracks(models: topology.models.count, threshold: topology.threshold)
         matrix = extractor.makeMatrix()
         labelMatrix = extractor.makeMatrix()
-        ensembleInput = Array(repeating: .nan, count: topology.models.count)
+        modelInput = Array(repeating: .nan, count: topology.models.count)
+        counted = Array(repeating: false, count: topology.models.count)
+        percentiles = Array(repeating: .nan, count: topology.models.count)
+        rowScores = Array(repeating: .nan, count: topology.models.count)
         spanScores = Array(repeating: [], count: topology.models.count)
     }
 
@@ -153,16 +167,17 @@ final class Worker: @unchecked Sendable {
             for k in 0..<m {
                 let s = batched[k] ? spanScores[k][r - spanStart] : models.score(k, matrix, row: r)
                 chunk.modelScores[i * m + k] = s
+                rowScores[k] = s
                 if !models.isReady(k) {  // per event: a model can become ready mid-batch
-                    ensembleInput[k] = .nan
-                } else if let share = canaryShares[k] {
-                    // A canary counts only for its share of entities (fixed by the key's hash).
-                    ensembleInput[k] = Double(key >> 11) * 0x1p-53 < share ? s : .nan
+                    modelInput[k] = .nan
+                    counted[k] = false
                 } else {
-                    ensembleInput[k] = s
+                    modelInput[k] = s
+                    // A canary counts only for its share of entities (fixed by the key's hash).
+                    counted[k] = canaryShares[k].map { Double(key >> 11) * 0x1p-53 < $0 } ?? true
                 }
             }
-            let combined = ensemble.combine(ensembleInput)
+            let combined = ensemble.combine(modelInput, counted: counted, percentiles: &percentiles)
             // Until a model has enough scores for percentiles, events are scored 0 and neither
             // alert nor feed the threshold.
             let final = combined.isNaN ? 0 : combined
@@ -170,6 +185,10 @@ final class Worker: @unchecked Sendable {
                 combined.isNaN ? threshold.unscored : threshold.decide(score: final, entity: key, time: batch.times[r])
             chunk.scores[i] = final
             chunk.thresholds[i] = decision.threshold
+            let flags = tracks.record(
+                scores: rowScores, percentiles: percentiles, final: combined.isNaN ? nil : final,
+                ensembleFlagged: decision.flagged, entity: key, time: batch.times[r])
+            chunk.modelFlags[i] = flags
             counters.scored += 1
             if decision.suppressed { counters.suppressed += 1 }
             if decision.alert {
@@ -186,9 +205,11 @@ final class Worker: @unchecked Sendable {
                 for k in 0..<m { models.learn(k, matrix, row: r, label: nil) }
             }
             if joinsLabels, work.idHashes[r] != 0 {
-                join.add(
-                    idHash: work.idHashes[r], time: batch.times[r], score: final, alerted: decision.alert,
-                    matrix: matrix, row: r)
+                rowScores.withUnsafeBufferPointer { scores in
+                    join.add(
+                        idHash: work.idHashes[r], time: batch.times[r], score: final, alerted: decision.alert,
+                        modelScores: scores.baseAddress!, flags: flags, matrix: matrix, row: r)
+                }
                 if let label = join.takeEarly(work.idHashes[r]), let slot = join.take(work.idHashes[r]) {
                     apply(label, slot: slot)
                 }
@@ -202,10 +223,12 @@ final class Worker: @unchecked Sendable {
 
     /// The alert's explanation: each counted model's contributions as shares of its own total,
     /// weighted by the model's share of the ensemble, summed per feature; the strongest first.
-    /// Counted: with a weight, and a score in this event's ensemble (`ensembleInput`).
+    /// Counted: with a weight, and a score in this event's ensemble (`modelInput`, `counted`).
     private func explain(_ matrix: FeatureMatrix, row r: Int) -> [Contribution] {
         guard writer.explain > 0 else { return [] }
-        let counted = (0..<models.count).filter { ensemble.weights[$0] > 0 && !ensembleInput[$0].isNaN }
+        let counted = (0..<models.count).filter {
+            ensemble.weights[$0] > 0 && self.counted[$0] && !modelInput[$0].isNaN
+        }
         let total = counted.map { ensemble.weights[$0] }.reduce(0, +)
         var merged: [String: Contribution] = [:]
         var order: [String] = []
@@ -244,6 +267,7 @@ final class Worker: @unchecked Sendable {
             models.learn(k, labelMatrix, row: 0, label: isFraud)
         }
         metrics.add(score: join.score(slot), label: isFraud, alerted: join.alerted(slot))
+        tracks.label(isFraud, scores: { join.modelScore(slot, $0) }, flagged: join.flags(slot))
         threshold.observe(score: join.score(slot), label: isFraud)
         counters.labelsJoined += 1
     }

@@ -59,4 +59,25 @@ final class AuditLog: Sendable {
             logger.error("Audit record not sent to \(topic)", metadata: ["error": "\(error)"])
         }
     }
+
+    /// Records a promotion or rollback (docs/operations.md, "Audit records"): `kind` is
+    /// `rollout`, with the event's fields.
+    func record(_ event: RolloutEvent, topology: String) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        var o = (try? JSONSerialization.jsonObject(with: encoder.encode(event))) as? [String: Any] ?? [:]
+        o["kind"] = "rollout"
+        o["topology"] = topology
+        o["time"] = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(event.timeMs) / 1000))
+        let data = (try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])) ?? Data("{}".utf8)
+        let json = String(decoding: data, as: UTF8.self)
+        logger.notice("Audit: rollout \(event.action.rawValue)", metadata: ["audit": "\(json)"])
+        guard let topic else { return }
+        do {
+            try producer.send(topic: topic, key: Array(topology.utf8), value: Array(json.utf8))
+        } catch {
+            logger.error("Audit record not sent to \(topic)", metadata: ["error": "\(error)"])
+        }
+    }
 }

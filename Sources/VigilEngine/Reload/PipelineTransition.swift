@@ -20,6 +20,8 @@ struct PipelineTransition: Sendable {
         /// The stored checkpoint it was restored from (boot only); its offsets are where reading
         /// resumes.
         var restored: EngineCheckpoint?
+        /// The rollout override that checkpoint held (boot only).
+        var rollout: RolloutOverride?
     }
 
     private var store: CheckpointStore? { coordinator.store }
@@ -110,7 +112,8 @@ struct PipelineTransition: Sendable {
                             "read_ms": "\(milliseconds(readTime))",
                             "load_ms": "\(milliseconds(ContinuousClock.now - loadStart))",
                         ])
-                    return Built(pipeline: pipeline, restored: restored)
+                    return Built(
+                        pipeline: pipeline, restored: restored, rollout: restored == nil ? nil : report.rollout)
                 } catch {
                     rejected(checkpoint.sequence, location, error)
                     pipeline = try makePipeline(topology)  // a failed restore may have loaded some workers

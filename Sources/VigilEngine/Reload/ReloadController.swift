@@ -11,15 +11,19 @@ final class ReloadController: Sendable {
     private let audit: AuditLog
     private let stats: EngineStats
     private let logger: Logger
-    /// The topology in force and the last outcome (boot included).
-    private let state: Mutex<(topology: Topology, last: ReloadOutcome?)>
+    /// The topology in force (the file's, with the rollout override's roles), the file's as last
+    /// read, and the last outcome (boot included).
+    private let state: Mutex<(topology: Topology, file: Topology, last: ReloadOutcome?)>
+    /// Promotions and rollbacks, applied over the file at every reload.
+    private let rollout: Mutex<RolloutOverride>
     private let turn = AsyncTurn()
 
     init(
         topology: Topology, file: String?, requests: IngestRequests, audit: AuditLog, stats: EngineStats,
         logger: Logger
     ) {
-        state = Mutex((topology, nil))
+        state = Mutex((topology, topology, nil))
+        rollout = Mutex(RolloutOverride())
         self.file = file
         self.requests = requests
         self.audit = audit
@@ -29,11 +33,19 @@ final class ReloadController: Sendable {
 
     /// The topology in force.
     var topology: Topology { state.withLock { $0.topology } }
+    /// The topology file as last read.
+    var fileTopology: Topology { state.withLock { $0.file } }
+    /// The promotions and rollbacks in force.
+    var override: RolloutOverride { rollout.withLock { $0 } }
     /// The last reload's outcome (boot included).
     var lastOutcome: ReloadOutcome? { state.withLock { $0.last } }
 
     /// Records the boot (a change from the empty topology) once it is applied.
-    func booted(_ change: TopologyChange, restored: UInt64?) {
+    func booted(_ change: TopologyChange, restored: UInt64?, override: RolloutOverride?) {
+        if let override {
+            rollout.withLock { $0 = override }
+            state.withLock { $0.topology = override.effective($0.file) }
+        }
         let outcome = ReloadOutcome(
             source: .boot, result: .applied, change: change,
             reason: restored.map { "restored checkpoint \($0)" } ?? "cold start", topology: topology.name)
@@ -41,9 +53,42 @@ final class ReloadController: Sendable {
         audit.record(outcome)
     }
 
-    /// The ingest thread applied `new` (a tunable or structural change).
-    func installed(_ new: Topology) {
-        state.withLock { $0.topology = new }
+    /// The ingest thread applied `new` (a tunable or structural change) read from `file`.
+    func installed(_ new: Topology, file: Topology) {
+        state.withLock {
+            $0.topology = new
+            $0.file = file
+        }
+    }
+
+    /// Applies a promotion or rollback, in turn with reloads: `decide` gets a copy of the
+    /// override to change, the file's topology and the topology in force, and returns the event
+    /// it recorded; the roles that result go to the workers between batches (a tunable change),
+    /// and the override is kept once they are in force.
+    func applyRollout(
+        _ decide:
+            @Sendable (inout RolloutOverride, _ file: Topology, _ inForce: Topology) -> Result<
+                RolloutEvent, EngineError
+            >
+    ) async -> Result<RolloutEvent, EngineError> {
+        await turn.run {
+            let (current, file) = state.withLock { ($0.topology, $0.file) }
+            var override = rollout.withLock { $0 }
+            let event: RolloutEvent
+            switch decide(&override, file, current) {
+            case .success(let e): event = e
+            case .failure(let error): return .failure(error)
+            }
+            let new = override.effective(file)
+            let change = TopologyChange.between(current, new)
+            switch await requests.submit(.apply(new, change, file: file)) {
+            case .applied:
+                rollout.withLock { $0 = override }
+                return .success(event)
+            case .refused(let error): return .failure(error)
+            case .checkpointStarted, .tracks: fatalError("\(#function): a reply of another request")
+            }
+        }
     }
 
     /// Reads the topology file again and applies what changed; see the type's description.
@@ -75,13 +120,19 @@ final class ReloadController: Sendable {
         guard let file else {
             return outcome(.invalid, TopologyChange(items: []), "the engine was not started from a file")
         }
-        let new: Topology
+        let fileNew: Topology
         do {
-            new = try TopologyLoader.load(path: file)
-            _ = try Pipeline.modelVersions(of: new)
+            fileNew = try TopologyLoader.load(path: file)
+            _ = try Pipeline.modelVersions(of: fileNew)
         } catch {
             return outcome(
                 .invalid, TopologyChange(items: []), "invalid topology; the running configuration is kept: \(error)")
+        }
+        let new = rollout.withLock { $0 }.effective(fileNew)
+        if !new.models.contains(where: { $0.role == .active }) {
+            return outcome(
+                .invalid, TopologyChange(items: []),
+                "with the promotions in force no model would be active; the running configuration is kept")
         }
         let change = TopologyChange.between(current, new)
         guard let kind = change.kind else { return outcome(.unchanged, change, "no change") }
@@ -92,7 +143,7 @@ final class ReloadController: Sendable {
                 "needs a restart: \(paths.joined(separator: ", ")) cannot change while running; the running configuration is kept"
             )
         }
-        switch await requests.submit(.apply(new, change)) {
+        switch await requests.submit(.apply(new, change, file: fileNew)) {
         case .applied:
             let how =
                 kind == .tunable
@@ -100,7 +151,7 @@ final class ReloadController: Sendable {
             return outcome(.applied, change, how, name: new.name)
         case .refused(let error):
             return outcome(.refused, change, error.description)
-        case .checkpointStarted:
+        case .checkpointStarted, .tracks:
             fatalError("\(#function): a checkpoint reply to a reload")
         }
     }

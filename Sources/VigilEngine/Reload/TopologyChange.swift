@@ -65,6 +65,12 @@ public struct TopologyChange: Sendable, Equatable {
         d.compare("alerts.explain", .tunable, a.alerts.explain, b.alerts.explain, String.init)
         d.compare("description", .tunable, a.description, b.description, { $0 })
         d.compareModels(a.models, b.models)
+        d.compare("guard", .tunable, a.rolloutGuard, b.rolloutGuard) { (g: GuardSpec) in
+            "\(g.metric.rawValue) over \(g.minLabels) labels, auto_promote \(g.autoPromote)"
+        }
+        d.compare("rollout", .tunable, a.rollout, b.rollout) { (r: RolloutOverride) in
+            "\(r.history.count) promotions and rollbacks"
+        }
         return TopologyChange(items: d.items)
     }
 }
@@ -149,6 +155,8 @@ private struct Differences {
             compare(path + ".role", .tunable, x.role, y.role, \.rawValue)
             compare(path + ".weight", .tunable, x.weight, y.weight, Text.number)
             compare(path + ".share", .tunable, x.canaryShare, y.canaryShare, Text.number)
+            compare(path + ".replaces", .tunable, x.replaces, y.replaces, Text.list)
+            compare(path + ".group", .tunable, x.group, y.group, { $0 })
         }
     }
 }

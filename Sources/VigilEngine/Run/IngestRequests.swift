@@ -3,10 +3,13 @@ import Synchronization
 /// What the control plane asks of the ingest thread, which alone may touch the pipeline: it
 /// serves requests between two batches.
 enum IngestRequest: Sendable {
-    /// Apply a validated, classified topology change.
-    case apply(Topology, TopologyChange)
+    /// Apply a validated, classified topology change: the topology in force then, and the file's
+    /// topology it comes from (they differ by the rollout override's roles).
+    case apply(Topology, TopologyChange, file: Topology)
     /// Cut a checkpoint now (`POST /checkpoint`).
     case checkpoint(CheckpointReason)
+    /// Copy every model's live quality (`/status`, `/metrics`, the guard).
+    case gatherTracks
 }
 
 /// The ingest thread's answer.
@@ -15,6 +18,8 @@ enum IngestReply: Sendable {
     case applied
     /// The checkpoint is cut; it is written in the background.
     case checkpointStarted
+    /// The workers' copies, filled in as each reaches them.
+    case tracks(TrackGather)
     case refused(EngineError)
 }
 

@@ -32,6 +32,8 @@ public final class KafkaEngine: Sendable {
     let sink: KafkaSink
     let coordinator: CheckpointCoordinator
     let reloads: ReloadController
+    /// Promotions, rollbacks, model history and live model quality (`vigil models`).
+    public let rollout: RolloutController
     let phases = PhaseTracker()
     let lag = LagTracker()
     let requests = IngestRequests()
@@ -105,11 +107,16 @@ public final class KafkaEngine: Sendable {
             store: store, sourceTopics: Set(sourceTopics), consumer: consumer, progress: progress, stats: stats,
             clock: clock, logger: logger)
         transition = PipelineTransition(workers: workers, sink: sink, coordinator: coordinator, logger: logger)
+        let audit = AuditLog(topic: topology.audit?.topic, producer: producer, logger: logger)
         reloads = ReloadController(
-            topology: topology, file: topologyFile, requests: requests,
-            audit: AuditLog(topic: topology.audit?.topic, producer: producer, logger: logger), stats: stats,
+            topology: topology, file: topologyFile, requests: requests, audit: audit, stats: stats, logger: logger)
+        let ingest = IngestState(sourceTopics: Set(sourceTopics))
+        self.ingest = ingest
+        rollout = RolloutController(
+            reloads: reloads, requests: requests, audit: audit, stats: stats, checkpoints: topology.checkpoints != nil,
+            versions: { ingest.installed.withLock { $0.versions } },
+            serving: { [phases] in phases.current == .running },
             logger: logger)
-        ingest = IngestState(sourceTopics: Set(sourceTopics))
         sink.attach(producer: producer, consumer: consumer)
     }
 
@@ -178,7 +185,14 @@ public final class KafkaEngine: Sendable {
             self.restored.withLock { $0 = restored.sequence }
         }
         ingest.install(built.pipeline)
-        reloads.booted(change, restored: built.restored?.sequence)
+        reloads.booted(change, restored: built.restored?.sequence, override: built.rollout)
+        if built.rollout != nil {
+            // The promotions in force when the checkpoint was cut, over the file read now.
+            built.pipeline.apply(Tunables(reloads.topology))
+            logger.notice(
+                "Rollout restored",
+                metadata: ["roles": "\(reloads.topology.models.map { "\($0.name)=\($0.role.rawValue)" })"])
+        }
         do {
             try consumer.subscribe(topics: sourceTopics + labelDecoders.keys.sorted())
         } catch {
@@ -220,7 +234,7 @@ public final class KafkaEngine: Sendable {
                 }, arrivalMs: Int64(Date().timeIntervalSince1970 * 1000))
         }
         coordinator.read(events: split.events.count)
-        stats.labels.add(split.labels.count, ordering: .relaxed)
+        stats.readLabels(split.labels.count)
         ingest.pipeline.submitLabels(split.labels)
     }
 
@@ -237,7 +251,9 @@ public final class KafkaEngine: Sendable {
                 } catch {
                     pending.answer(.refused(error))
                 }
-            case .apply(let new, let change):
+            case .gatherTracks:
+                pending.answer(.tracks(ingest.pipeline.gatherTracks()))
+            case .apply(let new, let change, let file):
                 do throws(EngineError) {
                     let offsets = ingest.positions.current(consumer, sourceTopics: ingest.sourceTopics)
                     let old = ingest.pipeline
@@ -245,7 +261,7 @@ public final class KafkaEngine: Sendable {
                         ingest.retired.add(old.summary())
                         ingest.install(built.pipeline)
                     }
-                    reloads.installed(new)
+                    reloads.installed(new, file: file)
                     pending.answer(.applied)
                 } catch {
                     pending.answer(

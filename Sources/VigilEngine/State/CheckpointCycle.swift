@@ -10,6 +10,8 @@ public enum CheckpointReason: String, Sendable, CaseIterable {
     case reload
     /// At a graceful stop.
     case shutdown
+    /// After a promotion or rollback, to make it durable.
+    case rollout
 }
 
 /// When to checkpoint and what the checkpoint is doing, as a state machine that returns actions

@@ -1,0 +1,48 @@
+import Foundation
+import VigilModels
+
+/// The JSON of `/models`, `/models/history` and the `models` member of `/status`: each model's
+/// role and live quality, and the promotions and rollbacks so far.
+public enum ModelsJSON {
+    /// One model's figures; undefined ones are null.
+    static func object(_ q: ModelQuality) -> [String: Any] {
+        func v(_ x: Double?) -> Any { x.map { $0 as Any } ?? NSNull() }
+        var o: [String: Any] = [
+            "name": q.name, "version": q.version, "role": q.role.rawValue, "labelled": q.labelled,
+            "positives": q.positives, "roc_auc": v(q.rocAUC), "average_precision": v(q.averagePrecision),
+            "precision": v(q.precision), "recall": v(q.recall), "f1": v(q.f1), "alert_rate": v(q.alertRate),
+            "decided": q.decided, "alert_overlap": v(q.alertOverlap), "rank_correlation": v(q.rankCorrelation),
+        ]
+        if let share = q.share { o["share"] = share }
+        return o
+    }
+
+    static func history(_ events: [RolloutEvent]) -> [Any] {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return events.compactMap { e in (try? encoder.encode(e)).flatMap { try? JSONSerialization.jsonObject(with: $0) }
+        }
+    }
+
+    /// `/models`: the models, the guard's last verdicts and the history.
+    public static func render(
+        _ models: [ModelQuality], history: [RolloutEvent], verdicts: [String: GuardVerdict] = [:]
+    ) -> String {
+        text(["models": models.map(object), "history": Self.history(history), "guard": verdictObjects(verdicts)])
+    }
+
+    static func verdictObjects(_ verdicts: [String: GuardVerdict]) -> [String: Any] {
+        verdicts.mapValues { v in
+            [
+                "version": v.version, "role": v.role, "labelled": v.labelled, "candidate": v.candidate ?? NSNull(),
+                "baseline": v.baseline ?? NSNull(), "against": v.against, "passes": v.passes,
+            ] as [String: Any]
+        }
+    }
+
+    static func text(_ o: Any) -> String {
+        let data =
+            (try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .prettyPrinted])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}

@@ -1,0 +1,186 @@
+import VigilCore
+import VigilModels
+
+/// Each model's live quality in one worker, whatever its role: a threshold of its own over its
+/// own percentiles (what it would alert on if it alone decided), its prequential metrics over
+/// the joined labels, and how much it agrees with the live ensemble (alert overlap and the rank
+/// correlation of scores), which is what there is to compare before labels arrive.
+///
+/// Owned by one worker and touched on its thread only; `snapshot` copies it for the control
+/// plane between two items.
+struct ModelTracks: Sendable {
+    /// Labelled events each model's window keeps, per worker.
+    static let labelWindow = 200_000
+    /// Recent (model score, final score) pairs kept per worker for the rank correlation.
+    static let pairWindow = 10_000
+
+    /// One model's figures.
+    struct Track: Sendable {
+        var threshold: AlertThreshold
+        /// Model score, label, and whether its own threshold flagged the event.
+        var metrics: PrequentialMetrics
+        /// Events the model had a percentile for (its own threshold decided them).
+        var decided = 0
+        /// Of those, flagged by its own threshold.
+        var flagged = 0
+        /// Events both the model and the live ensemble flagged, and either of them flagged.
+        var bothFlagged = 0
+        var eitherFlagged = 0
+        /// Ring of recent model scores and the final scores of the same events.
+        var modelScores: [Double] = []
+        var finalScores: [Double] = []
+        var pairNext = 0
+
+        mutating func pair(_ model: Double, _ final: Double) {
+            if modelScores.count < ModelTracks.pairWindow {
+                modelScores.append(model)
+                finalScores.append(final)
+            } else {
+                modelScores[pairNext] = model
+                finalScores[pairNext] = final
+                pairNext = (pairNext + 1) % ModelTracks.pairWindow
+            }
+        }
+    }
+
+    private(set) var tracks: [Track]
+
+    init(models: Int, threshold: ThresholdSpec) {
+        var own = threshold
+        own.suppress = .zero  // a model's own decision is per event, not per entity
+        tracks = (0..<models).map { _ in
+            Track(threshold: AlertThreshold(own), metrics: PrequentialMetrics(window: Self.labelWindow))
+        }
+    }
+
+    /// Takes reloaded threshold settings.
+    mutating func apply(_ threshold: ThresholdSpec) {
+        var own = threshold
+        own.suppress = .zero
+        for k in tracks.indices { tracks[k].threshold.apply(own) }
+    }
+
+    /// Records one scored event: each model's raw score and percentile (NaN: none yet), the
+    /// final score and whether the live ensemble flagged it. Returns the models their own
+    /// thresholds flagged, as bits.
+    mutating func record(
+        scores: [Double], percentiles: [Double], final: Double?, ensembleFlagged: Bool, entity: UInt64, time: Int64
+    ) -> UInt64 {
+        var bits: UInt64 = 0
+        for k in tracks.indices where !percentiles[k].isNaN {
+            let flagged = tracks[k].threshold.decide(score: percentiles[k], entity: entity, time: time).flagged
+            tracks[k].decided += 1
+            if flagged {
+                tracks[k].flagged += 1
+                if k < 64 { bits |= 1 << UInt64(k) }
+            }
+            if flagged && ensembleFlagged { tracks[k].bothFlagged += 1 }
+            if flagged || ensembleFlagged { tracks[k].eitherFlagged += 1 }
+            if let final { tracks[k].pair(scores[k], final) }
+        }
+        return bits
+    }
+
+    /// Records a label for an event: each model's score of it and whether it flagged it.
+    mutating func label(_ isFraud: Bool, scores: (Int) -> Double, flagged: UInt64) {
+        for k in tracks.indices where !scores(k).isNaN {
+            tracks[k].metrics.add(score: scores(k), label: isFraud, alerted: k < 64 && flagged & (1 << UInt64(k)) != 0)
+        }
+    }
+}
+
+extension ModelTracks.Track {
+    /// Appends what the track has learned: its threshold's memory, its labelled window and its
+    /// counts (the recent score pairs start again after a restore).
+    func encode(into out: inout BinaryWriter) {
+        out.write(UInt8(1))  // body version
+        threshold.encode(into: &out)
+        metrics.encode(into: &out)
+        for n in [decided, flagged, bothFlagged, eitherFlagged] { out.write(n) }
+    }
+
+    /// Reads what `encode` wrote, under the threshold settings `spec`.
+    init(_ spec: ThresholdSpec, decoding input: inout BinaryReader) throws(CheckpointError) {
+        let version = try input.checkpoint { r throws(VigilError) in try r.uint8() }
+        guard version == 1 else { throw CheckpointError(.newerVersion, "model quality body version \(version)") }
+        threshold = try AlertThreshold(spec, decoding: &input)
+        metrics = try PrequentialMetrics(window: ModelTracks.labelWindow, decoding: &input)
+        var counts: [Int] = []
+        for _ in 0..<4 {
+            counts.append(try input.checkpoint { r throws(VigilError) in try r.int(in: 0...Int.max, "count") })
+        }
+        (decided, flagged, bothFlagged, eitherFlagged) = (counts[0], counts[1], counts[2], counts[3])
+    }
+}
+
+extension ModelTracks {
+    /// Replaces model `k`'s track with a restored one.
+    mutating func restore(_ k: Int, _ track: Track) { tracks[k] = track }
+}
+
+/// One model's live quality over every worker, as `/status`, `/metrics`, `vigil models list` and
+/// the guard read it.
+public struct ModelQuality: Sendable, Equatable {
+    public var name: String
+    public var version: String
+    public var role: ModelSpec.Role
+    /// The canary's share of entities (canaries only).
+    public var share: Double?
+    /// Labelled events in the window, and the positives among them.
+    public var labelled: Int
+    public var positives: Int
+    public var rocAUC: Double?
+    public var averagePrecision: Double?
+    /// At the model's own threshold, over the labelled window.
+    public var precision: Double?
+    public var recall: Double?
+    public var f1: Double?
+    /// Share of the events it decided that its own threshold flagged (all events, not only
+    /// labelled ones).
+    public var alertRate: Double?
+    /// Events its own threshold decided.
+    public var decided: Int
+    /// Jaccard index of its flags and the live ensemble's (nil before either flagged).
+    public var alertOverlap: Double?
+    /// Spearman correlation of its scores with the final scores over recent events.
+    public var rankCorrelation: Double?
+}
+
+/// Every worker's `ModelTracks`, copied between two items: the raw material of `ModelQuality`.
+struct TrackSnapshot: Sendable {
+    var workers: [[ModelTracks.Track]]
+
+    /// Model `k`'s figures over every worker.
+    func quality(_ k: Int, name: String, version: String, role: ModelSpec.Role, share: Double?) -> ModelQuality {
+        var scores: [Double] = []
+        var labels: [Bool] = []
+        var flags: [Bool] = []
+        var decided = 0
+        var flagged = 0
+        var both = 0
+        var either = 0
+        var modelScores: [Double] = []
+        var finalScores: [Double] = []
+        for w in workers where k < w.count {
+            let t = w[k]
+            t.metrics.forEachEntry { s, l, a in
+                scores.append(s)
+                labels.append(l)
+                flags.append(a)
+            }
+            decided += t.decided
+            flagged += t.flagged
+            both += t.bothFlagged
+            either += t.eitherFlagged
+            modelScores += t.modelScores
+            finalScores += t.finalScores
+        }
+        let r = PrequentialMetrics.report(scores: scores, labels: labels, alerted: flags)
+        return ModelQuality(
+            name: name, version: version, role: role, share: share, labelled: r.events, positives: r.positives,
+            rocAUC: r.rocAUC, averagePrecision: r.averagePrecision, precision: r.precision, recall: r.recall,
+            f1: r.f1, alertRate: decided > 0 ? Double(flagged) / Double(decided) : nil, decided: decided,
+            alertOverlap: either > 0 ? Double(both) / Double(either) : nil,
+            rankCorrelation: RankingMetrics.spearman(modelScores, finalScores))
+    }
+}

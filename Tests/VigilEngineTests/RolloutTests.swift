@@ -1,0 +1,173 @@
+import Foundation
+import Synchronization
+import Testing
+import VigilCore
+import VigilEngine
+import VigilKafka
+import VigilModels
+import VigilTestKit
+
+/// The model lifecycle against the local broker: live per-model quality, promotion and
+/// rollback, and the guard.
+@Suite(
+    .serialized, .timeLimit(.minutes(8)),
+    .enabled(if: TestBroker.enabled, "needs a broker: run scripts/test.sh, which starts one and sets KAFKA_BOOTSTRAP"))
+struct RolloutTests {
+    /// Label records by event id.
+    static func labelsByID(_ labels: [[UInt8]]) -> [String: Bool] {
+        var out: [String: Bool] = [:]
+        for l in labels {
+            guard let o = try? JSONSerialization.jsonObject(with: Data(l)) as? [String: Any],
+                let id = o["txn_id"] as? String, let fraud = o["is_fraud"] as? Bool
+            else { continue }
+            out[id] = fraud
+        }
+        return out
+    }
+
+    @Test func aShadowsLiveFiguresEqualThoseRecomputedFromItsScoresAndLabels() async throws {
+        let models =
+            RolloutSetup.forest("iforest", role: "active") + "\n" + RolloutSetup.regression(role: "active") + "\n"
+            + RolloutSetup.forest("challenger", role: "shadow", trees: 30, seed: 11)
+        let setup = try RolloutSetup("shadow", models: models)
+        let data = EngineIntegrationTests.generated(30_000, seed: 5)
+        try setup.produce(data.events, keys: data.cards, labels: data.labels)
+        let live = try LiveEngine(setup)
+        #expect(await live.waitFor(events: data.events.count, labels: data.labels.count))
+        let quality = await live.engine.rollout.quality()
+        let status = StatusJSON.render(live.engine, models: quality)
+        let metrics = MetricsText.render(live.engine, models: quality)
+        try await live.stop()
+
+        // Offline: the shadow's score and own-threshold flag of every labelled event, from the
+        // run's own chunks.
+        let labels = Self.labelsByID(data.labels)
+        let k = 2
+        var scores: [Double] = []
+        var truth: [Bool] = []
+        var flagged: [Bool] = []
+        for chunk in live.chunks.withLock({ $0 }) {
+            for i in 0..<chunk.count {
+                guard let id = chunk.idText(i), let label = labels[id] else { continue }
+                scores.append(chunk.modelScore(i, k))
+                truth.append(label)
+                flagged.append(chunk.modelFlagged(i, k))
+            }
+        }
+        let offline = PrequentialMetrics.report(scores: scores, labels: truth, alerted: flagged)
+        let shadow = try #require(quality.first { $0.name == "challenger" })
+        print(
+            "[rollout] shadow: \(shadow.labelled) labelled, AUC \(shadow.rocAUC ?? .nan), AP \(shadow.averagePrecision ?? .nan), F1 \(shadow.f1 ?? .nan), overlap \(shadow.alertOverlap ?? .nan), rank corr \(shadow.rankCorrelation ?? .nan)"
+        )
+        #expect(shadow.role == .shadow)
+        #expect(shadow.labelled == offline.events && shadow.labelled > 10_000)
+        #expect(shadow.positives == offline.positives && shadow.positives > 0)
+        func same(_ a: Double?, _ b: Double?) -> Bool {
+            guard let a, let b else { return a == nil && b == nil }
+            return abs(a - b) < 1e-12
+        }
+        #expect(same(shadow.rocAUC, offline.rocAUC))
+        #expect(same(shadow.averagePrecision, offline.averagePrecision))
+        #expect(same(shadow.precision, offline.precision))
+        #expect(same(shadow.recall, offline.recall))
+        #expect(same(shadow.f1, offline.f1))
+        #expect(shadow.alertOverlap != nil && shadow.rankCorrelation != nil)
+
+        // The same figures in /status and /metrics.
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(status.utf8)) as? [String: Any])
+        let entry = try #require(
+            (parsed["models"] as? [[String: Any]])?.first { $0["name"] as? String == "challenger" })
+        let q = try #require(entry["quality"] as? [String: Any])
+        #expect(same(q["roc_auc"] as? Double, offline.rocAUC))
+        #expect(same(q["average_precision"] as? Double, offline.averagePrecision))
+        #expect(same(q["f1"] as? Double, offline.f1))
+        #expect(q["role"] as? String == "shadow")
+        let line = try #require(
+            metrics.split(separator: "\n").first {
+                $0.hasPrefix("vigil_model_roc_auc{") && $0.contains("model=\"challenger\"")
+                    && $0.contains("role=\"shadow\"")
+                    && $0.contains("version=\"challenger@")
+            })
+        #expect(same(Double(line.split(separator: " ").last ?? ""), offline.rocAUC))
+    }
+
+    /// iforest alerts; challenger waits as a shadow; lr (a shadow too) only brings the labels.
+    static let swapModels =
+        RolloutSetup.forest("iforest", role: "active") + "\n"
+        + RolloutSetup.forest("challenger", role: "shadow", trees: 30, seed: 11, extra: "    replaces: [iforest]")
+        + "\n"
+        + RolloutSetup.regression(role: "shadow")
+
+    @Test func promotionSwapsWhoAlertsAndRollbackBringsThePreviousModelBackWarm() async throws {
+        let n = 30_000
+        let data = EngineIntegrationTests.generated(n, seed: 9)
+        let reference = try RolloutSetup("never", models: Self.swapModels)
+        let swapped = try RolloutSetup(
+            "swap", source: reference.source, labels: reference.labels, models: Self.swapModels)
+        func part(_ k: Int) -> (events: [[UInt8]], cards: [String]) {
+            let r = (k * n / 3)..<((k + 1) * n / 3)
+            return (Array(data.events[r]), Array(data.cards[r]))
+        }
+        // The run that promotes and rolls back reads the input in thirds: promote after the
+        // first, roll back after the second.
+        let live = try LiveEngine(swapped)
+        for k in 0..<3 {
+            let p = part(k)
+            try reference.produce(p.events, keys: p.cards)
+            #expect(await live.waitFor(events: (k + 1) * n / 3))
+            if k == 0 {
+                let event = try await live.engine.rollout.promote("challenger", by: "tester", reason: "try it")
+                #expect(event.activated.map { $0.prefix { $0 != "@" } } == ["challenger"])
+                #expect(event.deactivated.map { $0.prefix { $0 != "@" } } == ["iforest"])
+                #expect(live.engine.topology.models.map(\.role) == [.shadow, .active, .shadow])
+            } else if k == 1 {
+                let event = try await live.engine.rollout.rollback(nil, by: "tester", reason: "worse")
+                #expect(event.action == .rollback)
+                #expect(live.engine.topology.models.map(\.role) == [.active, .shadow, .shadow])
+            }
+        }
+        try await live.stop()
+        let never = try LiveEngine(reference, stopAfterEvents: n)
+        #expect(await never.waitFor(events: n))
+        try await never.stop()
+
+        func byOffset(_ chunks: [InputChunk]) -> [Int64: (score: Double, forest: Double, alert: String?)] {
+            var out: [Int64: (Double, Double, String?)] = [:]
+            for c in chunks {
+                let alerts = Dictionary(c.allAlerts.map { ($0.index, String(decoding: $0.json, as: UTF8.self)) }) { $1 }
+                for i in 0..<c.count { out[c.position(i).offset] = (c.score(i), c.modelScore(i, 0), alerts[i]) }
+            }
+            return out
+        }
+        let swappedChunks = live.chunks.withLock { $0 }
+        #expect(swappedChunks.map(\.count).reduce(0, +) == n, "no offset was read twice: nothing was rewound")
+        let a = byOffset(never.chunks.withLock { $0 })
+        let b = byOffset(swappedChunks)
+        #expect(a.count == n && b.count == n)
+        // The demoted forest kept learning as a shadow: its scores never differ, and once it is
+        // back the final scores are those of the run that never promoted.
+        var forestDiffers = 0
+        var finalDiffers = 0
+        for offset in 0..<Int64(n) {
+            guard let x = a[offset], let y = b[offset] else { continue }
+            if x.forest != y.forest { forestDiffers += 1 }
+            if offset >= Int64(2 * n / 3), x.score != y.score { finalDiffers += 1 }
+        }
+        #expect(forestDiffers == 0)
+        #expect(finalDiffers == 0)
+        // While promoted, the challenger is the active model in every alert.
+        let middle = (Int64(n / 3 + 2000)..<Int64(2 * n / 3)).compactMap { b[$0]?.alert }
+        #expect(middle.count > 20)
+        #expect(middle.allSatisfy { $0.contains(#""challenger":{"score""#) && $0.contains(#""role":"active"}"#) })
+        let roles = middle.compactMap { json -> String? in
+            let o = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+            return ((o?["models"] as? [String: Any])?["challenger"] as? [String: Any])?["role"] as? String
+        }
+        #expect(roles.count == middle.count && roles.allSatisfy { $0 == "active" })
+
+        let audit = try swapped.rolloutRecords()
+        #expect(audit.map { $0["action"] as? String } == ["promote", "rollback"])
+        #expect(audit.allSatisfy { $0["by"] as? String == "tester" && $0["metrics"] is [String: Any] })
+        #expect(audit.first?["reason"] as? String == "try it")
+    }
+}
