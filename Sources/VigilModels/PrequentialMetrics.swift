@@ -53,14 +53,14 @@ public struct PrequentialMetrics: Sendable {
         Self.report(scores: entries.map(\.score), labels: entries.map(\.label), alerted: entries.map(\.alerted))
     }
 
-    /// The window's newest `n` entries (all of them when it holds fewer), oldest first.
-    public func newest(_ n: Int) -> (scores: [Double], labels: [Bool], alerted: [Bool]) {
+    /// The entries of labelled events number `start` to `start + count - 1` (counting every
+    /// labelled event ever added from 0), as far as the window still holds them; oldest first.
+    public func entries(from start: Int, count: Int) -> (scores: [Double], labels: [Bool], alerted: [Bool]) {
         var out: (scores: [Double], labels: [Bool], alerted: [Bool]) = ([], [], [])
-        let skip = Swift.max(0, entries.count - n)
-        var k = 0
+        var k = total - entries.count  // the label number of the oldest entry held
         forEachEntry { score, label, alerted in
             defer { k += 1 }
-            guard k >= skip else { return }
+            guard k >= start, k < start + count else { return }
             out.scores.append(score)
             out.labels.append(label)
             out.alerted.append(alerted)

@@ -6,6 +6,7 @@ import VigilCore
 import VigilEngine
 import VigilKafka
 import VigilModels
+import VigilSynthetic
 import VigilTestKit
 
 /// Fresh topics, group and topology file for one rollout test: card-payments' fields and
@@ -130,6 +131,38 @@ struct RolloutSetup {
         }
         try producer.close(deadline: .seconds(30))
         if producer.failedCount > 0 { throw SetupFailure(description: "\(producer.failedCount) records not delivered") }
+    }
+
+    /// Produces a generated stream in its own order, labels among the events as they become
+    /// known, at about `rate` records a second; returns the events and labels sent.
+    @discardableResult
+    func produceStream(_ config: TransactionStream.Config, rate: Int) throws -> (events: Int, labels: Int) {
+        let producer = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(common: KafkaConfiguration(bootstrapServers: [brokers])),
+            logger: .quiet)
+        let topic = producer.topic(source)
+        let labelsTopic = producer.topic(labels)
+        let start = ContinuousClock.now
+        var sent = (events: 0, labels: 0)
+        for (i, record) in SyntheticEvents(config).enumerated() {
+            if i % 100 == 0 {
+                let due = start.advanced(by: .milliseconds(i * 1000 / rate))
+                if due > .now { Thread.sleep(forTimeInterval: Double((due - .now).components.attoseconds) * 1e-18) }
+            }
+            switch record {
+            case .event(_, let card, let json):
+                try Array(card.utf8).withUnsafeBytes { k in
+                    try json.withUnsafeBytes { try producer.send(to: topic, key: k, value: $0, partition: 0) }
+                }
+                sent.events += 1
+            case .label(_, let json):
+                try json.withUnsafeBytes { try producer.send(to: labelsTopic, key: nil, value: $0, partition: 0) }
+                sent.labels += 1
+            }
+        }
+        try producer.close(deadline: .seconds(30))
+        if producer.failedCount > 0 { throw SetupFailure(description: "\(producer.failedCount) records not delivered") }
+        return sent
     }
 
     /// The records of the audit topic of kind `rollout`, parsed.

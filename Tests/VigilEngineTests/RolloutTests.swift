@@ -5,6 +5,7 @@ import VigilCore
 import VigilEngine
 import VigilKafka
 import VigilModels
+import VigilSynthetic
 import VigilTestKit
 
 /// The model lifecycle against the local broker: live per-model quality, promotion and
@@ -169,5 +170,150 @@ struct RolloutTests {
         #expect(audit.map { $0["action"] as? String } == ["promote", "rollback"])
         #expect(audit.allSatisfy { $0["by"] as? String == "tester" && $0["metrics"] is [String: Any] })
         #expect(audit.first?["reason"] as? String == "try it")
+    }
+
+    @Test func aPromotionByCommandSurvivesSIGKILLAndRollbackUndoesIt() async throws {
+        let setup = try RolloutSetup("kill", models: Self.swapModels)
+        let token = ["VIGIL_TEST_ADMIN_TOKEN": "s3cret"]
+        let arguments = ["run", "--topology", setup.file, "--workers", "2", "--no-watch", "--log-level", "info"]
+        let data = EngineIntegrationTests.generated(20_000, seed: 17)
+        let half = data.events.count / 2
+        try await offPool { try setup.produce(Array(data.events[..<half]), keys: Array(data.cards[..<half])) }
+        func models(_ status: [String: any Sendable]) -> [String: String] {
+            var out: [String: String] = [:]
+            for case let m as [String: any Sendable] in (status["models"] as? [any Sendable]) ?? [] {
+                if let name = m["name"] as? String { out[name] = m["role"] as? String }
+            }
+            return out
+        }
+        func vigil(_ args: [String]) async throws -> CLI.Result {
+            try await offPool { try CLI.run(args + ["--topology", setup.file], environment: token) }
+        }
+
+        let first = try RunningVigil(arguments, environment: token)
+        let running = await first.waitForStatus(port: setup.adminPort) { $0.number("events") ?? 0 >= Double(half) }
+        #expect(running != nil, "\(first.stderr.suffix(3000))")
+        let refused = try await offPool { try CLI.run(["models", "promote", "challenger", "--topology", setup.file]) }
+        #expect(refused.status != 0 && refused.stderr.contains("401"), "no token, no promotion: \(refused.stderr)")
+        let promoted = try await vigil([
+            "models", "promote", "challenger", "--by", "tester", "--reason", "canary looked good",
+        ])
+        #expect(promoted.status == 0, "\(promoted.stderr)")
+        #expect(promoted.stdout.contains("\"action\" : \"promote\""), "\(promoted.stdout)")
+        first.signal(SIGKILL)
+        _ = try await offPool { first.waitExit(timeout: .seconds(30)) }
+
+        // Restarted: the promotion is in force before any new event.
+        let second = try RunningVigil(arguments, environment: token)
+        let restarted = await second.waitForStatus(port: setup.adminPort) { $0.text("phase") == "running" }
+        let restartedStatus = try #require(restarted, "\(second.stderr.suffix(3000))")
+        #expect(models(restartedStatus) == ["iforest": "shadow", "challenger": "active", "lr": "shadow"])
+        try await offPool {
+            try setup.produce(Array(data.events[half...]), keys: Array(data.cards[half...]))
+        }
+        _ = await second.waitForStatus(port: setup.adminPort) {
+            $0.number("events") ?? 0 >= Double(data.events.count - half)
+        }
+        let list = try await vigil(["models", "list"])
+        #expect(list.status == 0, "\(list.stderr)")
+        let rows = list.stdout.split(separator: "\n")
+        #expect(rows.first?.hasPrefix("MODEL") == true && rows.count == 4, "\(list.stdout)")
+        #expect(rows.contains { $0.hasPrefix("challenger") && $0.contains(" active ") }, "\(list.stdout)")
+        let history = try await vigil(["models", "history"])
+        #expect(history.stdout.contains("canary looked good"), "\(history.stdout)")
+
+        let rolledBack = try await vigil(["models", "rollback", "--by", "tester", "--reason", "alert volume"])
+        #expect(rolledBack.status == 0, "\(rolledBack.stderr)")
+        let after = try #require(await AdminClient.status(port: setup.adminPort))
+        #expect(models(after) == ["iforest": "active", "challenger": "shadow", "lr": "shadow"])
+        second.signal(SIGTERM)
+        #expect(try await offPool { second.waitExit(timeout: .seconds(60)) } == 0, "\(second.stderr.suffix(3000))")
+
+        // Alerts of the second half (after the restart, before the rollback) were the challenger's.
+        let alerts = try TopicReader.readAll(brokers: setup.brokers, topic: setup.alerts).compactMap { m in
+            m.value.flatMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
+        }
+        let late = alerts.filter { (($0["source"] as? [String: Any])?["offset"] as? Int ?? 0) >= half }
+        #expect(late.count >= 5, "too few alerts to tell who decided them")
+        #expect(
+            late.allSatisfy {
+                (($0["models"] as? [String: Any])?["challenger"] as? [String: Any])?["role"] as? String == "active"
+            })
+        let audit = try setup.rolloutRecords()
+        #expect(audit.map { $0["action"] as? String } == ["promote", "rollback"])
+        #expect(audit.map { $0["reason"] as? String } == ["canary looked good", "alert volume"])
+    }
+
+    /// iforest alerts; a regression waits as a shadow; a forest of one tree of 16 events is a
+    /// canary for half the cards.
+    static func guardModels() -> String {
+        RolloutSetup.forest("iforest", role: "active") + "\n"
+            + RolloutSetup.regression(role: "shadow", extra: "    replaces: [iforest]") + "\n"
+            + RolloutSetup.forest(
+                "weak", role: "canary", trees: 1, sample: 16, seed: 3, extra: "    share: 0.5\n    replaces: [iforest]")
+    }
+
+    @Test(arguments: [true, false]) func theGuardRollsBackAWeakCanaryAndPromotesABetterShadowOnlyWhenAsked(
+        autoPromote: Bool
+    ) async throws {
+        let minLabels = 5000
+        let setup = try RolloutSetup(
+            "guard", models: Self.guardModels(),
+            extra: """
+                guard:
+                  metric: roc_auc
+                  min_labels: \(minLabels)
+                  auto_promote: \(autoPromote)
+                  check_every: 100ms
+                """)
+        let live = try LiveEngine(setup)
+        let guarding = Task { try await RolloutGuard(engine: live.engine).run() }
+        await live.engine.waitFor(.running)
+        // Labels come among the events, seconds of event time after them, as a stream's would.
+        var config = TransactionStream.Config()
+        config.events = 60_000
+        config.seed = 13
+        config.cards = 3000
+        config.driftAt = nil
+        config.labelDelayMs = 1000...20_000
+        let stream = config
+        let sent = try await offPool { try setup.produceStream(stream, rate: 8000) }
+        #expect(await live.waitFor(events: sent.events, labels: sent.labels))
+        try await Task.sleep(for: .milliseconds(500))
+        let history = live.engine.rollout.history
+        let verdicts = live.engine.rollout.guardVerdicts
+        let roles = Dictionary(uniqueKeysWithValues: live.engine.topology.models.map { ($0.name, $0.role) })
+        guarding.cancel()
+        try await live.stop()
+        for e in history {
+            print("[rollout] guard (auto_promote \(autoPromote)): \(e.action.rawValue) by \(e.by): \(e.reason)")
+        }
+        for (name, v) in verdicts.sorted(by: { $0.key < $1.key }) {
+            print(
+                "[rollout]   last verdict \(name): \(v.candidate ?? .nan) vs \(v.baseline ?? .nan) over \(v.labelled): \(v.passes)"
+            )
+        }
+
+        // The weak canary: rolled back at its first judgement, on the first min_labels labels.
+        let canary = try #require(history.first { $0.action == .canaryRollback })
+        #expect(canary.by == "guard" && canary.deactivated.map { $0.prefix { $0 != "@" } } == ["weak"])
+        #expect(canary.reason.contains("fails"))
+        let judged = try #require(Int(canary.reason.split(separator: " over ").last?.split(separator: " ").first ?? ""))
+        #expect(judged == minLabels, "judged on exactly the first min_labels labels")
+        #expect(roles["weak"] == .shadow)
+
+        // The regression beats the forest; it is promoted only with auto_promote.
+        let promotions = history.filter { $0.action == .promote }
+        if autoPromote {
+            #expect(promotions.count == 1 && promotions.first?.by == "guard")
+            #expect(promotions.first?.activated.first?.hasPrefix("lr@") == true)
+            #expect(roles["lr"] == .active && roles["iforest"] == .shadow)
+        } else {
+            #expect(promotions.isEmpty)
+            #expect(verdicts["lr"]?.passed ?? 0 > 0, "it passed, and would have been promoted")
+            #expect(roles["lr"] == .shadow && roles["iforest"] == .active)
+        }
+        let audited = try setup.rolloutRecords()
+        #expect(audited.count == history.count && audited.allSatisfy { $0["by"] as? String == "guard" })
     }
 }

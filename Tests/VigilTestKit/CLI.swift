@@ -19,9 +19,10 @@ public enum CLI {
             .deletingLastPathComponent()
     }
 
-    /// Runs `vigil ARGS…` in the repository root and waits for it. Output goes through temporary
-    /// files, so a chatty child can never block on a full pipe.
-    public static func run(_ arguments: [String]) throws -> Result {
+    /// Runs `vigil ARGS…` in the repository root, with `environment` added to this process's,
+    /// and waits for it. Output goes through temporary files, so a chatty child can never block
+    /// on a full pipe.
+    public static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -33,6 +34,7 @@ public enum CLI {
         process.executableURL = executable
         process.arguments = arguments
         process.currentDirectoryURL = repositoryRoot
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = try FileHandle(forWritingTo: outURL)
         process.standardError = try FileHandle(forWritingTo: errURL)
         try process.run()

@@ -36,6 +36,7 @@ public enum ModelsJSON {
             [
                 "version": v.version, "role": v.role, "labelled": v.labelled, "candidate": v.candidate ?? NSNull(),
                 "baseline": v.baseline ?? NSNull(), "against": v.against, "passes": v.passes,
+                "judged": v.judged, "passed": v.passed,
             ] as [String: Any]
         }
     }

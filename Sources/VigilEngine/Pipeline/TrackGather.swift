@@ -23,10 +23,10 @@ final class TrackGather: Sendable {
         done.signal()
     }
 
-    /// The parts, once every worker has given its own.
-    func value() async -> [Part] {
-        _ = await done.wait { self.parts.withLock { $0.allSatisfy { $0 != nil } } }
-        return parts.withLock { $0.map { $0! } }
+    /// The parts, once every worker has given its own; nil when the task is cancelled first.
+    func value() async -> [Part]? {
+        guard await done.wait(until: { self.parts.withLock { $0.allSatisfy { $0 != nil } } }) else { return nil }
+        return parts.withLock { $0.compactMap { $0 } }
     }
 }
 

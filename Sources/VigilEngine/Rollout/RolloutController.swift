@@ -40,7 +40,15 @@ public final class RolloutController: Sendable {
     /// The guard's last judgement of each challenger, by model name.
     public var guardVerdicts: [String: GuardVerdict] { verdicts.withLock { $0 } }
 
-    func recordVerdict(_ v: GuardVerdict) { verdicts.withLock { $0[v.model] = v } }
+    func recordVerdict(_ v: GuardVerdict) {
+        verdicts.withLock {
+            var v = v
+            let before = $0[v.model].flatMap { $0.version == v.version ? $0 : nil }
+            v.judged = (before?.judged ?? 0) + 1
+            v.passed = (before?.passed ?? 0) + (v.passes ? 1 : 0)
+            $0[v.model] = v
+        }
+    }
 
     /// Every promotion and rollback so far, oldest first (restored from the checkpoints).
     public var history: [RolloutEvent] { reloads.override.history }

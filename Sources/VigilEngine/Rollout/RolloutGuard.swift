@@ -52,16 +52,25 @@ public struct RolloutGuard: Service {
                 continue
             }
             let counts = zip(totals, start).map { max(0, $0 - $1) }
-            guard counts.reduce(0, +) >= spec.minLabels else { continue }
-            marks[key] = totals
+            let available = counts.reduce(0, +)
+            guard available >= spec.minLabels else { continue }
+            // Judged on the first `min_labels` labelled events since the mark, whenever the
+            // check comes: each worker gives its share of them, oldest first.
+            var taken = counts.map { $0 * spec.minLabels / available }
+            for w in taken.indices where taken.reduce(0, +) < spec.minLabels && taken[w] < counts[w] { taken[w] += 1 }
+            marks[key] = zip(start, taken).map { $0 + $1 }
             let active = topology.models.indices.filter { topology.models[$0].role == .active }
             let replaced = model.replaces.map { names in active.filter { names.contains(topology.models[$0].name) } }
             let baselineModel = (replaced ?? active).count == 1 ? (replaced ?? active)[0] : nil
             var candidate = Entries()
             var baseline = Entries()
             for (w, part) in parts.enumerated() {
-                candidate.add(part.tracks[k].metrics.newest(counts[w]))
-                baseline.add((baselineModel.map { part.tracks[$0].metrics } ?? part.ensemble).newest(counts[w]))
+                let mine = part.tracks[k].metrics
+                candidate.add(mine.entries(from: start[w], count: taken[w]))
+                // The baseline saw the same labelled events, the newest last; its numbering may
+                // start elsewhere (restored from an older checkpoint section).
+                let theirs = baselineModel.map { part.tracks[$0].metrics } ?? part.ensemble
+                baseline.add(theirs.entries(from: start[w] + theirs.total - mine.total, count: taken[w]))
             }
             let c = candidate.figure(spec.metric)
             let b = baseline.figure(spec.metric)
@@ -126,4 +135,7 @@ public struct GuardVerdict: Sendable, Hashable {
     /// The baseline's name: a model, or "the active ensemble".
     public var against: String
     public var passes: Bool
+    /// Judgements of this challenger so far, and how many it passed.
+    public var judged = 1
+    public var passed = 0
 }
