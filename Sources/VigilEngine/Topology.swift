@@ -32,6 +32,8 @@ public struct Topology: Sendable {
     public var admin: AdminSpec?
     /// Key `audit` (optional; without it audit records go to the log only).
     public var audit: AuditSpec? = nil
+    /// Key `drift` (optional; without it no drift is watched).
+    public var drift: DriftSpec? = nil
     /// Key `guard` (optional; without it challengers are promoted and rolled back by command
     /// only).
     public var rolloutGuard: GuardSpec? = nil
@@ -49,6 +51,7 @@ extension Topology {
         out += [alerts.topic, deadLetter.topic]
         if let checkpoints { out.append(checkpoints.topic) }
         if let audit { out.append(audit.topic) }
+        if let drift { out.append(drift.topic) }
         var seen = Set<String>()
         return out.filter { seen.insert($0).inserted }
     }

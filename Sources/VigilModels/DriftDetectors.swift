@@ -15,9 +15,15 @@ public struct PageHinkley: Sendable, Equatable {
     /// Values before any signal.
     public let minimumValues: Int
     private var count = 0
-    private var mean = 0.0
+    /// The running mean of the values since the last start.
+    public private(set) var mean = 0.0
     private var up = 0.0, upMin = 0.0
     private var down = 0.0, downMax = 0.0
+    private var upMinAt = 0, downMaxAt = 0
+    /// At the last detection: how many values back the change began (where the cumulative
+    /// deviation turned), and the mean before the restart.
+    public private(set) var lastOnsetAgo = 0
+    public private(set) var lastMean = 0.0
     /// Changes signalled so far.
     public private(set) var detections = 0
 
@@ -36,9 +42,15 @@ public struct PageHinkley: Sendable, Equatable {
         count += 1
         mean += (x - mean) / Double(count)
         up += x - mean - delta
-        upMin = Swift.min(upMin, up)
+        if up < upMin {
+            upMin = up
+            upMinAt = count
+        }
         down += x - mean + delta
-        downMax = Swift.max(downMax, down)
+        if down > downMax {
+            downMax = down
+            downMaxAt = count
+        }
         guard count >= minimumValues else { return nil }
         var change: Change?
         if up - upMin > lambda {
@@ -46,11 +58,15 @@ public struct PageHinkley: Sendable, Equatable {
         } else if downMax - down > lambda {
             change = .decrease
         }
-        if change != nil {
+        if let change {
             detections += 1
             let kept = detections
+            let onset = count - (change == .increase ? upMinAt : downMaxAt)
+            let before = mean
             self = PageHinkley(delta: delta, lambda: lambda, minimumValues: minimumValues)
             detections = kept
+            lastOnsetAgo = onset
+            lastMean = before
         }
         return change
     }

@@ -105,6 +105,12 @@ extension Ensemble {
         }
     }
 
+    /// Forgets model `i`'s scores (the model started afresh).
+    public mutating func forget(model i: Int) {
+        seen[i] = 0
+        recent[i] = DecayedHistogram(halfLifeEvents: recent[i].halfLifeEvents)
+    }
+
     /// Gives model `i` the score memory a checkpoint held for it.
     public mutating func restore(model i: Int, _ memory: ModelMemory) {
         seen[i] = memory.seen

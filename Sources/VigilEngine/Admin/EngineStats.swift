@@ -10,6 +10,8 @@ public final class EngineStats: Sendable {
     let alertsAcknowledged = Atomic<Int>(0)
     let labels = Atomic<Int>(0)
     private let deadLetters = Mutex<[String: Int]>([:])
+    /// Drift records by detector and subject.
+    private let drifts = Mutex<[String: Int]>([:])
     /// Final scores of scored events.
     let scores = Histogram(bounds: (1...20).map { Double($0) / 20 })
     /// Seconds from the poll that returned a record to its outputs handed to the producer.
@@ -83,6 +85,22 @@ public final class EngineStats: Sendable {
     }
 
     var deadLettersByReason: [String: Int] { deadLetters.withLock { $0 } }
+
+    /// A drift record was written (its detector and subject are counted).
+    func driftRecorded(_ record: [UInt8]) {
+        let o = (try? JSONSerialization.jsonObject(with: Data(record))) as? [String: Any]
+        let key = "\(o?["detector"] as? String ?? "?")\u{0}\(o?["subject"] as? String ?? "?")"
+        drifts.withLock { $0[key, default: 0] += 1 }
+        changed.signal()
+    }
+
+    /// Drift records so far, by detector and subject.
+    public var driftRecords: [(detector: String, subject: String, count: Int)] {
+        drifts.withLock { $0 }.map { k, v in
+            let parts = k.split(separator: "\u{0}", omittingEmptySubsequences: false).map(String.init)
+            return (parts[0], parts.count > 1 ? parts[1] : "", v)
+        }.sorted { ($0.detector, $0.subject) < ($1.detector, $1.subject) }
+    }
 
     /// Records a finished chunk.
     func record(_ chunk: InputChunk) {

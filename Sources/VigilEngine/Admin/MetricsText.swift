@@ -68,6 +68,12 @@ public enum MetricsText {
         out.sample("vigil_reloads_total", ["outcome": "applied"], Double(s.reloadsApplied.load(ordering: .relaxed)))
         out.sample("vigil_reloads_total", ["outcome": "refused"], Double(s.reloadsRefused.load(ordering: .relaxed)))
         modelFigures(models, into: &out)
+        out.header(
+            "vigil_drift_detections_total", "Drift records written, by detector and subject (score or feature).",
+            "counter")
+        for d in s.driftRecords {
+            out.sample("vigil_drift_detections_total", ["detector": d.detector, "subject": d.subject], Double(d.count))
+        }
         out.gauge("vigil_ready", "1 when restored, assigned and connected.", engine.isReady ? 1 : 0)
         out.gauge("vigil_uptime_seconds", "Seconds since the engine started.", Date().timeIntervalSince(s.started))
         return out.text

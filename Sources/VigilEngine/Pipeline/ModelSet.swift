@@ -10,6 +10,7 @@ struct ModelSet: Sendable {
     /// `name@hash` per model: the hash covers the model's spec and the feature plan it reads, so
     /// a changed model gets a new version and alert ids change with it.
     let versions: [String]
+    private let plan: FeaturePlan
     private let slots: [Slot]
     private var forests: [IsolationForest] = []
     private var countingForests: [CountingIsolationForest] = []
@@ -25,6 +26,7 @@ struct ModelSet: Sendable {
 
     init(specs: [ModelSpec], plan: FeaturePlan) {
         self.specs = specs
+        self.plan = plan
         var slots: [Slot] = []
         for spec in specs {
             let wanted = spec.features.map(Set.init)
@@ -150,6 +152,17 @@ struct ModelSet: Sendable {
         case .forest: return .forest(try IsolationForest(decoding: &input))
         case .countingForest: return .countingForest(try CountingIsolationForest(decoding: &input))
         case .regression: return .regression(try LogisticRegression(decoding: &input))
+        }
+    }
+
+    /// Starts model `m` afresh, as its spec builds it (a drift action).
+    mutating func reset(_ m: Int) {
+        let fresh = ModelSet(specs: [specs[m]], plan: plan)
+        switch (slots[m], fresh.slots[0]) {
+        case (.forest(let k), .forest(let j)): forests[k] = fresh.forests[j]
+        case (.countingForest(let k), .countingForest(let j)): countingForests[k] = fresh.countingForests[j]
+        case (.regression(let k), .regression(let j)): regressions[k] = fresh.regressions[j]
+        default: preconditionFailure("a spec builds its own kind")
         }
     }
 

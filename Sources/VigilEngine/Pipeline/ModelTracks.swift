@@ -114,6 +114,12 @@ extension ModelTracks.Track {
 }
 
 extension ModelTracks {
+    /// Starts model `k`'s figures afresh (the model was reset), under `threshold`.
+    mutating func reset(_ k: Int) {
+        tracks[k] = Track(
+            threshold: AlertThreshold(tracks[k].threshold.spec), metrics: PrequentialMetrics(window: Self.labelWindow))
+    }
+
     /// Replaces model `k`'s track with a restored one.
     mutating func restore(_ k: Int, _ track: Track) { tracks[k] = track }
 }

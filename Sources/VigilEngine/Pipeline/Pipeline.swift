@@ -8,6 +8,12 @@ import VigilModels
 /// last: publishes its alerts and dead letters, then marks its records done. Must be thread-safe.
 public protocol PipelineSink: Sendable {
     func complete(_ chunk: InputChunk)
+    /// A drift record (JSON) for `topic`, from a worker, on its thread; the default drops it.
+    func drift(_ record: [UInt8], topic: String)
+}
+
+extension PipelineSink {
+    public func drift(_ record: [UInt8], topic: String) {}
 }
 
 /// The engine's processing core, shared by `vigil run` (Kafka) and `vigil replay` (files): it

@@ -48,6 +48,9 @@ final class Worker: @unchecked Sendable {
     var metrics: PrequentialMetrics
     /// Each model's own live quality, whatever its role.
     var tracks: ModelTracks
+    /// Drift detectors (`drift:`), if any.
+    var drift: DriftWatch?
+    private let topologyName: String
     private(set) var counters = Counters()
     /// What `/metrics` reads while the worker runs, refreshed after every batch.
     let gauges = WorkerGauges()
@@ -80,6 +83,7 @@ final class Worker: @unchecked Sendable {
         var lateScored = 0
         var lateDeadLettered = 0
         var labelsJoined = 0
+        var driftDetections = 0
     }
 
     init(shard: Int, topology: Topology, plan: FeaturePlan, workers: Int, sink: any PipelineSink, metricsWindow: Int) {
@@ -109,6 +113,11 @@ final class Worker: @unchecked Sendable {
         rollout = tunables.rollout
         metrics = PrequentialMetrics(window: metricsWindow)
         tracks = ModelTracks(models: topology.models.count, threshold: topology.threshold)
+        drift = topology.drift.map { spec in
+            let values = topology.features.filter { if case .value = $0.kind { return true } else { return false } }
+            return DriftWatch(spec: spec, names: plan.names, watched: spec.features ?? values.map(\.name))
+        }
+        topologyName = topology.name
         matrix = extractor.makeMatrix()
         labelMatrix = extractor.makeMatrix()
         modelInput = Array(repeating: .nan, count: topology.models.count)
@@ -189,6 +198,11 @@ final class Worker: @unchecked Sendable {
                 scores: rowScores, percentiles: percentiles, final: combined.isNaN ? nil : final,
                 ensembleFlagged: decision.flagged, entity: key, time: batch.times[r])
             chunk.modelFlags[i] = flags
+            if let found = drift?.observe(
+                final: combined.isNaN ? nil : final, matrix: matrix, row: r, time: batch.times[r]), !found.isEmpty
+            {
+                drifted(found)
+            }
             counters.scored += 1
             if decision.suppressed { counters.suppressed += 1 }
             if decision.alert {
@@ -246,6 +260,38 @@ final class Worker: @unchecked Sendable {
             }
         }
         return Array(order.compactMap { merged[$0] }.sorted { abs($0.weight) > abs($1.weight) }.prefix(writer.explain))
+    }
+
+    /// Publishes drift records and carries out the configured action on this worker's models.
+    private func drifted(_ found: [DriftWatch.Finding]) {
+        guard let spec = drift?.spec else { return }
+        var touched: [Int] = []
+        switch spec.action {
+        case .none: break
+        case .reset:
+            touched = models.specs.indices.filter { k in
+                spec.models.map { $0.contains(models.specs[k].name) }
+                    ?? {
+                        if case .isolationForest = models.specs[k].kind { return true }
+                        if case .countingIsolationForest = models.specs[k].kind { return true }
+                        return false
+                    }()
+            }
+        case .retrain:
+            touched = models.specs.indices.filter { spec.models?.contains(models.specs[$0].name) ?? false }
+        }
+        for k in touched {
+            models.reset(k)
+            ensemble.forget(model: k)
+            tracks.reset(k)
+        }
+        let names = touched.map { models.versions[$0] }
+        for f in found {
+            sink.drift(
+                DriftWatch.record(f, topology: topologyName, worker: shard, action: spec.action, models: names),
+                topic: spec.topic)
+        }
+        counters.driftDetections += found.count
     }
 
     /// Joins labels to the events waiting for them: the label-learning models learn the row the

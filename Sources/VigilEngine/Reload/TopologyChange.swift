@@ -65,6 +65,9 @@ public struct TopologyChange: Sendable, Equatable {
         d.compare("alerts.explain", .tunable, a.alerts.explain, b.alerts.explain, String.init)
         d.compare("description", .tunable, a.description, b.description, { $0 })
         d.compareModels(a.models, b.models)
+        d.compare("drift", .structural, a.drift, b.drift) { (s: DriftSpec) in
+            "\(s.topic), action \(s.action.rawValue)"
+        }
         d.compare("guard", .tunable, a.rolloutGuard, b.rolloutGuard) { (g: GuardSpec) in
             "\(g.metric.rawValue) over \(g.minLabels) labels, auto_promote \(g.autoPromote)"
         }

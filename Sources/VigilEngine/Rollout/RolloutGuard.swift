@@ -47,7 +47,9 @@ public struct RolloutGuard: Service {
             guard file.models.first(where: { $0.name == model.name })?.role == model.role else { continue }
             let key = "\(versions[k])/\(model.role.rawValue)"
             let totals = parts.map { $0.tracks[k].metrics.total }
-            guard let start = marks[key], start.count == totals.count else {
+            // A new challenger, or one whose figures started afresh (a drift action reset it).
+            guard let start = marks[key], start.count == totals.count, !zip(totals, start).contains(where: { $0 < $1 })
+            else {
                 marks[key] = totals
                 continue
             }

@@ -80,6 +80,16 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
     }
     var labelsMalformed: Int { labelErrors.load(ordering: .relaxed) }
 
+    /// Publishes a drift record (best effort, like audit records: no source offset waits for it).
+    func drift(_ record: [UInt8], topic: String) {
+        stats.driftRecorded(record)
+        do {
+            try producer.send(topic: topic, key: Array(topology.name.utf8), value: record)
+        } catch {
+            logger.error("Drift record not sent to \(topic)", metadata: ["error": "\(error)"])
+        }
+    }
+
     func complete(_ chunk: InputChunk) {
         var done: [KafkaPosition] = []
         done.reserveCapacity(chunk.count)
