@@ -37,6 +37,9 @@ extension Topology {
         let admin = o.object("admin").flatMap(decodeAdmin)
         let audit = o.object("audit").flatMap(decodeAudit)
         let rolloutGuard = o.object("guard").map(GuardSpec.decode)
+        let experiment = o.object("experiment").flatMap {
+            ExperimentSpec.decode($0, active: models?.filter { $0.role == .active }.map(\.name) ?? [])
+        }
         let drift = o.object("drift").flatMap {
             DriftSpec.decode($0, modelNames: models?.map(\.name) ?? [], featureNames: features?.map(\.name) ?? [])
         }
@@ -56,7 +59,7 @@ extension Topology {
         return Topology(
             name: name, description: description, source: source, schema: schema, features: features, state: state,
             models: models, threshold: threshold, alerts: alerts, deadLetter: deadLetter, checkpoints: checkpoints,
-            admin: admin, audit: audit, drift: drift, rolloutGuard: rolloutGuard)
+            admin: admin, audit: audit, experiment: experiment, drift: drift, rolloutGuard: rolloutGuard)
     }
 
     private static func longestWindow(_ features: [FeatureSpec]) -> Duration? {

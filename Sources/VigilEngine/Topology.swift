@@ -32,6 +32,8 @@ public struct Topology: Sendable {
     public var admin: AdminSpec?
     /// Key `audit` (optional; without it audit records go to the log only).
     public var audit: AuditSpec? = nil
+    /// Key `experiment` (optional): an A/B split of the active models by entity.
+    public var experiment: ExperimentSpec? = nil
     /// Key `drift` (optional; without it no drift is watched).
     public var drift: DriftSpec? = nil
     /// Key `guard` (optional; without it challengers are promoted and rolled back by command

@@ -63,6 +63,9 @@ extension ModelSpec {
             }
         }
         if models.count == items.count { checkReplacements(models, items: items, d) }
+        if items.count > 56, let last = items.last {
+            d.report(last.path, "at most 56 models (a topology has \(items.count))", at: last.node.mark)
+        }
         return models
     }
 

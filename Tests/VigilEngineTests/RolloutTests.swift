@@ -316,4 +316,63 @@ struct RolloutTests {
         let audited = try setup.rolloutRecords()
         #expect(audited.count == history.count && audited.allSatisfy { $0["by"] as? String == "guard" })
     }
+
+    @Test func anExperimentsAlertsNameTheirArmAndTheArmsAddUpToTheWhole() async throws {
+        let models =
+            RolloutSetup.forest("small", role: "active", trees: 20, seed: 3) + "\n"
+            + RolloutSetup.forest("large", role: "active", trees: 80, seed: 4) + "\n"
+            + RolloutSetup.regression(role: "shadow")
+        let setup = try RolloutSetup(
+            "ab", models: models,
+            extra: """
+                experiment:
+                  name: forest-size
+                  arms:
+                    - { name: a, models: [small], share: 0.5 }
+                    - { name: b, models: [large], share: 0.5 }
+                """)
+        var config = TransactionStream.Config()
+        config.events = 30_000
+        config.seed = 29
+        config.cards = 3000
+        config.labelDelayMs = 1000...20_000
+        let stream = config
+        let live = try LiveEngine(setup)
+        let sent = try await offPool { try setup.produceStream(stream, rate: 20_000) }
+        #expect(await live.waitFor(events: sent.events, labels: sent.labels))
+        let figures = await live.engine.rollout.live()
+        let status = StatusJSON.render(live.engine, models: figures.models, arms: figures.arms)
+        let metrics = MetricsText.render(live.engine, models: figures.models, arms: figures.arms)
+        try await live.stop()
+        let summary = live.engine.summary()
+
+        var alertsByArm: [String: Int] = [:]
+        var scored = 0
+        for c in live.chunks.withLock({ $0 }) {
+            scored += (0..<c.count).filter { c.outcome($0) == .scored || c.outcome($0) == .alerted }.count
+            for a in c.allAlerts {
+                let o = try #require(try JSONSerialization.jsonObject(with: Data(a.json)) as? [String: Any])
+                alertsByArm[o["arm"] as? String ?? "none", default: 0] += 1
+            }
+        }
+        let arms = figures.arms
+        for a in arms {
+            print(
+                "[rollout] arm \(a.arm): \(a.events) events, \(a.alerts) alerts, \(a.report.events) labelled, AUC \(a.report.rocAUC ?? .nan)"
+            )
+        }
+        #expect(arms.map(\.arm) == ["a", "b"])
+        #expect(Set(alertsByArm.keys) == ["a", "b"], "every alert names its arm: \(alertsByArm)")
+        for a in arms { #expect(alertsByArm[a.arm] == a.alerts) }
+        #expect(arms.map(\.events).reduce(0, +) == scored)
+        #expect(arms.map(\.alerts).reduce(0, +) == summary.alerts)
+        #expect(arms.map(\.report.events).reduce(0, +) == summary.quality.events)
+        #expect(arms.map(\.report.positives).reduce(0, +) == summary.quality.positives)
+        #expect(arms.allSatisfy { abs(Double($0.events) / Double(scored) - 0.5) < 0.1 }, "about half the events each")
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(status.utf8)) as? [String: Any])
+        let experiment = try #require(parsed["experiment"] as? [String: Any])
+        #expect(experiment["name"] as? String == "forest-size")
+        #expect((experiment["arms"] as? [[String: Any]])?.count == 2)
+        #expect(metrics.contains(#"vigil_arm_alerts_total{arm="a",experiment="forest-size"}"#))
+    }
 }

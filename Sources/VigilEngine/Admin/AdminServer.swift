@@ -26,9 +26,10 @@ public enum AdminServer {
     {
         let router = Router()
         router.get("/metrics") { _, _ -> Response in
-            let models = await engine.rollout.quality()
+            let live = await engine.rollout.live()
             return text(
-                MetricsText.render(engine, models: models), contentType: "text/plain; version=0.0.4; charset=utf-8")
+                MetricsText.render(engine, models: live.models, arms: live.arms),
+                contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
         router.get("/healthz") { _, _ -> Response in
             text("ok\n")
@@ -38,8 +39,9 @@ public enum AdminServer {
             return text("not ready: \(why)\n", status: .serviceUnavailable)
         }
         router.get("/status") { _, _ -> Response in
-            let models = await engine.rollout.quality()
-            return text(StatusJSON.render(engine, models: models), contentType: "application/json")
+            let live = await engine.rollout.live()
+            return text(
+                StatusJSON.render(engine, models: live.models, arms: live.arms), contentType: "application/json")
         }
         router.get("/models") { _, _ -> Response in
             let models = await engine.rollout.quality()

@@ -3,7 +3,7 @@ import VigilKafka
 
 /// Renders the engine's figures in the Prometheus text exposition format (version 0.0.4).
 public enum MetricsText {
-    public static func render(_ engine: KafkaEngine, models: [ModelQuality] = []) -> String {
+    public static func render(_ engine: KafkaEngine, models: [ModelQuality] = [], arms: [ArmQuality] = []) -> String {
         var out = Writer()
         let s = engine.stats
         out.counter(
@@ -68,6 +68,7 @@ public enum MetricsText {
         out.sample("vigil_reloads_total", ["outcome": "applied"], Double(s.reloadsApplied.load(ordering: .relaxed)))
         out.sample("vigil_reloads_total", ["outcome": "refused"], Double(s.reloadsRefused.load(ordering: .relaxed)))
         modelFigures(models, into: &out)
+        armFigures(arms, into: &out)
         out.header(
             "vigil_drift_detections_total", "Drift records written, by detector and subject (score or feature).",
             "counter")
@@ -103,6 +104,30 @@ public enum MetricsText {
             for q in models {
                 guard let v = value(q) else { continue }
                 out.sample(name, ["model": q.name, "version": q.version, "role": q.role.rawValue], v)
+            }
+        }
+    }
+
+    /// Each experiment arm's figures, labelled by experiment and arm; they add up to the totals.
+    private static func armFigures(_ arms: [ArmQuality], into out: inout Writer) {
+        guard !arms.isEmpty else { return }
+        let families: [(String, String, String, (ArmQuality) -> Double?)] = [
+            ("vigil_arm_events_total", "Events scored per experiment arm.", "counter", { Double($0.events) }),
+            ("vigil_arm_alerts_total", "Alerts raised per experiment arm.", "counter", { Double($0.alerts) }),
+            ("vigil_arm_labelled", "Labelled events in the arm's window.", "gauge", { Double($0.report.events) }),
+            ("vigil_arm_roc_auc", "ROC-AUC of the final scores in the arm.", "gauge", { $0.report.rocAUC }),
+            (
+                "vigil_arm_average_precision", "Average precision of the final scores in the arm.", "gauge",
+                { $0.report.averagePrecision }
+            ),
+            ("vigil_arm_precision", "Precision of the arm's alerts.", "gauge", { $0.report.precision }),
+            ("vigil_arm_recall", "Recall of the arm's alerts.", "gauge", { $0.report.recall }),
+        ]
+        for (name, help, type, value) in families {
+            out.header(name, help, type)
+            for a in arms {
+                guard let v = value(a) else { continue }
+                out.sample(name, ["experiment": a.experiment, "arm": a.arm], v)
             }
         }
     }
@@ -167,7 +192,9 @@ public enum MetricsText {
 /// `/status`: the topology in force, model versions, threshold, rates, the last reload and the
 /// last checkpoint, as one JSON object.
 public enum StatusJSON {
-    public static func render(_ engine: KafkaEngine, models quality: [ModelQuality] = []) -> String {
+    public static func render(
+        _ engine: KafkaEngine, models quality: [ModelQuality] = [], arms: [ArmQuality] = []
+    ) -> String {
         let s = engine.stats
         let t = engine.topology
         let g = engine.stateGauges
@@ -199,6 +226,7 @@ public enum StatusJSON {
             o["last_reload"] = try? JSONSerialization.jsonObject(with: Data(r.json.utf8))
         }
         if let restored = engine.restoredFrom { o["restored_from"] = restored }
+        if let e = t.experiment { o["experiment"] = ["name": e.name, "arms": arms.map(ModelsJSON.arm)] }
         o["assignment"] = engine.assignment.map { "\($0.topic)[\($0.partition)]" }
         o["checkpoints_written"] = s.checkpoints
         let seq = s.checkpointSequence.load(ordering: .relaxed)

@@ -17,6 +17,17 @@ public enum ModelsJSON {
         return o
     }
 
+    /// One experiment arm's figures; undefined ones are null.
+    static func arm(_ a: ArmQuality) -> [String: Any] {
+        func v(_ x: Double?) -> Any { x.map { $0 as Any } ?? NSNull() }
+        let r = a.report
+        return [
+            "arm": a.arm, "share": a.share, "events": a.events, "alerts": a.alerts, "labelled": r.events,
+            "positives": r.positives, "roc_auc": v(r.rocAUC), "average_precision": v(r.averagePrecision),
+            "precision": v(r.precision), "recall": v(r.recall), "f1": v(r.f1),
+        ]
+    }
+
     static func history(_ events: [RolloutEvent]) -> [Any] {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase

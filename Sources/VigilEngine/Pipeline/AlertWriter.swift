@@ -22,7 +22,7 @@ struct AlertWriter: Sendable {
     }
 
     func write(
-        chunk: InputChunk, index i: Int, worker: Int, contributions: [Contribution]
+        chunk: InputChunk, index i: Int, worker: Int, contributions: [Contribution], arm: String? = nil
     ) -> AlertRecord {
         let position = chunk.position(i)
         let id = Self.alertID(position, versions: versions)
@@ -42,6 +42,10 @@ struct AlertWriter: Sendable {
         JSONText.number(chunk.scores[i], into: &out)
         out += #","threshold":"#.utf8
         JSONText.number(chunk.thresholds[i], into: &out)
+        if let arm {
+            out += #","arm":"#.utf8
+            JSONText.string(arm, into: &out)
+        }
         out += #","models":{"#.utf8
         for m in names.indices {
             if m > 0 { out.append(0x2C) }

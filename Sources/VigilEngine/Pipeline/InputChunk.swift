@@ -154,7 +154,7 @@ public final class InputChunk: @unchecked Sendable {
 
     /// Whether model `m`'s own threshold flagged record `i` (its live quality counts this as the
     /// model's alert, whatever its role).
-    public func modelFlagged(_ i: Int, _ m: Int) -> Bool { m < 64 && modelFlags[i] & (1 << UInt64(m)) != 0 }
+    public func modelFlagged(_ i: Int, _ m: Int) -> Bool { m < 56 && modelFlags[i] & (1 << UInt64(m)) != 0 }
     /// The threshold record `i` was compared with.
     public func threshold(_ i: Int) -> Double { thresholds[i] }
     /// The event id's text (escapes kept), if the event had one.

@@ -9,6 +9,9 @@ import VigilModels
 /// Owned by one worker and touched on its thread only; `snapshot` copies it for the control
 /// plane between two items.
 struct ModelTracks: Sendable {
+    /// The flag bits that belong to models (the top byte carries an experiment arm).
+    static let modelBits: UInt64 = (1 << 56) - 1
+
     /// Labelled events each model's window keeps, per worker.
     static let labelWindow = 200_000
     /// Recent (model score, final score) pairs kept per worker for the rank correlation.
@@ -72,7 +75,7 @@ struct ModelTracks: Sendable {
             tracks[k].decided += 1
             if flagged {
                 tracks[k].flagged += 1
-                if k < 64 { bits |= 1 << UInt64(k) }
+                if k < 56 { bits |= 1 << UInt64(k) }
             }
             if flagged && ensembleFlagged { tracks[k].bothFlagged += 1 }
             if flagged || ensembleFlagged { tracks[k].eitherFlagged += 1 }
@@ -84,7 +87,7 @@ struct ModelTracks: Sendable {
     /// Records a label for an event: each model's score of it and whether it flagged it.
     mutating func label(_ isFraud: Bool, scores: (Int) -> Double, flagged: UInt64) {
         for k in tracks.indices where !scores(k).isNaN {
-            tracks[k].metrics.add(score: scores(k), label: isFraud, alerted: k < 64 && flagged & (1 << UInt64(k)) != 0)
+            tracks[k].metrics.add(score: scores(k), label: isFraud, alerted: k < 56 && flagged & (1 << UInt64(k)) != 0)
         }
     }
 }
@@ -122,6 +125,48 @@ extension ModelTracks {
 
     /// Replaces model `k`'s track with a restored one.
     mutating func restore(_ k: Int, _ track: Track) { tracks[k] = track }
+}
+
+/// One experiment arm's figures in one worker: events, alerts, and the prequential metrics of
+/// its labelled events (the final score and the real alert).
+struct ArmFigures: Sendable {
+    var events = 0
+    var alerts = 0
+    var metrics = PrequentialMetrics(window: ModelTracks.labelWindow)
+}
+
+/// One experiment arm's figures over every worker (`/status`, `/metrics`).
+public struct ArmQuality: Sendable, Equatable {
+    public var experiment: String
+    public var arm: String
+    public var share: Double
+    /// Events scored for the arm's entities, and alerts raised for them.
+    public var events: Int
+    public var alerts: Int
+    /// Over the arm's labelled events: final scores and real alerts.
+    public var report: PrequentialMetrics.Report
+
+    static func gather(_ spec: ExperimentSpec, _ parts: [TrackGather.Part]) -> [ArmQuality] {
+        spec.arms.enumerated().map { a, arm in
+            var scores: [Double] = []
+            var labels: [Bool] = []
+            var alerted: [Bool] = []
+            var events = 0
+            var alerts = 0
+            for p in parts where a < p.arms.count {
+                events += p.arms[a].events
+                alerts += p.arms[a].alerts
+                p.arms[a].metrics.forEachEntry { s, l, al in
+                    scores.append(s)
+                    labels.append(l)
+                    alerted.append(al)
+                }
+            }
+            return ArmQuality(
+                experiment: spec.name, arm: arm.name, share: arm.share, events: events, alerts: alerts,
+                report: PrequentialMetrics.report(scores: scores, labels: labels, alerted: alerted))
+        }
+    }
 }
 
 /// One model's live quality over every worker, as `/status`, `/metrics`, `vigil models list` and

@@ -9,6 +9,8 @@ final class TrackGather: Sendable {
         var tracks: [ModelTracks.Track]
         /// The live ensemble's own metrics (final score, real alerts).
         var ensemble: PrequentialMetrics
+        /// Each experiment arm's figures.
+        var arms: [ArmFigures]
     }
 
     private let parts: Mutex<[Part?]>
@@ -38,7 +40,9 @@ extension Pipeline {
         for ring in rings {
             _ = ring.push(
                 .control { worker in
-                    gather.store(worker.shard, TrackGather.Part(tracks: worker.tracks.tracks, ensemble: worker.metrics))
+                    gather.store(
+                        worker.shard,
+                        TrackGather.Part(tracks: worker.tracks.tracks, ensemble: worker.metrics, arms: worker.arms))
                 })
         }
         return gather

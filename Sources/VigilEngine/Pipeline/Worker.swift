@@ -48,6 +48,10 @@ final class Worker: @unchecked Sendable {
     var metrics: PrequentialMetrics
     /// Each model's own live quality, whatever its role.
     var tracks: ModelTracks
+    /// The A/B experiment: each model's arm (nil: in none), and each arm's figures.
+    let experiment: ExperimentSpec?
+    let modelArms: [Int?]
+    var arms: [ArmFigures]
     /// Drift detectors (`drift:`), if any.
     var drift: DriftWatch?
     private let topologyName: String
@@ -113,6 +117,9 @@ final class Worker: @unchecked Sendable {
         rollout = tunables.rollout
         metrics = PrequentialMetrics(window: metricsWindow)
         tracks = ModelTracks(models: topology.models.count, threshold: topology.threshold)
+        experiment = topology.experiment
+        modelArms = topology.models.map { m in topology.experiment?.arms.firstIndex { $0.models.contains(m.name) } }
+        arms = (topology.experiment?.arms ?? []).map { _ in ArmFigures() }
         drift = topology.drift.map { spec in
             let values = topology.features.filter { if case .value = $0.kind { return true } else { return false } }
             return DriftWatch(spec: spec, names: plan.names, watched: spec.features ?? values.map(\.name))
@@ -173,6 +180,7 @@ final class Worker: @unchecked Sendable {
                 continue
             }
             let key = batch.keys[r]
+            let arm = experiment?.arm(of: key)
             for k in 0..<m {
                 let s = batched[k] ? spanScores[k][r - spanStart] : models.score(k, matrix, row: r)
                 chunk.modelScores[i * m + k] = s
@@ -184,6 +192,8 @@ final class Worker: @unchecked Sendable {
                     modelInput[k] = s
                     // A canary counts only for its share of entities (fixed by the key's hash).
                     counted[k] = canaryShares[k].map { Double(key >> 11) * 0x1p-53 < $0 } ?? true
+                    // In an experiment, an arm's models count for that arm's entities only.
+                    if let own = modelArms[k], own != arm { counted[k] = false }
                 }
             }
             let combined = ensemble.combine(modelInput, counted: counted, percentiles: &percentiles)
@@ -194,10 +204,12 @@ final class Worker: @unchecked Sendable {
                 combined.isNaN ? threshold.unscored : threshold.decide(score: final, entity: key, time: batch.times[r])
             chunk.scores[i] = final
             chunk.thresholds[i] = decision.threshold
-            let flags = tracks.record(
+            var flags = tracks.record(
                 scores: rowScores, percentiles: percentiles, final: combined.isNaN ? nil : final,
                 ensembleFlagged: decision.flagged, entity: key, time: batch.times[r])
-            chunk.modelFlags[i] = flags
+            // The arm travels with the event to its label, in the flags' top byte.
+            if let arm { flags |= UInt64(arm + 1) << 56 }
+            chunk.modelFlags[i] = flags & ModelTracks.modelBits
             if let found = drift?.observe(
                 final: combined.isNaN ? nil : final, matrix: matrix, row: r, time: batch.times[r]), !found.isEmpty
             {
@@ -205,11 +217,17 @@ final class Worker: @unchecked Sendable {
             }
             counters.scored += 1
             if decision.suppressed { counters.suppressed += 1 }
+            if let arm {
+                arms[arm].events += 1
+                if decision.alert { arms[arm].alerts += 1 }
+            }
             if decision.alert {
                 counters.alerts += 1
                 chunk.outcomes[i] = .alerted
                 alerts.append(
-                    writer.write(chunk: chunk, index: i, worker: shard, contributions: explain(matrix, row: r)))
+                    writer.write(
+                        chunk: chunk, index: i, worker: shard, contributions: explain(matrix, row: r),
+                        arm: arm.map { experiment!.arms[$0].name }))
             } else {
                 chunk.outcomes[i] = .scored
             }
@@ -313,7 +331,12 @@ final class Worker: @unchecked Sendable {
             models.learn(k, labelMatrix, row: 0, label: isFraud)
         }
         metrics.add(score: join.score(slot), label: isFraud, alerted: join.alerted(slot))
-        tracks.label(isFraud, scores: { join.modelScore(slot, $0) }, flagged: join.flags(slot))
+        let flags = join.flags(slot)
+        tracks.label(isFraud, scores: { join.modelScore(slot, $0) }, flagged: flags & ModelTracks.modelBits)
+        let arm = Int(flags >> 56) - 1
+        if arm >= 0, arm < arms.count {
+            arms[arm].metrics.add(score: join.score(slot), label: isFraud, alerted: join.alerted(slot))
+        }
         threshold.observe(score: join.score(slot), label: isFraud)
         counters.labelsJoined += 1
     }

@@ -65,6 +65,9 @@ public struct TopologyChange: Sendable, Equatable {
         d.compare("alerts.explain", .tunable, a.alerts.explain, b.alerts.explain, String.init)
         d.compare("description", .tunable, a.description, b.description, { $0 })
         d.compareModels(a.models, b.models)
+        d.compare("experiment", .structural, a.experiment, b.experiment) { (e: ExperimentSpec) in
+            "\(e.name): " + e.arms.map { "\($0.name) \($0.share)" }.joined(separator: ", ")
+        }
         d.compare("drift", .structural, a.drift, b.drift) { (s: DriftSpec) in
             "\(s.topic), action \(s.action.rawValue)"
         }

@@ -21,6 +21,7 @@ public final class RolloutController: Sendable {
     private let serving: @Sendable () -> Bool
     /// The last figures gathered (served while the engine stops).
     private let last = Mutex<[ModelQuality]>([])
+    private let lastArms = Mutex<[ArmQuality]>([])
     private let verdicts = Mutex<[String: GuardVerdict]>([:])
 
     init(
@@ -55,8 +56,17 @@ public final class RolloutController: Sendable {
 
     /// Every model's live quality, in topology order, gathered from the workers now (the last
     /// figures once the engine is stopping).
-    public func quality() async -> [ModelQuality] {
-        guard let parts = await gather() else { return last.withLock { $0 } }
+    public func quality() async -> [ModelQuality] { await live().models }
+
+    /// Every model's live quality and, with an experiment, each arm's figures (gathered now).
+    public func live() async -> (models: [ModelQuality], arms: [ArmQuality]) {
+        guard let parts = await gather() else { return (last.withLock { $0 }, lastArms.withLock { $0 }) }
+        let arms = reloads.topology.experiment.map { ArmQuality.gather($0, parts) } ?? []
+        lastArms.withLock { $0 = arms }
+        return (figures(parts), arms)
+    }
+
+    private func figures(_ parts: [TrackGather.Part]) -> [ModelQuality] {
         let topology = reloads.topology
         let versions = versions()
         guard versions.count == topology.models.count else { return last.withLock { $0 } }
