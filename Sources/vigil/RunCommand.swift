@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import VigilEngine
 
 /// `vigil run`: the pipeline between Kafka topics, until Ctrl-C, SIGTERM or a bound. Runs the
@@ -159,9 +160,14 @@ struct RunCommand: AsyncParsableCommand {
     }
 }
 
-/// Prints one line per delivered alert: entity, score, event id and the top features.
+/// Prints one line per delivered alert: entity, score, event id, the models that decided it
+/// (the active ones, and the arm in an experiment) and the top features. Stops printing, rather
+/// than failing, once standard output is closed (`vigil run --print-alerts | head`).
 final class AlertPrinter: Sendable {
+    private let closed = Atomic<Bool>(false)
+
     func print(_ alert: AlertRecord) {
+        guard !closed.load(ordering: .relaxed) else { return }
         guard let object = try? JSONSerialization.jsonObject(with: Data(alert.json)) as? [String: Any] else { return }
         let features = (object["features"] as? [[String: Any]] ?? []).compactMap { f -> String? in
             guard let name = f["name"] as? String else { return nil }
@@ -169,8 +175,16 @@ final class AlertPrinter: Sendable {
             return "\(name)=\(value)"
         }
         let score = (object["score"] as? Double).map { String(format: "%.4f", $0) } ?? "?"
+        let models = (object["models"] as? [String: Any] ?? [:]).compactMap { name, m -> String? in
+            (m as? [String: Any])?["role"] as? String == "active" ? name : nil
+        }.sorted()
+        let arm = (object["arm"] as? String).map { " arm=\($0)" } ?? ""
         let line =
-            "ALERT \(object["event_time"] as? String ?? "") entity=\(object["entity"] as? String ?? "") event=\(object["event_id"] as? String ?? "-") score=\(score) top: \(features.joined(separator: ", ")) [\(alert.id)]\n"
-        FileHandle.standardOutput.write(Data(line.utf8))
+            "ALERT \(object["event_time"] as? String ?? "") entity=\(object["entity"] as? String ?? "") event=\(object["event_id"] as? String ?? "-") score=\(score) by=\(models.joined(separator: ","))\(arm) top: \(features.joined(separator: ", ")) [\(alert.id)]\n"
+        do {
+            try FileHandle.standardOutput.write(contentsOf: Data(line.utf8))
+        } catch {
+            closed.store(true, ordering: .relaxed)
+        }
     }
 }

@@ -216,6 +216,7 @@ struct RolloutTests {
         }
         let list = try await vigil(["models", "list"])
         #expect(list.status == 0, "\(list.stderr)")
+        print("[rollout] vigil models list:\n\(list.stdout)")
         let rows = list.stdout.split(separator: "\n")
         #expect(rows.first?.hasPrefix("MODEL") == true && rows.count == 4, "\(list.stdout)")
         #expect(rows.contains { $0.hasPrefix("challenger") && $0.contains(" active ") }, "\(list.stdout)")
@@ -374,5 +375,28 @@ struct RolloutTests {
         #expect(experiment["name"] as? String == "forest-size")
         #expect((experiment["arms"] as? [[String: Any]])?.count == 2)
         #expect(metrics.contains(#"vigil_arm_alerts_total{arm="a",experiment="forest-size"}"#))
+    }
+
+    @Test func promotingAGroupSwitchesAWholeEnsembleBlueToGreenAndBack() async throws {
+        let models =
+            RolloutSetup.forest("blue_forest", role: "active") + "\n" + RolloutSetup.regression(role: "active") + "\n"
+            + RolloutSetup.forest("green_forest", role: "shadow", trees: 30, seed: 9, extra: "    group: green") + "\n"
+            + RolloutSetup.forest("green_small", role: "shadow", trees: 10, seed: 10, extra: "    group: green")
+        let setup = try RolloutSetup("bluegreen", models: models)
+        let data = EngineIntegrationTests.generated(6000, seed: 3)
+        try setup.produce(data.events, keys: data.cards)
+        let live = try LiveEngine(setup)
+        #expect(await live.waitFor(events: data.events.count))
+        func roles() -> [String] { live.engine.topology.models.map(\.role.rawValue) }
+        #expect(roles() == ["active", "active", "shadow", "shadow"])
+        let green = try await live.engine.rollout.promote("green", by: "tester", reason: "switch")
+        #expect(roles() == ["shadow", "shadow", "active", "active"], "every active model is replaced")
+        #expect(green.deactivated.count == 2 && green.activated.count == 2)
+        await #expect(throws: EngineError.self) {
+            try await live.engine.rollout.promote("green", by: "tester", reason: "again")
+        }
+        _ = try await live.engine.rollout.rollback("green", by: "tester", reason: "back to blue")
+        #expect(roles() == ["active", "active", "shadow", "shadow"])
+        try await live.stop()
     }
 }
