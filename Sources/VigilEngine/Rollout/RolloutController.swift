@@ -140,11 +140,13 @@ public final class RolloutController: Sendable {
             if let name, !inForce.models.contains(where: { $0.name == name || $0.group == name }) {
                 return .failure(EngineError(.unknownModel, "no model or group named '\(name)'"))
             }
+            // The promotion's models by name (its records name versions, `name@hash`).
+            func names(_ versions: [String]) -> Set<String> { Set(versions.map { String($0.prefix { $0 != "@" }) }) }
+            let wanted = name.map { n in Set(inForce.models.filter { $0.name == n || $0.group == n }.map(\.name)) }
             guard
                 let index = override.history.lastIndex(where: { e in
                     e.action == .promote && e.undoneBy == nil
-                        && (name == nil || e.activated.contains(name!)
-                            || inForce.models.contains { $0.group == name && e.activated.contains($0.name) })
+                        && (wanted.map { !$0.isDisjoint(with: names(e.activated)) } ?? true)
                 })
             else {
                 return .failure(
