@@ -163,6 +163,28 @@ import VigilTestKit
         #expect(try rebuilt.restore(checkpoint).cold.contains("windows"))
     }
 
+    /// An edit reverted by reload brings the model version back warm: the version the edit
+    /// replaced is kept as retired state in the checkpoints in between.
+    @Test func aRevertedModelEditRestoresThePreviousVersionWarm() throws {
+        let pipeline = try Self.warmPipeline(5000)
+        pipeline.finish()
+        let original = Self.checkpoint(pipeline, states: pipeline.captureStopped())
+        let forest = try #require(original.section("model:" + pipeline.modelVersions[0], worker: 0))
+        let edited = try TopologyLoader.parse(Self.text.replacingOccurrences(of: "trees: 100", with: "trees: 60"))
+        let during = try Pipeline(topology: edited, workers: 2, sink: Counting())
+        _ = try during.restore(original)
+        let between = Self.checkpoint(during, states: during.captureStopped(), sequence: 2)
+        #expect(between.sectionNames(worker: 0).contains("retired:model:" + pipeline.modelVersions[0]))
+        // Reverted: the first version comes back with the state it had.
+        let reverted = try Pipeline(topology: Self.topology, workers: 2, sink: Counting())
+        let report = try reverted.restore(between)
+        #expect(report.restored.contains("model " + pipeline.modelVersions[0] + " (retired)"))
+        #expect(report.cold.isEmpty)
+        let after = Self.checkpoint(reverted, states: reverted.captureStopped(), sequence: 3)
+        #expect(after.section("model:" + pipeline.modelVersions[0], worker: 0) == forest)
+        #expect(after.sectionNames(worker: 0).contains("retired:model:" + during.modelVersions[0]))
+    }
+
     @Test(arguments: [
         (
             "target_alert_rate: 0.005", "target_alert_rate: 0.01", TopologyChange.Kind.tunable,

@@ -51,7 +51,30 @@ extension Worker {
         state.sections.append(("metrics", quality.bytes))
         lap("metrics")
         if let rollout { state.sections.append(("rollout", rollout.encoded)) }
+        for (name, bytes) in retired { state.sections.append(("retired:" + name, bytes)) }
         return state
+    }
+
+    /// The sections of the model versions in `state` that are not among `keeping`: first those
+    /// the state held as current (just retired), then those it had retired already; at most
+    /// `retiredVersions` versions.
+    static func retiring(_ state: WorkerState, keeping: Set<String>) -> [(name: String, bytes: [UInt8])] {
+        var order: [String] = []
+        for prefix in ["model:", "retired:model:"] {
+            for s in state.sections where s.name.hasPrefix(prefix) {
+                let version = String(s.name.dropFirst(prefix.count))
+                if !keeping.contains(version), !order.contains(version) { order.append(version) }
+            }
+        }
+        var out: [(name: String, bytes: [UInt8])] = []
+        for version in order.prefix(retiredVersions) {
+            for part in ["model:", "ensemble:", "quality:"] {
+                if let bytes = state.section(part + version) ?? state.section("retired:" + part + version) {
+                    out.append((part + version, bytes))
+                }
+            }
+        }
+        return out
     }
 
     /// What a restore took from a checkpoint and what starts cold.
@@ -74,20 +97,25 @@ extension Worker {
         var decodedModels: [(Int, ModelSet.Decoded)] = []
         var memories: [(Int, Ensemble.ModelMemory)] = []
         var qualities: [(Int, ModelTracks.Track)] = []
+        // A version's section, current or retired (a version the topology had before).
+        func stored(_ prefix: String, _ version: String) -> [UInt8]? {
+            state.section(prefix + version) ?? state.section("retired:" + prefix + version)
+        }
         for k in 0..<models.count {
             let version = models.versions[k]
-            if let bytes = state.section("model:" + version) {
+            if let bytes = stored("model:", version) {
                 var r = BinaryReader(bytes)
                 decodedModels.append((k, try models.decode(k, from: &r)))
-                report.restored.append("model " + version)
+                report.restored.append(
+                    "model " + version + (state.section("model:" + version) == nil ? " (retired)" : ""))
             } else {
                 report.cold.append("model " + version)
             }
-            if let bytes = state.section("ensemble:" + version) {
+            if let bytes = stored("ensemble:", version) {
                 var r = BinaryReader(bytes)
                 memories.append((k, try Ensemble.ModelMemory(decoding: &r)))
             }
-            if let bytes = state.section("quality:" + version) {
+            if let bytes = stored("quality:", version) {
                 var r = BinaryReader(bytes)
                 qualities.append((k, try ModelTracks.Track(tracks.tracks[k].threshold.spec, decoding: &r)))
             }
@@ -129,6 +157,7 @@ extension Worker {
         for (k, model) in decodedModels { models.replace(k, with: model) }
         for (k, memory) in memories { ensemble.restore(model: k, memory) }
         for (k, quality) in qualities { tracks.restore(k, quality) }
+        retired = Self.retiring(state, keeping: Set(models.versions))
         if let decodedThreshold {
             threshold = decodedThreshold
             report.restored.append("threshold")

@@ -52,6 +52,11 @@ final class Worker: @unchecked Sendable {
     let experiment: ExperimentSpec?
     let modelArms: [Int?]
     var arms: [ArmFigures]
+    /// The state of model versions no longer in the topology (`retired:` checkpoint sections),
+    /// newest first: a reload that brings a version back restores it warm.
+    var retired: [(name: String, bytes: [UInt8])] = []
+    /// Retired versions kept.
+    static let retiredVersions = 4
     /// Drift detectors (`drift:`), if any.
     var drift: DriftWatch?
     private let topologyName: String
