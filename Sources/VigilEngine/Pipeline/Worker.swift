@@ -218,7 +218,9 @@ final class Worker: @unchecked Sendable {
             if let found = drift?.observe(
                 final: combined.isNaN ? nil : final, matrix: matrix, row: r, time: batch.times[r]), !found.isEmpty
             {
-                drifted(found)
+                // Models started afresh: the batch scores of the rest of the span are stale, so
+                // the next row starts a new span (scores stay independent of batching).
+                if drifted(found) { spanEnd = r + 1 }
             }
             counters.scored += 1
             if decision.suppressed { counters.suppressed += 1 }
@@ -285,9 +287,10 @@ final class Worker: @unchecked Sendable {
         return Array(order.compactMap { merged[$0] }.sorted { abs($0.weight) > abs($1.weight) }.prefix(writer.explain))
     }
 
-    /// Publishes drift records and carries out the configured action on this worker's models.
-    private func drifted(_ found: [DriftWatch.Finding]) {
-        guard let spec = drift?.spec else { return }
+    /// Publishes drift records and carries out the configured action on this worker's models;
+    /// true when models were started afresh.
+    private func drifted(_ found: [DriftWatch.Finding]) -> Bool {
+        guard let spec = drift?.spec else { return false }
         var touched: [Int] = []
         switch spec.action {
         case .none: break
@@ -315,6 +318,7 @@ final class Worker: @unchecked Sendable {
                 topic: spec.topic)
         }
         counters.driftDetections += found.count
+        return !touched.isEmpty
     }
 
     /// Joins labels to the events waiting for them: the label-learning models learn the row the

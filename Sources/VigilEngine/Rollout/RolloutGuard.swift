@@ -5,7 +5,8 @@ import VigilModels
 
 /// The guard of `guard:` as a service: every `check_every` it reads the models' live figures,
 /// and judges each challenger (a model the file declares shadow or canary, still in that role)
-/// once it has `min_labels` new labelled events: against the one active model it replaces, or
+/// once it has `min_labels` new labelled events (at a cold start, counted from the first label):
+/// against the one active model it replaces, or
 /// else against the live ensemble, on the very same events. A failing canary is rolled back; a
 /// passing challenger is promoted when `auto_promote` is set. Actions go through
 /// `RolloutController`, so they are audited like a command's, by `guard`.
@@ -20,6 +21,7 @@ public struct RolloutGuard: Service {
 
     public func run() async throws {
         var marks: [String: [Int]] = [:]
+        var first = true
         while true {
             let every = engine.topology.rolloutGuard?.checkEvery ?? .seconds(5)
             do {
@@ -29,13 +31,16 @@ public struct RolloutGuard: Service {
             }
             if Task.isCancelled || Task.isShuttingDownGracefully { return }
             guard let spec = engine.topology.rolloutGuard, engine.phase == .running else { continue }
-            await check(spec, marks: &marks)
+            // At a cold start the challengers have had their roles since the first event: their
+            // judgement counts from label 0, however late the first look comes.
+            await check(spec, marks: &marks, fromStart: first && engine.restoredFrom == nil)
+            first = false
         }
     }
 
     /// One look at the figures; `marks` holds, per challenger (version and role), each worker's
     /// labelled count when its judgement began.
-    func check(_ spec: GuardSpec, marks: inout [String: [Int]]) async {
+    func check(_ spec: GuardSpec, marks: inout [String: [Int]], fromStart: Bool = false) async {
         guard let parts = await engine.rollout.gather() else { return }
         let topology = engine.topology
         let file = engine.reloads.fileTopology
@@ -50,8 +55,8 @@ public struct RolloutGuard: Service {
             // A new challenger, or one whose figures started afresh (a drift action reset it).
             guard let start = marks[key], start.count == totals.count, !zip(totals, start).contains(where: { $0 < $1 })
             else {
-                marks[key] = totals
-                continue
+                marks[key] = fromStart && marks[key] == nil ? totals.map { _ in 0 } : totals
+                continue  // judged from the next look on
             }
             let counts = zip(totals, start).map { max(0, $0 - $1) }
             let available = counts.reduce(0, +)
