@@ -118,7 +118,7 @@ struct RolloutTests {
         let live = try LiveEngine(swapped)
         for k in 0..<3 {
             let p = part(k)
-            try reference.produce(p.events, keys: p.cards)
+            try await offPool { try reference.produce(p.events, keys: p.cards) }
             #expect(await live.waitFor(events: (k + 1) * n / 3))
             if k == 0 {
                 let event = try await live.engine.rollout.promote("challenger", by: "tester", reason: "try it")
