@@ -148,23 +148,10 @@ public struct ArmQuality: Sendable, Equatable {
 
     static func gather(_ spec: ExperimentSpec, _ parts: [TrackGather.Part]) -> [ArmQuality] {
         spec.arms.enumerated().map { a, arm in
-            var scores: [Double] = []
-            var labels: [Bool] = []
-            var alerted: [Bool] = []
-            var events = 0
-            var alerts = 0
-            for p in parts where a < p.arms.count {
-                events += p.arms[a].events
-                alerts += p.arms[a].alerts
-                p.arms[a].metrics.forEachEntry { s, l, al in
-                    scores.append(s)
-                    labels.append(l)
-                    alerted.append(al)
-                }
-            }
+            let figures = parts.compactMap { a < $0.arms.count ? $0.arms[a] : nil }
             return ArmQuality(
-                experiment: spec.name, arm: arm.name, share: arm.share, events: events, alerts: alerts,
-                report: PrequentialMetrics.report(scores: scores, labels: labels, alerted: alerted))
+                experiment: spec.name, arm: arm.name, share: arm.share, events: figures.map(\.events).reduce(0, +),
+                alerts: figures.map(\.alerts).reduce(0, +), report: PrequentialMetrics.merged(figures.map(\.metrics)))
         }
     }
 }
@@ -203,35 +190,18 @@ struct TrackSnapshot: Sendable {
 
     /// Model `k`'s figures over every worker.
     func quality(_ k: Int, name: String, version: String, role: ModelSpec.Role, share: Double?) -> ModelQuality {
-        var scores: [Double] = []
-        var labels: [Bool] = []
-        var flags: [Bool] = []
-        var decided = 0
-        var flagged = 0
-        var both = 0
-        var either = 0
-        var modelScores: [Double] = []
-        var finalScores: [Double] = []
-        for w in workers where k < w.count {
-            let t = w[k]
-            t.metrics.forEachEntry { s, l, a in
-                scores.append(s)
-                labels.append(l)
-                flags.append(a)
-            }
-            decided += t.decided
-            flagged += t.flagged
-            both += t.bothFlagged
-            either += t.eitherFlagged
-            modelScores += t.modelScores
-            finalScores += t.finalScores
-        }
-        let r = PrequentialMetrics.report(scores: scores, labels: labels, alerted: flags)
+        let tracks = workers.compactMap { k < $0.count ? $0[k] : nil }
+        let decided = tracks.map(\.decided).reduce(0, +)
+        let flagged = tracks.map(\.flagged).reduce(0, +)
+        let both = tracks.map(\.bothFlagged).reduce(0, +)
+        let either = tracks.map(\.eitherFlagged).reduce(0, +)
+        let r = PrequentialMetrics.merged(tracks.map(\.metrics))
         return ModelQuality(
             name: name, version: version, role: role, share: share, labelled: r.events, positives: r.positives,
             rocAUC: r.rocAUC, averagePrecision: r.averagePrecision, precision: r.precision, recall: r.recall,
             f1: r.f1, alertRate: decided > 0 ? Double(flagged) / Double(decided) : nil, decided: decided,
             alertOverlap: either > 0 ? Double(both) / Double(either) : nil,
-            rankCorrelation: RankingMetrics.spearman(modelScores, finalScores))
+            rankCorrelation: RankingMetrics.spearman(
+                tracks.flatMap(\.modelScores), tracks.flatMap(\.finalScores)))
     }
 }

@@ -51,6 +51,7 @@ final class Worker: @unchecked Sendable {
     /// The A/B experiment: each model's arm (nil: in none), and each arm's figures.
     let experiment: ExperimentSpec?
     let modelArms: [Int?]
+    private let experimentSalt: UInt64
     var arms: [ArmFigures]
     /// The state of model versions no longer in the topology (`retired:` checkpoint sections),
     /// newest first: a reload that brings a version back restores it warm.
@@ -123,6 +124,7 @@ final class Worker: @unchecked Sendable {
         metrics = PrequentialMetrics(window: metricsWindow)
         tracks = ModelTracks(models: topology.models.count, threshold: topology.threshold)
         experiment = topology.experiment
+        experimentSalt = topology.experiment?.salt ?? 0
         modelArms = topology.models.map { m in topology.experiment?.arms.firstIndex { $0.models.contains(m.name) } }
         arms = (topology.experiment?.arms ?? []).map { _ in ArmFigures() }
         drift = topology.drift.map { spec in
@@ -185,7 +187,7 @@ final class Worker: @unchecked Sendable {
                 continue
             }
             let key = batch.keys[r]
-            let arm = experiment?.arm(of: key)
+            let arm = experiment?.arm(of: key, salt: experimentSalt)
             for k in 0..<m {
                 let s = batched[k] ? spanScores[k][r - spanStart] : models.score(k, matrix, row: r)
                 chunk.modelScores[i * m + k] = s

@@ -19,10 +19,13 @@ public struct ExperimentSpec: Sendable, Hashable {
     /// Key `arms` (required, at least two).
     public var arms: [Arm]
 
-    /// The arm of an entity key: a hash of the key mixed with the experiment's name, so it is
-    /// independent of the canary split and of other experiments.
-    public func arm(of key: UInt64) -> Int {
-        let mixed = (key ^ StableHash.hash(name)) &* 0x9E37_79B9_7F4A_7C15
+    /// Mixed into every entity key's hash: the experiment's name, so the split is independent of
+    /// the canary split and of other experiments. Computed once per worker, not per event.
+    public var salt: UInt64 { StableHash.hash(name) }
+
+    /// The arm of an entity key (`salt` is this experiment's).
+    public func arm(of key: UInt64, salt: UInt64) -> Int {
+        let mixed = (key ^ salt) &* 0x9E37_79B9_7F4A_7C15
         let u = Double(mixed >> 11) * 0x1p-53
         var edge = 0.0
         for (i, a) in arms.enumerated() {
