@@ -92,8 +92,13 @@ public struct KafkaSourceSpec: Sendable, Hashable {
     public var group: String
     /// Where a new group starts. Key `start_from` (default `latest`).
     public var startFrom: StartFrom
-    /// librdkafka properties passed through as they are. Key `properties` (mapping of strings).
+    /// librdkafka properties of every client Vigil makes (consumer, producers, admin, checkpoint
+    /// reader): TLS, SASL and any tuning. Values may hold `${ENV}` references and keys may end in
+    /// `_file` (`SecretProperties`). Key `properties` (mapping of strings).
     public var properties: [String: String]
+    /// librdkafka properties of the source consumer only (fetch and session tuning). Key
+    /// `consumer_properties` (mapping of strings).
+    public var consumerProperties: [String: String] = [:]
     /// Create every topic the topology names that does not exist yet, at start. Key
     /// `create_topics` (default false).
     public var createTopics: Bool = false

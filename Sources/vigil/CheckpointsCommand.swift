@@ -28,10 +28,7 @@ struct CheckpointsCommand: ParsableCommand {
             }
             log.bootstrap(fallback: .warning)
             let logger = Logger(label: "vigil.checkpoints")
-            let servers = brokers.list(or: topology.source.kafka.brokers)
-            let store = CheckpointStore(
-                spec: spec, topology: topology.name, brokers: servers, properties: topology.source.kafka.properties,
-                logger: logger)
+            let store = CheckpointStore(spec: spec, clients: try brokers.clients(for: topology), logger: logger)
             let scan: CheckpointStore.Scan
             do {
                 scan = try store.scan()

@@ -68,7 +68,7 @@ struct RunCommand: AsyncParsableCommand {
         do {
             engine = try KafkaEngine(
                 topology: topology, topologyFile: self.topology.topology,
-                brokers: brokers.list(or: topology.source.kafka.brokers), workers: workers.count,
+                clients: try brokers.clients(for: topology), workers: workers.count,
                 logger: Logger(label: "vigil.engine"), stopAfterEvents: events, untilEnd: untilEnd,
                 restoreSequence: restoreSequence, onAlertDelivered: onAlert)
         } catch {

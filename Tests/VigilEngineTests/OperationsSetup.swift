@@ -26,17 +26,27 @@ struct OperationsSetup {
     let every: String
     let everyEvents: Int?
     let fileCopies: Bool
+    /// `source.kafka.properties` (TLS), and the environment their `${…}` references read.
+    let properties: [String: String]
+    let environment: [String: String]
     var topology: Topology { get throws { try TopologyLoader.load(path: file) } }
+    /// The clients the engine makes from the topology; the set-up's own clients use the same.
+    var clients: KafkaClients { get throws { try KafkaClients(topology: try topology, environment: environment) } }
 
     /// - Parameters:
     ///   - source: read this topic instead of a new one (runs compared on the same input).
     ///   - every: the checkpoint interval.
     ///   - fileCopies: also write checkpoints to a directory.
+    ///   - brokers: another broker than the shared test broker.
+    ///   - properties: the topology's `source.kafka.properties`; `environment` resolves them.
     init(
         _ name: String, source: String? = nil, every: String = "1s", everyEvents: Int? = nil, fileCopies: Bool = false,
-        admin: Bool = false, targetRate: String = "0.005"
+        admin: Bool = false, targetRate: String = "0.005", brokers: String? = nil, properties: [String: String] = [:],
+        environment: [String: String] = [:]
     ) throws {
-        brokers = try TestBroker.address()
+        self.brokers = try brokers ?? TestBroker.address()
+        self.properties = properties
+        self.environment = environment
         id = TestBroker.unique(name)
         self.source = source ?? "\(id)-payments"
         alerts = "\(id)-alerts"
@@ -52,9 +62,7 @@ struct OperationsSetup {
         self.fileCopies = fileCopies
         file = directory.appendingPathComponent("topology.yaml").path
         try write(targetRate: targetRate)
-        let admin = try KafkaAdmin(
-            configuration: KafkaConfiguration(bootstrapServers: [brokers], clientID: "vigil-tests"), logger: .quiet)
-        _ = try self.topology.createMissingTopics(admin)
+        _ = try self.topology.createMissingTopics(try clients.admin(logger: .quiet))
     }
 
     /// (Re)writes the topology file; `group` overrides the consumer group (a restart-only change).
@@ -72,6 +80,7 @@ struct OperationsSetup {
                 group: \(group ?? self.group)
                 start_from: earliest
                 partitions: 1
+                properties: { \(properties.sorted { $0.key < $1.key }.map { "\($0.key): \"\($0.value)\"" }.joined(separator: ", ")) }
               format: json
               key: card_id
               id: txn_id
@@ -109,9 +118,7 @@ struct OperationsSetup {
     /// Produces `events` to partition 0 of the source, keyed by `keys`, and waits for the acks;
     /// with `rate`, at about that many events a second.
     func produce(_ events: [[UInt8]], keys: [String], rate: Int? = nil) throws {
-        let producer = try KafkaProducer(
-            configuration: KafkaProducerConfiguration(common: KafkaConfiguration(bootstrapServers: [brokers])),
-            logger: .quiet)
+        let producer = try KafkaProducer(configuration: try clients.producer("tests"), logger: .quiet)
         let topic = producer.topic(source)
         let start = ContinuousClock.now
         for (i, (e, key)) in zip(events, keys).enumerated() {
@@ -131,14 +138,12 @@ struct OperationsSetup {
 
     /// The checkpoints kept, newest first.
     func storedCheckpoints() throws -> CheckpointStore.Scan {
-        try CheckpointStore(
-            spec: try topology.checkpoints!, topology: "ops-test", brokers: [brokers], logger: Logger.quiet
-        ).scan()
+        try CheckpointStore(spec: try topology.checkpoints!, clients: try clients, logger: Logger.quiet).scan()
     }
 
     /// Every record of `topic` from its start to its current end.
     func readAll(_ topic: String) throws -> [KafkaMessage] {
-        try TopicReader.readAll(brokers: brokers, topic: topic)
+        try TopicReader.readAll(clients.common("tests"), topic: topic)
     }
 
     /// The `alert_id` of every record of the alerts topic (duplicates kept).
@@ -155,7 +160,14 @@ struct OperationsSetup {
 /// Reads a topic from its start to its end without a consumer group.
 enum TopicReader {
     static func readAll(brokers: String, topic: String, timeout: Duration = .seconds(60)) throws -> [KafkaMessage] {
-        let common = KafkaConfiguration(bootstrapServers: [brokers], clientID: "vigil-tests")
+        try readAll(
+            KafkaConfiguration(bootstrapServers: [brokers], clientID: "vigil-tests"), topic: topic, timeout: timeout)
+    }
+
+    /// The same, with the clients' settings (TLS).
+    static func readAll(_ common: KafkaConfiguration, topic: String, timeout: Duration = .seconds(60)) throws
+        -> [KafkaMessage]
+    {
         let partitions =
             try KafkaAdmin(configuration: common, logger: .quiet).metadata(timeout: .seconds(10)).topics[topic] ?? 0
         let consumer = try KafkaConsumer(

@@ -224,7 +224,9 @@ struct OperationsTests {
         var flipped = stored.bytes
         flipped[flipped.count / 2] ^= 0x5A
         let store = CheckpointStore(
-            spec: try setup.topology.checkpoints!, topology: "ops-test", brokers: [setup.brokers], logger: .quiet)
+            spec: try setup.topology.checkpoints!,
+            clients: try KafkaClients(brokers: [setup.brokers], name: "ops-test"),
+            logger: .quiet)
         try await offPool { [flipped] in try store.publish(flipped, sequence: good + 1) }
         store.close()
         let short = setup.directory.appendingPathComponent(

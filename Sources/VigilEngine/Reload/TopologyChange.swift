@@ -108,6 +108,12 @@ private struct Differences {
             let shown = KafkaConfiguration.isSecret(key) ? { (_: String) in "[redacted]" } : { $0 }
             compare("source.kafka.properties.\(key)", .restart, ka.properties[key], kb.properties[key], shown)
         }
+        for key in Set(ka.consumerProperties.keys).union(kb.consumerProperties.keys).sorted() {
+            let shown = KafkaConfiguration.isSecret(key) ? { (_: String) in "[redacted]" } : { $0 }
+            compare(
+                "source.kafka.consumer_properties.\(key)", .restart, ka.consumerProperties[key],
+                kb.consumerProperties[key], shown)
+        }
         compare("source.format", .restart, a.format, b.format, \.rawValue)
         compare("source.key", .restart, a.key, b.key, { $0 })
         compare("source.id", .restart, a.id, b.id, { $0 })

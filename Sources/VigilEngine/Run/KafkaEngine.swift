@@ -23,6 +23,8 @@ import VigilModels
 public final class KafkaEngine: Sendable {
     public let brokers: [String]
     public let workers: Int
+    /// The one client configuration every Kafka client of this engine is made from.
+    public let clients: KafkaClients
     /// Live figures for the admin endpoint.
     public let stats = EngineStats()
     let logger: Logger
@@ -52,6 +54,7 @@ public final class KafkaEngine: Sendable {
     /// - Parameters:
     ///   - topologyFile: the file `topology` was read from; `reload` reads it again.
     ///   - brokers: overrides the topology's `source.kafka.brokers`.
+    ///   - clients: the Kafka client configuration (default: the topology's, with `brokers`).
     ///   - stopAfterEvents: stop by itself once this many source records have an outcome.
     ///   - untilEnd: stop by itself once every source partition assigned at start is done up to
     ///     the end it had when it was assigned.
@@ -60,24 +63,25 @@ public final class KafkaEngine: Sendable {
     ///   - onChunk: called with every finished chunk after its outputs are handed to the
     ///     producer (the integration tests read outcomes and scores from it).
     ///   - onAlertDelivered: called with each alert the broker acknowledged (`--print-alerts`).
-    /// - Throws: `KafkaError` when a client cannot be created (invalid properties).
+    /// - Throws: `KafkaError` when a client cannot be created (invalid properties), or
+    ///   `EngineError` when a secret reference in the properties does not resolve.
     public init(
-        topology: Topology, topologyFile: String? = nil, brokers: [String]? = nil, workers: Int, logger: Logger,
+        topology: Topology, topologyFile: String? = nil, brokers: [String]? = nil, clients: KafkaClients? = nil,
+        workers: Int, logger: Logger,
         stopAfterEvents: Int? = nil, untilEnd: Bool = false, restoreSequence: UInt64? = nil,
         clock: EngineClock = .continuous, onChunk: (@Sendable (InputChunk) -> Void)? = nil,
         onAlertDelivered: (@Sendable (AlertRecord) -> Void)? = nil
-    ) throws(KafkaError) {
-        let servers = brokers ?? topology.source.kafka.brokers
-        self.brokers = servers
+    ) throws {
+        let clients = try clients ?? KafkaClients(topology: topology, brokers: brokers)
+        self.clients = clients
+        self.brokers = clients.brokers
         self.workers = workers
         self.logger = logger
         self.clock = clock
         self.untilEnd = untilEnd
         self.restoreSequence = restoreSequence
         sourceTopics = topology.source.kafka.topics
-        let common = KafkaConfiguration(
-            bootstrapServers: servers, clientID: "vigil-\(topology.name)", properties: topology.source.kafka.properties)
-        var consumerConfig = KafkaConsumerConfiguration(common: common, groupID: topology.source.kafka.group)
+        var consumerConfig = clients.consumer("source", group: topology.source.kafka.group)
         consumerConfig.startFrom = topology.source.kafka.startFrom == .earliest ? .earliest : .latest
         consumerConfig.statisticsInterval = .seconds(5)
         let (stats, lag) = (stats, lag)
@@ -89,8 +93,7 @@ public final class KafkaEngine: Sendable {
             topology: topology, logger: logger, stopAfter: stopAfterEvents, onChunk: onChunk,
             onAlertDelivered: onAlertDelivered, stats: stats, progress: progress)
         self.sink = sink
-        var producerConfig = KafkaProducerConfiguration(
-            common: KafkaConfiguration(bootstrapServers: servers, clientID: "vigil-\(topology.name)"))
+        var producerConfig = clients.producer("outputs")
         producerConfig.linger = .milliseconds(5)
         producer = try KafkaProducer(configuration: producerConfig, logger: logger) { report in sink.delivered(report) }
         var decoders: [String: LabelDecoder] = [:]
@@ -99,9 +102,7 @@ public final class KafkaEngine: Sendable {
         }
         labelDecoders = decoders
         let store = topology.checkpoints.map {
-            CheckpointStore(
-                spec: $0, topology: topology.name, brokers: servers, properties: topology.source.kafka.properties,
-                logger: logger)
+            CheckpointStore(spec: $0, clients: clients, logger: logger)
         }
         coordinator = CheckpointCoordinator(
             store: store, sourceTopics: Set(sourceTopics), consumer: consumer, progress: progress, stats: stats,
@@ -166,9 +167,7 @@ public final class KafkaEngine: Sendable {
     private func boot(_ topology: Topology) throws(EngineError) {
         if topology.source.kafka.createTopics {
             do {
-                let admin = try KafkaAdmin(
-                    configuration: KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-admin"),
-                    logger: logger)
+                let admin = try clients.admin(logger: logger)
                 let created = try topology.createMissingTopics(admin)
                 if !created.isEmpty { logger.info("Created topics", metadata: ["topics": "\(created.sorted())"]) }
             } catch {

@@ -55,10 +55,8 @@ extension CheckpointStore {
         limit: Int, timeout: Duration, skipped: inout [(sequence: UInt64, location: String, reason: String)],
         highest: inout UInt64?
     ) throws -> [Stored] {
-        let common = KafkaConfiguration(
-            bootstrapServers: brokers, clientID: "vigil-\(topology)-restore", properties: properties)
-        let admin = try KafkaAdmin(
-            configuration: KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-admin"), logger: logger)
+        let common = clients.common("restore")
+        let admin = try clients.admin(logger: logger)
         guard let partitions = try admin.metadata(timeout: .seconds(10)).topics[spec.topic] else {
             logger.info("No checkpoint topic yet", metadata: ["topic": "\(spec.topic)"])
             return []

@@ -16,8 +16,8 @@ import VigilModels
 public final class CheckpointStore: Sendable {
     public let spec: CheckpointSpec
     public let topology: String
-    let brokers: [String]
-    let properties: [String: String]
+    /// The topology's Kafka client configuration (TLS, SASL): the writer and the reader use it.
+    let clients: KafkaClients
     let logger: Logger
     private let producer: Mutex<KafkaProducer?> = Mutex(nil)
     private let acks = Mutex<[UInt64: KafkaError?]>([:])
@@ -28,13 +28,10 @@ public final class CheckpointStore: Sendable {
     static let partMagic: [UInt8] = Array("VGPT".utf8)
     static let partHeaderBytes = 4 + 2 + 8 + 4 + 4 + 8
 
-    public init(
-        spec: CheckpointSpec, topology: String, brokers: [String], properties: [String: String] = [:], logger: Logger
-    ) {
+    public init(spec: CheckpointSpec, clients: KafkaClients, logger: Logger) {
         self.spec = spec
-        self.topology = topology
-        self.brokers = brokers
-        self.properties = properties
+        topology = clients.topology
+        self.clients = clients
         self.logger = logger
     }
 
@@ -97,8 +94,7 @@ public final class CheckpointStore: Sendable {
     private func producerHandle() throws -> KafkaProducer {
         try producer.withLock { (p: inout KafkaProducer?) throws -> KafkaProducer in
             if let p { return p }
-            var config = KafkaProducerConfiguration(
-                common: KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-\(topology)-checkpoints"))
+            var config = clients.producer("checkpoints")
             config.linger = .milliseconds(1)
             config.compression = "none"  // the checkpoint is LZ4 already
             config.queueMaxBytes = 256 << 20
