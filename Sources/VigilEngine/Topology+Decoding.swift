@@ -116,11 +116,15 @@ extension Topology {
         let consumerProperties = decodeProperties("consumer_properties", o)
         let createTopics = o.bool("create_topics") ?? false
         let partitions = o.int("partitions", in: 1...10_000) ?? 4
+        let assignment =
+            o.choice("assignment", as: KafkaSourceSpec.Assignment.self, noun: "assignment strategy")
+            ?? .cooperativeSticky
         o.finish()
         guard let brokers, let topics, let group else { return nil }
         return KafkaSourceSpec(
             brokers: brokers, topics: topics, group: group, startFrom: start, properties: properties,
-            consumerProperties: consumerProperties, createTopics: createTopics, partitions: partitions)
+            consumerProperties: consumerProperties, createTopics: createTopics, partitions: partitions,
+            assignment: assignment)
     }
 
     /// A mapping of librdkafka properties: strings, none of those Vigil manages, and well-formed

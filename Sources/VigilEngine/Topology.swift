@@ -104,6 +104,18 @@ public struct KafkaSourceSpec: Sendable, Hashable {
     public var createTopics: Bool = false
     /// Partitions of topics Vigil creates. Key `partitions` (default 4, 1...10000).
     public var partitions: Int = 4
+    /// How partitions move between the instances of the group. Key `assignment` (default
+    /// `cooperative_sticky`: only the partitions that move are revoked, and only their windows
+    /// are handed off).
+    public var assignment: Assignment = .cooperativeSticky
+
+    /// Kafka's partition assignment strategies Vigil offers.
+    public enum Assignment: String, Sendable, Hashable, CaseIterable {
+        /// `cooperative-sticky`: incremental rebalances.
+        case cooperativeSticky = "cooperative_sticky"
+        /// `range,roundrobin`: every member gives up all its partitions at each rebalance.
+        case eager
+    }
 
     /// Starting positions for a group without committed offsets.
     public enum StartFrom: String, Sendable, Hashable, CaseIterable {

@@ -12,6 +12,12 @@ extension FeatureExtractor {
     /// Appends this worker's whole feature state (entities, clock, counters) to `out`. Rows are
     /// copied byte for byte, so a restore gives exactly the same features afterwards.
     public func encodeState(into out: inout BinaryWriter) {
+        writeHeader(into: &out, rows: store.count)
+        out.write(raw: UnsafeRawBufferPointer(start: store.rows, count: store.count * store.stride))
+    }
+
+    /// Everything of the state before its rows, for `rows` rows.
+    func writeHeader(into out: inout BinaryWriter, rows: Int) {
         out.write(Self.stateMagic)
         out.write(Self.stateVersion)
         out.write(plan.signature)
@@ -25,8 +31,7 @@ extension FeatureExtractor {
         }
         out.write(random)
         out.write(UInt64(sweepCursor))
-        out.write(UInt64(store.count))
-        out.write(raw: UnsafeRawBufferPointer(start: store.rows, count: store.count * store.stride))
+        out.write(UInt64(rows))
     }
 
     /// Replaces this worker's state with what `encodeState` wrote. On any error the current
@@ -89,7 +94,7 @@ extension FeatureExtractor {
     }
 
     /// One encoded state, checked.
-    private struct DecodedState {
+    struct DecodedState {
         var clock: Int64
         var counters: Counters
         var random: UInt64
@@ -98,7 +103,7 @@ extension FeatureExtractor {
         var rows: [UInt8]
     }
 
-    private func decodeState(from input: inout BinaryReader) throws(VigilError) -> DecodedState {
+    func decodeState(from input: inout BinaryReader) throws(VigilError) -> DecodedState {
         guard try input.uint32() == Self.stateMagic else {
             throw VigilError(.malformedInput, "not a feature-state record (bad magic)")
         }

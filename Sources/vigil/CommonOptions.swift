@@ -108,3 +108,14 @@ func loadTopology(_ path: String) throws -> Topology {
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
+
+/// `--instance NAME`: which instance of a consumer group this is (run, checkpoints list).
+struct InstanceOption: ParsableArguments {
+    @Option(
+        help:
+            "This instance's name in its consumer group; its checkpoints are keyed by it (default: $VIGIL_INSTANCE, else the host name)."
+    )
+    var instance: String?
+
+    var name: String { instance ?? KafkaEngine.defaultInstance }
+}

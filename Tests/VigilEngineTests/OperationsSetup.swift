@@ -29,6 +29,8 @@ struct OperationsSetup {
     /// `source.kafka.properties` (TLS), and the environment their `${…}` references read.
     let properties: [String: String]
     let environment: [String: String]
+    /// Partitions of the topics (the source is produced to by key when there are several).
+    let partitions: Int
     var topology: Topology { get throws { try TopologyLoader.load(path: file) } }
     /// The clients the engine makes from the topology; the set-up's own clients use the same.
     var clients: KafkaClients { get throws { try KafkaClients(topology: try topology, environment: environment) } }
@@ -42,8 +44,9 @@ struct OperationsSetup {
     init(
         _ name: String, source: String? = nil, every: String = "1s", everyEvents: Int? = nil, fileCopies: Bool = false,
         admin: Bool = false, targetRate: String = "0.005", brokers: String? = nil, properties: [String: String] = [:],
-        environment: [String: String] = [:]
+        environment: [String: String] = [:], partitions: Int = 1
     ) throws {
+        self.partitions = partitions
         self.brokers = try brokers ?? TestBroker.address()
         self.properties = properties
         self.environment = environment
@@ -79,7 +82,7 @@ struct OperationsSetup {
                 topics: [\(source)]
                 group: \(group ?? self.group)
                 start_from: earliest
-                partitions: 1
+                partitions: \(partitions)
                 properties: { \(properties.sorted { $0.key < $1.key }.map { "\($0.key): \"\($0.value)\"" }.joined(separator: ", ")) }
               format: json
               key: card_id
@@ -115,8 +118,12 @@ struct OperationsSetup {
         _ = rename(temporary, file)
     }
 
-    /// Produces `events` to partition 0 of the source, keyed by `keys`, and waits for the acks;
-    /// with `rate`, at about that many events a second.
+    /// The source partition of entity `key`: a fixed function of the key, as a keyed producer's
+    /// partitioner is, so each entity is delivered by one partition.
+    func partition(of key: String) -> Int32 { Int32(StableHash.hash(key) % UInt64(partitions)) }
+
+    /// Produces `events` to the source (partition 0, or by key when there are several), keyed
+    /// by `keys`, and waits for the acks; with `rate`, at about that many events a second.
     func produce(_ events: [[UInt8]], keys: [String], rate: Int? = nil) throws {
         let producer = try KafkaProducer(configuration: try clients.producer("tests"), logger: .quiet)
         let topic = producer.topic(source)
@@ -127,7 +134,9 @@ struct OperationsSetup {
                 if due > .now { Thread.sleep(forTimeInterval: Double((due - .now).components.attoseconds) * 1e-18) }
             }
             try Array(key.utf8).withUnsafeBytes { k in
-                try e.withUnsafeBytes { try producer.send(to: topic, key: k, value: $0, partition: 0) }
+                try e.withUnsafeBytes {
+                    try producer.send(to: topic, key: k, value: $0, partition: partitions > 1 ? partition(of: key) : 0)
+                }
             }
         }
         try producer.close(deadline: .seconds(30))
@@ -138,7 +147,28 @@ struct OperationsSetup {
 
     /// The checkpoints kept, newest first.
     func storedCheckpoints() throws -> CheckpointStore.Scan {
-        try CheckpointStore(spec: try topology.checkpoints!, clients: try clients, logger: Logger.quiet).scan()
+        try CheckpointStore(
+            spec: try topology.checkpoints!, clients: try clients, instance: KafkaEngine.defaultInstance,
+            logger: Logger.quiet
+        ).scan()
+    }
+
+    /// The newest state stored for each source partition (the one covering the most records),
+    /// whoever wrote it.
+    func partitionStates() throws -> [TopicPartition: PartitionState] {
+        let tps = Set((0..<partitions).map { TopicPartition(source, Int32($0)) })
+        let store = CheckpointStore(
+            spec: try topology.checkpoints!, clients: try clients, instance: KafkaEngine.defaultInstance,
+            logger: Logger.quiet)
+        defer { store.close() }
+        var out: [TopicPartition: PartitionState] = [:]
+        for (tp, stored) in try store.partitionRecords(for: tps) {
+            for s in stored {
+                let state = try PartitionState.decode(s.bytes, topology: "ops-test")
+                if state.offset > out[tp]?.offset ?? -1 { out[tp] = state }
+            }
+        }
+        return out
     }
 
     /// Every record of `topic` from its start to its current end.

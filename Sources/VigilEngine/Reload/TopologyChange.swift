@@ -104,6 +104,7 @@ private struct Differences {
         compare("source.kafka.start_from", .restart, ka.startFrom, kb.startFrom, \.rawValue)
         compare("source.kafka.create_topics", .restart, ka.createTopics, kb.createTopics, String.init)
         compare("source.kafka.partitions", .restart, ka.partitions, kb.partitions, String.init)
+        compare("source.kafka.assignment", .restart, ka.assignment, kb.assignment, \.rawValue)
         for key in Set(ka.properties.keys).union(kb.properties.keys).sorted() {
             let shown = KafkaConfiguration.isSecret(key) ? { (_: String) in "[redacted]" } : { $0 }
             compare("source.kafka.properties.\(key)", .restart, ka.properties[key], kb.properties[key], shown)
