@@ -108,7 +108,7 @@ final class PartitionHandoff: Sendable {
     // MARK: Revoke
 
     /// Publishes the windows of the revoked source partitions and takes them out of the
-    /// workers; for lost partitions (no chance to hand off) only the latter.
+    /// workers. Lost partitions (no chance to hand off) keep their windows here.
     /// - Parameter next: the next offset to read of each partition read so far.
     func revoking(
         _ partitions: [TopicPartition], lost: Bool, pipeline: Pipeline, next: [TopicPartition: Int64],
@@ -117,11 +117,17 @@ final class PartitionHandoff: Sendable {
         let sources = partitions.filter { sourceTopics.contains($0.topic) }
         guard !sources.isEmpty else { return }
         let groups = Set(sources.map(keyGroups.group))
-        guard isEnabled, let store, !lost else {
+        if lost {
+            // Kept: if the partition comes back here with no newer state stored (a session lost
+            // to a slow broker), reading resumes from the committed offset with these windows,
+            // as before partitions moved; a stored state, when there is one, replaces them.
+            logger.notice(
+                "Partitions lost: their windows stay until a stored state replaces them",
+                metadata: ["partitions": "\(sources)"])
+            return
+        }
+        guard isEnabled, let store else {
             pipeline.drop(groups: groups)
-            if lost {
-                logger.notice("Partitions lost: their windows are dropped", metadata: ["partitions": "\(sources)"])
-            }
             return
         }
         let start = ContinuousClock.now
