@@ -68,26 +68,30 @@ import VigilTestKit
 /// TLS terminator's address (stunnel in front of the local broker).
 @Suite(.serialized) struct SecuredClientsTests {
     @Test func alertsDeadLettersAndCheckpointsGoThroughTLSToABrokerReachedOnlyOverTLS() async throws {
+        // Blocking set-up (a broker, stunnel, a key pair, topics) runs off the cooperative pool.
         let tlsPort = try PrivateBroker.freePort()
-        let broker = try PrivateBroker(advertisedPort: tlsPort)
-        let tls = try TLSTerminator(port: tlsPort, forwardingTo: broker.port)
+        let broker = try await offPool { try PrivateBroker(advertisedPort: tlsPort) }
+        let tls = try await offPool { try TLSTerminator(port: tlsPort, forwardingTo: broker.port) }
         defer {
             tls.stop()
             broker.stop()
         }
         // The CA file comes from the environment: the topology holds only the reference.
-        let setup = try OperationsSetup(
-            "tls", every: "1h", brokers: "127.0.0.1:\(tlsPort)",
-            properties: ["security.protocol": "ssl", "ssl.ca.location": "${VIGIL_TEST_TLS_CA}"],
-            environment: ["VIGIL_TEST_TLS_CA": tls.certificate])
+        let setup = try await offPool {
+            try OperationsSetup(
+                "tls", every: "1h", brokers: "127.0.0.1:\(tlsPort)",
+                properties: ["security.protocol": "ssl", "ssl.ca.location": "${VIGIL_TEST_TLS_CA}"],
+                environment: ["VIGIL_TEST_TLS_CA": tls.certificate])
+        }
 
         // A client without TLS gets nowhere at the only address it is given.
-        do {
+        let plainFails = try await offPool {
             let plain = try KafkaAdmin(
                 configuration: KafkaConfiguration(bootstrapServers: [setup.brokers], clientID: "vigil-plain"),
                 logger: .silent)
-            #expect(throws: KafkaError.self) { _ = try plain.metadata(timeout: .seconds(3)) }
+            return (try? plain.metadata(timeout: .seconds(3))) == nil
         }
+        #expect(plainFails)
 
         let n = 12_000
         let data = EngineIntegrationTests.generated(n, seed: 21)

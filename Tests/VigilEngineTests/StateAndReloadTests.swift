@@ -157,7 +157,12 @@ import VigilTestKit
     /// written by 2 workers restores into 1 and 3 with every entity's windows as they were, and
     /// the windows go on to evolve exactly as in the 2 workers' run.
     @Test(arguments: [1, 3])
-    func aCheckpointOfTwoWorkersRestoresIntoAnotherWorkerCountWithIdenticalWindows(workers: Int) throws {
+    func aCheckpointOfTwoWorkersRestoresIntoAnotherWorkerCountWithIdenticalWindows(workers: Int) async throws {
+        // Seconds of pipeline work: off the two cooperative threads, which other suites need.
+        try await offPool { try Self.reshardsIdentically(workers: workers) }
+    }
+
+    static func reshardsIdentically(workers: Int) throws {
         let pipeline = try Self.warmPipeline(20_000)
         pipeline.finish()
         let checkpoint = try EngineCheckpoint.decode(
