@@ -5,9 +5,7 @@ import VigilKafka
 /// Proves the Kafka path end to end: reach the broker, create a topic, produce sample events,
 /// wait for every acknowledgement, and read them back through a consumer group.
 public struct BrokerCheck: Sendable {
-    /// Brokers and client properties (TLS, SASL).
-    public var clients: KafkaClients
-    public var brokers: [String] { clients.brokers }
+    public var brokers: [String]
     /// Topic to use; a fresh `vigil-check-…` topic when nil.
     public var topic: String?
     public var count: Int
@@ -16,9 +14,9 @@ public struct BrokerCheck: Sendable {
     public var logger: Logger
 
     public init(
-        clients: KafkaClients, topic: String? = nil, count: Int = 5, timeout: Duration = .seconds(30), logger: Logger
+        brokers: [String], topic: String? = nil, count: Int = 5, timeout: Duration = .seconds(30), logger: Logger
     ) {
-        self.clients = clients
+        self.brokers = brokers
         self.logger = logger
         self.topic = topic
         self.count = count
@@ -39,7 +37,7 @@ public struct BrokerCheck: Sendable {
     public func run(say: (String) -> Void) throws(KafkaError) -> Report {
         let clock = ContinuousClock()
         let start = clock.now
-        let common = clients.common("check")
+        let common = KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-check")
         let admin = try KafkaAdmin(configuration: common, logger: logger)
         let metadata = try admin.metadata(timeout: .seconds(10))
         say("broker answered: \(metadata.brokers.joined(separator: ", ")) (\(metadata.topics.count) topics)")
