@@ -3,7 +3,8 @@
 #
 #   scripts/setup.sh [all|deps|librdkafka|tansu|pytools]     (default: all)
 #
-# - deps:       Debian packages (compiler, pkg-config, liblz4-dev, libopenblas-dev, ...), via apt-get.
+# - deps:       Debian packages (compiler, pkg-config, liblz4-dev, libopenblas-dev, stunnel4 for the
+#               TLS test, ...), via apt-get.
 # - librdkafka: librdkafka 2.8.0 built from Debian 13's source package into .deps/librdkafka and
 #               linked statically into vigil (Debian 12 ships 2.0.2, which cannot talk to the broker).
 #               VIGIL_RDKAFKA=system skips the build and uses the system's librdkafka instead; it
@@ -25,7 +26,8 @@ SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
 
 setup_deps() {
   local pkgs=(build-essential pkg-config python3 python3-venv ca-certificates
-              libssl-dev zlib1g-dev libzstd-dev liblz4-dev libopenblas-dev)
+              libssl-dev zlib1g-dev libzstd-dev liblz4-dev libopenblas-dev
+              openssl stunnel4)
   [[ "${VIGIL_RDKAFKA:-local}" != system ]] || pkgs+=(librdkafka-dev)
   local missing=() p
   for p in "${pkgs[@]}"; do

@@ -5,7 +5,9 @@ import VigilKafka
 /// Proves the Kafka path end to end: reach the broker, create a topic, produce sample events,
 /// wait for every acknowledgement, and read them back through a consumer group.
 public struct BrokerCheck: Sendable {
-    public var brokers: [String]
+    /// Brokers and client properties (TLS, SASL).
+    public var clients: KafkaClients
+    public var brokers: [String] { clients.brokers }
     /// Topic to use; a fresh `vigil-check-…` topic when nil.
     public var topic: String?
     public var count: Int
@@ -14,9 +16,9 @@ public struct BrokerCheck: Sendable {
     public var logger: Logger
 
     public init(
-        brokers: [String], topic: String? = nil, count: Int = 5, timeout: Duration = .seconds(30), logger: Logger
+        clients: KafkaClients, topic: String? = nil, count: Int = 5, timeout: Duration = .seconds(30), logger: Logger
     ) {
-        self.brokers = brokers
+        self.clients = clients
         self.logger = logger
         self.topic = topic
         self.count = count
@@ -37,7 +39,7 @@ public struct BrokerCheck: Sendable {
     public func run(say: (String) -> Void) throws(KafkaError) -> Report {
         let clock = ContinuousClock()
         let start = clock.now
-        let common = KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-check")
+        let common = clients.common("check")
         let admin = try KafkaAdmin(configuration: common, logger: logger)
         let metadata = try admin.metadata(timeout: .seconds(10))
         say("broker answered: \(metadata.brokers.joined(separator: ", ")) (\(metadata.topics.count) topics)")

@@ -112,25 +112,45 @@ extension Topology {
         let group = o.string("group", required: true)
         if group?.isEmpty == true { o.report("group", "must not be empty") }
         let start = o.choice("start_from", as: KafkaSourceSpec.StartFrom.self, noun: "start position") ?? .latest
-        var properties: [String: String] = [:]
-        for entry in o.entries("properties") ?? [] {
-            if let value = ConfigScalar.string(entry.value, at: o.path.key("properties").key(entry.key), o.diagnostics)
-            {
-                properties[entry.key] = value
-            }
-        }
-        for managed in ["bootstrap.servers", "group.id", "enable.auto.commit", "enable.auto.offset.store"]
-        where properties[managed] != nil {
-            o.diagnostics.report(
-                o.path.key("properties").key(managed), "is managed by Vigil; set it through the typed keys", at: o.mark)
-        }
+        let properties = decodeProperties("properties", o)
+        let consumerProperties = decodeProperties("consumer_properties", o)
         let createTopics = o.bool("create_topics") ?? false
         let partitions = o.int("partitions", in: 1...10_000) ?? 4
+        let assignment =
+            o.choice("assignment", as: KafkaSourceSpec.Assignment.self, noun: "assignment strategy")
+            ?? .cooperativeSticky
         o.finish()
         guard let brokers, let topics, let group else { return nil }
         return KafkaSourceSpec(
             brokers: brokers, topics: topics, group: group, startFrom: start, properties: properties,
-            createTopics: createTopics, partitions: partitions)
+            consumerProperties: consumerProperties, createTopics: createTopics, partitions: partitions,
+            assignment: assignment)
+    }
+
+    /// A mapping of librdkafka properties: strings, none of those Vigil manages, and well-formed
+    /// secret references (they resolve when the clients are made: `SecretProperties`).
+    private static func decodeProperties(_ key: String, _ o: ConfigObject) -> [String: String] {
+        var properties: [String: String] = [:]
+        for entry in o.entries(key) ?? [] {
+            let path = o.path.key(key).key(entry.key)
+            guard let value = ConfigScalar.string(entry.value, at: path, o.diagnostics) else { continue }
+            properties[entry.key] = value
+            do {
+                _ = try SecretProperties.expand(value, key: entry.key, environment: [:])
+            } catch {
+                // Only the syntax is checked here: an unset variable is the running host's matter.
+                if !error.message.hasSuffix("is not set") {
+                    o.diagnostics.report(
+                        path, String(error.message.split(separator: ": ", maxSplits: 1).last ?? ""), at: o.mark)
+                }
+            }
+        }
+        let managed = ["bootstrap.servers", "group.id", "enable.auto.commit", "enable.auto.offset.store"]
+        for name in managed where properties[name] != nil || properties[name + SecretProperties.fileSuffix] != nil {
+            o.diagnostics.report(
+                o.path.key(key).key(name), "is managed by Vigil; set it through the typed keys", at: o.mark)
+        }
+        return properties
     }
 
     static func isHostPort(_ s: String) -> Bool {

@@ -92,13 +92,30 @@ public struct KafkaSourceSpec: Sendable, Hashable {
     public var group: String
     /// Where a new group starts. Key `start_from` (default `latest`).
     public var startFrom: StartFrom
-    /// librdkafka properties passed through as they are. Key `properties` (mapping of strings).
+    /// librdkafka properties of every client Vigil makes (consumer, producers, admin, checkpoint
+    /// reader): TLS, SASL and any tuning. Values may hold `${ENV}` references and keys may end in
+    /// `_file` (`SecretProperties`). Key `properties` (mapping of strings).
     public var properties: [String: String]
+    /// librdkafka properties of the source consumer only (fetch and session tuning). Key
+    /// `consumer_properties` (mapping of strings).
+    public var consumerProperties: [String: String] = [:]
     /// Create every topic the topology names that does not exist yet, at start. Key
     /// `create_topics` (default false).
     public var createTopics: Bool = false
     /// Partitions of topics Vigil creates. Key `partitions` (default 4, 1...10000).
     public var partitions: Int = 4
+    /// How partitions move between the instances of the group. Key `assignment` (default
+    /// `cooperative_sticky`: only the partitions that move are revoked, and only their windows
+    /// are handed off).
+    public var assignment: Assignment = .cooperativeSticky
+
+    /// Kafka's partition assignment strategies Vigil offers.
+    public enum Assignment: String, Sendable, Hashable, CaseIterable {
+        /// `cooperative-sticky`: incremental rebalances.
+        case cooperativeSticky = "cooperative_sticky"
+        /// `range,roundrobin`: every member gives up all its partitions at each rebalance.
+        case eager
+    }
 
     /// Starting positions for a group without committed offsets.
     public enum StartFrom: String, Sendable, Hashable, CaseIterable {

@@ -143,7 +143,12 @@ public final class FeatureExtractor: @unchecked Sendable {
 
     /// Computes the features of every event in `batch` into `matrix` (one row per event, in order)
     /// and records each event's outcome in `outcomes`.
-    public func process(_ batch: EventBatch, into matrix: inout FeatureMatrix, outcomes: inout [Outcome]) {
+    /// - Parameter groups: each event's key group (its source partition, + 1), stored in its
+    ///   entity's row so that the state can move with the partition; empty for none.
+    public func process(
+        _ batch: EventBatch, groups: [UInt32] = [], into matrix: inout FeatureMatrix, outcomes: inout [Outcome]
+    ) {
+        precondition(groups.isEmpty || groups.count == batch.count, "one key group per event")
         matrix.reset(rows: batch.count)
         outcomes.removeAll(keepingCapacity: true)
         let nNum = batch.layout.numbers.count
@@ -173,7 +178,7 @@ public final class FeatureExtractor: @unchecked Sendable {
                                     numbers: UnsafeBufferPointer(rebasing: numbers[i * nNum..<(i + 1) * nNum]),
                                     categories: UnsafeBufferPointer(rebasing: categories[i * nCat..<(i + 1) * nCat]))
                                 let outcome = processOne(
-                                    key: keys[i], event,
+                                    key: keys[i], group: groups.isEmpty ? 0 : groups[i], event,
                                     out: UnsafeMutableBufferPointer(rebasing: out[i * cols..<(i + 1) * cols]))
                                 outcomes.append(outcome)
                                 for c in 0..<catCols {
@@ -200,7 +205,9 @@ public final class FeatureExtractor: @unchecked Sendable {
     /// overflow whatever a producer sends.
     static let timeLimit: Int64 = 1 << 50
 
-    private func processOne(key: UInt64, _ event: Event, out: UnsafeMutableBufferPointer<Double>) -> Outcome {
+    private func processOne(key: UInt64, group: UInt32, _ event: Event, out: UnsafeMutableBufferPointer<Double>)
+        -> Outcome
+    {
         var event = event
         event.time = min(Self.timeLimit, max(-Self.timeLimit, event.time))
         let t = event.time
@@ -221,6 +228,7 @@ public final class FeatureExtractor: @unchecked Sendable {
             row.storeBytes(of: t, toByteOffset: FeaturePlan.RowLayout.newest, as: Int64.self)
             row.storeBytes(of: Int64.min, toByteOffset: FeaturePlan.RowLayout.folded, as: Int64.self)
         }
+        if group != 0 { row.storeBytes(of: group, toByteOffset: FeaturePlan.RowLayout.keyGroup, as: UInt32.self) }
         let newest = row.load(fromByteOffset: FeaturePlan.RowLayout.newest, as: Int64.self)
         let folded = row.load(fromByteOffset: FeaturePlan.RowLayout.folded, as: Int64.self)
         guard t >= newest - allowedLatenessMs, t >= folded else {

@@ -86,6 +86,9 @@ public struct FeaturePlan: Sendable, Hashable {
         static let newest = 8
         static let folded = 16
         static let tailCount = 24
+        /// The entity's key group (UInt32, 0 for none): the source partition that delivers it,
+        /// so its state can move with the partition (`FeatureExtractor+KeyGroups`).
+        static let keyGroup = 28
         var tail = 32
         var tailStride = 8
         var stride = 32

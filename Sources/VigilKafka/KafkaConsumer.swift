@@ -155,6 +155,13 @@ public final class KafkaConsumer: Sendable {
         try rd.resume(partitions)
     }
 
+    /// Lets the owner act inside a rebalance, on the polling thread, before the assignment
+    /// changes: move per-partition state in and out with the partitions (Kafka Streams' state
+    /// stores). Set it before `subscribe`.
+    public func setRebalanceHandler(_ handler: RebalanceHandler?) {
+        state.handler.withLock { $0 = handler }
+    }
+
     /// Where partitions start the next time they are assigned (checkpoint restore): their offsets
     /// here win over the group's committed offsets, once; later assignments resume from the
     /// committed offsets.

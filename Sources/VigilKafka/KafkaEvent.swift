@@ -15,3 +15,23 @@ public enum KafkaEvent: Sendable {
     /// A statistics report (every `statisticsInterval`).
     case statistics(KafkaStatistics)
 }
+
+/// What a consumer's owner does inside a rebalance, on the polling thread, before librdkafka's
+/// assignment changes (`KafkaConsumer.setRebalanceHandler`).
+public struct RebalanceHandler: Sendable {
+    /// Partitions about to be assigned: returns where some of them should start (the offsets
+    /// their loaded state covers), over the group's committed offsets.
+    public var assigning: @Sendable ([TopicPartition]) -> [TopicPartition: Int64]
+    /// Partitions about to be taken away; `lost` when they are gone already (session timeout),
+    /// so nothing should be saved for them. Returns once what they need is saved; the done
+    /// offsets are committed after it (unless lost).
+    public var revoking: @Sendable (_ partitions: [TopicPartition], _ lost: Bool) -> Void
+
+    public init(
+        assigning: @escaping @Sendable ([TopicPartition]) -> [TopicPartition: Int64],
+        revoking: @escaping @Sendable ([TopicPartition], Bool) -> Void
+    ) {
+        self.assigning = assigning
+        self.revoking = revoking
+    }
+}

@@ -18,6 +18,8 @@ struct CheckpointsCommand: ParsableCommand {
 
         @OptionGroup var brokers: BrokerOption
 
+        @OptionGroup var instance: InstanceOption
+
         @OptionGroup var log: LogOption
 
         func run() throws {
@@ -28,10 +30,8 @@ struct CheckpointsCommand: ParsableCommand {
             }
             log.bootstrap(fallback: .warning)
             let logger = Logger(label: "vigil.checkpoints")
-            let servers = brokers.list(or: topology.source.kafka.brokers)
             let store = CheckpointStore(
-                spec: spec, topology: topology.name, brokers: servers, properties: topology.source.kafka.properties,
-                logger: logger)
+                spec: spec, clients: try brokers.clients(for: topology), instance: instance.name, logger: logger)
             let scan: CheckpointStore.Scan
             do {
                 scan = try store.scan()

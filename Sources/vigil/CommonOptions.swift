@@ -19,6 +19,33 @@ struct BrokerOption: ParsableArguments {
             "Broker list host:port[,…] (default: the topology's source.kafka.brokers; for doctor, $KAFKA_BOOTSTRAP).")
     var brokers: String?
 
+    @Option(
+        name: .customLong("kafka-property"),
+        help: ArgumentHelp(
+            "A librdkafka property for every Kafka client, over the topology's (repeatable; e.g. security.protocol=ssl).",
+            valueName: "key=value"))
+    var properties: [String] = []
+
+    /// `--kafka-property` as a mapping.
+    /// - Throws: `ValidationError` for an entry without `=`.
+    func propertyMap() throws -> [String: String] {
+        var out: [String: String] = [:]
+        for entry in properties {
+            guard let eq = entry.firstIndex(of: "="), eq != entry.startIndex else {
+                throw ValidationError("--kafka-property \(entry): expected key=value")
+            }
+            out[String(entry[..<eq])] = String(entry[entry.index(after: eq)...])
+        }
+        return out
+    }
+
+    /// The Kafka clients of `topology`: its brokers and properties, then these options over them.
+    func clients(for topology: Topology) throws -> KafkaClients {
+        var topology = topology
+        topology.source.kafka.properties.merge(try propertyMap()) { $1 }
+        return try KafkaClients(topology: topology, brokers: brokers.map { _ in list(or: []) })
+    }
+
     /// The brokers given, else `fallback`.
     func list(or fallback: [String]) -> [String] {
         brokers.map { $0.split(separator: ",").map(String.init) } ?? fallback
@@ -80,4 +107,15 @@ func loadTopology(_ path: String) throws -> Topology {
 
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// `--instance NAME`: which instance of a consumer group this is (run, checkpoints list).
+struct InstanceOption: ParsableArguments {
+    @Option(
+        help:
+            "This instance's name in its consumer group; its checkpoints are keyed by it (default: $VIGIL_INSTANCE, else the host name)."
+    )
+    var instance: String?
+
+    var name: String { instance ?? KafkaEngine.defaultInstance }
 }

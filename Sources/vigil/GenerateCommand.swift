@@ -77,7 +77,10 @@ struct GenerateCommand: ParsableCommand {
         config.labelDelayMs = labelDelayRange!
         if brokers.brokers != nil {
             log.bootstrap()
-            try produce(config, brokers: brokers.list(or: []))
+            try produce(
+                config,
+                clients: KafkaClients(
+                    brokers: brokers.list(or: []), name: "generate", properties: brokers.propertyMap()))
         } else {
             try write(config)
         }
@@ -103,9 +106,8 @@ struct GenerateCommand: ParsableCommand {
         printError("generate: \(n) events\(labelOut != nil ? ", \(l) labels" : "")")
     }
 
-    private func produce(_ config: TransactionStream.Config, brokers: [String]) throws {
-        var producerConfig = KafkaProducerConfiguration(
-            common: KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-generate"))
+    private func produce(_ config: TransactionStream.Config, clients: KafkaClients) throws {
+        var producerConfig = clients.producer("producer")
         producerConfig.linger = .milliseconds(5)
         let producer = try KafkaProducer(configuration: producerConfig, logger: Logger(label: "vigil.generate"))
         let events = producer.topic(topic)

@@ -24,6 +24,8 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var workers: WorkerOption
 
+    @OptionGroup var instance: InstanceOption
+
     @OptionGroup var log: LogOption
 
     @Option(help: "Stop after this many seconds.")
@@ -55,6 +57,11 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .customLong("print-alerts"), help: "Print each alert once the broker has acknowledged it.")
     var printAlerts = false
 
+    @Option(
+        name: .customLong("record-outcomes"),
+        help: "Append one line per source record to this file: topic, partition, offset, outcome, alert id.")
+    var recordOutcomes: String?
+
     func run() async throws {
         let topology = try self.topology.load()
         log.bootstrap()
@@ -64,13 +71,19 @@ struct RunCommand: AsyncParsableCommand {
             let printer = AlertPrinter()
             onAlert = { printer.print($0) }
         }
+        var onChunk: (@Sendable (InputChunk) -> Void)?
+        if let path = recordOutcomes {
+            let log = try OutcomeLog(path: path)
+            onChunk = { log.record($0) }
+        }
         let engine: KafkaEngine
         do {
             engine = try KafkaEngine(
                 topology: topology, topologyFile: self.topology.topology,
-                brokers: brokers.list(or: topology.source.kafka.brokers), workers: workers.count,
+                clients: try brokers.clients(for: topology), instance: instance.name, workers: workers.count,
                 logger: Logger(label: "vigil.engine"), stopAfterEvents: events, untilEnd: untilEnd,
-                restoreSequence: restoreSequence, onAlertDelivered: onAlert)
+                restoreSequence: restoreSequence, onChunk: onChunk,
+                onAlertDelivered: onAlert)
         } catch {
             printError("run: \(error)")
             throw ExitCode(1)

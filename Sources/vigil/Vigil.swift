@@ -68,7 +68,8 @@ struct Doctor: ParsableCommand {
         }
         log.bootstrap()
         let check = BrokerCheck(
-            brokers: servers, topic: topic, count: count, timeout: .seconds(timeout),
+            clients: try KafkaClients(brokers: servers, name: "doctor", properties: brokers.propertyMap()),
+            topic: topic, count: count, timeout: .seconds(timeout),
             logger: Logger(label: "vigil.kafka"))
         do {
             let report = try check.run { print($0) }
@@ -100,12 +101,10 @@ struct CreateTopics: ParsableCommand {
 
     func run() throws {
         let topology = try loadTopology(file)
-        let servers = brokers.list(or: topology.source.kafka.brokers)
+        let clients = try brokers.clients(for: topology)
         log.bootstrap(fallback: .warning)
         do {
-            let admin = try KafkaAdmin(
-                configuration: KafkaConfiguration(bootstrapServers: servers, clientID: "vigil-admin"),
-                logger: Logger(label: "vigil.create-topics"))
+            let admin = try clients.admin(logger: Logger(label: "vigil.create-topics"))
             let created = try topology.createMissingTopics(admin)
             for topic in topology.topics {
                 print("\(created.contains(topic) ? "created" : "exists "): \(topic)")

@@ -78,7 +78,9 @@ struct EngineTimingTests {
         #expect(engine.phase == .stopped)
         #expect(engine.stats.checkpoints == 1, "nothing was read after the cut: no final checkpoint")
         let store = CheckpointStore(
-            spec: try topology.checkpoints!, topology: "timing", brokers: cluster.bootstrapServers, logger: .silent)
+            spec: try topology.checkpoints!,
+            clients: try KafkaClients(brokers: cluster.bootstrapServers, name: "timing"),
+            instance: KafkaEngine.defaultInstance, logger: .silent)
         let stored = try store.scan().stored.first
         #expect(stored?.sequence == 1)
         let checkpoint = try EngineCheckpoint.decode(try #require(stored).bytes, topology: "timing")

@@ -90,6 +90,12 @@ struct OperationsTests {
 
         let aStored = try await offPool { try reference.storedCheckpoints().stored.first }
         let bStored = try await offPool { try crashed.storedCheckpoints().stored.first }
+        // The windows live in the partition's own records: the same after the kills.
+        let aWindows = try await offPool { try reference.partitionStates() }
+        let bWindows = try await offPool { try crashed.partitionStates() }
+        let tp = TopicPartition(reference.source, 0)
+        #expect(aWindows[tp]?.offset == Int64(n) && bWindows[tp]?.offset == Int64(n))
+        #expect(windowRows(try #require(aWindows[tp])) == windowRows(try #require(bWindows[tp])))
         let a = try EngineCheckpoint.decode(try #require(aStored).bytes, topology: "ops-test")
         let b = try EngineCheckpoint.decode(try #require(bStored).bytes, topology: "ops-test")
         #expect(a.offsets == b.offsets)
@@ -224,7 +230,9 @@ struct OperationsTests {
         var flipped = stored.bytes
         flipped[flipped.count / 2] ^= 0x5A
         let store = CheckpointStore(
-            spec: try setup.topology.checkpoints!, topology: "ops-test", brokers: [setup.brokers], logger: .quiet)
+            spec: try setup.topology.checkpoints!,
+            clients: try KafkaClients(brokers: [setup.brokers], name: "ops-test"),
+            logger: .quiet)
         try await offPool { [flipped] in try store.publish(flipped, sequence: good + 1) }
         store.close()
         let short = setup.directory.appendingPathComponent(

@@ -133,14 +133,67 @@ import VigilTestKit
         } catch {
             #expect(error.code == .wrongSchema)
         }
-        let decoded = try EngineCheckpoint.decode(bytes, topology: Self.topology.name)
-        let fewer = try Pipeline(topology: Self.topology, workers: 1, sink: Counting())
-        do {
-            _ = try fewer.restore(decoded)
-            Issue.record("a 2-worker checkpoint restored into 1 worker")
-        } catch {
-            #expect(error.reason.contains("--workers 2"))
+    }
+
+    /// Every entity's window row (by its key hash) in feature sections (`encodeState`'s layout:
+    /// a 100-byte header, then the rows).
+    static func windows(_ states: [WorkerState]) throws -> [UInt64: [UInt8]] {
+        var rows: [UInt64: [UInt8]] = [:]
+        for state in states {
+            let bytes = try #require(state.section("features"))
+            let stride = Int(bytes[16..<20].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })
+            let count = Int(bytes[92..<100].withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+            #expect(bytes.count == 100 + count * stride)
+            for r in 0..<count {
+                let row = Array(bytes[100 + r * stride..<100 + (r + 1) * stride])
+                let key = row.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                #expect(rows.updateValue(row, forKey: key) == nil, "an entity held by two workers")
+            }
         }
+        return rows
+    }
+
+    /// The worker count is a deployment choice (it defaults to the core count): a checkpoint
+    /// written by 2 workers restores into 1 and 3 with every entity's windows as they were, and
+    /// the windows go on to evolve exactly as in the 2 workers' run.
+    @Test(arguments: [1, 3])
+    func aCheckpointOfTwoWorkersRestoresIntoAnotherWorkerCountWithIdenticalWindows(workers: Int) async throws {
+        // Seconds of pipeline work: off the two cooperative threads, which other suites need.
+        try await offPool { try Self.reshardsIdentically(workers: workers) }
+    }
+
+    static func reshardsIdentically(workers: Int) throws {
+        let pipeline = try Self.warmPipeline(20_000)
+        pipeline.finish()
+        let checkpoint = try EngineCheckpoint.decode(
+            Self.checkpoint(pipeline, states: pipeline.captureStopped()).encode(), topology: Self.topology.name)
+        let written = try Self.windows(pipeline.captureStopped())
+        #expect(written.count > 2000)
+
+        let data = EngineIntegrationTests.generated(25_000, seed: 4)
+        let next = Array(data.events[20_000...])
+        func continued(_ count: Int) throws -> (
+            restored: [UInt64: [UInt8]], after: [UInt64: [UInt8]], report: Worker.RestoreReport
+        ) {
+            let p = try Pipeline(topology: Self.topology, workers: count, sink: Counting())
+            let report = try p.restore(checkpoint)
+            let restored = try Self.windows(p.captureStopped())
+            p.start()
+            p.submit(
+                count: next.count, topics: ["payments"], raw: Lines(lines: next),
+                position: { (0, 0, Int64(20_000 + $0), nil) }, arrivalMs: 0)
+            p.finish()
+            #expect(p.summary().scored == next.count)
+            return (restored, try Self.windows(p.captureStopped()), report)
+        }
+        let same = try continued(2)
+        let other = try continued(workers)
+        #expect(other.restored == written, "windows differ right after the restore into \(workers) workers")
+        #expect(other.after == same.after, "windows differ after 5,000 more events in \(workers) workers")
+        #expect(other.report.restored.contains("windows re-sharded from 2 workers"))
+        #expect(other.report.restored.contains("models merged from 2 workers"))
+        #expect(!other.report.cold.contains("windows"))
+        #expect(other.report.cold.contains { $0.hasPrefix("waiting events") })
     }
 
     @Test func aStructuralChangeKeepsWhatDidNotChange() throws {
@@ -216,10 +269,11 @@ import VigilTestKit
                 .replacingOccurrences(
                     of: "      fetch.wait.max.ms: \"10\"",
                     with: "      fetch.wait.max.ms: \"10\"\n      sasl.password: \"hunter2\""))
+        // (In consumer_properties here; the comparison is the same for both mappings.)
         let change = TopologyChange.between(Self.topology, edited)
         let suppress = try #require(change.items.first { $0.path == "threshold.suppress" })
         #expect((suppress.old, suppress.new) == ("10m", "90s"))
-        let secret = try #require(change.items.first { $0.path == "source.kafka.properties.sasl.password" })
+        let secret = try #require(change.items.first { $0.path == "source.kafka.consumer_properties.sasl.password" })
         #expect(secret.kind == .restart)
         #expect((secret.old, secret.new) == ("(none)", "[redacted]"))
         #expect(!change.items.contains { $0.old.contains("hunter2") || $0.new.contains("hunter2") })

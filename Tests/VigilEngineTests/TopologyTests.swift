@@ -41,7 +41,8 @@ import VigilTestKit
             path: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml").path)
         #expect(t.name == "card-payments")
         #expect(t.source.kafka.topics == ["payments"] && t.source.kafka.group == "vigil-card-payments")
-        #expect(t.source.kafka.properties == ["fetch.wait.max.ms": "10"])
+        #expect(t.source.kafka.properties.isEmpty)
+        #expect(t.source.kafka.consumerProperties == ["fetch.wait.max.ms": "10"])
         #expect(t.source.kafka.createTopics && t.source.kafka.partitions == 4)
         #expect(
             t.topics == [

@@ -9,6 +9,8 @@ import Foundation
 public final class PrivateBroker: @unchecked Sendable {
     // Invariant: used from one test thread only.
     public let port: Int
+    /// The port clients are told to use (metadata): `port`, or a TLS terminator's in front of it.
+    public let advertisedPort: Int
     private var process: Process?
     private let log: URL
 
@@ -35,8 +37,11 @@ public final class PrivateBroker: @unchecked Sendable {
     }
 
     /// Starts a broker on a free loopback port and waits until it answers.
-    public init() throws {
+    /// - Parameter advertisedPort: the port its metadata names (a TLS terminator's, so that
+    ///   clients reach it only through the terminator); default: its own.
+    public init(advertisedPort: Int? = nil) throws {
         port = try Self.freePort()
+        self.advertisedPort = advertisedPort ?? port
         log = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-private-broker-\(port).log")
         try start()
     }
@@ -49,7 +54,8 @@ public final class PrivateBroker: @unchecked Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.tansu)
         p.arguments = [
-            "broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/",
+            "broker", "--listener-url", url, "--advertised-listener-url", "tcp://127.0.0.1:\(advertisedPort)",
+            "--storage-engine", "memory://tansu/",
         ]
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         p.standardInput = FileHandle.nullDevice
@@ -95,7 +101,7 @@ public final class PrivateBroker: @unchecked Sendable {
     }
 
     /// Runs a short command; its output (both streams) is small, so a pipe cannot fill up.
-    private static func run(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    static func run(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = arguments

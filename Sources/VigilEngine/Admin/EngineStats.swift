@@ -22,6 +22,9 @@ public final class EngineStats: Sendable {
     let checkpointPauseSeconds = Histogram(bounds: Histogram.latencyBounds)
     let checkpointsWritten = Atomic<Int>(0)
     let checkpointsFailed = Atomic<Int>(0)
+    /// Source partitions whose windows were loaded at an assignment / published at a revoke.
+    let handoffsIn = Atomic<Int>(0)
+    let handoffsOut = Atomic<Int>(0)
     let checkpointBytes = Atomic<Int>(0)
     let checkpointSequence = Atomic<Int>(-1)
     let checkpointWriteNanos = Atomic<Int>(0)

@@ -166,6 +166,17 @@ struct ModelSet: Sendable {
         }
     }
 
+    /// Moves model `m` toward a decoded replica of it (another worker's): `weight` is the
+    /// replica's share (0...1), as `OnlineModel.merge` takes it.
+    mutating func merge(_ m: Int, with decoded: Decoded, weight: Double) {
+        switch (slots[m], decoded) {
+        case (.forest(let k), .forest(let model)): forests[k].merge(model, weight: weight)
+        case (.countingForest(let k), .countingForest(let model)): countingForests[k].merge(model, weight: weight)
+        case (.regression(let k), .regression(let model)): regressions[k].merge(model, weight: weight)
+        default: preconditionFailure("a decoded model merges into one of its own kind")
+        }
+    }
+
     /// Replaces model `m` with a decoded one of the same kind.
     mutating func replace(_ m: Int, with decoded: Decoded) {
         switch (slots[m], decoded) {

@@ -73,16 +73,29 @@ extension Pipeline {
     func restore(_ stored: EngineCheckpoint) throws(CheckpointError) -> Worker.RestoreReport {
         precondition(!started, "restore before start")
         let (checkpoint, migrated) = stored.migrated(to: topology.models, planSignature: plan.signature)
-        guard checkpoint.workerCount == workerCount else {
-            throw CheckpointError(
-                .wrongSchema,
-                "written by \(checkpoint.workerCount) workers and this run has \(workerCount); entities are sharded by worker, so start with --workers \(checkpoint.workerCount) to use it"
-            )
-        }
+        // Written by as many workers: worker i continues old worker i. Otherwise each worker
+        // continues old worker i mod n (ensemble memory, metrics, rollout), takes the entities
+        // it now owns from all of them and merges their models: never a silent cold start.
+        let old = checkpoint.workers
+        let resharding = old.count != workerCount
         let results = Mutex([Result<Worker.RestoreReport, CheckpointError>?](repeating: nil, count: workerCount))
         DispatchQueue.concurrentPerform(iterations: workerCount) { i in
             let r = Result { () throws(CheckpointError) in
-                try workers[i].restore(checkpoint.workers[i], planSignature: checkpoint.planSignature)
+                let own = i % old.count
+                guard resharding else {
+                    return try workers[i].restore(old[own], planSignature: checkpoint.planSignature)
+                }
+                var state = old[own]
+                // Windows come from all old workers below; waiting events are keyed by worker.
+                state.sections.removeAll { $0.name == "features" || $0.name == "labels" }
+                var report = try workers[i].restore(state, planSignature: checkpoint.planSignature)
+                report.cold.removeAll { $0 == "windows" }
+                let merged = try workers[i].reshard(
+                    from: old, continuing: own, workers: workerCount, planSignature: checkpoint.planSignature)
+                if !merged.contains(where: { $0.hasPrefix("windows") }) { report.cold.append("windows") }
+                if workers[i].joinsLabels { report.cold.append("waiting events (written by \(old.count) workers)") }
+                report.restored += merged
+                return report
             }
             results.withLock { $0[i] = r }
         }

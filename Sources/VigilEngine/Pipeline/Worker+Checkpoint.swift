@@ -77,6 +77,50 @@ extension Worker {
         return out
     }
 
+    /// Completes a restore from a checkpoint written by another number of workers (after
+    /// `restore` loaded the state of the old worker this one continues):
+    /// - windows: every entity this worker now owns, from all the old workers' feature
+    ///   sections, its row copied as it was (`FeatureExtractor.restoreState(merging:keep:)`);
+    /// - models and threshold: the other old workers' replicas merged in, weighted by the
+    ///   entities each held (their share of the stream), as FedAvg weights by examples.
+    /// Nothing is changed if a section does not decode.
+    func reshard(from old: [WorkerState], continuing own: Int, workers: Int, planSignature: UInt64)
+        throws(CheckpointError) -> [String]
+    {
+        var merged: [String] = []
+        var decoded: [(k: Int, model: ModelSet.Decoded, weight: Double)] = []
+        var thresholds: [AlertThreshold] = []
+        var total = Double(old[own].entities + 1)
+        for (j, peer) in old.enumerated() where j != own {
+            let share = Double(peer.entities + 1)
+            total += share
+            for k in 0..<models.count {
+                guard let bytes = peer.section("model:" + models.versions[k]) else { continue }
+                var r = BinaryReader(bytes)
+                decoded.append((k, try models.decode(k, from: &r), share / total))
+            }
+            if let bytes = peer.section("threshold") {
+                var r = BinaryReader(bytes)
+                thresholds.append(try AlertThreshold(threshold.spec, decoding: &r))
+            }
+        }
+        if planSignature == extractor.plan.signature {
+            let shard = self.shard
+            do {
+                try extractor.restoreState(merging: old.compactMap { $0.section("features") }) {
+                    StableHash.shard(of: $0, count: workers) == shard
+                }
+            } catch {
+                throw CheckpointError(.corrupt, "feature state: \(error.reason)")
+            }
+            merged.append("windows re-sharded from \(old.count) workers")
+        }
+        for (k, model, weight) in decoded { models.merge(k, with: model, weight: weight) }
+        if !decoded.isEmpty { merged.append("models merged from \(old.count) workers") }
+        for peer in thresholds { threshold.merge(scoresOf: peer) }
+        return merged
+    }
+
     /// What a restore took from a checkpoint and what starts cold.
     struct RestoreReport: Sendable {
         var restored: [String] = []

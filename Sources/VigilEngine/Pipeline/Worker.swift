@@ -70,6 +70,9 @@ final class Worker: @unchecked Sendable {
     let spareFeatureBuffer = Mutex<[UInt8]>([])
 
     private var matrix: FeatureMatrix
+    /// The source partitions events come from, as key groups their entities' state belongs to.
+    let keyGroups: KeyGroups
+    private var groupScratch: [UInt32] = []
     private var labelMatrix: FeatureMatrix
     private var featureOutcomes: [FeatureExtractor.Outcome] = []
     /// Per model, for the event at hand: its score when ready (NaN before), whether it counts
@@ -98,6 +101,7 @@ final class Worker: @unchecked Sendable {
 
     init(shard: Int, topology: Topology, plan: FeaturePlan, workers: Int, sink: any PipelineSink, metricsWindow: Int) {
         self.shard = shard
+        keyGroups = KeyGroups(topics: topology.source.kafka.topics)
         let time = topology.source.time
         extractor = FeatureExtractor(
             plan: plan, allowedLateness: time?.allowedLateness ?? .seconds(30), scoreLate: time?.late != .deadLetter,
@@ -154,7 +158,8 @@ final class Worker: @unchecked Sendable {
 
     func process(_ work: ShardWork) {
         let chunk = work.chunk
-        extractor.process(work.batch, into: &matrix, outcomes: &featureOutcomes)
+        keyGroups.groups(of: work, into: &groupScratch)
+        extractor.process(work.batch, groups: groupScratch, into: &matrix, outcomes: &featureOutcomes)
         // Read through a local from here: every read of the stored property would copy the
         // matrix (retaining each of its arrays) once per event and model.
         let matrix = self.matrix

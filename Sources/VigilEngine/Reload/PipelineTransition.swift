@@ -107,6 +107,7 @@ struct PipelineTransition: Sendable {
                         metadata: [
                             "sequence": "\(checkpoint.sequence)", "where": "\(location)",
                             "entities": "\(checkpoint.entities)", "restored": "\(report.restored)",
+                            "workers": "\(checkpoint.workerCount) → \(workers)",
                             "cold": "\(report.cold)", "migrated": "\(report.migrated)",
                             "offsets": "\(checkpoint.offsets.map { "\($0.topic)[\($0.partition)]@\($0.offset)" })",
                             "read_ms": "\(milliseconds(readTime))",

@@ -104,9 +104,16 @@ private struct Differences {
         compare("source.kafka.start_from", .restart, ka.startFrom, kb.startFrom, \.rawValue)
         compare("source.kafka.create_topics", .restart, ka.createTopics, kb.createTopics, String.init)
         compare("source.kafka.partitions", .restart, ka.partitions, kb.partitions, String.init)
+        compare("source.kafka.assignment", .restart, ka.assignment, kb.assignment, \.rawValue)
         for key in Set(ka.properties.keys).union(kb.properties.keys).sorted() {
             let shown = KafkaConfiguration.isSecret(key) ? { (_: String) in "[redacted]" } : { $0 }
             compare("source.kafka.properties.\(key)", .restart, ka.properties[key], kb.properties[key], shown)
+        }
+        for key in Set(ka.consumerProperties.keys).union(kb.consumerProperties.keys).sorted() {
+            let shown = KafkaConfiguration.isSecret(key) ? { (_: String) in "[redacted]" } : { $0 }
+            compare(
+                "source.kafka.consumer_properties.\(key)", .restart, ka.consumerProperties[key],
+                kb.consumerProperties[key], shown)
         }
         compare("source.format", .restart, a.format, b.format, \.rawValue)
         compare("source.key", .restart, a.key, b.key, { $0 })

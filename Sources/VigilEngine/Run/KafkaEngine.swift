@@ -23,6 +23,12 @@ import VigilModels
 public final class KafkaEngine: Sendable {
     public let brokers: [String]
     public let workers: Int
+    /// The one client configuration every Kafka client of this engine is made from.
+    public let clients: KafkaClients
+    /// This instance's name in its consumer group: its checkpoints are keyed by it.
+    public let instance: String
+    /// Moves source partitions' windows in and out at rebalances.
+    let handoff: PartitionHandoff
     /// Live figures for the admin endpoint.
     public let stats = EngineStats()
     let logger: Logger
@@ -52,6 +58,8 @@ public final class KafkaEngine: Sendable {
     /// - Parameters:
     ///   - topologyFile: the file `topology` was read from; `reload` reads it again.
     ///   - brokers: overrides the topology's `source.kafka.brokers`.
+    ///   - clients: the Kafka client configuration (default: the topology's, with `brokers`).
+    ///   - instance: this instance's name (`--instance`; default `defaultInstance`).
     ///   - stopAfterEvents: stop by itself once this many source records have an outcome.
     ///   - untilEnd: stop by itself once every source partition assigned at start is done up to
     ///     the end it had when it was assigned.
@@ -60,24 +68,30 @@ public final class KafkaEngine: Sendable {
     ///   - onChunk: called with every finished chunk after its outputs are handed to the
     ///     producer (the integration tests read outcomes and scores from it).
     ///   - onAlertDelivered: called with each alert the broker acknowledged (`--print-alerts`).
-    /// - Throws: `KafkaError` when a client cannot be created (invalid properties).
+    /// - Throws: `KafkaError` when a client cannot be created (invalid properties), or
+    ///   `EngineError` when a secret reference in the properties does not resolve.
     public init(
-        topology: Topology, topologyFile: String? = nil, brokers: [String]? = nil, workers: Int, logger: Logger,
+        topology: Topology, topologyFile: String? = nil, brokers: [String]? = nil, clients: KafkaClients? = nil,
+        instance: String? = nil, workers: Int, logger: Logger,
         stopAfterEvents: Int? = nil, untilEnd: Bool = false, restoreSequence: UInt64? = nil,
         clock: EngineClock = .continuous, onChunk: (@Sendable (InputChunk) -> Void)? = nil,
         onAlertDelivered: (@Sendable (AlertRecord) -> Void)? = nil
-    ) throws(KafkaError) {
-        let servers = brokers ?? topology.source.kafka.brokers
-        self.brokers = servers
+    ) throws {
+        let clients = try clients ?? KafkaClients(topology: topology, brokers: brokers)
+        self.clients = clients
+        self.brokers = clients.brokers
+        let instance = instance ?? Self.defaultInstance
+        self.instance = instance
         self.workers = workers
         self.logger = logger
         self.clock = clock
         self.untilEnd = untilEnd
         self.restoreSequence = restoreSequence
         sourceTopics = topology.source.kafka.topics
-        let common = KafkaConfiguration(
-            bootstrapServers: servers, clientID: "vigil-\(topology.name)", properties: topology.source.kafka.properties)
-        var consumerConfig = KafkaConsumerConfiguration(common: common, groupID: topology.source.kafka.group)
+        var consumerConfig = clients.consumer("source", group: topology.source.kafka.group)
+        // Only the partitions that move are revoked, so a rebalance hands off just their windows.
+        consumerConfig.assignmentStrategy =
+            topology.source.kafka.assignment == .eager ? .eager : .cooperativeSticky
         consumerConfig.startFrom = topology.source.kafka.startFrom == .earliest ? .earliest : .latest
         consumerConfig.statisticsInterval = .seconds(5)
         let (stats, lag) = (stats, lag)
@@ -89,8 +103,7 @@ public final class KafkaEngine: Sendable {
             topology: topology, logger: logger, stopAfter: stopAfterEvents, onChunk: onChunk,
             onAlertDelivered: onAlertDelivered, stats: stats, progress: progress)
         self.sink = sink
-        var producerConfig = KafkaProducerConfiguration(
-            common: KafkaConfiguration(bootstrapServers: servers, clientID: "vigil-\(topology.name)"))
+        var producerConfig = clients.producer("outputs")
         producerConfig.linger = .milliseconds(5)
         producer = try KafkaProducer(configuration: producerConfig, logger: logger) { report in sink.delivered(report) }
         var decoders: [String: LabelDecoder] = [:]
@@ -99,12 +112,14 @@ public final class KafkaEngine: Sendable {
         }
         labelDecoders = decoders
         let store = topology.checkpoints.map {
-            CheckpointStore(
-                spec: $0, topology: topology.name, brokers: servers, properties: topology.source.kafka.properties,
-                logger: logger)
+            CheckpointStore(spec: $0, clients: clients, instance: instance, logger: logger)
         }
+        let handoff = PartitionHandoff(
+            store: store, topics: topology.source.kafka.topics, instance: instance, stats: stats, logger: logger)
+        self.handoff = handoff
         coordinator = CheckpointCoordinator(
-            store: store, sourceTopics: Set(sourceTopics), consumer: consumer, progress: progress, stats: stats,
+            store: store, handoff: handoff, sourceTopics: Set(sourceTopics), consumer: consumer, progress: progress,
+            stats: stats,
             clock: clock, logger: logger)
         transition = PipelineTransition(workers: workers, sink: sink, coordinator: coordinator, logger: logger)
         let audit = AuditLog(topic: topology.audit?.topic, producer: producer, logger: logger)
@@ -158,6 +173,13 @@ public final class KafkaEngine: Sendable {
         try finish(failure: failure)
     }
 
+    /// The instance name when none is given: `$VIGIL_INSTANCE`, else the host name (stable for
+    /// a Kubernetes StatefulSet's pods).
+    public static var defaultInstance: String {
+        let env = ProcessInfo.processInfo.environment["VIGIL_INSTANCE"] ?? ""
+        return env.isEmpty ? ProcessInfo.processInfo.hostName : env
+    }
+
     /// Makes `run()` stop reading and finish (from any thread).
     public func stop() {
         stopping.store(true, ordering: .releasing)
@@ -166,9 +188,7 @@ public final class KafkaEngine: Sendable {
     private func boot(_ topology: Topology) throws(EngineError) {
         if topology.source.kafka.createTopics {
             do {
-                let admin = try KafkaAdmin(
-                    configuration: KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-admin"),
-                    logger: logger)
+                let admin = try clients.admin(logger: logger)
                 let created = try topology.createMissingTopics(admin)
                 if !created.isEmpty { logger.info("Created topics", metadata: ["topics": "\(created.sorted())"]) }
             } catch {
@@ -178,8 +198,15 @@ public final class KafkaEngine: Sendable {
         let change = TopologyChange.between(nil, topology)
         let built = try transition.boot(topology, requested: restoreSequence)
         if let restored = built.restored {
+            // A checkpoint with the windows in it (one instance, or a release before December
+            // 2026) resumes every partition it names. Otherwise the windows come per source
+            // partition when it is assigned, with the offset they cover (PartitionHandoff), and
+            // only the labels partitions resume from here.
+            let whole = restored.sectionNames(worker: 0).contains("features") || !handoff.isEnabled
             let starts = Dictionary(
-                restored.offsets.map { (TopicPartition($0.topic, $0.partition), $0.offset) }, uniquingKeysWith: { $1 })
+                restored.offsets.filter { whole || !sourceTopics.contains($0.topic) }.map {
+                    (TopicPartition($0.topic, $0.partition), $0.offset)
+                }, uniquingKeysWith: { $1 })
             consumer.setStartOffsets(starts)
             ingest.positions.restored(starts)
             self.restored.withLock { $0 = restored.sequence }
@@ -193,6 +220,19 @@ public final class KafkaEngine: Sendable {
                 "Rollout restored",
                 metadata: ["roles": "\(reloads.topology.models.map { "\($0.name)=\($0.role.rawValue)" })"])
         }
+        consumer.setRebalanceHandler(
+            RebalanceHandler(
+                assigning: { [self] partitions in
+                    let starts = handoff.assigning(partitions, pipeline: ingest.pipeline)
+                    ingest.positions.assigned(starts)
+                    return starts
+                },
+                revoking: { [self] partitions, lost in
+                    handoff.revoking(
+                        partitions, lost: lost, pipeline: ingest.pipeline, next: ingest.positions.next,
+                        consumer: consumer)
+                    ingest.positions.revoked(partitions)
+                }))
         do {
             try consumer.subscribe(topics: sourceTopics + labelDecoders.keys.sorted())
         } catch {
@@ -294,6 +334,8 @@ public final class KafkaEngine: Sendable {
                 reason: .shutdown, pause: ContinuousClock.now - captureStart)
         }
         phases.advance(to: .committing)
+        // The pipeline is finished: leaving the group hands nothing off (the final checkpoint did).
+        consumer.setRebalanceHandler(nil)
         consumer.close()
         coordinator.store?.close()
         try? producer.flush(timeout: .seconds(5))

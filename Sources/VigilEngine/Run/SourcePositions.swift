@@ -13,6 +13,21 @@ struct SourcePositions {
         next = offsets
     }
 
+    /// Partitions assigned in a rebalance start at `offsets` (their loaded windows cover what
+    /// is before them).
+    mutating func assigned(_ offsets: [TopicPartition: Int64]) {
+        starts.merge(offsets) { $1 }
+        next.merge(offsets) { $1 }
+    }
+
+    /// Partitions revoked: another member reads them now.
+    mutating func revoked(_ partitions: [TopicPartition]) {
+        for tp in partitions {
+            next[tp] = nil
+            starts[tp] = nil
+        }
+    }
+
     /// A record was read.
     mutating func read(_ tp: TopicPartition, offset: Int64) {
         next[tp] = offset + 1

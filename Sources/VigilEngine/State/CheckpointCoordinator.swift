@@ -11,6 +11,8 @@ import VigilKafka
 /// after releasing it.
 final class CheckpointCoordinator: Sendable {
     let store: CheckpointStore?
+    /// Publishes each owned source partition's windows with every checkpoint.
+    let handoff: PartitionHandoff?
     /// Used only when `store` is set.
     private let cycle: Mutex<CheckpointCycle>
     private let sourceTopics: Set<String>
@@ -29,10 +31,11 @@ final class CheckpointCoordinator: Sendable {
     static let acknowledgementTimeout = Duration.seconds(120)
 
     init(
-        store: CheckpointStore?, sourceTopics: Set<String>, consumer: KafkaConsumer, progress: OutputProgress,
-        stats: EngineStats, clock: EngineClock, logger: Logger
+        store: CheckpointStore?, handoff: PartitionHandoff? = nil, sourceTopics: Set<String>, consumer: KafkaConsumer,
+        progress: OutputProgress, stats: EngineStats, clock: EngineClock, logger: Logger
     ) {
         self.store = store
+        self.handoff = handoff
         cycle = Mutex(
             CheckpointCycle(
                 every: store?.spec.every ?? .seconds(30), everyEvents: store?.spec.everyEvents, now: clock.now))
@@ -157,6 +160,27 @@ final class CheckpointCoordinator: Sendable {
             stats.checkpointsFailed.add(1, ordering: .relaxed)
             return
         }
+        var states = states
+        var partitions = 0
+        if let handoff, handoff.isEnabled {
+            // The windows go out per source partition, for whichever instance owns it next; the
+            // instance's own record keeps the rest (models, thresholds, metrics).
+            let records = handoff.records(
+                states: states, offsets: offsets, owned: consumer.assignment, planSignature: identity.planSignature,
+                reason: reason.rawValue)
+            do {
+                for (tp, state) in records {
+                    try store.publish(
+                        partition: state.encode(topology: store.topology), of: tp, sequence: handoff.nextSequence())
+                }
+            } catch {
+                stats.checkpointsFailed.add(1, ordering: .relaxed)
+                logger.error("Checkpoint not written: a partition's windows", metadata: ["error": "\(error)"])
+                return
+            }
+            partitions = records.count
+            for i in states.indices { states[i].sections.removeAll { $0.name == "features" } }
+        }
         let sequence = nextSequence.add(1, ordering: .relaxed).oldValue
         let checkpoint = EngineCheckpoint(
             sequence: sequence, createdMs: Int64(Date().timeIntervalSince1970 * 1000), topology: identity.topology,
@@ -184,6 +208,7 @@ final class CheckpointCoordinator: Sendable {
             "Checkpoint written",
             metadata: [
                 "sequence": "\(sequence)", "reason": "\(reason.rawValue)", "bytes": "\(bytes.count)",
+                "partition_records": "\(partitions)",
                 "entities": "\(checkpoint.entities)",
                 "offsets": "\(offsets.map { "\($0.topic)[\($0.partition)]@\($0.offset)" })",
                 "pause_ms": "\(milliseconds(pause))", "write_ms": "\(milliseconds(took))",

@@ -11,6 +11,10 @@ extension CheckpointStore {
         /// `topic` or the file's path.
         public var location: String
         public var bytes: [UInt8]
+        /// What the record's key names after the topology: the instance (`i/<instance>`), a
+        /// source partition (`p/<topic>/<partition>`), or "" for a record of a release before
+        /// December 2026.
+        public var scope: String = ""
     }
 
     /// What `scan` found: complete checkpoints, newest first (at most `keep`, file copies before
@@ -38,7 +42,8 @@ extension CheckpointStore {
             }
         }
         let fromTopic = try readTopic(
-            limit: limit, timeout: timeout, skipped: &result.skipped, highest: &result.highestSequence)
+            limit: limit, timeout: timeout, skipped: &result.skipped, highest: &result.highestSequence,
+            scope: instanceScope)
         for s in fromTopic { candidates[s.sequence, default: []].append(s) }
         let newest = candidates.keys.sorted(by: >).prefix(limit)
         for seq in newest { result.stored += candidates[seq]! }
@@ -51,14 +56,41 @@ extension CheckpointStore {
         var received = 0
     }
 
+    /// The newest complete partition records (`PartitionState`) of `partitions`, newest first
+    /// per partition (at most `keep` each), whoever wrote them. Reads the whole topic: records of
+    /// all partitions and instances interleave in it.
+    public func partitionRecords(for partitions: Set<TopicPartition>, timeout: Duration = .seconds(30)) throws
+        -> [TopicPartition: [Stored]]
+    {
+        guard !partitions.isEmpty else { return [:] }
+        var wanted: [String: TopicPartition] = [:]
+        for tp in partitions { wanted[Self.partitionScope(tp)] = tp }
+        var skipped: [(sequence: UInt64, location: String, reason: String)] = []
+        var highest: UInt64?
+        let found = try readTopic(
+            limit: spec.keep, timeout: timeout, skipped: &skipped, highest: &highest, whole: true
+        ) { scope in wanted[scope] != nil ? scope : nil }
+        for s in skipped {
+            logger.warning("Partition record skipped", metadata: ["where": "\(s.location)", "reason": "\(s.reason)"])
+        }
+        var out: [TopicPartition: [Stored]] = [:]
+        for s in found { out[wanted[s.scope]!, default: []].append(s) }
+        return out.mapValues { Array($0.sorted { $0.sequence > $1.sequence }.prefix(spec.keep)) }
+    }
+
+    /// The scope of this store's own instance records: `i/<instance>`, and records of earlier
+    /// releases (keyed `<topology>/<slot>/<part>`), which belonged to the one instance there was.
+    func instanceScope(_ scope: String) -> String? {
+        if let instance, scope == "i/" + instance { return scope }
+        return scope.first?.isNumber == true || scope.isEmpty ? "" : nil
+    }
+
     private func readTopic(
         limit: Int, timeout: Duration, skipped: inout [(sequence: UInt64, location: String, reason: String)],
-        highest: inout UInt64?
+        highest: inout UInt64?, whole: Bool = false, scope: (String) -> String?
     ) throws -> [Stored] {
-        let common = KafkaConfiguration(
-            bootstrapServers: brokers, clientID: "vigil-\(topology)-restore", properties: properties)
-        let admin = try KafkaAdmin(
-            configuration: KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-admin"), logger: logger)
+        let common = clients.common("restore")
+        let admin = try clients.admin(logger: logger)
         guard let partitions = try admin.metadata(timeout: .seconds(10)).topics[spec.topic] else {
             logger.info("No checkpoint topic yet", metadata: ["topic": "\(spec.topic)"])
             return []
@@ -93,16 +125,23 @@ extension CheckpointStore {
         // parts its checkpoint has, so read back `keep + 1` times that. A compacted topic is
         // about that long anyway; one that is not (a broker without compaction) may hold every
         // checkpoint ever written. If the tail holds none that is complete, read it all.
+        if whole {
+            return try readRange(
+                consumer, from: lows, to: ends, limit: limit, timeout: timeout, skipped: &skipped, highest: &highest,
+                scope: scope)
+        }
         var tails: [TopicPartition: Int64] = [:]
         for (tp, end) in ends {
             let parts = try probeLast(consumer, tp, end: end, deadline: timeout).map { Int64($0.count) } ?? Int64(end)
             tails[tp] = max(lows[tp]!, end - Int64(limit + 1) * parts - 16)
         }
         var found = try readRange(
-            consumer, from: tails, to: ends, limit: limit, timeout: timeout, skipped: &skipped, highest: &highest)
+            consumer, from: tails, to: ends, limit: limit, timeout: timeout, skipped: &skipped, highest: &highest,
+            scope: scope)
         if found.isEmpty, tails.contains(where: { $0.value > lows[$0.key]! }) {
             found = try readRange(
-                consumer, from: lows, to: ends, limit: limit, timeout: timeout, skipped: &skipped, highest: &highest)
+                consumer, from: lows, to: ends, limit: limit, timeout: timeout, skipped: &skipped, highest: &highest,
+                scope: scope)
         }
         return found
     }
@@ -127,10 +166,11 @@ extension CheckpointStore {
     private func readRange(
         _ consumer: KafkaConsumer, from starts: [TopicPartition: Int64], to ends: [TopicPartition: Int64], limit: Int,
         timeout: Duration,
-        skipped: inout [(sequence: UInt64, location: String, reason: String)], highest: inout UInt64?
+        skipped: inout [(sequence: UInt64, location: String, reason: String)], highest: inout UInt64?,
+        scope: (String) -> String?
     ) throws -> [Stored] {
         try consumer.assign(starts)
-        var open: [UInt64: Assembly] = [:]
+        var open: [String: Assembly] = [:]
         var complete: [Stored] = []
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
@@ -147,13 +187,16 @@ extension CheckpointStore {
                 let tp = TopicPartition(record.topic, record.partition)
                 if let end = remaining[tp], record.offset + 1 >= end { remaining[tp] = nil }
                 guard let key = record.key, key.starts(with: prefix), let value = record.value else { continue }
+                // The key is <topology>/<scope…>/<slot>/<part>.
+                let path = String(decoding: key.dropFirst(prefix.count), as: UTF8.self).split(separator: "/")
+                guard path.count >= 2, let scope = scope(path.dropLast(2).joined(separator: "/")) else { continue }
                 guard let part = Self.parsePart(value) else {
                     skipped.append((0, "\(spec.topic)@\(record.offset)", "not a checkpoint part"))
                     continue
                 }
                 highest = max(highest ?? 0, part.sequence)
-                var a =
-                    open[part.sequence] ?? Assembly(parts: Array(repeating: nil, count: part.count), total: part.total)
+                let id = "\(scope)|\(part.sequence)"
+                var a = open[id] ?? Assembly(parts: Array(repeating: nil, count: part.count), total: part.total)
                 guard a.parts.count == part.count, a.total == part.total, part.index < part.count else {
                     skipped.append((part.sequence, spec.topic, "parts disagree on the checkpoint's size"))
                     continue
@@ -164,23 +207,31 @@ extension CheckpointStore {
                     var bytes: [UInt8] = []
                     bytes.reserveCapacity(a.total)
                     for p in a.parts { bytes += p! }
-                    open[part.sequence] = nil
+                    open[id] = nil
                     if bytes.count == a.total {
-                        complete.append(Stored(sequence: part.sequence, location: "topic \(spec.topic)", bytes: bytes))
-                        // Keep memory bounded: only the newest `limit` complete ones matter.
+                        complete.append(
+                            Stored(
+                                sequence: part.sequence, location: "topic \(spec.topic)", bytes: bytes, scope: scope))
+                        // Keep memory bounded: only the newest `limit` complete ones of a scope matter.
                         complete.sort { $0.sequence > $1.sequence }
-                        if complete.count > limit { complete.removeLast(complete.count - limit) }
+                        if complete.count(where: { $0.scope == scope }) > limit,
+                            let oldest = complete.lastIndex(where: { $0.scope == scope })
+                        {
+                            complete.remove(at: oldest)
+                        }
                     } else {
                         skipped.append(
                             (part.sequence, spec.topic, "parts add up to \(bytes.count) bytes, not \(a.total)"))
                     }
                 } else {
-                    open[part.sequence] = a
+                    open[id] = a
                 }
             }
         }
         // Parts of a checkpoint that began before the range are not evidence of damage.
-        for (seq, a) in open where seq > (complete.last?.sequence ?? 0) && a.parts[0] != nil {
+        for (id, a) in open {
+            let seq = UInt64(id.split(separator: "|").last ?? "") ?? 0
+            guard seq > (complete.last?.sequence ?? 0), a.parts[0] != nil else { continue }
             skipped.append(
                 (
                     seq, "topic \(spec.topic)",

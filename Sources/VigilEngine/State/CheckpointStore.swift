@@ -9,15 +9,23 @@ import VigilModels
 /// fit a Kafka record, and optionally to a local directory; finds them again, newest first, for a
 /// restore or a listing.
 ///
-/// Part records are keyed `<topology>/<slot>/<part>` with slot = sequence mod `keep`, so a
-/// compacted topic holds the newest `keep` checkpoints and no more. Each part carries its
-/// checkpoint's sequence, so parts left from an older checkpoint in the same slot are never
-/// mixed in; a checkpoint missing a part (a crash while publishing) is skipped.
+/// Part records are keyed `<topology>/<scope>/<slot>/<part>` with slot = sequence mod `keep`,
+/// so a compacted topic holds the newest `keep` records of each scope and no more. The scope is
+/// `i/<instance>` for an instance's own checkpoint (its models, thresholds, metrics), and
+/// `p/<topic>/<partition>` for a source partition's windows (`PartitionState`), which any
+/// instance may load when it is given the partition. Instances therefore never read each
+/// other's checkpoints. Releases before December 2026 keyed `<topology>/<slot>/<part>`; those
+/// are read as the instance's own. Each part carries its record's sequence, so parts left from
+/// an older record in the same slot are never mixed in; a record missing a part (a crash while
+/// publishing) is skipped.
 public final class CheckpointStore: Sendable {
     public let spec: CheckpointSpec
     public let topology: String
-    let brokers: [String]
-    let properties: [String: String]
+    /// This instance's name (`vigil run --instance`): its checkpoints are keyed by it. Nil reads
+    /// and writes the keys of releases before December 2026 (tools, tests of the old layout).
+    public let instance: String?
+    /// The topology's Kafka client configuration (TLS, SASL): the writer and the reader use it.
+    let clients: KafkaClients
     let logger: Logger
     private let producer: Mutex<KafkaProducer?> = Mutex(nil)
     private let acks = Mutex<[UInt64: KafkaError?]>([:])
@@ -28,13 +36,11 @@ public final class CheckpointStore: Sendable {
     static let partMagic: [UInt8] = Array("VGPT".utf8)
     static let partHeaderBytes = 4 + 2 + 8 + 4 + 4 + 8
 
-    public init(
-        spec: CheckpointSpec, topology: String, brokers: [String], properties: [String: String] = [:], logger: Logger
-    ) {
+    public init(spec: CheckpointSpec, clients: KafkaClients, instance: String? = nil, logger: Logger) {
         self.spec = spec
-        self.topology = topology
-        self.brokers = brokers
-        self.properties = properties
+        self.instance = instance
+        topology = clients.topology
+        self.clients = clients
         self.logger = logger
     }
 
@@ -45,6 +51,25 @@ public final class CheckpointStore: Sendable {
     /// - Throws: when a part is not acknowledged within `deadline`; the checkpoint then does not
     ///   count (a restore skips incomplete ones).
     public func publish(_ bytes: [UInt8], sequence: UInt64, deadline: Duration = .seconds(60)) throws {
+        let scope = instance.map { "i/\($0)/" } ?? ""
+        try publish(bytes, sequence: sequence, key: "\(topology)/\(scope)", deadline: deadline)
+        if let directory = spec.directory { try writeFile(bytes, sequence: sequence, directory: directory) }
+    }
+
+    /// The scope of a source partition's records.
+    static func partitionScope(_ tp: TopicPartition) -> String { "p/\(tp.topic)/\(tp.partition)" }
+
+    /// Publishes a source partition's windows (`PartitionState`, encoded) as record `sequence`
+    /// of its scope, and waits for the broker's acknowledgements.
+    public func publish(
+        partition bytes: [UInt8], of tp: TopicPartition, sequence: UInt64, deadline: Duration = .seconds(60)
+    )
+        throws
+    {
+        try publish(bytes, sequence: sequence, key: "\(topology)/\(Self.partitionScope(tp))/", deadline: deadline)
+    }
+
+    private func publish(_ bytes: [UInt8], sequence: UInt64, key prefix: String, deadline: Duration) throws {
         let producer = try producerHandle()
         let parts = max(1, (bytes.count + Self.partBytes - 1) / Self.partBytes)
         var tokens: [UInt64] = []
@@ -60,7 +85,7 @@ public final class CheckpointStore: Sendable {
             append(UInt32(parts), to: &value)
             append(UInt64(bytes.count), to: &value)
             bytes.withUnsafeBytes { value.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
-            let key = Array("\(topology)/\(sequence % UInt64(spec.keep))/\(index)".utf8)
+            let key = Array("\(prefix)\(sequence % UInt64(spec.keep))/\(index)".utf8)
             let token = nextToken.add(1, ordering: .relaxed).newValue
             acks.withLock { $0[token] = .some(nil) }
             tokens.append(token)
@@ -91,14 +116,12 @@ public final class CheckpointStore: Sendable {
                     .timedOut, "checkpoint \(sequence): parts not acknowledged after \(deadline)", isRetriable: true)
             }
         }
-        if let directory = spec.directory { try writeFile(bytes, sequence: sequence, directory: directory) }
     }
 
     private func producerHandle() throws -> KafkaProducer {
         try producer.withLock { (p: inout KafkaProducer?) throws -> KafkaProducer in
             if let p { return p }
-            var config = KafkaProducerConfiguration(
-                common: KafkaConfiguration(bootstrapServers: brokers, clientID: "vigil-\(topology)-checkpoints"))
+            var config = clients.producer("checkpoints")
             config.linger = .milliseconds(1)
             config.compression = "none"  // the checkpoint is LZ4 already
             config.queueMaxBytes = 256 << 20

@@ -10,6 +10,7 @@ final class ConsumerState: Sendable {
     let tracker = Mutex(OffsetTracker())
     let assignment = Mutex(Set<TopicPartition>())
     let startOffsets = Mutex([TopicPartition: Int64]())
+    let handler = Mutex<RebalanceHandler?>(nil)
     let logger: Logger
     let onEvent: (@Sendable (KafkaEvent) -> Void)?
 
@@ -28,8 +29,13 @@ final class ConsumerState: Sendable {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             // A restore asked for exact positions: start these partitions there, once (a later
             // reassignment resumes from the group's committed offsets as usual).
-            let starts = startOffsets.withLock { s in
+            var starts = startOffsets.withLock { s in
                 partitions.compactMap { tp in s.removeValue(forKey: tp).map { (tp, $0) } }
+            }
+            if let handler = handler.withLock({ $0 }) {
+                // The owner's state for these partitions covers records up to these offsets.
+                let loaded = handler.assigning(partitions)
+                starts = Array(Dictionary(starts, uniquingKeysWith: { $1 }).merging(loaded) { $1 })
             }
             if let list, !starts.isEmpty {
                 let wanted = Dictionary(uniqueKeysWithValues: starts)
@@ -53,6 +59,7 @@ final class ConsumerState: Sendable {
             onEvent?(.assigned(partitions))
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             let lost = rd_kafka_assignment_lost(rk) != 0
+            handler.withLock { $0 }?.revoking(partitions, lost)
             if !lost {
                 // Commit what is done before another member takes these partitions over.
                 commit(rk, only: Set(partitions), asyncVia: nil)
