@@ -77,23 +77,25 @@ let package = Package(
             swiftSettings: strict),
 
         // Shared by tests only: the broker gate (KAFKA_BOOTSTRAP / CI), running the built CLI,
-        // quiet loggers and a manual clock.
+        // quiet loggers, a manual clock, and a thread of its own for each test.
         .target(name: "VigilTestKit", dependencies: [log], path: "Tests/VigilTestKit", swiftSettings: strict),
-        .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore"], swiftSettings: strict),
+        .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore", "VigilTestKit"], swiftSettings: strict),
         .testTarget(
             name: "VigilFeaturesTests",
             dependencies: [
-                "VigilCore", "VigilFeatures", .product(name: "PropertyBased", package: "swift-property-based"),
+                "VigilCore", "VigilFeatures", "VigilTestKit",
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict),
         .testTarget(
             name: "VigilModelsTests",
             dependencies: [
-                "VigilCore", "VigilFeatures", "VigilModels", "VigilSynthetic",
+                "VigilCore", "VigilFeatures", "VigilModels", "VigilSynthetic", "VigilTestKit",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "VigilSyntheticTests", dependencies: ["VigilSynthetic"], swiftSettings: strict),
+        .testTarget(
+            name: "VigilSyntheticTests", dependencies: ["VigilSynthetic", "VigilTestKit"], swiftSettings: strict),
         .testTarget(
             name: "VigilKafkaTests",
             dependencies: [

@@ -37,13 +37,20 @@ else
 fi
 
 log "running the tests"
-# A bound well inside CI's 90 minutes (a normal run takes ~75 s), so a hung test fails the run
-# with a message instead of using up the whole budget.
+# A bound well inside CI's 90 minutes, so a hung test fails the run with a message instead of
+# using up the whole budget. Every suite runs each test on a thread of its own (VigilTestKit's
+# .ownThread), so blocking work never starves the two threads of Swift's cooperative pool.
 if (($# == 0)); then
-  # The scale-out test runs five vigil processes at once: beside the other suites on two cores
-  # it starved them (a consumer-group session lost, a 180 s limit hit), so it runs alone after.
-  if ! timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-build --skip ScaleOutTests; then
-    die "tests failed (or did not finish within ${VIGIL_TEST_TIMEOUT:-1800} s)"
+  # Three runs, so that the integration tests have the two cores to themselves: the unit tests'
+  # long computations first, then the integration suites, then the scale-out test, which runs
+  # five vigil processes at once.
+  unit='VigilCoreTests|VigilFeaturesTests|VigilModelsTests|VigilSyntheticTests'
+  if ! timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-build --filter "$unit"; then
+    die "unit tests failed (or did not finish within ${VIGIL_TEST_TIMEOUT:-1800} s)"
+  fi
+  log "running the integration tests"
+  if ! timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-build --skip "$unit|ScaleOutTests"; then
+    die "integration tests failed (or did not finish within ${VIGIL_TEST_TIMEOUT:-1800} s)"
   fi
   log "running the scale-out test on its own"
   if ! timeout --kill-after=30 900 swift test --skip-build --filter ScaleOutTests; then

@@ -1,7 +1,8 @@
 import Testing
 import VigilCore
+import VigilTestKit
 
-@Suite struct ConfigObjectTests {
+@Suite(.ownThread) struct ConfigObjectTests {
     enum Color: String, CaseIterable { case red, green, blue }
 
     func read(_ node: ConfigNode, _ body: (ConfigObject) -> Void) -> [String] {

@@ -1,7 +1,8 @@
 import Testing
 import VigilCore
+import VigilTestKit
 
-@Suite struct DurationTextTests {
+@Suite(.ownThread) struct DurationTextTests {
     @Test(arguments: [
         ("500ms", Duration.milliseconds(500)), ("30s", .seconds(30)), ("10m", .seconds(600)),
         ("1h", .seconds(3600)), ("1d", .seconds(86_400)), ("2w", .seconds(1_209_600)), ("0s", .zero),
@@ -23,7 +24,7 @@ import VigilCore
     }
 }
 
-@Suite struct SuggestionsTests {
+@Suite(.ownThread) struct SuggestionsTests {
     @Test func editDistanceCountsInsertionsDeletionsSubstitutionsAndTranspositions() {
         #expect(Suggestions.editDistance("", "abc") == 3)
         #expect(Suggestions.editDistance("amount", "amount") == 0)

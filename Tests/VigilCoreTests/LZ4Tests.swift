@@ -1,7 +1,8 @@
 import Testing
 import VigilCore
+import VigilTestKit
 
-@Suite struct LZ4Tests {
+@Suite(.ownThread) struct LZ4Tests {
     /// Deterministic bytes; `repetitive` makes them compressible like real checkpoint state.
     static func bytes(_ n: Int, seed: UInt64, repetitive: Bool) -> [UInt8] {
         var x = seed

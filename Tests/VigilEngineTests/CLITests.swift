@@ -3,7 +3,7 @@ import Testing
 import VigilTestKit
 
 /// The built `vigil` binary, as a user runs it.
-@Suite(.serialized) struct CLITests {
+@Suite(.ownThread, .serialized) struct CLITests {
     @Test func versionNamesEveryNativeLibrary() throws {
         let r = try CLI.run(["--version"])
         #expect(r.status == 0)
@@ -35,7 +35,7 @@ import VigilTestKit
     }
 
     /// A closed loopback port: no broker there, so doctor must say so and exit 1, not hang or crash.
-    @Test(.timeLimit(.minutes(1))) func doctorFailsClearlyWithoutABroker() throws {
+    @Test(.timeLimit(.minutes(10))) func doctorFailsClearlyWithoutABroker() throws {
         let r = try CLI.run(["doctor", "--brokers", "127.0.0.1:1", "--timeout", "5"])
         #expect(r.status == 1)
         #expect(r.stderr.contains("doctor: failed: brokerUnavailable") || r.stderr.contains("doctor: failed: timedOut"))
@@ -44,7 +44,7 @@ import VigilTestKit
 
 /// Commands that talk to the real local broker.
 @Suite(
-    .serialized, .timeLimit(.minutes(2)),
+    .ownThread, .serialized, .timeLimit(.minutes(10)),
     .enabled(if: TestBroker.enabled, "needs a broker: run scripts/test.sh, which starts one and sets KAFKA_BOOTSTRAP"))
 struct BrokerCLITests {
     @Test func doctorRoundTripsEventsThroughTheBroker() throws {
@@ -76,7 +76,7 @@ struct BrokerCLITests {
 
     /// `generate` then `replay`, as the README shows them: files in, files out, a summary on
     /// standard error with the quality against the labels.
-    @Test(.timeLimit(.minutes(2))) func generateThenReplayWritesScoresAlertsAndASummary() throws {
+    @Test(.timeLimit(.minutes(10))) func generateThenReplayWritesScoresAlertsAndASummary() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -121,7 +121,7 @@ struct BrokerCLITests {
     /// `run` against the test broker, as the demo runs it: events from `generate --brokers`,
     /// stopped by `--events`, with a summary and the acknowledged outputs.
     @Test(
-        .timeLimit(.minutes(2)),
+        .timeLimit(.minutes(10)),
         .enabled(
             if: TestBroker.enabled, "needs a broker: run scripts/test.sh, which starts one and sets KAFKA_BOOTSTRAP"))
     func runProcessesWhatGenerateProducedAndStops() throws {

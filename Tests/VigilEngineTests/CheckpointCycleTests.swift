@@ -1,9 +1,10 @@
 import Testing
+import VigilTestKit
 
 @testable import VigilEngine
 
 /// When checkpoints are due and what the cycle does, as a pure state machine.
-@Suite struct CheckpointCycleTests {
+@Suite(.ownThread) struct CheckpointCycleTests {
     @Test func nothingReadMeansNothingToSaveHoweverLongItWas() {
         var c = CheckpointCycle(every: .seconds(30), everyEvents: nil, now: .zero)
         #expect(c.tick(now: .seconds(3600)) == .none)

@@ -9,7 +9,7 @@ import VigilSynthetic
 import VigilTestKit
 
 /// Drift that acts: the generator's `driftAt` raises drift records, a stationary stream none.
-@Suite(.serialized, .timeLimit(.minutes(8)))
+@Suite(.ownThread, .serialized, .timeLimit(.minutes(10)))
 struct DriftTests {
     /// Collects drift records (and counts chunks).
     final class DriftSink: PipelineSink {

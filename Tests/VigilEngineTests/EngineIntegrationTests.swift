@@ -12,7 +12,7 @@ import VigilTestKit
 /// (KAFKA_BOOTSTRAP): generated payments with labelled fraud and broken records go in through
 /// Kafka, and alerts and dead letters come out through Kafka.
 @Suite(
-    .serialized, .timeLimit(.minutes(5)),
+    .ownThread, .serialized, .timeLimit(.minutes(10)),
     .enabled(if: TestBroker.enabled, "needs a broker: run scripts/test.sh, which starts one and sets KAFKA_BOOTSTRAP"))
 struct EngineIntegrationTests {
     /// Fresh topics and group for one test, and the card-payments topology pointing at them.

@@ -10,7 +10,7 @@ import VigilTestKit
 /// The engine's timers on a manual clock, the whole engine running against librdkafka's
 /// in-process mock cluster: the checkpoint interval, the run-time bound and the shutdown
 /// deadline fire when the test moves the clock, never because wall time passed.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.ownThread, .serialized, .timeLimit(.minutes(10)))
 struct EngineTimingTests {
     let cluster: KafkaMockCluster
     let clock = ManualClock()

@@ -6,7 +6,7 @@ import VigilTestKit
 
 @testable import VigilEngine
 
-@Suite struct EventDecoderTests {
+@Suite(.ownThread) struct EventDecoderTests {
     static let topology: Topology = {
         let path = CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml").path
         return try! TopologyLoader.load(path: path)

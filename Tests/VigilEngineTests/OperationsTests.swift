@@ -11,7 +11,7 @@ import VigilTestKit
 /// Running Vigil for real, against the local broker: crashes and restores, live reloads with
 /// audit records, a damaged checkpoint, the admin endpoint and a graceful stop under load.
 @Suite(
-    .serialized, .timeLimit(.minutes(10)),
+    .ownThread, .serialized, .timeLimit(.minutes(10)),
     .enabled(if: TestBroker.enabled, "needs a broker: run scripts/test.sh, which starts one and sets KAFKA_BOOTSTRAP"))
 struct OperationsTests {
     static func runArguments(_ setup: OperationsSetup, _ extra: [String] = []) -> [String] {

@@ -10,7 +10,7 @@ import VigilTestKit
 /// The pipeline driven from files: outcomes, determinism, alerts and the label join. Serialized:
 /// each test keeps a thread of the test pool busy for seconds while its own workers run; on two
 /// cores, several at once slow the time-limited tests of other suites.
-@Suite(.serialized) struct ReplayTests {
+@Suite(.ownThread, .serialized) struct ReplayTests {
     static let topology: Topology = {
         try! TopologyLoader.load(path: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml").path)
     }()

@@ -1,9 +1,10 @@
 import Testing
+import VigilTestKit
 
 @testable import VigilEngine
 
 /// The choice of the checkpoint a boot or a structural reload loads, without a broker.
-@Suite struct RestorePlanTests {
+@Suite(.ownThread) struct RestorePlanTests {
     static func stored(_ sequence: UInt64, _ location: String = "topic t") -> CheckpointStore.Stored {
         CheckpointStore.Stored(sequence: sequence, location: location, bytes: [])
     }

@@ -11,7 +11,7 @@ import VigilTestKit
 /// The model lifecycle against the local broker: live per-model quality, promotion and
 /// rollback, and the guard.
 @Suite(
-    .serialized, .timeLimit(.minutes(8)),
+    .ownThread, .serialized, .timeLimit(.minutes(10)),
     .enabled(if: TestBroker.enabled, "needs a broker: run scripts/test.sh, which starts one and sets KAFKA_BOOTSTRAP"))
 struct RolloutTests {
     /// Label records by event id.
@@ -284,6 +284,13 @@ struct RolloutTests {
         let stream = config
         let sent = try await offPool { try setup.produceStream(stream, rate: 8000) }
         #expect(await live.waitFor(events: sent.events, labels: sent.labels))
+        // The guard's last look may still be promoting: a promotion goes through the workers.
+        let settled = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < settled {
+            let promoted = live.engine.rollout.history.contains { $0.action == .promote }
+            if autoPromote ? promoted : (live.engine.rollout.guardVerdicts["lr"]?.passed ?? 0) > 0 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
         try await Task.sleep(for: .milliseconds(500))
         let history = live.engine.rollout.history
         let verdicts = live.engine.rollout.guardVerdicts

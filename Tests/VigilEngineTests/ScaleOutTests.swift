@@ -23,7 +23,7 @@ func windowRows(_ state: PartitionState) -> [UInt64: [UInt8]] {
 /// Several `vigil run` processes in one consumer group on a 6-partition topic: one SIGKILLed
 /// mid-stream, one added later; the windows move with their partitions (docs/scaling.md).
 @Suite(
-    .serialized, .timeLimit(.minutes(10)),
+    .ownThread, .serialized, .timeLimit(.minutes(10)),
     .enabled(if: TestBroker.enabled, "needs a broker: run scripts/test.sh, which starts one and sets KAFKA_BOOTSTRAP"))
 struct ScaleOutTests {
     /// The lines `--record-outcomes` wrote: (partition, offset) → outcomes, and alert ids.

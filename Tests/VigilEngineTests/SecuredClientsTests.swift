@@ -7,7 +7,7 @@ import VigilKafka
 import VigilTestKit
 
 /// Secret references in Kafka properties, without a broker.
-@Suite struct SecretPropertiesTests {
+@Suite(.ownThread) struct SecretPropertiesTests {
     @Test func environmentReferencesAndFileKeysResolveAndWhatIsMissingIsNamed() throws {
         let files = ["/run/secrets/password": "s3cret\n"]
         func read(_ path: String) throws -> String {
@@ -66,7 +66,7 @@ import VigilTestKit
 
 /// Every Kafka client of a running engine through TLS, against a broker that advertises only a
 /// TLS terminator's address (stunnel in front of the local broker).
-@Suite(.serialized) struct SecuredClientsTests {
+@Suite(.ownThread, .serialized) struct SecuredClientsTests {
     @Test func alertsDeadLettersAndCheckpointsGoThroughTLSToABrokerReachedOnlyOverTLS() async throws {
         // Blocking set-up (a broker, stunnel, a key pair, topics) runs off the cooperative pool.
         let tlsPort = try PrivateBroker.freePort()

@@ -9,7 +9,7 @@ import VigilTestKit
 
 /// Checkpoints of the whole engine state, the classification of topology changes, and the file
 /// watcher, without a broker.
-@Suite struct StateAndReloadTests {
+@Suite(.ownThread) struct StateAndReloadTests {
     static let text = try! String(
         contentsOf: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml"), encoding: .utf8)
     static let topology = try! TopologyLoader.parse(text)

@@ -6,7 +6,7 @@ import VigilFeatures
 import VigilModels
 import VigilTestKit
 
-@Suite struct TopologyTests {
+@Suite(.ownThread) struct TopologyTests {
     static let shipped: [String] = {
         let dir = CLI.repositoryRoot.appendingPathComponent("topologies")
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import VigilCore
+import VigilTestKit
 
 @testable import VigilEngine
 
@@ -9,7 +10,7 @@ import VigilCore
 /// through. `Fixtures/upgrade/` holds a checkpoint written by the release before the runtime
 /// restructuring (format 1), its topology, the events that followed it and the scores the
 /// writing pipeline gave them. Every later format change adds a fixture of its own here.
-@Suite struct UpgradeTests {
+@Suite(.ownThread) struct UpgradeTests {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("Fixtures/upgrade")
     static let topology = try! TopologyLoader.load(path: directory.appendingPathComponent("topology.yaml").path)

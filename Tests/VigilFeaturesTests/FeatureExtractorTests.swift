@@ -2,6 +2,7 @@ import Foundation
 import PropertyBased
 import Testing
 import VigilCore
+import VigilTestKit
 
 @testable import VigilFeatures
 
@@ -35,7 +36,7 @@ func same(_ a: Double, _ b: Double, name: String) -> Bool {
     return abs(a - b) <= tolerance * max(1, abs(a), abs(b))
 }
 
-@Suite struct FeatureExtractorTests {
+@Suite(.ownThread) struct FeatureExtractorTests {
     static let words = Gen.uint64(in: 0 ... .max).array(of: 1...150)
 
     /// Feeds `events` (arrival order) to an extractor and to the brute-force reference, and
@@ -58,7 +59,7 @@ func same(_ a: Double, _ b: Double, name: String) -> Bool {
 
     /// Every aggregation against the brute-force reference, on random streams up to 90 s out of
     /// order with an allowed lateness of 60 s: some events are late, most are not.
-    @Test(.timeLimit(.minutes(5))) func everyAggregationMatchesBruteForceOnOutOfOrderStreams() async throws {
+    @Test(.timeLimit(.minutes(10))) func everyAggregationMatchesBruteForceOnOutOfOrderStreams() async throws {
         await propertyCheck(count: 150, input: Self.words) { words in
             Self.checkAgainstReference(TestEvent.stream(words, maxDelay: 90_000), reorder: 64)
         }
@@ -66,14 +67,14 @@ func same(_ a: Double, _ b: Double, name: String) -> Bool {
 
     /// The same with a reorder buffer of 2: bursts fold early, so fewer late events are exact and
     /// more are late; the reference applies the same documented rule.
-    @Test(.timeLimit(.minutes(5))) func smallReorderBufferFollowsTheDocumentedRule() async throws {
+    @Test(.timeLimit(.minutes(10))) func smallReorderBufferFollowsTheDocumentedRule() async throws {
         await propertyCheck(count: 150, input: Self.words) { words in
             Self.checkAgainstReference(TestEvent.stream(words, maxDelay: 90_000, maxGap: 30_000), reorder: 2)
         }
     }
 
     /// Four panes, no reorder buffer, late events rejected for the dead letters.
-    @Test(.timeLimit(.minutes(5))) func compactStateAndRejectedLateEventsMatchTheReference() async throws {
+    @Test(.timeLimit(.minutes(10))) func compactStateAndRejectedLateEventsMatchTheReference() async throws {
         await propertyCheck(count: 150, input: Self.words) { words in
             Self.checkAgainstReference(
                 TestEvent.stream(words, maxDelay: 90_000, maxGap: 60_000), reorder: 0, panes: 4, scoreLate: false)
@@ -84,7 +85,7 @@ func same(_ a: Double, _ b: Double, name: String) -> Bool {
     /// gets exactly the features it gets when every event arrives sorted by time, however late it
     /// is itself, and later events never leak into it. (An event overtaken by an earlier one still
     /// in flight cannot see that one; no stream processor can without waiting.)
-    @Test(.timeLimit(.minutes(5))) func outOfOrderWithinLatenessEqualsInOrder() async throws {
+    @Test(.timeLimit(.minutes(10))) func outOfOrderWithinLatenessEqualsInOrder() async throws {
         await propertyCheck(count: 150, input: Self.words) { words in
             let shuffled = TestEvent.stream(words, maxDelay: 59_000)
             let arrival = Dictionary(uniqueKeysWithValues: shuffled.enumerated().map { ($0.element.id, $0.offset) })
@@ -186,7 +187,7 @@ func same(_ a: Double, _ b: Double, name: String) -> Bool {
 
     /// Ten million distinct keys through a store limited to 50,000 entities: the store never
     /// grows past its limit, its memory stays what the limit allows, and every eviction counts.
-    @Test(.timeLimit(.minutes(5))) func memoryStaysBoundedUnderTenMillionKeys() throws {
+    @Test(.timeLimit(.minutes(10))) func memoryStaysBoundedUnderTenMillionKeys() throws {
         let features: [FeatureSpec] = [
             .init(name: "count_10m", kind: .window(key: "card", length: .seconds(600), aggregate: .count, of: nil)),
             .init(name: "since_last", kind: .timeSinceLast(key: "card")),
@@ -220,7 +221,7 @@ func same(_ a: Double, _ b: Double, name: String) -> Bool {
     }
 }
 
-@Suite struct FeatureEdgeCaseTests {
+@Suite(.ownThread) struct FeatureEdgeCaseTests {
     /// Two events at one instant, a newer one, then a late one at that instant: the late event's
     /// z-score history weighs exactly 2, and the implementation (which subtracts the newer event
     /// from sums kept as of the newest) must agree with the reference on which side of 2 it is.

@@ -1,8 +1,9 @@
 import Testing
 import VigilCore
 import VigilFeatures
+import VigilTestKit
 
-@Suite struct FeatureSpecTests {
+@Suite(.ownThread) struct FeatureSpecTests {
     let schema = Schema(fields: [
         FieldSpec(name: "card_id", type: .string), FieldSpec(name: "amount", type: .number),
         FieldSpec(name: "country", type: .category), FieldSpec(name: "online", type: .boolean),

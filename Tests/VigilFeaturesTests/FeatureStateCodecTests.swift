@@ -1,13 +1,14 @@
 import PropertyBased
 import Testing
 import VigilCore
+import VigilTestKit
 
 @testable import VigilFeatures
 
-@Suite struct FeatureStateCodecTests {
+@Suite(.ownThread) struct FeatureStateCodecTests {
     /// Encode mid-stream, restore into a fresh extractor, feed both the rest: identical features
     /// bit for bit, and the restored state encodes to the same bytes.
-    @Test(.timeLimit(.minutes(5))) func roundTripIsExact() async throws {
+    @Test(.timeLimit(.minutes(10))) func roundTripIsExact() async throws {
         await propertyCheck(count: 60, input: Gen.uint64(in: 0 ... .max).array(of: 2...120)) { words in
             let events = TestEvent.stream(words, maxDelay: 90_000)
             let cut = events.count / 2

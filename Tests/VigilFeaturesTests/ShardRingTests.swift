@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import VigilTestKit
 
 @testable import VigilFeatures
 
-@Suite struct ShardRingTests {
+@Suite(.ownThread) struct ShardRingTests {
     /// A producer and a consumer thread move tens of millions of items through a small ring:
     /// every item arrives once, in order (the checksum weighs position), and the full ring made
     /// the producer wait instead of dropping. `scripts/test.sh` also runs this under TSan.

@@ -1,14 +1,15 @@
 import Foundation
 import Testing
 import VigilCore
+import VigilTestKit
 
 @testable import VigilFeatures
 
-@Suite struct ShardedFeaturesTests {
+@Suite(.ownThread) struct ShardedFeaturesTests {
     /// Ingest splits batches by entity and hands the parts over one ring per worker; two worker
     /// threads, each with its own extractor, compute exactly the features one extractor computes
     /// for the whole stream, because each entity's events all reach one worker, in order.
-    @Test(.timeLimit(.minutes(5))) func workersOnRingsComputeWhatOneExtractorComputes() async throws {
+    @Test(.timeLimit(.minutes(10))) func workersOnRingsComputeWhatOneExtractorComputes() async throws {
         let words: [UInt64] = (0..<30_000).map { UInt64($0) &* 0x9E37_79B9_7F4A_7C15 ^ 0x5555 }
         // Many entities, so both workers get some: keys from the word, not the three test cards.
         let events = TestEvent.stream(words, maxDelay: 20_000, maxGap: 5_000)

@@ -10,7 +10,7 @@ import VigilTestKit
 /// at once, as an operator of such a broker would. The same client objects must report the
 /// outage, keep retrying, and carry on afterwards.
 @Suite(
-    .serialized, .timeLimit(.minutes(3)),
+    .ownThread, .serialized, .timeLimit(.minutes(10)),
     .enabled(if: TestBroker.enabled, "needs tansu: run scripts/test.sh, which installs it"))
 struct BrokerRestartTests {
     @Test func clientsReportAnOutageAndRecoverWithoutARestart() throws {

@@ -8,7 +8,7 @@ import VigilTestKit
 
 /// Against the real local broker that scripts/test.sh starts (KAFKA_BOOTSTRAP).
 @Suite(
-    .serialized, .timeLimit(.minutes(3)),
+    .ownThread, .serialized, .timeLimit(.minutes(10)),
     .enabled(if: TestBroker.enabled, "needs a broker: run scripts/test.sh, which starts one and sets KAFKA_BOOTSTRAP"))
 struct KafkaIntegrationTests {
     func common() throws -> KafkaConfiguration {

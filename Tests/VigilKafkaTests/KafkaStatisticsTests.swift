@@ -1,7 +1,8 @@
 import Testing
 import VigilKafka
+import VigilTestKit
 
-@Suite struct KafkaStatisticsTests {
+@Suite(.ownThread) struct KafkaStatisticsTests {
     /// Trimmed from a real librdkafka 2.8 consumer's statistics JSON.
     static let sample = #"""
         {"name":"vigil#consumer-1","client_id":"vigil","type":"consumer","ts":1,"time":1,"msg_cnt":3,

@@ -9,7 +9,7 @@ import VigilTestKit
 /// mock cluster, so delivery, failure and commit behaviour are tested without a broker process
 /// (and with failures a real broker cannot be asked for). The integration tests above it run
 /// the same clients against the real broker.
-@Suite(.serialized, .timeLimit(.minutes(2)))
+@Suite(.ownThread, .serialized, .timeLimit(.minutes(10)))
 struct MockClusterTests {
     let cluster: KafkaMockCluster
 

@@ -1,7 +1,8 @@
 import Testing
 import VigilKafka
+import VigilTestKit
 
-@Suite struct OffsetTrackerTests {
+@Suite(.ownThread) struct OffsetTrackerTests {
     let p0 = TopicPartition("t", 0)
     let p1 = TopicPartition("t", 1)
 

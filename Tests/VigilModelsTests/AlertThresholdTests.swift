@@ -2,8 +2,9 @@ import Foundation
 import Testing
 import VigilCore
 import VigilModels
+import VigilTestKit
 
-@Suite struct AlertThresholdTests {
+@Suite(.ownThread) struct AlertThresholdTests {
     /// Scores with a long right tail, like an anomaly model's: most near 0.3, few near 1.
     static func score(_ rng: inout SeededRandom, shift: Double = 0) -> Double {
         min(1, max(0, 0.3 + shift + 0.08 * rng.gaussian() + (rng.chance(0.05) ? 0.3 * rng.unit() : 0)))
@@ -130,7 +131,7 @@ import VigilModels
     }
 }
 
-@Suite struct AlertThresholdCheckpointTests {
+@Suite(.ownThread) struct AlertThresholdCheckpointTests {
     /// A restored threshold makes exactly the decisions the original makes from then on.
     @Test func roundTripContinuesIdentically() throws {
         var rng = SeededRandom(seed: 9)

@@ -3,8 +3,9 @@ import PropertyBased
 import Testing
 import VigilCore
 import VigilModels
+import VigilTestKit
 
-@Suite struct CheckpointTests {
+@Suite(.ownThread) struct CheckpointTests {
     static let body: [UInt8] = Array((0..<5000).map { UInt8(truncatingIfNeeded: $0 * 7 % 251) })
     static let sample = Checkpoint.encode(kind: "test_model", schema: 0xFEED_F00D, body: body)
 

@@ -1,8 +1,9 @@
 import Testing
 import VigilCore
 import VigilModels
+import VigilTestKit
 
-@Suite struct DriftAndMetricsTests {
+@Suite(.ownThread) struct DriftAndMetricsTests {
     @Test func pageHinkleyIsQuietOnNoiseAndCatchesAShiftQuickly() {
         var rng = SeededRandom(seed: 1)
         var ph = PageHinkley()

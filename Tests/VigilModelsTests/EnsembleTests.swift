@@ -1,8 +1,9 @@
 import Testing
 import VigilCore
 import VigilModels
+import VigilTestKit
 
-@Suite struct EnsembleTests {
+@Suite(.ownThread) struct EnsembleTests {
     /// Two models on very different scales: after normalisation, an event extreme for either
     /// ranks high, and weights decide which one counts more.
     @Test func scoresOnDifferentScalesCombineByPercentile() {

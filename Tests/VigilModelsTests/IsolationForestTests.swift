@@ -1,8 +1,9 @@
 import Testing
 import VigilCore
 import VigilModels
+import VigilTestKit
 
-@Suite struct IsolationForestTests {
+@Suite(.ownThread) struct IsolationForestTests {
     static let features = [
         "amount", "count_10m", "sum_1h", "amount_z", "merchants_1h", "new_country", "new_merchant",
         "since_last", "amount_vs_day",

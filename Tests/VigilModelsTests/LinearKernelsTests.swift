@@ -1,7 +1,8 @@
 import Testing
 import VigilModels
+import VigilTestKit
 
-@Suite struct LinearKernelsTests {
+@Suite(.ownThread) struct LinearKernelsTests {
     /// Deterministic values in [-1, 1).
     static func values(_ n: Int, seed: UInt64) -> [Double] {
         var x = seed &+ 0x9E37_79B9_7F4A_7C15

@@ -2,8 +2,9 @@ import Foundation
 import Testing
 import VigilCore
 import VigilModels
+import VigilTestKit
 
-@Suite struct LogisticRegressionTests {
+@Suite(.ownThread) struct LogisticRegressionTests {
     static func make(_ optimizer: LogisticRegressionSpec.Optimizer, positiveWeight: Double = 20) -> LogisticRegression {
         var p = LogisticRegression.Parameters()
         p.optimizer = optimizer

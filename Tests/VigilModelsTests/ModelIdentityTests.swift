@@ -1,10 +1,11 @@
 import Testing
 import VigilCore
 import VigilModels
+import VigilTestKit
 
 /// Model versions are part of every alert id and name every model in a checkpoint: they must
 /// change when the model changes and never otherwise.
-@Suite struct ModelIdentityTests {
+@Suite(.ownThread) struct ModelIdentityTests {
     static let forest = ModelSpec(
         name: "iforest", seed: 7, kind: .isolationForest(IsolationForestSpec(trees: 100, sample: 256)))
     static let regression = ModelSpec(

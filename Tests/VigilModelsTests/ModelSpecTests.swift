@@ -1,8 +1,9 @@
 import Testing
 import VigilCore
 import VigilModels
+import VigilTestKit
 
-@Suite struct ModelSpecTests {
+@Suite(.ownThread) struct ModelSpecTests {
     func decode(_ list: [ConfigNode], features: [String] = ["a", "b"]) -> ([ModelSpec], [String]) {
         let d = ConfigDiagnostics()
         let items = list.enumerated().map { (node: $1, path: ConfigPath.root.key("models").index($0)) }

@@ -1,7 +1,8 @@
 import Testing
 import VigilModels
+import VigilTestKit
 
-@Suite struct RankingMetricsTests {
+@Suite(.ownThread) struct RankingMetricsTests {
     /// scikit-learn's documented examples: roc_auc_score and average_precision_score of these.
     @Test func matchScikitLearnOnItsOwnExample() {
         let labels = [false, false, true, true]

@@ -1,7 +1,8 @@
 import Testing
 import VigilSynthetic
+import VigilTestKit
 
-@Suite struct TransactionStreamTests {
+@Suite(.ownThread) struct TransactionStreamTests {
     static func config(_ events: Int = 50_000, seed: UInt64 = 3) -> TransactionStream.Config {
         var c = TransactionStream.Config()
         c.events = events
