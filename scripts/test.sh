@@ -41,21 +41,24 @@ log "running the tests"
 # using up the whole budget. Every suite runs each test on a thread of its own (VigilTestKit's
 # .ownThread), so blocking work never starves the two threads of Swift's cooperative pool.
 if (($# == 0)); then
-  # Three runs, so that the integration tests have the two cores to themselves: the unit tests'
-  # long computations first, then the integration suites, then the scale-out test, which runs
-  # five vigil processes at once.
+  # Four runs, so that the integration tests have the two cores to themselves: the unit tests'
+  # long computations first, then the integration suites, then the scale-out test (five vigil
+  # processes at once) and the federation test (three engines, 450,000 events) one by one.
   unit='VigilCoreTests|VigilFeaturesTests|VigilModelsTests|VigilSyntheticTests'
   if ! timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-build --filter "$unit"; then
     die "unit tests failed (or did not finish within ${VIGIL_TEST_TIMEOUT:-1800} s)"
   fi
   log "running the integration tests"
-  if ! timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-build --skip "$unit|ScaleOutTests"; then
+  if ! timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-build \
+      --skip "$unit|ScaleOutTests|FederationTests"; then
     die "integration tests failed (or did not finish within ${VIGIL_TEST_TIMEOUT:-1800} s)"
   fi
-  log "running the scale-out test on its own"
-  if ! timeout --kill-after=30 900 swift test --skip-build --filter ScaleOutTests; then
-    die "the scale-out test failed (or did not finish within 900 s)"
-  fi
+  for alone in ScaleOutTests FederationTests; do
+    log "running $alone on its own"
+    if ! timeout --kill-after=30 900 swift test --skip-build --filter "$alone"; then
+      die "$alone failed (or did not finish within 900 s)"
+    fi
+  done
 elif ! timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-build "$@"; then
   die "tests failed (or did not finish within ${VIGIL_TEST_TIMEOUT:-1800} s)"
 fi

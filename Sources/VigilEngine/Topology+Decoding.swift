@@ -37,6 +37,7 @@ extension Topology {
         let admin = o.object("admin").flatMap(decodeAdmin)
         let audit = o.object("audit").flatMap(decodeAudit)
         let rolloutGuard = o.object("guard").map(GuardSpec.decode)
+        let federation = o.object("federation").flatMap(FederationSpec.decode)
         let experiment = o.object("experiment").flatMap {
             ExperimentSpec.decode($0, active: models?.filter { $0.role == .active }.map(\.name) ?? [])
         }
@@ -51,7 +52,7 @@ extension Topology {
         if let source, let alerts, let deadLetter {
             checkDistinctTopics(
                 o, source: source, alerts: alerts, deadLetter: deadLetter, checkpoints: checkpoints, audit: audit,
-                models: models ?? [])
+                federation: federation, models: models ?? [])
         }
         guard d.isEmpty, let name, let source, let schema, let features, let models, let alerts, let deadLetter else {
             return nil
@@ -59,7 +60,8 @@ extension Topology {
         return Topology(
             name: name, description: description, source: source, schema: schema, features: features, state: state,
             models: models, threshold: threshold, alerts: alerts, deadLetter: deadLetter, checkpoints: checkpoints,
-            admin: admin, audit: audit, experiment: experiment, drift: drift, rolloutGuard: rolloutGuard)
+            admin: admin, audit: audit, experiment: experiment, drift: drift, rolloutGuard: rolloutGuard,
+            federation: federation)
     }
 
     private static func longestWindow(_ features: [FeatureSpec]) -> Duration? {
@@ -248,13 +250,14 @@ extension Topology {
     private static func checkDistinctTopics(
         _ o: ConfigObject, source: SourceSpec, alerts: AlertsSpec, deadLetter: DeadLetterSpec,
         checkpoints: CheckpointSpec?,
-        audit: AuditSpec?, models: [ModelSpec]
+        audit: AuditSpec?, federation: FederationSpec?, models: [ModelSpec]
     ) {
         var outputs: [(path: String, key: String, topic: String)] = [
             ("alerts", "topic", alerts.topic), ("dead_letter", "topic", deadLetter.topic),
         ]
         if let checkpoints { outputs.append(("checkpoints", "topic", checkpoints.topic)) }
         if let audit { outputs.append(("audit", "topic", audit.topic)) }
+        if let federation { outputs.append(("federation", "topic", federation.topic)) }
         var seen: [String: String] = [:]
         for t in source.kafka.topics { seen[t] = "source.kafka.topics" }
         for m in models {

@@ -39,6 +39,8 @@ public struct Topology: Sendable {
     /// Key `guard` (optional; without it challengers are promoted and rolled back by command
     /// only).
     public var rolloutGuard: GuardSpec? = nil
+    /// Key `federation` (optional; without it each instance's models learn alone).
+    public var federation: FederationSpec? = nil
     /// Roles decided at run time by promotions and rollbacks (not a key of the file: the engine
     /// sets it from its checkpoints and its `models` commands).
     public internal(set) var rollout: RolloutOverride? = nil
@@ -54,6 +56,7 @@ extension Topology {
         if let checkpoints { out.append(checkpoints.topic) }
         if let audit { out.append(audit.topic) }
         if let drift { out.append(drift.topic) }
+        if let federation { out.append(federation.topic) }
         var seen = Set<String>()
         return out.filter { seen.insert($0).inserted }
     }

@@ -245,15 +245,21 @@ public struct CountingIsolationForest: OnlineModel, Equatable {
 
     /// Takes `weight` of its trees from `peer`, with their masses brought to this scale.
     public mutating func merge(_ peer: CountingIsolationForest, weight: Double) {
+        let k = Int((min(1, max(0, weight)) * Double(trees)).rounded())
+        adoptTrees(of: peer, at: 0..<k)
+    }
+
+    /// Replaces the trees at `slots` with `peer`'s, their masses brought to this scale (a
+    /// federated average apportions a forest's slots among the replicas by their weights).
+    public mutating func adoptTrees(of peer: CountingIsolationForest, at slots: some Sequence<Int>) {
         precondition(peer.featureNames == featureNames && peer.trees == trees && peer.sample == sample)
         guard !peer.forest.isEmpty else { return }
         if forest.isEmpty {
             self = peer
             return
         }
-        let k = Int((min(1, max(0, weight)) * Double(trees)).rounded())
         let factor = increment / peer.increment  // the peer's masses in this model's scale
-        for t in 0..<k {
+        for t in slots where t < forest.count && t < peer.forest.count {
             forest[t] = peer.forest[t]
             for i in forest[t].nodes.indices { forest[t].nodes[i].mass *= factor }
         }

@@ -379,6 +379,13 @@ public struct IsolationForest: OnlineModel, Equatable {
     /// Takes `weight` of its trees from `peer` (the next ones due for rebuilding), so a merged
     /// forest describes both replicas' windows in proportion.
     public mutating func merge(_ peer: IsolationForest, weight: Double) {
+        let k = Int((min(1, max(0, weight)) * Double(trees)).rounded())
+        adoptTrees(of: peer, at: (0..<k).map { (rotation + $0) % trees })
+    }
+
+    /// Replaces the trees at `slots` with `peer`'s (a federated average apportions a forest's
+    /// slots among the replicas by their weights); the window stays this forest's own.
+    public mutating func adoptTrees(of peer: IsolationForest, at slots: some Sequence<Int>) {
         precondition(
             peer.featureNames == featureNames && peer.trees == trees && peer.sample == sample,
             "merging different forests")
@@ -387,10 +394,20 @@ public struct IsolationForest: OnlineModel, Equatable {
             forest = peer.forest
             return
         }
-        let k = Int((min(1, max(0, weight)) * Double(trees)).rounded())
-        for n in 0..<k {
-            let i = (rotation + n) % trees
-            forest[i] = peer.forest[i]
+        for i in slots where i < forest.count && i < peer.forest.count { forest[i] = peer.forest[i] }
+    }
+
+    /// Takes a federated average's trees, except in the slots rebuilt since `snapshot`, the copy
+    /// of this forest the average was made from: those hold newer trees of this window.
+    public mutating func adoptTrees(of average: IsolationForest, keepingChangesSince snapshot: IsolationForest) {
+        guard !average.forest.isEmpty else { return }
+        if forest.isEmpty {
+            forest = average.forest
+            return
         }
+        // A forest first grown since the snapshot is all new.
+        guard snapshot.forest.count == forest.count else { return }
+        // Unchanged trees share their storage with the snapshot's, so comparing is cheap.
+        adoptTrees(of: average, at: forest.indices.filter { forest[$0] == snapshot.forest[$0] })
     }
 }

@@ -277,6 +277,22 @@ public struct LogisticRegression: OnlineModel, Equatable {
         positives += peer.positives
     }
 
+    /// Takes a federated average's weights and input statistics, plus what this replica learned
+    /// since `snapshot`, the copy of it the average was made from: labels learned while the
+    /// average was computed are not lost. Its own counts of labels learned stay: they weigh this
+    /// replica in the next average.
+    public mutating func adopt(_ average: LogisticRegression, since snapshot: LogisticRegression) {
+        precondition(
+            average.featureNames == featureNames && average.categoryBuckets == categoryBuckets
+                && average.parameters == parameters && snapshot.a.count == a.count,
+            "adopting a replica of a different model")
+        for i in a.indices {
+            a[i] = average.a[i] + (a[i] - snapshot.a[i])
+            b[i] = average.b[i] + max(0, b[i] - snapshot.b[i])
+        }
+        stats = average.stats
+    }
+
     public func encode(into out: inout BinaryWriter) {
         out.write(UInt8(1))  // body version
         out.write(parameters.optimizer.rawValue)

@@ -117,6 +117,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         services.append(
             .init(service: RolloutGuard(engine: engine), successTerminationBehavior: .ignore, serviceName: "guard"))
+        services.append(
+            .init(service: Federation(engine: engine), successTerminationBehavior: .ignore, serviceName: "federation"))
         if let admin = topology.admin {
             let token = AdminServer.token(admin)
             if token == nil {

@@ -21,6 +21,8 @@ struct RolloutSetup {
     let checkpoints: String
     let file: String
     let adminPort: Int
+    /// Partitions of the topics: events go by key when there are several, labels in turn.
+    let partitions: Int
     var topology: Topology { get throws { try TopologyLoader.load(path: file) } }
 
     /// The regression that reads the labels topic (every topology here has one: labels reach
@@ -53,7 +55,11 @@ struct RolloutSetup {
         """
     }
 
-    init(_ name: String, source: String? = nil, labels: String? = nil, models: String, extra: String = "") throws {
+    init(
+        _ name: String, source: String? = nil, labels: String? = nil, models: String, extra: String = "",
+        partitions: Int = 1
+    ) throws {
+        self.partitions = partitions
         brokers = try TestBroker.address()
         id = TestBroker.unique(name)
         self.source = source ?? "\(id)-payments"
@@ -77,7 +83,7 @@ struct RolloutSetup {
                 topics: [\(self.source)]
                 group: \(id)-group
                 start_from: earliest
-                partitions: 1
+                partitions: \(partitions)
               format: json
               key: card_id
               id: txn_id
@@ -151,12 +157,16 @@ struct RolloutSetup {
             }
             switch record {
             case .event(_, let card, let json):
+                let partition = Int32(StableHash.hash(card) % UInt64(partitions))
                 try Array(card.utf8).withUnsafeBytes { k in
-                    try json.withUnsafeBytes { try producer.send(to: topic, key: k, value: $0, partition: 0) }
+                    try json.withUnsafeBytes { try producer.send(to: topic, key: k, value: $0, partition: partition) }
                 }
                 sent.events += 1
             case .label(_, let json):
-                try json.withUnsafeBytes { try producer.send(to: labelsTopic, key: nil, value: $0, partition: 0) }
+                let partition = Int32(sent.labels % partitions)
+                try json.withUnsafeBytes {
+                    try producer.send(to: labelsTopic, key: nil, value: $0, partition: partition)
+                }
                 sent.labels += 1
             }
         }
@@ -196,11 +206,11 @@ final class LiveEngine: Sendable {
         }
     }
 
-    init(_ setup: RolloutSetup, workers: Int = 2, stopAfterEvents: Int? = nil) throws {
+    init(_ setup: RolloutSetup, workers: Int = 2, stopAfterEvents: Int? = nil, instance: String? = nil) throws {
         let collected = collected
         engine = try KafkaEngine(
-            topology: try setup.topology, topologyFile: setup.file, brokers: [setup.brokers], workers: workers,
-            logger: .quiet, stopAfterEvents: stopAfterEvents, onChunk: { collected.append($0) })
+            topology: try setup.topology, topologyFile: setup.file, brokers: [setup.brokers], instance: instance,
+            workers: workers, logger: .quiet, stopAfterEvents: stopAfterEvents, onChunk: { collected.append($0) })
         let (engine, done, failure) = (engine, done, failure)
         Thread {
             do { try engine.run() } catch { failure.message.withLock { $0 = "\(error)" } }

@@ -1,7 +1,8 @@
 import Testing
 import VigilCore
-import VigilModels
 import VigilTestKit
+
+@testable import VigilModels
 
 @Suite(.ownThread) struct IsolationForestTests {
     static let features = [
@@ -25,6 +26,33 @@ import VigilTestKit
                     features: Self.features, spec: IsolationForestSpec(trees: 100, sample: 256), seed: $0)
             },
             minimumAUC: 0.7)
+    }
+
+    /// A forest that adopts a federated average takes its trees, except in the slots it rebuilt
+    /// since the copy the average was made from.
+    @Test func adoptingAnAverageKeepsTheTreesRebuiltSinceTheSnapshot() {
+        let data = ModelFixture.shared
+        let spec = IsolationForestSpec(trees: 20, sample: 64, windowEvents: 640)
+        var mine = IsolationForest(features: Self.features, spec: spec, seed: 1)
+        var peer = IsolationForest(features: Self.features, spec: spec, seed: 2)
+        _ = ModelConformance.prequential(&mine, data, rows: 0..<2_000)
+        _ = ModelConformance.prequential(&peer, data, rows: 2_000..<4_000)
+        let snapshot = mine
+        var average = snapshot
+        average.adoptTrees(of: peer, at: 10..<20)  // half the slots from each
+
+        var idle = mine
+        idle.adoptTrees(of: average, keepingChangesSince: snapshot)
+        #expect(idle.forest == average.forest, "nothing rebuilt since: every tree is the average's")
+
+        // 96 more events rebuild three trees (one every 640 / 20 = 32 events).
+        _ = ModelConformance.prequential(&mine, data, rows: 4_000..<4_096)
+        var busy = mine
+        busy.adoptTrees(of: average, keepingChangesSince: snapshot)
+        let kept = (0..<20).filter { busy.forest[$0] == mine.forest[$0] && mine.forest[$0] != snapshot.forest[$0] }
+        let taken = (0..<20).filter { busy.forest[$0] == average.forest[$0] }
+        #expect(kept.count == 3, "the rebuilt trees stay: \(kept)")
+        #expect(taken.count == 17)
     }
 
     /// Points far from a dense cloud score high, points inside it low, once the window holds

@@ -37,6 +37,41 @@ import VigilTestKit
         #expect(merged.labelled == left.labelled + right.labelled)
     }
 
+    /// A replica that adopts a federated average keeps what it learned since the copy the
+    /// average was made from, and its own counts; with nothing learned since, it scores as the
+    /// average does.
+    @Test func adoptingAnAverageKeepsWhatWasLearnedSinceTheSnapshot() {
+        let data = ModelFixture.shared
+        var mine = Self.make(.ftrl)
+        var peer = Self.make(.ftrl)
+        _ = ModelConformance.prequential(&mine, data, rows: 0..<4_000)
+        _ = ModelConformance.prequential(&peer, data, rows: 4_000..<8_000)
+        let snapshot = mine
+        var average = snapshot
+        average.merge(peer, weight: 0.5)
+
+        var idle = mine
+        idle.adopt(average, since: snapshot)
+        for r in stride(from: 10_000, to: 11_000, by: 50) {
+            #expect(abs(idle.score(data.matrix, row: r) - average.score(data.matrix, row: r)) < 1e-12)
+        }
+        #expect(idle.labelled == mine.labelled, "the counts stay the replica's own")
+
+        // Learning after the snapshot survives the adoption: the adopted model differs from the
+        // plain average exactly by those updates.
+        _ = ModelConformance.prequential(&mine, data, rows: 8_000..<9_000)
+        var busy = mine
+        busy.adopt(average, since: snapshot)
+        var rebuilt = average
+        rebuilt.adopt(average, since: average)  // the average itself, unchanged
+        var differs = false
+        for r in stride(from: 10_000, to: 11_000, by: 50) {
+            differs = differs || abs(busy.score(data.matrix, row: r) - rebuilt.score(data.matrix, row: r)) > 1e-9
+        }
+        #expect(differs, "the updates learned since the snapshot are kept")
+        #expect(busy.labelled == mine.labelled)
+    }
+
     /// Weighting positives keeps their gradient from vanishing; the correction keeps the mean
     /// predicted probability near the real fraud rate instead of inflated by the weight.
     @Test func positiveWeightIsCorrectedOutOfTheProbabilities() {

@@ -26,6 +26,10 @@ public final class EngineStats: Sendable {
     let handoffsIn = Atomic<Int>(0)
     let handoffsOut = Atomic<Int>(0)
     let checkpointBytes = Atomic<Int>(0)
+    /// Federation rounds that averaged at least one model with a peer's, and the peers the
+    /// last round used.
+    let federationRounds = Atomic<Int>(0)
+    let federationPeers = Atomic<Int>(0)
     let checkpointSequence = Atomic<Int>(-1)
     let checkpointWriteNanos = Atomic<Int>(0)
     /// Wall-clock ms of the last checkpoint written (0: none yet).
@@ -60,6 +64,16 @@ public final class EngineStats: Sendable {
     func readLabels(_ n: Int) {
         guard n > 0 else { return }
         labels.add(n, ordering: .relaxed)
+        changed.signal()
+    }
+
+    /// Federation rounds that averaged models with peers' so far.
+    public var federatedRounds: Int { federationRounds.load(ordering: .relaxed) }
+
+    /// A federation round ended: `peers` instances' models were averaged into `averaged` models.
+    func federated(peers: Int, averaged: Int) {
+        federationPeers.store(peers, ordering: .relaxed)
+        if averaged > 0 { federationRounds.add(1, ordering: .relaxed) }
         changed.signal()
     }
 

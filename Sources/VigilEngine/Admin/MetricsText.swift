@@ -64,6 +64,19 @@ public enum MetricsText {
                 "vigil_checkpoint_sequence", "Sequence number of the last checkpoint.",
                 Double(s.checkpointSequence.load(ordering: .relaxed)))
         }
+        out.header(
+            "vigil_partition_handoffs_total",
+            "Source partitions whose windows were loaded when assigned (in) or published when revoked (out).",
+            "counter")
+        out.sample("vigil_partition_handoffs_total", ["direction": "in"], Double(s.handoffsIn.load(ordering: .relaxed)))
+        out.sample(
+            "vigil_partition_handoffs_total", ["direction": "out"], Double(s.handoffsOut.load(ordering: .relaxed)))
+        out.counter(
+            "vigil_federation_rounds_total", "Federation rounds that averaged models with peers' models.",
+            s.federationRounds.load(ordering: .relaxed))
+        out.gauge(
+            "vigil_federation_peers", "Peer instances whose models the last federation round averaged.",
+            Double(s.federationPeers.load(ordering: .relaxed)))
         out.header("vigil_reloads_total", "Configuration changes by outcome.", "counter")
         out.sample("vigil_reloads_total", ["outcome": "applied"], Double(s.reloadsApplied.load(ordering: .relaxed)))
         out.sample("vigil_reloads_total", ["outcome": "refused"], Double(s.reloadsRefused.load(ordering: .relaxed)))

@@ -177,6 +177,95 @@ struct ModelSet: Sendable {
         }
     }
 
+    /// How many examples model `m` learned from: its weight in a federated average (Flower's
+    /// FedAvg). Labels for a regression, events for a forest (none before its first trees).
+    func examples(_ m: Int) -> Double {
+        switch slots[m] {
+        case .forest(let k): return forests[k].isWarm ? Double(forests[k].learned) : 0
+        case .countingForest(let k): return countingForests[k].isWarm ? Double(countingForests[k].learned) : 0
+        case .regression(let k): return Double(regressions[k].labelled)
+        }
+    }
+
+    /// Model `m` as a value (a copy that shares storage until either side learns).
+    func model(_ m: Int) -> Decoded {
+        switch slots[m] {
+        case .forest(let k): return .forest(forests[k])
+        case .countingForest(let k): return .countingForest(countingForests[k])
+        case .regression(let k): return .regression(regressions[k])
+        }
+    }
+
+    /// Takes a federated average's learned parameters into model `m`: a regression's weights and
+    /// input statistics, a forest's trees. What the model learned since `snapshot` (the copy the
+    /// average was made from) is kept: a regression's updates since, a forest's trees rebuilt
+    /// since. Its window and its counts stay its own.
+    mutating func adopt(_ m: Int, _ average: Decoded, since snapshot: Decoded) {
+        switch (slots[m], average, snapshot) {
+        case (.forest(let k), .forest(let model), .forest(let before)):
+            forests[k].adoptTrees(of: model, keepingChangesSince: before)
+        case (.countingForest(let k), .countingForest(let model), .countingForest):
+            // Every event changes a counting forest's masses: its trees are taken as they are.
+            countingForests[k].adoptTrees(of: model, at: 0..<model.trees)
+        case (.regression(let k), .regression(let model), .regression(let before)):
+            regressions[k].adopt(model, since: before)
+        default: preconditionFailure("an average is adopted by a model of its own kind")
+        }
+    }
+
+    /// The FedAvg of replicas of one model, each weighted by the examples it learned from:
+    /// linear parameters are averaged, a forest's tree slots are shared out in proportion
+    /// (largest remainders). nil when no replica has a weight.
+    static func average(_ replicas: [(model: Decoded, weight: Double)]) -> Decoded? {
+        let weighted = replicas.filter { $0.weight > 0 }
+        guard let first = weighted.first else { return nil }
+        switch first.model {
+        case .regression(var base):
+            var total = first.weight
+            for r in weighted.dropFirst() {
+                guard case .regression(let model) = r.model else { return nil }
+                base.merge(model, weight: r.weight / (total + r.weight))
+                total += r.weight
+            }
+            return .regression(base)
+        case .forest(var base):
+            let forests = weighted.compactMap { r -> IsolationForest? in
+                if case .forest(let f) = r.model { return f }
+                return nil
+            }
+            guard forests.count == weighted.count else { return nil }
+            var start = 0
+            for (j, n) in apportion(base.trees, weighted.map(\.weight)).enumerated() {
+                if j > 0 { base.adoptTrees(of: forests[j], at: start..<start + n) }
+                start += n
+            }
+            return .forest(base)
+        case .countingForest(var base):
+            let forests = weighted.compactMap { r -> CountingIsolationForest? in
+                if case .countingForest(let f) = r.model { return f }
+                return nil
+            }
+            guard forests.count == weighted.count else { return nil }
+            var start = 0
+            for (j, n) in apportion(base.trees, weighted.map(\.weight)).enumerated() {
+                if j > 0 { base.adoptTrees(of: forests[j], at: start..<start + n) }
+                start += n
+            }
+            return .countingForest(base)
+        }
+    }
+
+    /// `total` slots shared out in proportion to `weights` (Hamilton's largest remainders).
+    static func apportion(_ total: Int, _ weights: [Double]) -> [Int] {
+        let sum = weights.reduce(0, +)
+        guard sum > 0 else { return weights.map { _ in 0 } }
+        let quotas = weights.map { Double(total) * $0 / sum }
+        var shares = quotas.map { Int($0.rounded(.down)) }
+        let order = quotas.indices.sorted { quotas[$0] - Double(shares[$0]) > quotas[$1] - Double(shares[$1]) }
+        for i in order.prefix(total - shares.reduce(0, +)) { shares[i] += 1 }
+        return shares
+    }
+
     /// Replaces model `m` with a decoded one of the same kind.
     mutating func replace(_ m: Int, with decoded: Decoded) {
         switch (slots[m], decoded) {

@@ -86,7 +86,7 @@ final class ReloadController: Sendable {
                 rollout.withLock { $0 = override }
                 return .success(event)
             case .refused(let error): return .failure(error)
-            case .checkpointStarted, .tracks: fatalError("\(#function): a reply of another request")
+            case .checkpointStarted, .tracks, .models: fatalError("\(#function): a reply of another request")
             }
         }
     }
@@ -151,7 +151,7 @@ final class ReloadController: Sendable {
             return outcome(.applied, change, how, name: new.name)
         case .refused(let error):
             return outcome(.refused, change, error.description)
-        case .checkpointStarted, .tracks:
+        case .checkpointStarted, .tracks, .models:
             fatalError("\(#function): a checkpoint reply to a reload")
         }
     }

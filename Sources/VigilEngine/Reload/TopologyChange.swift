@@ -74,6 +74,9 @@ public struct TopologyChange: Sendable, Equatable {
         d.compare("guard", .tunable, a.rolloutGuard, b.rolloutGuard) { (g: GuardSpec) in
             "\(g.metric.rawValue) over \(g.minLabels) labels, auto_promote \(g.autoPromote)"
         }
+        d.compare("federation", .tunable, a.federation, b.federation) { (f: FederationSpec) in
+            "\(f.topic) every \(DurationText.format(f.every))"
+        }
         d.compare("rollout", .tunable, a.rollout, b.rollout) { (r: RolloutOverride) in
             "\(r.history.count) promotions and rollbacks"
         }

@@ -10,6 +10,11 @@ enum IngestRequest: Sendable {
     case checkpoint(CheckpointReason)
     /// Copy every model's live quality (`/status`, `/metrics`, the guard).
     case gatherTracks
+    /// Copy every worker's models (the federation).
+    case gatherModels
+    /// Every worker takes these averages, by model version, keeping what it learned since its
+    /// snapshot (per worker, by version) was gathered (the federation).
+    case adoptModels([String: ModelSet.Decoded], snapshots: [[String: ModelSet.Decoded]])
 }
 
 /// The ingest thread's answer.
@@ -20,6 +25,8 @@ enum IngestReply: Sendable {
     case checkpointStarted
     /// The workers' copies, filled in as each reaches them.
     case tracks(TrackGather)
+    /// The workers' models, filled in as each reaches them.
+    case models(ModelGather)
     case refused(EngineError)
 }
 

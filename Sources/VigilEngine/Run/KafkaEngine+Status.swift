@@ -127,7 +127,7 @@ extension KafkaEngine {
         switch await requests.submit(.checkpoint(.admin)) {
         case .checkpointStarted: return
         case .refused(let error): throw error
-        case .applied, .tracks: fatalError("\(#function): a reply of another request")
+        case .applied, .tracks, .models: fatalError("\(#function): a reply of another request")
         }
     }
 }

@@ -45,6 +45,8 @@ public final class KafkaEngine: Sendable {
     let requests = IngestRequests()
     private let transition: PipelineTransition
     private let labelDecoders: [String: LabelDecoder]
+    /// Every partition of the labels topics, outside the group (nil: no model learns from labels).
+    private let labelsFeed: LabelsFeed?
     let sourceTopics: [String]
     private let untilEnd: Bool
     private let restoreSequence: UInt64?
@@ -111,6 +113,8 @@ public final class KafkaEngine: Sendable {
             decoders[source.topic] = LabelDecoder(source: source, timeField: topology.source.time?.field)
         }
         labelDecoders = decoders
+        labelsFeed =
+            decoders.isEmpty ? nil : try LabelsFeed(topics: decoders.keys.sorted(), clients: clients, logger: logger)
         let store = topology.checkpoints.map {
             CheckpointStore(spec: $0, clients: clients, instance: instance, logger: logger)
         }
@@ -234,9 +238,23 @@ public final class KafkaEngine: Sendable {
                     ingest.positions.revoked(partitions)
                 }))
         do {
-            try consumer.subscribe(topics: sourceTopics + labelDecoders.keys.sorted())
+            try consumer.subscribe(topics: sourceTopics)
         } catch {
-            throw EngineError(.kafkaFailed, "subscribing to the source and labels topics", cause: error)
+            throw EngineError(.kafkaFailed, "subscribing to the source topics", cause: error)
+        }
+        if let labelsFeed {
+            do {
+                let restored = Dictionary(
+                    (built.restored?.offsets ?? []).filter { labelsFeed.topics.contains($0.topic) }.map {
+                        (TopicPartition($0.topic, $0.partition), $0.offset)
+                    }, uniquingKeysWith: { $1 })
+                let starts = try labelsFeed.start(
+                    restored: restored, earliest: topology.source.kafka.startFrom == .earliest,
+                    admin: try clients.admin(logger: logger))
+                ingest.positions.assigned(starts)
+            } catch {
+                throw EngineError(.kafkaFailed, "assigning the labels topics' partitions", cause: error)
+            }
         }
     }
 
@@ -247,6 +265,14 @@ public final class KafkaEngine: Sendable {
             firstRecord.withLock { if $0 == nil { $0 = clock.now - started } }
             stats.brokerUp.store(true, ordering: .relaxed)
             read(batch)
+        }
+        if let labelsFeed {
+            do {
+                let labels = try labelsFeed.poll()
+                if !labels.isEmpty { read(labels, fromFeed: true) }
+            } catch {
+                logger.warning("Reading the labels failed; retrying", metadata: ["error": "\(error)"])
+            }
         }
         sink.retryFailed()
         serveRequests()
@@ -259,10 +285,12 @@ public final class KafkaEngine: Sendable {
         return .poll
     }
 
-    private func read(_ batch: KafkaBatch) {
+    /// Hands a batch to the pipeline: the group consumer's (source events), or the labels
+    /// feed's (`fromFeed`: its positions are the checkpoints' to keep, not the group's).
+    private func read(_ batch: KafkaBatch, fromFeed: Bool = false) {
         let split = KafkaIngest(batch, sourceTopics: ingest.sourceTopics, labelDecoders: labelDecoders)
         for (tp, next) in split.nextOffsets { ingest.positions.read(tp, offset: next - 1) }
-        if !split.labelPositions.isEmpty { consumer.markDone(split.labelPositions) }
+        if !fromFeed, !split.labelPositions.isEmpty { consumer.markDone(split.labelPositions) }
         for bad in split.badLabels { sink.deadLetterLabel(batch[bad.index], bad.reason) }
         if !split.events.isEmpty {
             let events = split.events
@@ -293,6 +321,11 @@ public final class KafkaEngine: Sendable {
                 }
             case .gatherTracks:
                 pending.answer(.tracks(ingest.pipeline.gatherTracks()))
+            case .gatherModels:
+                pending.answer(.models(ingest.pipeline.gatherModels()))
+            case .adoptModels(let averages, let snapshots):
+                ingest.pipeline.adoptModels(averages, snapshots: snapshots)
+                pending.answer(.applied)
             case .apply(let new, let change, let file):
                 do throws(EngineError) {
                     let offsets = ingest.positions.current(consumer, sourceTopics: ingest.sourceTopics)
@@ -337,6 +370,7 @@ public final class KafkaEngine: Sendable {
         // The pipeline is finished: leaving the group hands nothing off (the final checkpoint did).
         consumer.setRebalanceHandler(nil)
         consumer.close()
+        labelsFeed?.close()
         coordinator.store?.close()
         try? producer.flush(timeout: .seconds(5))
         phases.advance(to: .stopped)

@@ -1,0 +1,53 @@
+import Foundation
+import Logging
+import VigilKafka
+
+/// Every partition of the labels topics, read outside the consumer group. The instances of a
+/// group split the source partitions between them, but a label must reach the instance that
+/// scored its event, and a labels partition assigned by the group would carry other instances'
+/// labels. So every instance reads all labels (a broadcast): the one whose join holds the event
+/// learns from it, the others count it unmatched. Label traffic is small beside events, and the
+/// labels topic needs no co-partitioning with the source, which the cooperative-sticky assignor
+/// would not keep anyway. Positions go into the instance's checkpoints; nothing is committed.
+final class LabelsFeed: Sendable {
+    let topics: [String]
+    private let consumer: KafkaConsumer
+
+    init(topics: [String], clients: KafkaClients, logger: Logger) throws(KafkaError) {
+        self.topics = topics
+        var config = clients.consumer("labels", group: "vigil-labels-\(UUID().uuidString)")
+        config.common.properties["enable.auto.commit"] = "false"
+        consumer = try KafkaConsumer(configuration: config, logger: logger)
+    }
+
+    /// Assigns every partition of the labels topics: from `restored` where the checkpoint names
+    /// a partition, else from its start (`earliest`) or its end (`latest`).
+    /// - Returns: the offsets it starts from.
+    @discardableResult
+    func start(
+        restored: [TopicPartition: Int64], earliest: Bool, admin: KafkaAdmin
+    ) throws(KafkaError) -> [TopicPartition: Int64] {
+        let metadata = try admin.metadata(timeout: .seconds(10))
+        var starts: [TopicPartition: Int64] = [:]
+        for topic in topics {
+            for p in 0..<(metadata.topics[topic] ?? 0) {
+                let tp = TopicPartition(topic, Int32(p))
+                if let offset = restored[tp] {
+                    starts[tp] = offset
+                } else {
+                    let marks = try consumer.watermarks(tp)
+                    starts[tp] = earliest ? marks.low : marks.high
+                }
+            }
+        }
+        try consumer.assign(starts)
+        return starts
+    }
+
+    /// The labels that arrived since the last call, without waiting.
+    func poll() throws(KafkaError) -> KafkaBatch {
+        try consumer.poll(maxMessages: 10_000, timeout: .zero)
+    }
+
+    func close() { consumer.close() }
+}
