@@ -35,3 +35,21 @@ bench_build() {
 
 # `field NAME`: the value of " NAME=…" on each input line.
 field() { grep -o " $1=[0-9.]*" | cut -d= -f2; }
+
+# Builds the vigil command in release mode and prints its path.
+bench_vigil() {
+  log "building vigil (release)"
+  swift build -c release --product vigil >/dev/null 2>&1 || swift build -c release --product vigil >&2
+  echo "$VIGIL_ROOT/.build/release/vigil"
+}
+
+# Starts a fresh local broker named `bench` and sets BROKERS to its address. When the script
+# exits, the broker stops and every pid in the array `pids` is killed. Call it directly, not in
+# $(…): the exit trap belongs to the calling shell.
+bench_broker() {
+  export VIGIL_BROKER_NAME=bench
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; scripts/broker.sh stop >/dev/null 2>&1 || true' EXIT
+  scripts/broker.sh stop >/dev/null 2>&1 || true
+  BROKERS="127.0.0.1:$(scripts/broker.sh start)"
+}

@@ -59,7 +59,9 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("record-outcomes"),
-        help: "Append one line per source record to this file: topic, partition, offset, outcome, alert id.")
+        help:
+            "Append one line per source record to this file: topic, partition, offset, outcome, score, finished_ms, event id, alert id (tab-separated, - for none)."
+    )
     var recordOutcomes: String?
 
     func run() async throws {

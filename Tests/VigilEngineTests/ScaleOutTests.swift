@@ -26,7 +26,8 @@ func windowRows(_ state: PartitionState) -> [UInt64: [UInt8]] {
     .ownThread, .serialized, .timeLimit(.minutes(10)),
     .enabled(if: TestBroker.enabled, "needs a broker: run scripts/test.sh, which starts one and sets KAFKA_BOOTSTRAP"))
 struct ScaleOutTests {
-    /// The lines `--record-outcomes` wrote: (partition, offset) → outcomes, and alert ids.
+    /// The lines `--record-outcomes` wrote (`topic partition offset outcome score finished_ms
+    /// event_id alert_id`): (partition, offset) → outcomes, and alert ids.
     struct Outcomes {
         var seen: [Int32: Set<Int64>] = [:]
         var alertIDs = Set<String>()
@@ -37,11 +38,11 @@ struct ScaleOutTests {
                 let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
                 for line in text.split(separator: "\n") {
                     let f = line.split(separator: "\t")
-                    guard f.count >= 4, let p = Int32(f[1]), let o = Int64(f[2]) else { continue }
+                    guard f.count == 8, let p = Int32(f[1]), let o = Int64(f[2]) else { continue }
                     lines += 1
                     if f[3] == "pending" { continue }
                     seen[p, default: []].insert(o)
-                    if f[3] == "alerted", f.count == 5 { alertIDs.insert(String(f[4])) }
+                    if f[3] == "alerted", f[7] != "-" { alertIDs.insert(String(f[7])) }
                 }
             }
         }

@@ -30,6 +30,8 @@ public final class EngineStats: Sendable {
     /// last round used.
     let federationRounds = Atomic<Int>(0)
     let federationPeers = Atomic<Int>(0)
+    /// Size of the last models record this instance published.
+    let federationBytes = Atomic<Int>(0)
     let checkpointSequence = Atomic<Int>(-1)
     let checkpointWriteNanos = Atomic<Int>(0)
     /// Wall-clock ms of the last checkpoint written (0: none yet).
@@ -70,9 +72,11 @@ public final class EngineStats: Sendable {
     /// Federation rounds that averaged models with peers' so far.
     public var federatedRounds: Int { federationRounds.load(ordering: .relaxed) }
 
-    /// A federation round ended: `peers` instances' models were averaged into `averaged` models.
-    func federated(peers: Int, averaged: Int) {
+    /// A federation round ended: a record of `bytes` was published, and `peers` instances'
+    /// models were averaged into `averaged` models.
+    func federated(peers: Int, averaged: Int, bytes: Int) {
         federationPeers.store(peers, ordering: .relaxed)
+        federationBytes.store(bytes, ordering: .relaxed)
         if averaged > 0 { federationRounds.add(1, ordering: .relaxed) }
         changed.signal()
     }

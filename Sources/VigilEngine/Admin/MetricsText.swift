@@ -77,6 +77,9 @@ public enum MetricsText {
         out.gauge(
             "vigil_federation_peers", "Peer instances whose models the last federation round averaged.",
             Double(s.federationPeers.load(ordering: .relaxed)))
+        out.gauge(
+            "vigil_federation_bytes", "Size of the last models record this instance published (LZ4).",
+            Double(s.federationBytes.load(ordering: .relaxed)))
         out.header("vigil_reloads_total", "Configuration changes by outcome.", "counter")
         out.sample("vigil_reloads_total", ["outcome": "applied"], Double(s.reloadsApplied.load(ordering: .relaxed)))
         out.sample("vigil_reloads_total", ["outcome": "refused"], Double(s.reloadsRefused.load(ordering: .relaxed)))

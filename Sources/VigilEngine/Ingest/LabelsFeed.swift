@@ -12,9 +12,11 @@ import VigilKafka
 final class LabelsFeed: Sendable {
     let topics: [String]
     private let consumer: KafkaConsumer
+    private let logger: Logger
 
     init(topics: [String], clients: KafkaClients, logger: Logger) throws(KafkaError) {
         self.topics = topics
+        self.logger = logger
         var config = clients.consumer("labels", group: "vigil-labels-\(UUID().uuidString)")
         config.common.properties["enable.auto.commit"] = "false"
         consumer = try KafkaConsumer(configuration: config, logger: logger)
@@ -30,7 +32,13 @@ final class LabelsFeed: Sendable {
         let metadata = try admin.metadata(timeout: .seconds(10))
         var starts: [TopicPartition: Int64] = [:]
         for topic in topics {
-            for p in 0..<(metadata.topics[topic] ?? 0) {
+            guard let partitions = metadata.topics[topic], partitions > 0 else {
+                logger.warning(
+                    "A labels topic does not exist: its labels are read only after a restart once it does",
+                    metadata: ["topic": "\(topic)"])
+                continue
+            }
+            for p in 0..<partitions {
                 let tp = TopicPartition(topic, Int32(p))
                 if let offset = restored[tp] {
                     starts[tp] = offset

@@ -67,7 +67,7 @@ public struct Federation: Service {
                 entry.model.encode(into: &body)
                 return FederatedModels.Entry(version: entry.version, weight: entry.weight, body: body.bytes)
             })
-        let everyone = try await Blocking.run { try link.exchange(record) }
+        let (everyone, bytes) = try await Blocking.run { try link.exchange(record) }
         let peers = everyone.filter {
             $0.topology == record.topology && $0.instance != record.instance
                 && now - $0.publishedMs <= spec.maxAge.wholeMilliseconds
@@ -99,9 +99,9 @@ public struct Federation: Service {
             }
             _ = await engine.requests.submit(.adoptModels(averages, snapshots: snapshots))
         }
-        engine.stats.federated(peers: used.count, averaged: averages.count)
+        engine.stats.federated(peers: used.count, averaged: averages.count, bytes: bytes)
         engine.logger.debug(
             "Federation round",
-            metadata: ["peers": "\(used.sorted())", "models averaged": "\(averages.count)"])
+            metadata: ["peers": "\(used.sorted())", "models averaged": "\(averages.count)", "bytes": "\(bytes)"])
     }
 }

@@ -44,8 +44,9 @@ final class FederationLink: @unchecked Sendable {
     }
 
     /// Publishes this instance's record, then reads what peers published since the last call.
-    /// - Returns: the newest record of every instance seen so far (this one's own included).
-    func exchange(_ own: FederatedModels) throws -> [FederatedModels] {
+    /// - Returns: the newest record of every instance seen so far (this one's own included),
+    ///   and the size of the record published.
+    func exchange(_ own: FederatedModels) throws -> (records: [FederatedModels], bytes: Int) {
         let value = own.encoded()
         try producer.send(topic: topic, key: Array(own.key.utf8), value: value)
         while true {
@@ -65,7 +66,7 @@ final class FederationLink: @unchecked Sendable {
                 }
             }
         }
-        return newest.values.map(\.record)
+        return (newest.values.map(\.record), value.count)
     }
 
     func close() {
