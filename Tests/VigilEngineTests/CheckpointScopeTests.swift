@@ -19,7 +19,7 @@ struct CheckpointScopeTests {
             CheckpointStore(spec: spec, clients: clients, instance: instance, logger: .quiet)
         }
         let (a, b, legacy) = (store("a"), store("b"), store(nil))
-        defer { [a, b, legacy].forEach { $0.close() } }
+        defer { for s in [a, b, legacy] { s.close() } }
         try a.publish(Array("a1".utf8), sequence: 1)
         try a.publish(Array("a2".utf8), sequence: 2)
         try b.publish(Array("b1".utf8), sequence: 1)
