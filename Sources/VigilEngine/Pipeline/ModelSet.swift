@@ -228,31 +228,38 @@ struct ModelSet: Sendable {
                 total += r.weight
             }
             return .regression(base)
-        case .forest(var base):
+        case .forest(let base):
             let forests = weighted.compactMap { r -> IsolationForest? in
                 if case .forest(let f) = r.model { return f }
                 return nil
             }
             guard forests.count == weighted.count else { return nil }
-            var start = 0
-            for (j, n) in apportion(base.trees, weighted.map(\.weight)).enumerated() {
-                if j > 0 { base.adoptTrees(of: forests[j], at: start..<start + n) }
-                start += n
-            }
-            return .forest(base)
-        case .countingForest(var base):
+            return .forest(
+                shareSlots(base, base.trees, forests, weighted.map(\.weight)) { $0.adoptTrees(of: $1, at: $2) })
+        case .countingForest(let base):
             let forests = weighted.compactMap { r -> CountingIsolationForest? in
                 if case .countingForest(let f) = r.model { return f }
                 return nil
             }
             guard forests.count == weighted.count else { return nil }
-            var start = 0
-            for (j, n) in apportion(base.trees, weighted.map(\.weight)).enumerated() {
-                if j > 0 { base.adoptTrees(of: forests[j], at: start..<start + n) }
-                start += n
-            }
-            return .countingForest(base)
+            return .countingForest(
+                shareSlots(base, base.trees, forests, weighted.map(\.weight)) { $0.adoptTrees(of: $1, at: $2) })
         }
+    }
+
+    /// `base` (the first replica) with the tree slots shared out among `replicas` by `weights`:
+    /// each replica after the first fills its share of slots, in order, through `adopt`.
+    private static func shareSlots<Forest>(
+        _ base: Forest, _ trees: Int, _ replicas: [Forest], _ weights: [Double],
+        adopt: (inout Forest, Forest, Range<Int>) -> Void
+    ) -> Forest {
+        var out = base
+        var start = 0
+        for (j, n) in apportion(trees, weights).enumerated() {
+            if j > 0 { adopt(&out, replicas[j], start..<start + n) }
+            start += n
+        }
+        return out
     }
 
     /// `total` slots shared out in proportion to `weights` (Hamilton's largest remainders).

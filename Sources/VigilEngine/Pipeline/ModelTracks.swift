@@ -146,7 +146,7 @@ public struct ArmQuality: Sendable, Equatable {
     /// Over the arm's labelled events: final scores and real alerts.
     public var report: PrequentialMetrics.Report
 
-    static func gather(_ spec: ExperimentSpec, _ parts: [TrackGather.Part]) -> [ArmQuality] {
+    static func gather(_ spec: ExperimentSpec, _ parts: [TrackCopy]) -> [ArmQuality] {
         spec.arms.enumerated().map { a, arm in
             let figures = parts.compactMap { a < $0.arms.count ? $0.arms[a] : nil }
             return ArmQuality(

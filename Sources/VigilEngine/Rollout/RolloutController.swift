@@ -66,7 +66,7 @@ public final class RolloutController: Sendable {
         return (figures(parts), arms)
     }
 
-    private func figures(_ parts: [TrackGather.Part]) -> [ModelQuality] {
+    private func figures(_ parts: [TrackCopy]) -> [ModelQuality] {
         let topology = reloads.topology
         let versions = versions()
         guard versions.count == topology.models.count else { return last.withLock { $0 } }
@@ -82,7 +82,7 @@ public final class RolloutController: Sendable {
 
     /// The workers' tracks and ensemble metrics, copied at one point of their rings; nil when
     /// the engine no longer serves requests.
-    func gather() async -> [TrackGather.Part]? {
+    func gather() async -> [TrackCopy]? {
         guard serving(), case .tracks(let gather) = await requests.submit(.gatherTracks) else { return nil }
         return await gather.value()
     }

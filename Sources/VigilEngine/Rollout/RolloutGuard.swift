@@ -23,13 +23,7 @@ public struct RolloutGuard: Service {
         var marks: [String: [Int]] = [:]
         var first = true
         while true {
-            let every = engine.topology.rolloutGuard?.checkEvery ?? .seconds(5)
-            do {
-                try await cancelWhenGracefulShutdown { try await clock.sleep(for: every) }
-            } catch {
-                return  // shutting down
-            }
-            if Task.isCancelled || Task.isShuttingDownGracefully { return }
+            guard await clock.nextRound(after: engine.topology.rolloutGuard?.checkEvery ?? .seconds(5)) else { return }
             guard let spec = engine.topology.rolloutGuard, engine.phase == .running else { continue }
             // At a cold start the challengers have had their roles since the first event: their
             // judgement counts from label 0, however late the first look comes.

@@ -22,13 +22,7 @@ public struct Federation: Service {
         var link: FederationLink?
         defer { link?.close() }
         while true {
-            let every = engine.topology.federation?.every ?? .seconds(5)
-            do {
-                try await cancelWhenGracefulShutdown { try await clock.sleep(for: every) }
-            } catch {
-                return  // shutting down
-            }
-            if Task.isCancelled || Task.isShuttingDownGracefully { return }
+            guard await clock.nextRound(after: engine.topology.federation?.every ?? .seconds(5)) else { return }
             guard let spec = engine.topology.federation, engine.phase == .running else { continue }
             do {
                 if link?.topic != spec.topic {

@@ -1,32 +1,13 @@
-import Synchronization
+/// Every worker's models with the examples each learned from, for the federation to average
+/// and publish.
+typealias ModelGather = WorkerGather<ModelCopy>
 
-/// Every worker's models with the examples each learned from, copied when each worker reaches
-/// the same point of its ring, for the federation to average and publish.
-final class ModelGather: Sendable {
-    /// One worker's copy: per model in topology order, its version, the model, its weight.
-    struct Part: Sendable {
-        var versions: [String]
-        var models: [ModelSet.Decoded]
-        var weights: [Double]
-    }
-
-    private let parts: Mutex<[Part?]>
-    private let done = AsyncCondition()
-
-    init(workers: Int) {
-        parts = Mutex(Array(repeating: nil, count: workers))
-    }
-
-    func store(_ shard: Int, _ part: Part) {
-        parts.withLock { $0[shard] = part }
-        done.signal()
-    }
-
-    /// The parts, once every worker has given its own; nil when the task is cancelled first.
-    func value() async -> [Part]? {
-        guard await done.wait(until: { self.parts.withLock { $0.allSatisfy { $0 != nil } } }) else { return nil }
-        return parts.withLock { $0.compactMap { $0 } }
-    }
+/// One worker's copy of its models: per model in topology order, its version, the model, and
+/// its weight (examples learned).
+struct ModelCopy: Sendable {
+    var versions: [String]
+    var models: [ModelSet.Decoded]
+    var weights: [Double]
 }
 
 extension Pipeline {
@@ -40,7 +21,7 @@ extension Pipeline {
                     let models = worker.models
                     gather.store(
                         worker.shard,
-                        ModelGather.Part(
+                        ModelCopy(
                             versions: models.versions, models: (0..<models.count).map { models.model($0) },
                             weights: (0..<models.count).map { models.examples($0) }))
                 })
