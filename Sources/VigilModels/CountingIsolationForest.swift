@@ -38,7 +38,16 @@ public struct CountingIsolationForest: OnlineModel, Equatable {
     /// New weight is added as `increment`, which grows by the decay factor per event, so old mass
     /// shrinks relative to it without touching every node (rescaled when it grows large).
     private var increment = 1.0
-    private let growth: Double
+    private var growth: Double
+    /// The share of the stream this replica learns from (its instance's share of the source
+    /// partitions, set by the engine): old weight decays with a half-life of that share of
+    /// `windowEvents`, so the forest describes the same stretch of the stream however many
+    /// instances share it. Not checkpointed: the engine sets it again on every assignment.
+    public var streamShare = 1.0 {
+        didSet {
+            growth = exp2(1 / max(Double(sample), Double(windowEvents) * min(1, max(0, streamShare))))
+        }
+    }
     /// Total mass (current scale) of all events learned.
     private var total = 0.0
     public private(set) var learned = 0

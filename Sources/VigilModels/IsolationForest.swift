@@ -7,8 +7,9 @@ import VigilCore
 #endif
 
 /// A streaming isolation forest whose trees are rebuilt in rotation: the last `windowEvents`
-/// events are kept, and every `windowEvents / trees` events the oldest tree is replaced by one
-/// grown on a fresh sample of `sample` events from that window. The forest therefore always
+/// events are kept (trees are grown from the newest `streamShare` of them), and every
+/// `windowEvents / trees` events (scaled alike) the oldest tree is replaced by one grown on a
+/// fresh sample of `sample` events from that window. The forest therefore always
 /// describes the recent window: it learns and forgets without ever refitting everything at once,
 /// and each rebuild is one small tree (microseconds).
 ///
@@ -34,6 +35,17 @@ public struct IsolationForest: OnlineModel, Equatable {
     var random: SeededRandom
     /// Events learned.
     public internal(set) var learned = 0
+    /// The share of the stream this replica learns from (its instance's share of the source
+    /// partitions, set by the engine): the trees are grown from that share of the window, the
+    /// most recent events, and rebuilt that much sooner, so the forest describes the same stretch
+    /// of the stream however many instances share it (docs/scaling.md). Not checkpointed: the
+    /// engine sets it again on every assignment.
+    public var streamShare = 1.0
+
+    /// The events trees are grown from: `windowEvents` scaled by `streamShare`, at least `sample`.
+    public var activeWindow: Int {
+        min(windowEvents, max(sample, Int((Double(windowEvents) * min(1, max(0, streamShare))).rounded())))
+    }
 
     /// One isolation tree, nodes in an array; children of node i are `left` and `left + 1`.
     struct Tree: Sendable, Equatable {
@@ -75,7 +87,7 @@ public struct IsolationForest: OnlineModel, Equatable {
     /// not depend on the learning in between, so they can be computed as one batch.
     public var learnsUntilChange: Int {
         if forest.isEmpty { return max(1, sample - windowFilled) }
-        return max(1, max(1, windowEvents / trees) - sinceRebuild)
+        return max(1, max(1, activeWindow / trees) - sinceRebuild)
     }
 
     /// Events the window must hold before the first forest is grown.
@@ -264,7 +276,7 @@ public struct IsolationForest: OnlineModel, Equatable {
             return
         }
         sinceRebuild += 1
-        if sinceRebuild >= max(1, windowEvents / trees) {
+        if sinceRebuild >= max(1, activeWindow / trees) {
             sinceRebuild = 0
             forest[rotation] = grow()
             rotation = (rotation + 1) % trees
@@ -273,13 +285,17 @@ public struct IsolationForest: OnlineModel, Equatable {
 
     static func leaf(_ size: Int) -> Node { Node(feature: -1, value: Float(c(Double(size))), left: size) }
 
-    /// Grows one tree on `sample` events drawn without replacement from the window.
+    /// Grows one tree on `sample` events drawn without replacement from the window (its most
+    /// recent `activeWindow` events).
     private mutating func grow() -> Tree {
-        let n = min(sample, windowFilled)
-        // Partial Fisher–Yates over the filled window's row indices.
-        var indices = Array(0..<windowFilled)
+        let pool = min(windowFilled, activeWindow)
+        let n = min(sample, pool)
+        // Partial Fisher–Yates over the row indices of the filled window, or of its newest part.
+        var indices =
+            pool == windowFilled
+            ? Array(0..<windowFilled) : (1...pool).map { (windowNext - $0 + windowEvents) % windowEvents }
         for i in 0..<n {
-            let j = i + random.below(windowFilled - i)
+            let j = i + random.below(pool - i)
             indices.swapAt(i, j)
         }
         var rows = Array(indices[0..<n])

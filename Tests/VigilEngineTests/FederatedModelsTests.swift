@@ -72,11 +72,52 @@ import VigilTestKit
         #expect(ModelSet.average([(.forest(a), 0), (.forest(b), 0)]) == nil)
     }
 
+    /// The shipped topology's models, as one worker holds them.
+    static func cardPaymentsModels() throws -> ModelSet {
+        let t = try TopologyLoader.load(
+            path: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml").path)
+        let plan = try FeaturePlan(features: t.features, layout: EventLayout(schema: t.schema), state: t.state)
+        return ModelSet(specs: t.models, plan: plan)
+    }
+
+    /// A regression that adopts an average holding its peers' labels counts them towards joining
+    /// the ensemble; its own counts, its FedAvg weight, stay its own.
+    @Test func peersLabelsInAnAdoptedAverageCountTowardsReadiness() throws {
+        var models = try Self.cardPaymentsModels()
+        let m = try #require(models.versions.firstIndex { $0.hasPrefix("fraud_lr@") })
+        guard case .regression(let own) = models.model(m) else { throw SetupFailure(description: "not a regression") }
+        var peer = own
+        var row = FeatureMatrix(
+            names: own.featureNames, categoryNames: own.categoryNames, categoryBuckets: own.categoryBuckets)
+        row.reset(rows: 1)
+        for i in 0..<ModelSet.minimumLabels { peer.learn(row, row: 0, label: i < ModelSet.minimumPositives) }
+        #expect(!models.isReady(m))
+        var average = own
+        average.merge(peer, weight: 1)
+        models.adopt(m, .regression(average), since: .regression(own))
+        #expect(models.isReady(m), "the group has seen enough labels")
+        #expect(models.examples(m) == 0, "its own weight is still the labels it learned itself")
+    }
+
+    /// Every forest takes the instance's share of the stream, and keeps it when replaced.
+    @Test func forestsTakeTheStreamShareAndKeepItWhenReplaced() throws {
+        var models = try Self.cardPaymentsModels()
+        let m = try #require(models.versions.firstIndex { $0.hasPrefix("iforest@") })
+        models.setStreamShare(1.0 / 3)
+        guard case .forest(let forest) = models.model(m) else { throw SetupFailure(description: "not a forest") }
+        #expect(forest.streamShare == 1.0 / 3 && forest.activeWindow == forest.windowEvents / 3)
+        var fresh = forest
+        fresh.streamShare = 1
+        models.replace(m, with: .forest(fresh))
+        guard case .forest(let replaced) = models.model(m) else { throw SetupFailure(description: "not a forest") }
+        #expect(replaced.streamShare == 1.0 / 3)
+    }
+
     @Test func theSectionDecodesWithItsDefaults() throws {
         let cardPayments = try String(
             contentsOf: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml"), encoding: .utf8)
         let t = try TopologyLoader.parse(cardPayments + "\nfederation: { topic: vigil-models, every: 10s }\n")
-        #expect(t.federation == FederationSpec(topic: "vigil-models", every: .seconds(10), maxAge: .seconds(30)))
+        #expect(t.federation == FederationSpec(topic: "vigil-models", every: .seconds(10), maxAge: .seconds(100)))
         #expect(t.topics.last == "vigil-models")
         let later = try TopologyLoader.parse(cardPayments + "\nfederation: { topic: vigil-models, every: 20s }\n")
         let change = TopologyChange.between(t, later)

@@ -118,7 +118,7 @@ struct RolloutSetup {
         throws
     {
         let producer = try KafkaProducer(
-            configuration: KafkaProducerConfiguration(common: KafkaConfiguration(bootstrapServers: [brokers])),
+            configuration: Self.inputProducer(brokers),
             logger: .quiet)
         let topic = producer.topic(source)
         for (e, key) in zip(events, keys) {
@@ -139,12 +139,22 @@ struct RolloutSetup {
         if producer.failedCount > 0 { throw SetupFailure(description: "\(producer.failedCount) records not delivered") }
     }
 
+    /// The test input's producer: records wait up to 5 minutes for the broker, which three
+    /// engines, the producer and the broker sharing two cores can keep busy for tens of seconds,
+    /// and idempotence keeps them in order when a timed-out request is sent again.
+    static func inputProducer(_ brokers: String) -> KafkaProducerConfiguration {
+        var configuration = KafkaProducerConfiguration(common: KafkaConfiguration(bootstrapServers: [brokers]))
+        configuration.messageTimeout = .seconds(300)
+        configuration.idempotence = true
+        return configuration
+    }
+
     /// Produces a generated stream in its own order, labels among the events as they become
     /// known, at about `rate` records a second; returns the events and labels sent.
     @discardableResult
     func produceStream(_ config: TransactionStream.Config, rate: Int) throws -> (events: Int, labels: Int) {
         let producer = try KafkaProducer(
-            configuration: KafkaProducerConfiguration(common: KafkaConfiguration(bootstrapServers: [brokers])),
+            configuration: Self.inputProducer(brokers),
             logger: .quiet)
         let topic = producer.topic(source)
         let labelsTopic = producer.topic(labels)
@@ -170,7 +180,7 @@ struct RolloutSetup {
                 sent.labels += 1
             }
         }
-        try producer.close(deadline: .seconds(30))
+        try producer.close(deadline: .seconds(300))
         if producer.failedCount > 0 { throw SetupFailure(description: "\(producer.failedCount) records not delivered") }
         return sent
     }

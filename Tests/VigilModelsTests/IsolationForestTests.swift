@@ -55,6 +55,40 @@ import VigilTestKit
         #expect(taken.count == 17)
     }
 
+    /// A forest given a third of the stream grows its trees from the newest third of its window
+    /// and rebuilds them three times as often, so it spans the same stretch of the stream as one
+    /// forest that sees all of it: two thirds of a window after a shift, its trees know only the
+    /// new values, while a whole window's still split on the old ones.
+    @Test func aShareOfTheStreamShortensTheWindowToTheNewestEvents() {
+        let spec = IsolationForestSpec(trees: 10, sample: 32, windowEvents: 960)
+        var matrix = FeatureMatrix(names: ["x"])
+        matrix.reset(rows: 1)
+        func learning(_ share: Double) -> IsolationForest {
+            var forest = IsolationForest(features: ["x"], spec: spec, seed: 3)
+            forest.streamShare = share
+            var random = SeededRandom(seed: 9)
+            for i in 0..<1_600 {  // a full window around 0, then two thirds of one around 100
+                matrix.values = [(i < 960 ? 0 : 100) + random.unit()]
+                forest.learn(matrix, row: 0, label: nil)
+            }
+            return forest
+        }
+        /// Whether every split of every tree lies among the new values.
+        func splitsOnlyNewValues(_ forest: IsolationForest) -> Bool {
+            forest.forest.allSatisfy { tree in tree.nodes.allSatisfy { $0.feature < 0 || $0.value >= 100 } }
+        }
+        let third = learning(1.0 / 3)
+        let whole = learning(1)
+        #expect(third.activeWindow == 320 && whole.activeWindow == 960)
+        #expect(third.learnsUntilChange <= 32, "a tree rebuilt every 320 / 10 events")
+        let onlyNew = (third: splitsOnlyNewValues(third), whole: splitsOnlyNewValues(whole))
+        #expect(onlyNew.third)
+        #expect(!onlyNew.whole)
+        var small = IsolationForest(features: ["x"], spec: spec)
+        small.streamShare = 0.01
+        #expect(small.activeWindow == 32, "never fewer than `sample` events")
+    }
+
     /// Points far from a dense cloud score high, points inside it low, once the window holds
     /// `sample` events; before that every score is 0.5.
     @Test func isolatesOutliersAfterAShortWarmUp() {

@@ -26,6 +26,8 @@ public final class EngineStats: Sendable {
     let handoffsIn = Atomic<Int>(0)
     let handoffsOut = Atomic<Int>(0)
     let checkpointBytes = Atomic<Int>(0)
+    /// This instance's share of the source partitions, in millionths (the forests' window scale).
+    let streamShareMillionths = Atomic<Int>(1_000_000)
     /// Federation rounds that averaged at least one model with a peer's, and the peers the
     /// last round used.
     let federationRounds = Atomic<Int>(0)

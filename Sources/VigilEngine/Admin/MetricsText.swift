@@ -71,6 +71,10 @@ public enum MetricsText {
         out.sample("vigil_partition_handoffs_total", ["direction": "in"], Double(s.handoffsIn.load(ordering: .relaxed)))
         out.sample(
             "vigil_partition_handoffs_total", ["direction": "out"], Double(s.handoffsOut.load(ordering: .relaxed)))
+        out.gauge(
+            "vigil_stream_share",
+            "This instance's share of the source partitions: its forests keep that share of their window.",
+            Double(s.streamShareMillionths.load(ordering: .relaxed)) / 1e6)
         out.counter(
             "vigil_federation_rounds_total", "Federation rounds that averaged models with peers' models.",
             s.federationRounds.load(ordering: .relaxed))

@@ -15,6 +15,12 @@ struct ModelSet: Sendable {
     private var forests: [IsolationForest] = []
     private var countingForests: [CountingIsolationForest] = []
     private var regressions: [LogisticRegression] = []
+    /// Per regression, the labels its federation peers learned, as of the last average it
+    /// adopted: what its parameters hold beyond its own counts, so it joins the ensemble as soon
+    /// as the group has seen enough labels.
+    private var peerLabels: [Int: (labelled: Int, positives: Int)] = [:]
+    /// The forests' share of the stream (`setStreamShare`).
+    private(set) var streamShare = 1.0
     /// Each model's columns in the worker's matrices (they all share the plan's layout).
     private var bindings: [ColumnBinding] = []
 
@@ -80,7 +86,9 @@ struct ModelSet: Sendable {
         case .forest(let k): return forests[k].isWarm
         case .countingForest(let k): return countingForests[k].isWarm
         case .regression(let k):
-            return regressions[k].labelled >= Self.minimumLabels && regressions[k].positives >= Self.minimumPositives
+            let peers = peerLabels[k] ?? (0, 0)
+            return regressions[k].labelled + peers.labelled >= Self.minimumLabels
+                && regressions[k].positives + peers.positives >= Self.minimumPositives
         }
     }
 
@@ -159,9 +167,15 @@ struct ModelSet: Sendable {
     mutating func reset(_ m: Int) {
         let fresh = ModelSet(specs: [specs[m]], plan: plan)
         switch (slots[m], fresh.slots[0]) {
-        case (.forest(let k), .forest(let j)): forests[k] = fresh.forests[j]
-        case (.countingForest(let k), .countingForest(let j)): countingForests[k] = fresh.countingForests[j]
-        case (.regression(let k), .regression(let j)): regressions[k] = fresh.regressions[j]
+        case (.forest(let k), .forest(let j)):
+            forests[k] = fresh.forests[j]
+            forests[k].streamShare = streamShare
+        case (.countingForest(let k), .countingForest(let j)):
+            countingForests[k] = fresh.countingForests[j]
+            countingForests[k].streamShare = streamShare
+        case (.regression(let k), .regression(let j)):
+            regressions[k] = fresh.regressions[j]
+            peerLabels[k] = nil
         default: preconditionFailure("a spec builds its own kind")
         }
     }
@@ -209,6 +223,8 @@ struct ModelSet: Sendable {
             countingForests[k].adoptTrees(of: model, at: 0..<model.trees)
         case (.regression(let k), .regression(let model), .regression(let before)):
             regressions[k].adopt(model, since: before)
+            // The average's counts are the sums over every replica, this one's copy included.
+            peerLabels[k] = (max(0, model.labelled - before.labelled), max(0, model.positives - before.positives))
         default: preconditionFailure("an average is adopted by a model of its own kind")
         }
     }
@@ -276,10 +292,24 @@ struct ModelSet: Sendable {
     /// Replaces model `m` with a decoded one of the same kind.
     mutating func replace(_ m: Int, with decoded: Decoded) {
         switch (slots[m], decoded) {
-        case (.forest(let k), .forest(let model)): forests[k] = model
-        case (.countingForest(let k), .countingForest(let model)): countingForests[k] = model
-        case (.regression(let k), .regression(let model)): regressions[k] = model
+        case (.forest(let k), .forest(let model)):
+            forests[k] = model
+            forests[k].streamShare = streamShare
+        case (.countingForest(let k), .countingForest(let model)):
+            countingForests[k] = model
+            countingForests[k].streamShare = streamShare
+        case (.regression(let k), .regression(let model)):
+            regressions[k] = model
+            peerLabels[k] = nil
         default: preconditionFailure("a decoded model replaces one of its own kind")
         }
+    }
+
+    /// Sets the share of the stream the forests learn from (`IsolationForest.streamShare`): the
+    /// instance's share of the source partitions. Models replaced or reset later take it too.
+    mutating func setStreamShare(_ share: Double) {
+        streamShare = share
+        for k in forests.indices { forests[k].streamShare = share }
+        for k in countingForests.indices { countingForests[k].streamShare = share }
     }
 }

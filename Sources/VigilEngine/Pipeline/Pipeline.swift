@@ -139,4 +139,9 @@ public final class Pipeline: @unchecked Sendable {
         for ring in rings { ring.close() }
         running.wait()
     }
+
+    /// Every worker's forests take `share` as their share of the stream (ingest thread).
+    func setStreamShare(_ share: Double) {
+        for ring in rings { _ = ring.push(.control { worker in worker.models.setStreamShare(share) }) }
+    }
 }

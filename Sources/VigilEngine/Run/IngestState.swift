@@ -1,10 +1,11 @@
 import Synchronization
+import VigilKafka
 
 /// What the ingest thread owns.
 ///
-/// `@unchecked Sendable` invariant: `pipelineBox`, `positions`, `endTracker` and `retired` are
-/// touched by the ingest thread only (`run()`'s thread), and read by others only after `run()`
-/// returned; `installed` is behind a mutex.
+/// `@unchecked Sendable` invariant: `pipelineBox`, `positions`, `endTracker`, `retired` and the
+/// share of the stream are touched by the ingest thread only (`run()`'s thread), and read by
+/// others only after `run()` returned; `installed` is behind a mutex.
 final class IngestState: @unchecked Sendable {
     let sourceTopics: Set<String>
     private var pipelineBox: Pipeline?
@@ -24,9 +25,35 @@ final class IngestState: @unchecked Sendable {
     var pipeline: Pipeline { pipelineBox! }
     var hasPipeline: Bool { pipelineBox != nil }
 
-    /// Makes `pipeline` (started) the running one.
+    /// Makes `pipeline` (started) the running one, its forests set to this instance's share of
+    /// the stream.
     func install(_ pipeline: Pipeline) {
         pipelineBox = pipeline
         installed.withLock { $0 = (pipeline.modelVersions, pipeline.gauges) }
+        if streamShare != 1 { pipeline.setStreamShare(streamShare) }
+    }
+
+    // MARK: Share of the stream
+
+    /// Partitions of the source topics in all (0 when unknown).
+    var sourcePartitions = 0
+    /// The source partitions this instance holds.
+    private(set) var ownedSources = Set<TopicPartition>()
+    /// `ownedSources` as a share of `sourcePartitions`: what the forests' windows are scaled by.
+    private(set) var streamShare = 1.0
+
+    /// Counts partitions in or out of this instance's assignment and, when its share of the
+    /// stream changes, has the running pipeline's forests take it. Returns the new share, or nil
+    /// when it did not change.
+    func assignment(adding: [TopicPartition] = [], removing: [TopicPartition] = []) -> Double? {
+        ownedSources.formUnion(adding.filter { sourceTopics.contains($0.topic) })
+        ownedSources.subtract(removing)
+        let share =
+            sourcePartitions > 0 && !ownedSources.isEmpty
+            ? min(1, Double(ownedSources.count) / Double(sourcePartitions)) : 1
+        guard share != streamShare else { return nil }
+        streamShare = share
+        if hasPipeline { pipeline.setStreamShare(share) }
+        return share
     }
 }

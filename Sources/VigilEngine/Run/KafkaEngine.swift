@@ -224,11 +224,13 @@ public final class KafkaEngine: Sendable {
                 "Rollout restored",
                 metadata: ["roles": "\(reloads.topology.models.map { "\($0.name)=\($0.role.rawValue)" })"])
         }
+        ingest.sourcePartitions = sourcePartitionCount()
         consumer.setRebalanceHandler(
             RebalanceHandler(
                 assigning: { [self] partitions in
                     let starts = handoff.assigning(partitions, pipeline: ingest.pipeline)
                     ingest.positions.assigned(starts)
+                    sharedStream(ingest.assignment(adding: partitions))
                     return starts
                 },
                 revoking: { [self] partitions, lost in
@@ -236,6 +238,7 @@ public final class KafkaEngine: Sendable {
                         partitions, lost: lost, pipeline: ingest.pipeline, next: ingest.positions.next,
                         consumer: consumer)
                     ingest.positions.revoked(partitions)
+                    sharedStream(ingest.assignment(removing: partitions))
                 }))
         do {
             try consumer.subscribe(topics: sourceTopics)

@@ -10,13 +10,14 @@ public struct FederationSpec: Sendable, Hashable {
     /// How often parameters are published and averaged. Key `every` (default 30s, 1s...1h).
     public var every: Duration = .seconds(30)
     /// A peer's parameters older than this are left out of the average (a stopped instance).
-    /// Key `max_age` (default three times `every`, `every`...1d).
+    /// Key `max_age` (default ten times `every`, `every`...1d: under load a round can take several
+    /// times `every`, and a live peer must not drop out).
     public var maxAge: Duration
 
     public init(topic: String, every: Duration = .seconds(30), maxAge: Duration? = nil) {
         self.topic = topic
         self.every = every
-        self.maxAge = maxAge ?? every * 3
+        self.maxAge = maxAge ?? every * 10
     }
 
     static func decode(_ o: ConfigObject) -> FederationSpec? {
