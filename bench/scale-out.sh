@@ -7,7 +7,8 @@
 #   2. a single instance fed live at RATE events/s for DURATION seconds, with labels 1–20 s after
 #      their events: the ROC-AUC of its final scores against the generator's truth;
 #   3. the same feed into three instances with `federation:` (every 5 s): a fourth joins after a
-#      third of the feed, and one of the first three is SIGKILLed after two thirds.
+#      third of the feed, and one of the first three is SIGKILLed after two thirds, or 5 s after
+#      the fourth holds its partitions if that is later (so the two rebalances do not overlap).
 #      - rebalance pause: for each partition that moved to the joining instance, the longest gap
 #        between two finished records around the join (the feed keeps every partition busy),
 #        the largest over those partitions;
@@ -110,6 +111,15 @@ feed() {
   pids+=("$LAST")
 }
 
+# `holds RUN NAME`: until instance NAME of RUN holds at least one partition.
+holds() {
+  local end=$((SECONDS + 120))
+  until grep -q 'partitions=\[[^]]' <(grep "Partitions assigned" "$OUT/$1-$2.log" 2>/dev/null); do
+    if ((SECONDS > end)); then log "timed out waiting for $2 of $1 to hold partitions"; return 1; fi
+    sleep 0.5
+  done
+}
+
 # `members RUN N`: until N instances of RUN hold partitions.
 members() {
   local end=$((SECONDS + 120))
@@ -129,16 +139,21 @@ wait_for one "$live_events" 300
 stop_all "$a"
 
 topology fed fed >/dev/null
-log "three instances with federation, fed at $RATE events/s; d joins at $((DURATION / 3)) s, b is killed at $((2 * DURATION / 3)) s"
+log "three instances with federation, fed at $RATE events/s; d joins at $((DURATION / 3)) s, b is killed at $((2 * DURATION / 3)) s or 5 s after d holds partitions"
 start fed a; a=$LAST
 start fed b; b=$LAST
 start fed c; c=$LAST
 members fed 3
 feed fed; f=$LAST
+fed_start=$SECONDS
 sleep $((DURATION / 3))
 t_join="$(now_ms)"
 start fed d; d=$LAST
-sleep $((DURATION / 3))
+# The kill waits until d holds its partitions, and 5 s more: in the first runs the join's
+# second cooperative round overlapped the kill and waited out the killed member's session.
+holds fed d
+rest=$((fed_start + 2 * DURATION / 3 - SECONDS))
+sleep $((rest > 5 ? rest : 5))
 t_kill="$(now_ms)"
 kill -9 "$b"
 wait "$f"
@@ -179,11 +194,12 @@ one, fed = read("one"), read("fed")
 auc_one, n_one = auc(one)
 auc_fed, n_fed = auc(fed)
 
-# Partitions that moved to d, and the longest gap between finished records of each around the join.
-moved = sorted({r[1] for r in fed if r[0] == "d"})
+# Partitions that moved to d at the join (before the kill), and the longest gap between finished
+# records of each from the join to the kill.
+moved = sorted({r[1] for r in fed if r[0] == "d" and r[5] < t_kill})
 pauses = {}
 for p in moved:
-    times = sorted(r[5] for r in fed if r[1] == p and t_join - 2000 <= r[5] <= t_join + 30000)
+    times = sorted(r[5] for r in fed if r[1] == p and t_join - 2000 <= r[5] < t_kill)
     pauses[p] = max((b - a for a, b in zip(times, times[1:])), default=0)
 typical = sorted(b - a for p in range(6)
                  for times in [sorted(r[5] for r in fed if r[1] == p and r[5] < t_join)]
