@@ -140,12 +140,10 @@ struct RolloutSetup {
     }
 
     /// The test input's producer: records wait up to 5 minutes for the broker, which three
-    /// engines, the producer and the broker sharing two cores can keep busy for tens of seconds,
-    /// and idempotence keeps them in order when a timed-out request is sent again.
+    /// engines, the producer and the broker sharing two cores can keep busy for tens of seconds.
     static func inputProducer(_ brokers: String) -> KafkaProducerConfiguration {
         var configuration = KafkaProducerConfiguration(common: KafkaConfiguration(bootstrapServers: [brokers]))
         configuration.messageTimeout = .seconds(300)
-        configuration.idempotence = true
         return configuration
     }
 
