@@ -44,10 +44,11 @@ public struct CountingIsolationForest: OnlineModel, Equatable {
     /// `windowEvents`, so the forest describes the same stretch of the stream however many
     /// instances share it. Not checkpointed: the engine sets it again on every assignment.
     public var streamShare = 1.0 {
-        didSet {
-            growth = exp2(1 / max(Double(sample), Double(windowEvents) * min(1, max(0, streamShare))))
-        }
+        didSet { growth = Self.growth(halfLife: Double(windowEvents) * min(1, max(0, streamShare)), sample: sample) }
     }
+
+    /// The per-event growth of new weight for a half-life of `halfLife` events (at least `sample`).
+    private static func growth(halfLife: Double, sample: Int) -> Double { exp2(1 / max(Double(sample), halfLife)) }
     /// Total mass (current scale) of all events learned.
     private var total = 0.0
     public private(set) var learned = 0
@@ -74,7 +75,7 @@ public struct CountingIsolationForest: OnlineModel, Equatable {
         low = Array(repeating: .infinity, count: features.count)
         high = Array(repeating: -.infinity, count: features.count)
         random = SeededRandom(seed: seed)
-        growth = exp2(1 / Double(windowEvents))
+        growth = Self.growth(halfLife: Double(windowEvents), sample: spec.sample)
     }
 
     var dimensions: Int { featureNames.count }

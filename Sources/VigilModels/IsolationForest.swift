@@ -40,12 +40,16 @@ public struct IsolationForest: OnlineModel, Equatable {
     /// most recent events, and rebuilt that much sooner, so the forest describes the same stretch
     /// of the stream however many instances share it (docs/scaling.md). Not checkpointed: the
     /// engine sets it again on every assignment.
-    public var streamShare = 1.0
-
-    /// The events trees are grown from: `windowEvents` scaled by `streamShare`, at least `sample`.
-    public var activeWindow: Int {
-        min(windowEvents, max(sample, Int((Double(windowEvents) * min(1, max(0, streamShare))).rounded())))
+    public var streamShare = 1.0 {
+        didSet {
+            activeWindow = min(
+                windowEvents, max(sample, Int((Double(windowEvents) * min(1, max(0, streamShare))).rounded())))
+        }
     }
+
+    /// The events trees are grown from: `windowEvents` scaled by `streamShare`, at least `sample`
+    /// (kept, not computed: the learning path reads it for every event).
+    public private(set) var activeWindow: Int
 
     /// One isolation tree, nodes in an array; children of node i are `left` and `left + 1`.
     struct Tree: Sendable, Equatable {
@@ -76,6 +80,7 @@ public struct IsolationForest: OnlineModel, Equatable {
         trees = spec.trees
         sample = spec.sample
         windowEvents = max(spec.windowEvents, spec.sample)
+        activeWindow = windowEvents
         window = Array(repeating: 0, count: windowEvents * features.count)
         random = SeededRandom(seed: seed)
     }

@@ -15,10 +15,11 @@ struct ModelSet: Sendable {
     private var forests: [IsolationForest] = []
     private var countingForests: [CountingIsolationForest] = []
     private var regressions: [LogisticRegression] = []
-    /// Per regression, the labels its federation peers learned, as of the last average it
-    /// adopted: what its parameters hold beyond its own counts, so it joins the ensemble as soon
-    /// as the group has seen enough labels.
-    private var peerLabels: [Int: (labelled: Int, positives: Int)] = [:]
+    /// Per regression (indexed like `regressions`), the labels its federation peers learned, as
+    /// of the last average it adopted: what its parameters hold beyond its own counts, so it
+    /// joins the ensemble as soon as the group has seen enough labels. An array, not a
+    /// dictionary: `isReady` reads it for every event.
+    private var peerLabels: [(labelled: Int, positives: Int)] = []
     /// The forests' share of the stream (`setStreamShare`).
     private(set) var streamShare = 1.0
     /// Each model's columns in the worker's matrices (they all share the plan's layout).
@@ -47,6 +48,7 @@ struct ModelSet: Sendable {
             case .logisticRegression(let lr):
                 let categories = zip(plan.categoryNames, plan.categoryBuckets).filter { wanted?.contains($0.0) ?? true }
                 slots.append(.regression(regressions.count))
+                peerLabels.append((0, 0))
                 regressions.append(
                     LogisticRegression(
                         features: numeric, categories: categories.map { (name: $0.0, buckets: $0.1) },
@@ -86,7 +88,7 @@ struct ModelSet: Sendable {
         case .forest(let k): return forests[k].isWarm
         case .countingForest(let k): return countingForests[k].isWarm
         case .regression(let k):
-            let peers = peerLabels[k] ?? (0, 0)
+            let peers = peerLabels[k]
             return regressions[k].labelled + peers.labelled >= Self.minimumLabels
                 && regressions[k].positives + peers.positives >= Self.minimumPositives
         }
@@ -175,7 +177,7 @@ struct ModelSet: Sendable {
             countingForests[k].streamShare = streamShare
         case (.regression(let k), .regression(let j)):
             regressions[k] = fresh.regressions[j]
-            peerLabels[k] = nil
+            peerLabels[k] = (0, 0)
         default: preconditionFailure("a spec builds its own kind")
         }
     }
@@ -300,7 +302,7 @@ struct ModelSet: Sendable {
             countingForests[k].streamShare = streamShare
         case (.regression(let k), .regression(let model)):
             regressions[k] = model
-            peerLabels[k] = nil
+            peerLabels[k] = (0, 0)
         default: preconditionFailure("a decoded model replaces one of its own kind")
         }
     }
