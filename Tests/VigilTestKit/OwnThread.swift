@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 
 /// Runs each test of a suite on a thread of its own, so that the blocking work of one test
@@ -36,13 +35,16 @@ extension Trait where Self == OwnThread {
 }
 
 /// A task executor with one thread, which runs its jobs in the order they came.
+///
+/// The queue is guarded by the condition's own lock, a pthread mutex, which the thread sanitizer
+/// sees. CI's sanitizer run once reported a race on a queue guarded by Synchronization's `Mutex`,
+/// with both accesses inside it: the sanitizer listed only the condition as held.
 final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
-    private struct Queue {
-        var jobs: [UnownedJob] = []
-        var finished = false
-    }
-    private let queue = Mutex(Queue())
     private let ready = NSCondition()
+    /// Guarded by `ready`.
+    private var jobs: [UnownedJob] = []
+    /// Guarded by `ready`.
+    private var finished = false
 
     init(name: String) {
         let thread = Thread { [self] in loop(name: name) }
@@ -52,16 +54,14 @@ final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        let accepted = queue.withLock { q -> Bool in
-            guard !q.finished else { return false }
-            q.jobs.append(job)
-            return true
-        }
+        ready.lock()
+        let accepted = !finished
         if accepted {
-            ready.lock()
+            jobs.append(job)
             ready.signal()
-            ready.unlock()
-        } else {
+        }
+        ready.unlock()
+        if !accepted {
             // A job that comes after the test's scope ended still runs, on a thread of its own.
             let executor = asUnownedTaskExecutor()
             Thread { job.runSynchronously(on: executor) }.start()
@@ -70,8 +70,8 @@ final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
 
     /// Lets the thread end once the jobs already queued have run.
     func finish() {
-        queue.withLock { $0.finished = true }
         ready.lock()
+        finished = true
         ready.signal()
         ready.unlock()
     }
@@ -82,18 +82,13 @@ final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
         let executor = asUnownedTaskExecutor()
         while true {
             ready.lock()
-            var next: (jobs: [UnownedJob], finished: Bool) = ([], false)
-            while true {
-                next = queue.withLock { q in
-                    defer { q.jobs.removeAll(keepingCapacity: true) }
-                    return (q.jobs, q.finished)
-                }
-                if !next.jobs.isEmpty || next.finished { break }
-                ready.wait()
-            }
+            while jobs.isEmpty && !finished { ready.wait() }
+            let next = jobs
+            let done = finished
+            jobs.removeAll(keepingCapacity: true)
             ready.unlock()
-            for job in next.jobs { job.runSynchronously(on: executor) }
-            if next.finished && next.jobs.isEmpty { return }
+            for job in next { job.runSynchronously(on: executor) }
+            if done && next.isEmpty { return }
         }
     }
 }
