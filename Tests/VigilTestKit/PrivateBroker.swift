@@ -75,11 +75,23 @@ public final class PrivateBroker: @unchecked Sendable {
     /// Stops the broker (SIGTERM, then SIGKILL after 5 s) and waits for it to exit.
     public func stop() {
         guard let p = process, p.isRunning else { return }
+        kill(p.processIdentifier, SIGCONT)  // a paused broker would not act on SIGTERM
         p.terminate()
         for _ in 0..<50 where p.isRunning { usleep(100_000) }
         if p.isRunning { kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()
         process = nil
+    }
+
+    /// Freezes the broker (SIGSTOP): connections stay open and requests go unanswered, as with a
+    /// broker stalled by its host, until `resume()`.
+    public func pause() {
+        if let p = process, p.isRunning { kill(p.processIdentifier, SIGSTOP) }
+    }
+
+    /// Lets a paused broker run again (SIGCONT).
+    public func resume() {
+        if let p = process, p.isRunning { kill(p.processIdentifier, SIGCONT) }
     }
 
     /// Creates a topic with the broker's own command line (no Kafka client involved). A topic

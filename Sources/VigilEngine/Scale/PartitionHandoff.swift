@@ -24,6 +24,8 @@ final class PartitionHandoff: Sendable {
     private let stats: EngineStats
     private let logger: Logger
     private let lastSequence = Atomic<UInt64>(0)
+    /// Partitions this instance lost, and where it stood in each.
+    let lostHere = LostPartitions()
     /// How long a revoke waits for the outputs of the records read from the partitions leaving.
     static let drainTimeout = Duration.seconds(30)
 
@@ -54,9 +56,11 @@ final class PartitionHandoff: Sendable {
     /// Loads the newest state of each assigned source partition into `pipeline` (before any of
     /// its records) and returns where each of them starts reading. A partition with no state
     /// stored, or none that loads, starts from the group's committed offset with empty windows,
-    /// and the log says so.
+    /// and the log says so. A partition this instance lost comes back where it stood, with the
+    /// windows it kept, unless a newer state is stored.
     func assigning(_ partitions: [TopicPartition], pipeline: Pipeline) -> [TopicPartition: Int64] {
         let sources = Set(partitions.filter { sourceTopics.contains($0.topic) })
+        let back = lostHere.assigned(sources)
         guard isEnabled, let store, !sources.isEmpty else { return [:] }
         let start = ContinuousClock.now
         let found: [TopicPartition: [CheckpointStore.Stored]]
@@ -87,6 +91,14 @@ final class PartitionHandoff: Sendable {
                         "Partition state does not load; trying an older one",
                         metadata: ["partition": "\(tp)", "sequence": "\(stored.sequence)", "error": "\(error)"])
                 }
+            }
+            if let here = back[tp], here >= best?.offset ?? -1 {
+                // Lost here and no one stored anything newer: the windows kept here, and the
+                // models, hold every record before `here`; reading from an older record would
+                // have them learn those records twice.
+                starts[tp] = here
+                loaded.append("\(tp)@\(here): kept here since the loss")
+                continue
             }
             guard let best else {
                 loaded.append("\(tp): none")
@@ -119,10 +131,12 @@ final class PartitionHandoff: Sendable {
         let groups = Set(sources.map(keyGroups.group))
         if lost {
             // Kept: if the partition comes back here with no newer state stored (a session lost
-            // to a slow broker), reading resumes from the committed offset with these windows,
-            // as before partitions moved; a stored state, when there is one, replaces them.
+            // to a slow broker), reading resumes where this instance stood, with these windows;
+            // a stored state, when there is one, replaces them. No checkpoint is cut until the
+            // next assignment (LostPartitions).
+            lostHere.lost(sources, next: next)
             logger.notice(
-                "Partitions lost: their windows stay until a stored state replaces them",
+                "Partitions lost: their windows stay until a stored state replaces them, and checkpoints wait for the next assignment",
                 metadata: ["partitions": "\(sources)"])
             return
         }

@@ -68,7 +68,7 @@ final class CheckpointCoordinator: Sendable {
 
     /// Between two batches: starts warming for a due checkpoint, or cuts one that is warm.
     func tick(pipeline: Pipeline, offsets: () -> [SourceOffset]) {
-        guard store != nil else { return }
+        guard store != nil, !awaitingAssignment else { return }
         let now = clock.now
         switch cycle.withLock({ $0.tick(now: now) }) {
         case .none: return
@@ -85,15 +85,25 @@ final class CheckpointCoordinator: Sendable {
     }
 
     /// A checkpoint now (`POST /checkpoint`): cut at once, write in the background.
-    /// - Throws: `.checkpointsDisabled`, or `.checkpointInProgress` while one is under way.
+    /// - Throws: `.checkpointsDisabled`, or `.checkpointInProgress` while one is under way or
+    ///   while partitions lost are not assigned again.
     func request(_ reason: CheckpointReason, pipeline: Pipeline, offsets: () -> [SourceOffset]) throws(EngineError) {
         guard store != nil else { throw EngineError(.checkpointsDisabled, "the topology has no checkpoints section") }
+        guard !awaitingAssignment else {
+            throw EngineError(
+                .checkpointInProgress, "partitions were lost: checkpoints wait until the group assigns partitions again"
+            )
+        }
         let now = clock.now
         guard case .cut = cycle.withLock({ $0.request(reason, now: now) }) else {
             throw EngineError(.checkpointInProgress, "a checkpoint is already being taken")
         }
         cut(pipeline, reason: reason, offsets: offsets())
     }
+
+    /// Whether partitions were lost and not yet assigned again: the models hold records of
+    /// partitions whose positions a checkpoint could not name, so none is cut meanwhile.
+    private var awaitingAssignment: Bool { handoff?.lostHere.awaitingAssignment ?? false }
 
     private func cut(_ pipeline: Pipeline, reason: CheckpointReason, offsets: [SourceOffset]) {
         let cutAt = ContinuousClock.now
@@ -121,6 +131,12 @@ final class CheckpointCoordinator: Sendable {
     ) {
         guard store != nil else { return }
         waitForWrites()
+        guard !awaitingAssignment else {
+            logger.notice(
+                "Checkpoint skipped: partitions were lost and not assigned again; the previous checkpoint stands",
+                metadata: ["reason": "\(reason.rawValue)"])
+            return
+        }
         let now = clock.now
         // A due checkpoint that warmed meanwhile is superseded by this one.
         guard case .cut = cycle.withLock({ $0.request(reason, now: now, superseding: true) }) else { return }
@@ -158,6 +174,14 @@ final class CheckpointCoordinator: Sendable {
                 "Checkpoint abandoned: outputs before the cut were not acknowledged in time",
                 metadata: ["timeout": "\(Self.acknowledgementTimeout)", "waiting": "\(unacknowledged(wanted))"])
             stats.checkpointsFailed.add(1, ordering: .relaxed)
+            return
+        }
+        guard !awaitingAssignment else {
+            // Cut before the loss: the lost partitions' windows would go unpublished, and the
+            // models would be ahead of the windows any restore could load for them.
+            logger.notice(
+                "Checkpoint abandoned: partitions were lost while it was written; the next one follows the next assignment"
+            )
             return
         }
         var states = states
