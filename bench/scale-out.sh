@@ -7,8 +7,9 @@
 #   2. a single instance fed live at RATE events/s for DURATION seconds, with labels 1–20 s after
 #      their events: the ROC-AUC of its final scores against the generator's truth;
 #   3. the same feed into three instances with `federation:` (every 5 s): a fourth joins after a
-#      third of the feed, and one of the first three is SIGKILLed after two thirds, or 5 s after
-#      the fourth holds its partitions if that is later (so the two rebalances do not overlap).
+#      third of the feed, and one of the first three is SIGKILLed after two thirds, or once the
+#      fourth holds partitions and no assignment has changed for 5 s if that is later (so the
+#      two rebalances do not overlap).
 #      - rebalance pause: for each partition that moved to the joining instance, the longest gap
 #        between two finished records around the join (the feed keeps every partition busy),
 #        the largest over those partitions;
@@ -120,6 +121,19 @@ holds() {
   done
 }
 
+# `settled RUN`: until no instance of RUN has logged an assignment change for 5 s. Tansu runs a
+# cooperative rebalance in several rounds, and a kill during them measures the rounds (the
+# killed member's session is waited out), not the handoff.
+settled() {
+  local end=$((SECONDS + 120)) last
+  while :; do
+    last="$(grep -h -E "Partitions (assigned|revoked|lost)" "$OUT/$1"-*.log 2>/dev/null | awk '{ print $1 }' | sort | tail -1)"
+    if [[ -n "$last" ]] && (($(date +%s) - $(date -d "$last" +%s) >= 5)); then return 0; fi
+    if ((SECONDS > end)); then log "timed out waiting for the group of $1 to settle"; return 1; fi
+    sleep 0.5
+  done
+}
+
 # `members RUN N`: until N instances of RUN hold partitions.
 members() {
   local end=$((SECONDS + 120))
@@ -139,7 +153,7 @@ wait_for one "$live_events" 300
 stop_all "$a"
 
 topology fed fed >/dev/null
-log "three instances with federation, fed at $RATE events/s; d joins at $((DURATION / 3)) s, b is killed at $((2 * DURATION / 3)) s or 5 s after d holds partitions"
+log "three instances with federation, fed at $RATE events/s; d joins at $((DURATION / 3)) s, b is killed at $((2 * DURATION / 3)) s or once the group has settled after the join"
 start fed a; a=$LAST
 start fed b; b=$LAST
 start fed c; c=$LAST
@@ -149,11 +163,13 @@ fed_start=$SECONDS
 sleep $((DURATION / 3))
 t_join="$(now_ms)"
 start fed d; d=$LAST
-# The kill waits until d holds its partitions, and 5 s more: in the first runs the join's
-# second cooperative round overlapped the kill and waited out the killed member's session.
+# The kill waits until d holds partitions and the group has settled: in earlier runs a later
+# cooperative round overlapped the kill (it waited out the killed member's session) or had
+# already taken b's partitions away.
 holds fed d
+settled fed
 rest=$((fed_start + 2 * DURATION / 3 - SECONDS))
-sleep $((rest > 5 ? rest : 5))
+sleep $((rest > 0 ? rest : 0))
 t_kill="$(now_ms)"
 kill -9 "$b"
 wait "$f"
