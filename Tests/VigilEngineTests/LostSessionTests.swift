@@ -22,11 +22,11 @@ struct LostSessionTests {
             "lost", source: reference.source, every: "1h", everyEvents: 15_000, admin: true, brokers: broker.address)
         let port = try #require(stalled.adminPort)
         let run = try RunningVigil(OperationsTests.runArguments(stalled))
-        for (part, checkpoints) in [(0..<16_000, 1.0), (16_000..<20_000, 1.0)] {
+        for part in [0..<16_000, 16_000..<20_000] {
             try await offPool { try reference.produce(Array(data.events[part]), keys: Array(data.cards[part])) }
             let read = await run.waitForStatus(port: port, timeout: .seconds(180)) {
                 ($0.number("events") ?? 0) >= Double(part.upperBound)
-                    && ($0.number("checkpoints_written") ?? 0) >= checkpoints
+                    && ($0.number("checkpoints_written") ?? 0) >= 1
             }
             #expect(read != nil, "\(run.stderr.suffix(3000))")
         }

@@ -128,7 +128,7 @@ struct OperationsTests {
             for name in a.sectionNames(worker: w) {
                 let (x, y) = (a.section(name, worker: w) ?? [], b.section(name, worker: w) ?? [])
                 let firstDifference = zip(x, y).enumerated().first { $0.element.0 != $0.element.1 }?.offset
-                let same = x == y
+                let same = x == y  // a Bool: a failure must not print both sections byte by byte
                 #expect(
                     same,
                     "worker \(w): \(name) differs after \(what) (sizes \(x.count), \(y.count); first difference at byte \(firstDifference.map(String.init) ?? "-"))"
