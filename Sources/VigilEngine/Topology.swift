@@ -44,6 +44,9 @@ public struct Topology: Sendable {
     /// Roles decided at run time by promotions and rollbacks (not a key of the file: the engine
     /// sets it from its checkpoints and its `models` commands).
     public internal(set) var rollout: RolloutOverride? = nil
+    /// The SHA-256 (hex) of the file's canonical form (`TopologyHash`): what run manifests and
+    /// alerts name the configuration by. nil for a topology built in code.
+    public internal(set) var configHash: String? = nil
 }
 
 extension Topology {

@@ -45,9 +45,10 @@ public enum TopologyLoader {
             throw ValidationError(file: file, issues: [yamlIssue(error)])
         }
         let diagnostics = ConfigDiagnostics()
-        guard let topology = Topology.decode(root, diagnostics), diagnostics.isEmpty else {
+        guard var topology = Topology.decode(root, diagnostics), diagnostics.isEmpty else {
             throw ValidationError(file: file, issues: inFileOrder(diagnostics.issues))
         }
+        topology.configHash = TopologyHash.of(root)
         return topology
     }
 

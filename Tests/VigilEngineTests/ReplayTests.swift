@@ -147,6 +147,7 @@ import VigilTestKit
             #expect(a["alert_id"] as? String == AlertWriter.alertID(position, versions: expected))
             #expect((a["features"] as? [[String: Any]])?.count == Self.topology.alerts.explain)
             #expect((a["score"] as! Double) >= (a["threshold"] as! Double))
+            #expect(a["topology_hash"] as? String == Self.topology.configHash, "alerts name the configuration")
             ids.insert(a["alert_id"] as! String)
         }
         #expect(ids.count == alerts.count, "alert ids are unique per record")

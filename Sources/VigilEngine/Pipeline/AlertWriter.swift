@@ -5,6 +5,8 @@ import VigilModels
 /// fixed, numbers in their shortest round-trip form, so equal alerts are equal bytes.
 struct AlertWriter: Sendable {
     let topology: String
+    /// The topology file's `configHash`, written as `topology_hash` when known (reloadable).
+    var topologyHash: String?
     let names: [String]
     let versions: [String]
     var roles: [ModelSpec.Role]
@@ -32,6 +34,11 @@ struct AlertWriter: Sendable {
         out += id.utf8
         out += #"","topology":"#.utf8
         JSONText.string(topology, into: &out)
+        if let topologyHash {
+            out += #","topology_hash":""#.utf8
+            out += topologyHash.utf8
+            out.append(0x22)
+        }
         out += #","event_id":"#.utf8
         chunk.appendIDJSON(i, to: &out)
         out += #","entity":""#.utf8

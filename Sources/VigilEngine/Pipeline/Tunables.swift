@@ -8,6 +8,7 @@ struct Tunables: Sendable {
     var canaryShares: [Double?]
     var roles: [ModelSpec.Role]
     var explain: Int
+    var topologyHash: String?
     /// Travels with the roles, so each checkpoint holds the override they came from.
     var rollout: RolloutOverride?
 
@@ -17,6 +18,7 @@ struct Tunables: Sendable {
         canaryShares = topology.models.map { $0.role == .canary ? ($0.canaryShare ?? 0) : nil }
         roles = topology.models.map(\.role)
         explain = topology.alerts.explain
+        topologyHash = topology.configHash
         rollout = topology.rollout
     }
 }
@@ -30,6 +32,7 @@ extension Worker {
         canaryShares = tunables.canaryShares
         writer.roles = tunables.roles
         writer.explain = tunables.explain
+        writer.topologyHash = tunables.topologyHash
         rollout = tunables.rollout
     }
 }

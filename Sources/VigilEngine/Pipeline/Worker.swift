@@ -112,7 +112,8 @@ final class Worker: @unchecked Sendable {
         ensemble = Ensemble(weights: tunables.weights, minimumScores: Self.minimumEnsembleScores)
         threshold = AlertThreshold(topology.threshold)
         writer = AlertWriter(
-            topology: topology.name, names: topology.models.map(\.name), versions: models.versions,
+            topology: topology.name, topologyHash: topology.configHash, names: topology.models.map(\.name),
+            versions: models.versions,
             roles: topology.models.map(\.role), explain: topology.alerts.explain)
         self.sink = sink
         let labelSources = topology.models.compactMap(\.kind.labels)
