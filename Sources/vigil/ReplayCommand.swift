@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VigilCore
 import VigilEngine
 
 /// `vigil replay`: the whole pipeline from a file to files, no broker needed.
@@ -8,10 +9,11 @@ struct ReplayCommand: ParsableCommand {
         commandName: "replay",
         abstract: "Run a topology's pipeline over a JSON-lines file of events, writing scores and alerts to files.")
 
-    @OptionGroup var topology: TopologyOption
+    @Option(help: "Topology file (with --verify: the manifest's).")
+    var topology: String?
 
-    @Option(help: "Events, one JSON object per line.")
-    var input: String
+    @Option(help: "Events, one JSON object per line (with --verify: the manifest's).")
+    var input: String?
 
     @Option(help: "Write one score line per input event here, in input order ('-' for standard output).")
     var scores: String?
@@ -25,10 +27,34 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .customLong("dead-letters"), help: "Write dead letters here, one JSON object per line.")
     var deadLetters: String?
 
+    @Option(
+        help:
+            "Write the run's manifest here: input and labels by SHA-256, the topology's hash, model versions, seeds, build, and the SHA-256 of the scores and alerts."
+    )
+    var manifest: String?
+
+    @Option(
+        help:
+            "Rerun the replay a manifest records, and exit 1 unless the input, labels, topology, scores and alerts are identical."
+    )
+    var verify: String?
+
     @OptionGroup var workers: WorkerOption
 
+    func validate() throws {
+        if verify != nil {
+            guard topology == nil, input == nil, labels == nil, workers.workers == nil else {
+                throw ValidationError("--verify takes the topology, input, labels and workers from the manifest")
+            }
+        } else if topology == nil || input == nil {
+            throw ValidationError("give --topology and --input (or --verify MANIFEST)")
+        }
+    }
+
     func run() throws {
-        let topology = try self.topology.load()
+        if let verify { return try Self.verify(verify) }
+        guard let path = self.topology, let input else { return }
+        let topology = try loadTopology(path)
         var replay = Replay(topology: topology, input: input)
         replay.scores = scores
         replay.alerts = alerts
@@ -41,7 +67,14 @@ struct ReplayCommand: ParsableCommand {
         replay.progress = { done, total in bar.update(done: done, total: total) }
         let summary: Pipeline.Summary
         do {
-            summary = try replay.run()
+            let outcome = try replay.recorded()
+            summary = outcome.summary
+            if let manifest {
+                try RunManifest.of(
+                    replay, topologyPath: path, outcome: outcome, input: try .of(input),
+                    labels: try labels.map { l throws(VigilError) in try .of(l) }
+                ).write(to: manifest)
+            }
         } catch {
             bar.clear()
             printError("replay: \(error.reason)")
@@ -49,6 +82,69 @@ struct ReplayCommand: ParsableCommand {
         }
         bar.clear()
         printError(SummaryText.render(summary, elapsed: clock.now - start, title: "replay of \(input)"))
+    }
+
+    /// `--verify MANIFEST`: the files first (a changed input needs no rerun to be found), then
+    /// the rerun's score and alert digests.
+    static func verify(_ path: String) throws {
+        do {
+            let recorded = try RunManifest.read(path)
+            var problems: [String] = []
+            let input = try RunManifest.FileDigest.of(recorded.input.path)
+            if input.sha256 != recorded.input.sha256 {
+                problems.append(
+                    "input \(input.path) changed: sha256 \(input.sha256), the manifest records \(recorded.input.sha256)"
+                )
+            }
+            if let labels = recorded.labels {
+                let now = try RunManifest.FileDigest.of(labels.path)
+                if now.sha256 != labels.sha256 {
+                    problems.append(
+                        "labels \(labels.path) changed: sha256 \(now.sha256), the manifest records \(labels.sha256)")
+                }
+            }
+            let topology = try loadTopology(recorded.topology.path)
+            if topology.configHash != recorded.topology.configHash {
+                problems.append(
+                    "topology \(recorded.topology.path) changed: hash \(topology.configHash ?? "none"), the manifest records \(recorded.topology.configHash)"
+                )
+            }
+            if !problems.isEmpty {
+                printError("verify: FAILED\n  " + problems.joined(separator: "\n  "))
+                throw ExitCode(1)
+            }
+            var replay = Replay(topology: topology, input: recorded.input.path)
+            replay.labels = recorded.labels?.path
+            replay.workers = recorded.workers
+            replay.chunkLines = recorded.chunkLines
+            let outcome = try replay.recorded()
+            let build = RunManifest.Build.current
+            if build != recorded.build {
+                printError(
+                    "verify: note: recorded by vigil \(recorded.build.vigil) at \(recorded.build.gitCommit), rerun by \(build.vigil) at \(build.gitCommit)"
+                )
+            }
+            if outcome.scoresSHA256 != recorded.outputs.scoresSha256 {
+                problems.append(
+                    "scores differ: sha256 \(outcome.scoresSHA256), the manifest records \(recorded.outputs.scoresSha256)"
+                )
+            }
+            if outcome.alertsSHA256 != recorded.outputs.alertsSha256 {
+                problems.append(
+                    "alerts differ: sha256 \(outcome.alertsSHA256), the manifest records \(recorded.outputs.alertsSha256)"
+                )
+            }
+            guard problems.isEmpty else {
+                printError("verify: FAILED\n  " + problems.joined(separator: "\n  "))
+                throw ExitCode(1)
+            }
+            print(
+                "verified: \(outcome.summary.events) events, \(outcome.summary.alerts) alerts; scores and alerts identical to \(path)"
+            )
+        } catch let error as VigilError {
+            printError("verify: \(error.reason)")
+            throw ExitCode(1)
+        }
     }
 }
 

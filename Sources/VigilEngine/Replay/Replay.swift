@@ -22,6 +22,18 @@ public struct Replay {
     public var chunkLines = 4096
     /// Called now and then with the bytes read so far and the input's size.
     public var progress: (@Sendable (Int, Int) -> Void)?
+    /// Sees every finished chunk in input order, on the writer's thread (what `evaluate` reads
+    /// scores, alerts and outcomes from).
+    public var observer: (@Sendable (InputChunk) -> Void)?
+
+    /// What a replay gives besides its files: the summary, the SHA-256 of its score lines and of
+    /// its alert lines (what a manifest records and `--verify` compares), and the time it took.
+    public struct Outcome: Sendable {
+        public var summary: Pipeline.Summary
+        public var scoresSHA256: String
+        public var alertsSHA256: String
+        public var elapsed: Duration
+    }
 
     public init(topology: Topology, input: String) {
         self.topology = topology
@@ -30,14 +42,24 @@ public struct Replay {
 
     /// Runs the whole input through the pipeline.
     /// - Throws: `VigilError` for files that cannot be read or written.
-    public func run() throws(VigilError) -> Pipeline.Summary {
+    public func run() throws(VigilError) -> Pipeline.Summary { try replay(digests: false).summary }
+
+    /// Runs the whole input through the pipeline, hashing the score and alert lines as they are
+    /// written.
+    /// - Throws: `VigilError` for files that cannot be read or written.
+    public func recorded() throws(VigilError) -> Outcome { try replay(digests: true) }
+
+    private func replay(digests: Bool) throws(VigilError) -> Outcome {
+        let started = ContinuousClock.now
         // Everything that can be refused is checked before any output file is created.
         guard let file = fopen(input, "rb") else {
             throw VigilError(.ioFailed, "cannot open \(input): \(String(cString: strerror(errno)))")
         }
         defer { fclose(file) }
         let pending = try loadLabels()
-        let writer = try ReplayWriter(scores: scores, alerts: alerts, deadLetters: deadLetters, topology: topology)
+        let writer = try ReplayWriter(
+            scores: scores, alerts: alerts, deadLetters: deadLetters, topology: topology, digests: digests,
+            observer: observer)
         let pipeline = try Pipeline(topology: topology, workers: workers, sink: writer)
         var nextLabel = 0
         var info = stat()
@@ -105,7 +127,10 @@ public struct Replay {
         pipeline.finish()
         try writer.finish()
         progress?(bytesRead, size)
-        return pipeline.summary()
+        let hashes = writer.digests
+        return Outcome(
+            summary: pipeline.summary(), scoresSHA256: hashes?.scores ?? "", alertsSHA256: hashes?.alerts ?? "",
+            elapsed: .now - started)
     }
 
     /// Every label of the labels file, in time order (labels without a time come first).

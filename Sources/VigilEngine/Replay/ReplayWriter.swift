@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Synchronization
 import VigilCore
@@ -18,12 +19,33 @@ final class ReplayWriter: PipelineSink, @unchecked Sendable {
     private var parked: [Int: InputChunk] = [:]
     private var next = 0
     private var failure: VigilError?
+    /// Sees every chunk in input order, on the writer thread, after it is written.
+    private let observer: (@Sendable (InputChunk) -> Void)?
+    /// SHA-256 of every score line and of every alert line, in input order (when asked for).
+    private var scoreHasher: SHA256?
+    private var alertHasher: SHA256?
 
-    init(scores: String?, alerts: String?, deadLetters: String?, topology: Topology) throws(VigilError) {
+    init(
+        scores: String?, alerts: String?, deadLetters: String?, topology: Topology, digests: Bool = false,
+        observer: (@Sendable (InputChunk) -> Void)? = nil
+    ) throws(VigilError) {
         self.scores = try scores.map { path throws(VigilError) in try OutputFile(path) }
         self.alerts = try alerts.map { path throws(VigilError) in try OutputFile(path) }
         self.deadLetters = try deadLetters.map { path throws(VigilError) in try OutputFile(path) }
         names = topology.models.map(\.name)
+        self.observer = observer
+        if digests {
+            scoreHasher = SHA256()
+            alertHasher = SHA256()
+        }
+    }
+
+    /// The SHA-256 (hex) of the score lines and of the alert lines written, when `digests` was
+    /// asked for. Call after `finish()`.
+    var digests: (scores: String, alerts: String)? {
+        guard let scoreHasher, let alertHasher else { return nil }
+        func hex(_ h: SHA256) -> String { h.finalize().map { String(format: "%02x", $0) }.joined() }
+        return (hex(scoreHasher), hex(alertHasher))
     }
 
     func start() {
@@ -63,20 +85,23 @@ final class ReplayWriter: PipelineSink, @unchecked Sendable {
     }
 
     private func write(_ chunk: InputChunk) {
+        defer { observer?(chunk) }
         do throws(VigilError) {
-            if let scores {
+            if scores != nil || scoreHasher != nil {
                 var out: [UInt8] = []
                 out.reserveCapacity(chunk.count * 120)
                 for i in 0..<chunk.count { ScoreLine.append(chunk, i, names: names, to: &out) }
-                try scores.write(out)
+                scoreHasher?.update(data: out)
+                try scores?.write(out)
             }
-            if let alerts {
+            if alerts != nil || alertHasher != nil {
                 var out: [UInt8] = []
                 for alert in chunk.allAlerts {
                     out += alert.json
                     out.append(0x0A)
                 }
-                try alerts.write(out)
+                alertHasher?.update(data: out)
+                try alerts?.write(out)
             }
             if let deadLetters {
                 var out: [UInt8] = []
