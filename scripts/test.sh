@@ -8,6 +8,7 @@ VIGIL_STEP=test
 source "$(dirname "$0")/common.sh"
 
 "$VIGIL_ROOT/scripts/setup.sh"
+"$VIGIL_ROOT/scripts/setup.sh" testtools
 vigil_env
 cd "$VIGIL_ROOT"
 
@@ -15,7 +16,7 @@ log "building Vigil and its tests (debug)"
 swift build --build-tests
 
 export VIGIL_BROKER_NAME=test
-export VIGIL_PYTHON="$DEPS_VENV/bin/python"   # with prometheus_client, for the /metrics test
+export VIGIL_PYTHON="$DEPS_VENV/bin/python"   # prometheus_client, fairlearn, scikit-learn, pillow
 export VIGIL_TANSU="$DEPS_BIN/tansu"   # tests that restart a broker run their own,
 export VIGIL_TEST_PIDS="$DEPS/run/test-private-brokers.pids"   # listed here for clean-up
 mkdir -p "$DEPS/run"; rm -f "$VIGIL_TEST_PIDS"

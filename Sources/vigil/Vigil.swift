@@ -11,7 +11,8 @@ struct Vigil: AsyncParsableCommand {
         abstract: "Streaming fraud and anomaly detection over Kafka.",
         version: VersionInfo.text,
         subcommands: [
-            RunCommand.self, ReplayCommand.self, GenerateCommand.self, Validate.self, CreateTopics.self,
+            RunCommand.self, ReplayCommand.self, EvaluateCommand.self, GenerateCommand.self, Validate.self,
+            CreateTopics.self,
             CheckpointsCommand.self, ModelsCommand.self,
             Doctor.self,
         ])
