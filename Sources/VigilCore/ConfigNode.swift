@@ -117,6 +117,9 @@ public struct ConfigIssue: Sendable, Hashable, CustomStringConvertible {
 /// a user fixes a file in one round.
 public final class ConfigDiagnostics {
     public private(set) var issues: [ConfigIssue] = []
+    /// Where relative file names in the document resolve: the document's own folder (nil: the
+    /// working directory).
+    public var baseDirectory: String?
 
     public init() {}
 

@@ -22,7 +22,9 @@ extension Topology {
             o.object("state").map { StateSpec.decode($0, longestWindow: features.flatMap(longestWindow)) }
             ?? StateSpec()
         let models = o.list("models", required: true).map { items in
-            let models = ModelSpec.decodeList(items, features: features?.map(\.name) ?? [], d)
+            let categories = features?.filter { if case .category = $0.kind { true } else { false } }.map(\.name)
+            let models = ModelSpec.decodeList(
+                items, features: features?.map(\.name) ?? [], categoryFeatures: categories ?? [], d)
             // Only when every entry decoded: a broken entry might have been the active one.
             if models.count == items.count, !models.contains(where: { $0.role == .active }) {
                 o.report("models", "needs at least one model with role active (the one that alerts)")

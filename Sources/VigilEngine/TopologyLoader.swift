@@ -45,6 +45,9 @@ public enum TopologyLoader {
             throw ValidationError(file: file, issues: [yamlIssue(error)])
         }
         let diagnostics = ConfigDiagnostics()
+        if file != "<topology>" {
+            diagnostics.baseDirectory = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        }
         guard var topology = Topology.decode(root, diagnostics), diagnostics.isEmpty else {
             throw ValidationError(file: file, issues: inFileOrder(diagnostics.issues))
         }

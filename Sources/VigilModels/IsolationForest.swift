@@ -280,6 +280,8 @@ public struct IsolationForest: OnlineModel, Equatable {
             if windowFilled >= sample { forest = (0..<trees).map { _ in grow() } }
             return
         }
+        // A forest imported before any event (`init:`) waits for a full sample to rebuild from.
+        guard windowFilled >= sample else { return }
         sinceRebuild += 1
         if sinceRebuild >= max(1, activeWindow / trees) {
             sinceRebuild = 0

@@ -41,10 +41,10 @@ public struct LogisticRegression: OnlineModel, Equatable {
     public let categoryBuckets: [Int]
     /// Per coordinate (numeric features, then every bucket of every categorical feature, then
     /// the bias): FTRL's z and n, or AdaGrad's weight and squared-gradient sum.
-    private(set) var a: [Double]
-    private(set) var b: [Double]
+    var a: [Double]
+    var b: [Double]
     /// Running mean and spread of each numeric feature.
-    private(set) var stats: [RunningStats]
+    var stats: [RunningStats]
     /// Labelled examples learned, and how many were positive.
     public private(set) var labelled = 0
     public private(set) var positives = 0
@@ -358,9 +358,9 @@ public struct LogisticRegression: OnlineModel, Equatable {
 
 /// Running mean and variance (Welford) of one input, for standardisation.
 public struct RunningStats: Sendable, Equatable {
-    public private(set) var count = 0.0
-    public private(set) var mean = 0.0
-    public private(set) var m2 = 0.0
+    public internal(set) var count = 0.0
+    public internal(set) var mean = 0.0
+    public internal(set) var m2 = 0.0
 
     public init() {}
 

@@ -1,10 +1,13 @@
+import Foundation
 import VigilCore
 
 extension ModelSpec {
     /// Decodes the `models:` list. `features` are the declared feature names that `features:`
     /// subsets may name; `fields` are the event fields a label join may not shadow.
+    /// `categoryFeatures` are those of kind `category`, which an imported model cannot read.
     public static func decodeList(
-        _ items: [(node: ConfigNode, path: ConfigPath)], features: [String], _ d: ConfigDiagnostics
+        _ items: [(node: ConfigNode, path: ConfigPath)], features: [String], categoryFeatures: [String] = [],
+        _ d: ConfigDiagnostics
     ) -> [ModelSpec] {
         var models: [ModelSpec] = []
         var names: [String] = []
@@ -36,6 +39,7 @@ extension ModelSpec {
                 subset = wanted
             }
             let seed = o.int("seed", in: 0...Int.max).map(UInt64.init) ?? 0
+            let initFile = o.string("init")
             var replaces: [String]?
             var group: String?
             if role == .active {
@@ -54,12 +58,19 @@ extension ModelSpec {
             case .countingIsolationForest: kind = decodeForest(o).map(Kind.countingIsolationForest)
             case .logisticRegression: kind = decodeRegression(o).map(Kind.logisticRegression)
             }
+            var initial: ImportedModel?
+            if let initFile {
+                initial = loadInitial(
+                    initFile, tag: tag, subset: &subset, features: features, categoryFeatures: categoryFeatures, o, d)
+            }
             o.finish(context: "for kind \(tag.rawValue)")
             if let name, let kind, d.issues.count == issuesBefore {
-                models.append(
-                    ModelSpec(
-                        name: name, role: role, weight: weight, canaryShare: share, features: subset, seed: seed,
-                        replaces: replaces, group: group, kind: kind))
+                var spec = ModelSpec(
+                    name: name, role: role, weight: weight, canaryShare: share, features: subset, seed: seed,
+                    replaces: replaces, group: group, kind: kind)
+                spec.initFile = initFile
+                spec.initial = initial
+                models.append(spec)
             }
         }
         if models.count == items.count { checkReplacements(models, items: items, d) }
@@ -67,6 +78,55 @@ extension ModelSpec {
             d.report(last.path, "at most 56 models (a topology has \(items.count))", at: last.node.mark)
         }
         return models
+    }
+
+    /// Reads the file under `init`: of the model's kind, its columns declared numeric features,
+    /// and the model's `features` (when given) the same set. The model then reads exactly the
+    /// file's columns.
+    private static func loadInitial(
+        _ file: String, tag: Tag, subset: inout [String]?, features: [String], categoryFeatures: [String],
+        _ o: ConfigObject, _ d: ConfigDiagnostics
+    ) -> ImportedModel? {
+        guard tag == .isolationForest || tag == .logisticRegression else {
+            o.report("init", "applies to isolation_forest and logistic_regression only")
+            return nil
+        }
+        let path =
+            file.hasPrefix("/") || d.baseDirectory == nil
+            ? file : URL(fileURLWithPath: d.baseDirectory!).appendingPathComponent(file).path
+        guard let data = FileManager.default.contents(atPath: path) else {
+            o.report("init", "cannot read \(path)")
+            return nil
+        }
+        let model: ImportedModel
+        do {
+            model = try ImportedModel.parse(data)
+        } catch {
+            o.report("init", "\(path): \(error.reason)")
+            return nil
+        }
+        guard model.kindName == tag.rawValue else {
+            o.report("init", "\(path) holds a \(model.kindName), not a \(tag.rawValue)")
+            return nil
+        }
+        for column in model.columns {
+            if categoryFeatures.contains(column) {
+                o.report(
+                    "init", "\(path): column '\(column)' is a category feature; imported models read numeric features")
+            } else if !features.contains(column) {
+                o.report(
+                    "init",
+                    "\(path): column '\(column)' is not a declared feature"
+                        + Suggestions.hint(for: column, in: features, noun: "a declared feature"))
+            }
+        }
+        if let subset, Set(subset) != Set(model.columns) {
+            o.report(
+                "features",
+                "must be the columns of \(file) (\(model.columns.joined(separator: ", "))), or be left out")
+        }
+        subset = model.columns
+        return model
     }
 
     /// `replaces` names declared models, never the challenger itself; a group shares no name

@@ -28,6 +28,8 @@ extension ModelSpec {
             e.field("labels.field", lr.labels.field)
             e.field("labels.expire", lr.labels.expire)
         }
+        // Only when present, so the versions of models without one are unchanged.
+        if let initial { e.field("init", initial.digest) }
         return e
     }
 

@@ -23,6 +23,10 @@ public struct ModelSpec: Sendable, Hashable {
     public var group: String?
     /// The algorithm and its parameters.
     public var kind: Kind
+    /// The model to start from, as written under key `init` (a file of scripts/export_sklearn.py,
+    /// relative to the topology's folder), and what it holds; nil to start empty.
+    public var initFile: String? = nil
+    public var initial: ImportedModel? = nil
 
     public init(
         name: String, role: Role = .active, weight: Double = 1, canaryShare: Double? = nil,

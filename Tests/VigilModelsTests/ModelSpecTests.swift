@@ -58,7 +58,7 @@ import VigilTestKit
                 "models[2].features[1]: unknown feature 'zz'; expected a declared feature: a, b",
                 "models[3].learning_rate: must be > 0 and ≤ 10, got 0",
                 "models[3].labels.topic: 'bad topic' is not a legal Kafka topic name: use 1 to 249 of A-Z a-z 0-9 . _ -",
-                "models[3].trees: unknown key for kind logistic_regression; expected one of: name, role, weight, share, features, seed, replaces, group, kind, optimizer, learning_rate, l1, l2, positive_weight, labels",
+                "models[3].trees: unknown key for kind logistic_regression; expected one of: name, role, weight, share, features, seed, init, replaces, group, kind, optimizer, learning_rate, l1, l2, positive_weight, labels",
             ])
     }
 

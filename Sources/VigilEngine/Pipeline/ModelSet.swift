@@ -41,7 +41,9 @@ struct ModelSet: Sendable {
             switch spec.kind {
             case .isolationForest(let forest):
                 slots.append(.forest(forests.count))
-                forests.append(IsolationForest(features: numeric, spec: forest, seed: spec.seed))
+                forests.append(
+                    spec.initial.map { IsolationForest(features: numeric, imported: $0, spec: forest, seed: spec.seed) }
+                        ?? IsolationForest(features: numeric, spec: forest, seed: spec.seed))
             case .countingIsolationForest(let forest):
                 slots.append(.countingForest(countingForests.count))
                 countingForests.append(CountingIsolationForest(features: numeric, spec: forest, seed: spec.seed))
@@ -49,10 +51,12 @@ struct ModelSet: Sendable {
                 let categories = zip(plan.categoryNames, plan.categoryBuckets).filter { wanted?.contains($0.0) ?? true }
                 slots.append(.regression(regressions.count))
                 peerLabels.append((0, 0))
+                let named = categories.map { (name: $0.0, buckets: $0.1) }
+                let parameters = LogisticRegression.Parameters(lr)
                 regressions.append(
-                    LogisticRegression(
-                        features: numeric, categories: categories.map { (name: $0.0, buckets: $0.1) },
-                        parameters: LogisticRegression.Parameters(lr)))
+                    spec.initial.map {
+                        LogisticRegression(features: numeric, categories: named, parameters: parameters, imported: $0)
+                    } ?? LogisticRegression(features: numeric, categories: named, parameters: parameters))
             }
         }
         self.slots = slots
