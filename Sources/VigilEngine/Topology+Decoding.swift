@@ -38,6 +38,14 @@ extension Topology {
         let checkpoints = o.object("checkpoints").flatMap(decodeCheckpoints)
         let admin = o.object("admin").flatMap(decodeAdmin)
         let audit = o.object("audit").flatMap(decodeAudit)
+        let segments = o.strings("segments") ?? []
+        for (i, field) in segments.enumerated() where schema?[field] == nil {
+            d.report(
+                o.path.key("segments").index(i),
+                "unknown field '\(field)'"
+                    + Suggestions.hint(for: field, in: schema?.fields.map(\.name) ?? [], noun: "a declared field"),
+                at: o.valueMark("segments"))
+        }
         let rolloutGuard = o.object("guard").map(GuardSpec.decode)
         let federation = o.object("federation").flatMap(FederationSpec.decode)
         let experiment = o.object("experiment").flatMap {
@@ -63,7 +71,7 @@ extension Topology {
             name: name, description: description, source: source, schema: schema, features: features, state: state,
             models: models, threshold: threshold, alerts: alerts, deadLetter: deadLetter, checkpoints: checkpoints,
             admin: admin, audit: audit, experiment: experiment, drift: drift, rolloutGuard: rolloutGuard,
-            federation: federation)
+            federation: federation, segments: segments)
     }
 
     private static func longestWindow(_ features: [FeatureSpec]) -> Duration? {

@@ -41,6 +41,9 @@ public struct Topology: Sendable {
     public var rolloutGuard: GuardSpec? = nil
     /// Key `federation` (optional; without it each instance's models learn alone).
     public var federation: FederationSpec? = nil
+    /// Event fields to break quality and fairness figures down by. Key `segments` (optional;
+    /// `vigil evaluate` uses them when given no `--segment`; docs/evaluate.md).
+    public var segments: [String] = []
     /// Roles decided at run time by promotions and rollbacks (not a key of the file: the engine
     /// sets it from its checkpoints and its `models` commands).
     public internal(set) var rollout: RolloutOverride? = nil

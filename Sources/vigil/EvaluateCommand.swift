@@ -40,7 +40,9 @@ struct EvaluateCommand: ParsableCommand {
     @Option(name: .customLong("label-field"), help: "Label field holding the truth (default: from a model's labels).")
     var labelField: String?
 
-    @Option(name: .customLong("segment"), help: "An event field to break figures down by (repeatable).")
+    @Option(
+        name: .customLong("segment"),
+        help: "An event field to break figures down by (repeatable; default: the candidate's segments:).")
     var segments: [String] = []
 
     @Option(help: "Slice length in event time, e.g. 1h or 1d (default: ten equal slices).")
@@ -74,7 +76,7 @@ struct EvaluateCommand: ParsableCommand {
         if let labelKey, let labelField {
             evaluator.labelSource = LabelSource(topic: "labels", key: labelKey, field: labelField)
         }
-        evaluator.segments = segments
+        evaluator.segments = segments.isEmpty ? candidate.segments : segments
         evaluator.workers = workers.count
         if let slice {
             guard let d = DurationText.parse(slice), d > .zero else {
@@ -84,7 +86,10 @@ struct EvaluateCommand: ParsableCommand {
         }
         do {
             let qualityGate = try gate.map { path throws(VigilError) in try QualityGate.load(path) }
+            let clock = ContinuousClock()
+            let started = clock.now
             var evaluation = try evaluator.run()
+            let evaluated = (clock.now - started).seconds
             if let baselineResults {
                 let earlier = try Evaluation.read(baselineResults)
                 evaluation.baseline = earlier.candidate
@@ -97,7 +102,18 @@ struct EvaluateCommand: ParsableCommand {
             let checks = qualityGate?.check(evaluation)
             print(EvaluationText.render(evaluation, checks: checks))
             if let json { try evaluation.write(to: json) }
+            let reportStart = clock.now
             if let report { try EvaluationReport.write(evaluation, checks: checks, to: report) }
+            // Where the time went (what bench/evaluate.sh reads): the replays, then the rest.
+            let replays = [evaluation.candidate, evaluator.baseline == nil ? nil : evaluation.baseline].compactMap {
+                $0.flatMap { e in e.overall.eventsPerSecond.map { Double(e.overall.events) / $0 } }
+            }
+            printError(
+                "evaluate: replays "
+                    + replays.map { String(format: "%.2f s", $0) }.joined(separator: " + ")
+                    + String(
+                        format: ", figures %.2f s, report %.2f s", evaluated - replays.reduce(0, +),
+                        (clock.now - reportStart).seconds))
             if let checks, checks.contains(where: { !$0.passed }) { throw ExitCode(1) }
         } catch let error as VigilError {
             printError("evaluate: \(error.reason)")

@@ -107,6 +107,18 @@ import VigilTestKit
         }
     }
 
+    @Test func segmentsNameDeclaredFields() throws {
+        let path = CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(try TopologyLoader.parse(text).segments == ["channel", "country"])
+        let wrong = text.replacingOccurrences(of: "segments: [channel, country]", with: "segments: [channel, contry]")
+        #expect {
+            try TopologyLoader.parse(wrong)
+        } throws: { error in
+            "\(error)".contains("segments[1]: unknown field 'contry'; did you mean 'country'?")
+        }
+    }
+
     @Test func theTopologyHashIgnoresLayoutCommentsAndKeyOrderButNotValues() throws {
         let path = CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml").path
         let text = try String(contentsOfFile: path, encoding: .utf8)
