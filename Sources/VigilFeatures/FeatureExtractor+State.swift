@@ -260,19 +260,25 @@ extension FeatureExtractor {
         // or already counted among them (at most reorderBuffer + 1 values).
         var counted: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
         var extra = 0
-        @inline(__always) func consider(_ h: UInt32) {
+        /// Counts `h`, the value of unfolded entry `before` (or of the event, `before` =
+        /// `visible`), unless remembered or already counted.
+        @inline(__always) func consider(_ h: UInt32, before: Int) {
             if h == 0 || remembered(h) { return }
-            if extra < 4 {
-                if counted.0 == h || counted.1 == h || counted.2 == h || counted.3 == h { return }
-                switch extra {
-                case 0: counted.0 = h
-                case 1: counted.1 = h
-                case 2: counted.2 = h
-                default: counted.3 = h
+            if counted.0 == h || counted.1 == h || counted.2 == h || counted.3 == h { return }
+            if extra >= 4 {
+                // More values than the fast path holds: compare with the earlier entries in the
+                // window (only those: an entry is never a duplicate of itself or of later ones).
+                for i in 0..<before {
+                    let e = tailEntry(row, i)
+                    if e.load(as: Int64.self) >= windowStart, entryCategory(e, d.tailField) == h { return }
                 }
-            } else {
-                // More unfolded events than the fast path holds: compare with the earlier ones.
-                for i in 0..<visible where entryCategory(tailEntry(row, i), d.tailField) == h { return }
+            }
+            switch extra {
+            case 0: counted.0 = h
+            case 1: counted.1 = h
+            case 2: counted.2 = h
+            case 3: counted.3 = h
+            default: break
             }
             extra += 1
             n += 1
@@ -280,9 +286,9 @@ extension FeatureExtractor {
         for i in 0..<visible {
             let e = tailEntry(row, i)
             if e.load(as: Int64.self) < windowStart { continue }
-            consider(entryCategory(e, d.tailField))
+            consider(entryCategory(e, d.tailField), before: i)
         }
-        consider(Self.narrow(event.categories[d.field]))
+        consider(Self.narrow(event.categories[d.field]), before: visible)
         return Double(n)
     }
 

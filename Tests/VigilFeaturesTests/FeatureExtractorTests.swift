@@ -65,6 +65,17 @@ func same(_ a: Double, _ b: Double, name: String) -> Bool {
         }
     }
 
+    /// Found by the test above (whose shrinking of it ran for minutes, which looked like a hang):
+    /// five distinct merchants among the unfolded events of one window. The distinct count
+    /// compared the fifth with every unfolded event, itself included, and never counted it.
+    @Test func aDistinctCountOverMoreThanFourUnfoldedValuesCountsEveryValue() {
+        let words: [UInt64] = [
+            18_446_744_073_709_551_615, 10_973_317_991_423_698_461, 8_158_001_696_278_907_298, 0,
+            3_862_555_831_420_531_743, 14_806_560_414_001_465_864, 927,
+        ]
+        Self.checkAgainstReference(TestEvent.stream(words, maxDelay: 90_000), reorder: 64)
+    }
+
     /// The same with a reorder buffer of 2: bursts fold early, so fewer late events are exact and
     /// more are late; the reference applies the same documented rule.
     @Test(.timeLimit(.minutes(10))) func smallReorderBufferFollowsTheDocumentedRule() async throws {
