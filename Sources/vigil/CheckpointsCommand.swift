@@ -79,6 +79,11 @@ struct CheckpointsCommand: ParsableCommand {
                     "      offsets: \(c.offsets.map { "\($0.topic)[\($0.partition)]@\($0.offset)" }.joined(separator: " "))"
                 )
                 print("      models:  \(c.modelVersions.joined(separator: " "))")
+                if let m = c.manifest {
+                    print(
+                        "      written by vigil \(m.build.vigil) (\(m.build.gitCommit), librdkafka \(m.build.librdkafka)), topology hash \(m.configHash ?? "none")"
+                    )
+                }
             }
             for s in scan.skipped {
                 print("  #\(s.sequence)  skipped: \(s.reason)  [\(s.location)]")

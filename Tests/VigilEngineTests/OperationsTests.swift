@@ -260,6 +260,13 @@ struct OperationsTests {
         let good = try #require(first.lastCheckpointSequence)
         let stored = try #require(try await offPool { try setup.storedCheckpoints().stored.first })
         #expect(stored.sequence == good)
+        // It records what produced it: the topology file's hash, the build, the seeds.
+        let hash = try #require(try setup.topology.configHash)
+        let manifest = try #require(try EngineCheckpoint.decode(stored.bytes, topology: setup.topology.name).manifest)
+        #expect(manifest.configHash == hash)
+        #expect(
+            manifest.seeds == Dictionary(uniqueKeysWithValues: try setup.topology.models.map { ($0.name, $0.seed) }))
+        #expect(manifest.build == RunManifest.Build.current)
 
         // Newer than the good one: a copy with one byte flipped, in the topic and the directory,
         // and one cut short, in the directory.
@@ -280,6 +287,7 @@ struct OperationsTests {
         #expect(listing.stdout.contains("#\(good + 1)  DOES NOT LOAD: checkpoint corrupt"), "\(listing.stdout)")
         #expect(listing.stdout.contains("#\(good + 2)  DOES NOT LOAD: checkpoint truncated"), "\(listing.stdout)")
         #expect(listing.stdout.contains("#\(good)  "), "\(listing.stdout)")
+        #expect(listing.stdout.contains("topology hash \(hash)"), "\(listing.stdout)")
 
         let second = try await offPool { try runToEnd() }
         #expect(second.restoredFrom == good)

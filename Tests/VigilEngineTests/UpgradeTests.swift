@@ -38,6 +38,37 @@ import VigilTestKit
         #expect(checkpoint.offsets == [SourceOffset(topic: "payments", partition: 0, offset: 5000)])
     }
 
+    /// Format 2 (the canonical model versions, before manifests): written by this release's
+    /// predecessor from `tail-events.jsonl`'s first 3,000 events.
+    @Test func format2StillDecodesAndRestoresWarmWithoutAManifest() throws {
+        let bytes = try Data(contentsOf: Self.directory.appendingPathComponent("checkpoint-v2.vgck"))
+        let checkpoint = try EngineCheckpoint.decode(Array(bytes), topology: Self.topology.name)
+        #expect(checkpoint.bodyVersion == 2)
+        #expect(checkpoint.manifest == nil)
+        let pipeline = try Pipeline(topology: Self.topology, workers: 2, sink: Scores())
+        #expect(checkpoint.modelVersions == pipeline.modelVersions)
+        let report = try pipeline.restore(checkpoint)
+        #expect(report.cold.isEmpty, "cold: \(report.cold)")
+        #expect(report.migrated.isEmpty)
+        pipeline.start()
+        pipeline.finish()
+    }
+
+    /// Format 3 adds the manifest; it survives the round trip, and an unreadable one is no
+    /// reason to refuse the state.
+    @Test func format3CarriesTheManifest() throws {
+        let bytes = try Data(contentsOf: Self.directory.appendingPathComponent("checkpoint-v2.vgck"))
+        var checkpoint = try EngineCheckpoint.decode(Array(bytes), topology: Self.topology.name)
+        let manifest = CheckpointManifest(configHash: Self.topology.configHash, seeds: ["iforest": 7, "fraud_lr": 0])
+        checkpoint.manifest = manifest
+        let again = try EngineCheckpoint.decode(checkpoint.encode(), topology: Self.topology.name)
+        #expect(again.bodyVersion == EngineCheckpoint.currentBodyVersion)
+        #expect(again.manifest == manifest)
+        #expect(again.manifest?.configHash?.count == 64)
+        #expect(CheckpointManifest(json: "{not json") == nil)
+        #expect(again.entities == checkpoint.entities)
+    }
+
     /// The frozen legacy formula gives exactly the versions the former release recorded.
     @Test func legacyVersionsMatchWhatTheFormerReleaseRecorded() throws {
         let checkpoint = try Self.fixture()

@@ -65,6 +65,7 @@ extension Pipeline {
     /// Swaps in `topology`'s tunables between batches (thresholds, weights, roles, explanation
     /// length); the models and windows are untouched.
     func apply(_ tunables: Tunables) {
+        appliedConfigHash.withLock { $0 = tunables.topologyHash }
         for ring in rings { _ = ring.push(.control { $0.apply(tunables) }) }
     }
 

@@ -40,6 +40,10 @@ public final class Pipeline: @unchecked Sendable {
     private let running = DispatchGroup()
     private(set) var labelsReceived = 0
     private(set) var started = false
+    /// The topology file's hash as last applied (its `configHash`, then a reload's): what
+    /// checkpoints record. Any thread.
+    let appliedConfigHash: Mutex<String?>
+    var configHash: String? { appliedConfigHash.withLock { $0 } }
 
     /// Events that may wait for their labels, across all workers (docs/alerts.md, "Labels").
     public static let labelWaitCapacity = 2_000_000
@@ -57,6 +61,7 @@ public final class Pipeline: @unchecked Sendable {
     {
         precondition(workers >= 1)
         self.topology = topology
+        appliedConfigHash = Mutex(topology.configHash)
         workerCount = workers
         self.sink = sink
         let decoder = EventDecoder(source: topology.source, schema: topology.schema)

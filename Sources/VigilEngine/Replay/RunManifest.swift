@@ -33,8 +33,8 @@ public struct RunManifest: Codable, Sendable, Equatable {
     /// The build that ran: Vigil's version and commit, and the native libraries'.
     public struct Build: Codable, Sendable, Equatable {
         public var vigil: String
-        /// `git rev-parse HEAD` of the source tree (with `+dirty` for uncommitted changes), or
-        /// `$VIGIL_GIT_COMMIT`; `unknown` when neither is available.
+        /// The commit `HEAD` names in the checkout the binary sits in (uncommitted changes are not
+        /// detected), or `$VIGIL_GIT_COMMIT`; `unknown` when neither is available.
         public var gitCommit: String
         public var librdkafka: String
 
@@ -132,7 +132,8 @@ extension JSONDecoder {
     }
 }
 
-/// The commit of the source tree this binary was built from, found at run time.
+/// The commit of the source tree this binary was built from, found at run time without running
+/// git (the engine never spawns a process): `.git/HEAD` and the ref it names, loose or packed.
 enum SourceCommit {
     static let current: String = {
         if let commit = ProcessInfo.processInfo.environment["VIGIL_GIT_COMMIT"], !commit.isEmpty { return commit }
@@ -140,27 +141,27 @@ enum SourceCommit {
         var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
             .deletingLastPathComponent()
         for _ in 0..<5 {
-            if FileManager.default.fileExists(atPath: dir.appendingPathComponent(".git").path) {
-                guard let head = git(["rev-parse", "HEAD"], in: dir.path), !head.isEmpty else { break }
-                let dirty = git(["status", "--porcelain", "--untracked-files=no"], in: dir.path) ?? ""
-                return dirty.isEmpty ? head : head + "+dirty"
-            }
+            let git = dir.appendingPathComponent(".git")
+            if FileManager.default.fileExists(atPath: git.path) { return head(git) ?? "unknown" }
             dir.deleteLastPathComponent()
         }
         return "unknown"
     }()
 
-    private static func git(_ arguments: [String], in directory: String) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git", "-C", directory] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { return nil }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    static func read(_ url: URL) -> String? {
+        (try? String(contentsOf: url, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The commit `HEAD` names in the git directory `git`.
+    static func head(_ git: URL) -> String? {
+        guard let head = read(git.appendingPathComponent("HEAD")) else { return nil }
+        guard head.hasPrefix("ref: ") else { return head }
+        let ref = String(head.dropFirst(5))
+        if let loose = read(git.appendingPathComponent(ref)), !loose.isEmpty { return loose }
+        for line in (read(git.appendingPathComponent("packed-refs")) ?? "").split(separator: "\n")
+        where line.hasSuffix(" " + ref) {
+            return String(line.prefix { $0 != " " })
+        }
+        return nil
     }
 }

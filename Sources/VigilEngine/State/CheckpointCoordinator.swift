@@ -45,6 +45,8 @@ final class CheckpointCoordinator: Sendable {
         self.stats = stats
         self.clock = clock
         self.logger = logger
+        // Reads the source commit now (a few small files), not while the workers are held for a cut.
+        if store != nil { _ = RunManifest.Build.current }
     }
 
     /// Records were read (ingest thread).
@@ -151,11 +153,15 @@ final class CheckpointCoordinator: Sendable {
         var topology: String
         var planSignature: UInt64
         var modelVersions: [String]
+        var manifest: CheckpointManifest
 
         init(_ pipeline: Pipeline) {
             topology = pipeline.topology.name
             planSignature = pipeline.plan.signature
             modelVersions = pipeline.modelVersions
+            manifest = CheckpointManifest(
+                configHash: pipeline.configHash,
+                seeds: Dictionary(pipeline.topology.models.map { ($0.name, $0.seed) }, uniquingKeysWith: { a, _ in a }))
         }
     }
 
@@ -209,7 +215,7 @@ final class CheckpointCoordinator: Sendable {
         let checkpoint = EngineCheckpoint(
             sequence: sequence, createdMs: Int64(Date().timeIntervalSince1970 * 1000), topology: identity.topology,
             planSignature: identity.planSignature, modelVersions: identity.modelVersions, offsets: offsets,
-            reason: reason.rawValue, workers: states)
+            reason: reason.rawValue, workers: states, manifest: identity.manifest)
         let encodeStart = ContinuousClock.now
         let bytes = checkpoint.encode()
         let encoded = ContinuousClock.now

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Synchronization
 import VigilCore
 import VigilModels
@@ -46,10 +47,13 @@ public struct EngineCheckpoint: Sendable {
     /// versions (releases up to December 2026), 2 by the canonical ones. `migrated(to:…)`
     /// renames the former.
     public internal(set) var bodyVersion: UInt8 = Self.currentBodyVersion
+    /// What produced the state: the topology file's hash, the build, the models' seeds (body
+    /// version 3 on; nil in earlier checkpoints).
+    public var manifest: CheckpointManifest? = nil
 
     public static let kind = "vigil_engine"
-    /// The layout this build writes; it reads every earlier one.
-    public static let currentBodyVersion: UInt8 = 2
+    /// The layout this build writes; it reads every earlier one. 3 added the manifest.
+    public static let currentBodyVersion: UInt8 = 3
 
     /// The container's schema field: checkpoints of another topology are refused as such.
     static func schema(topology: String) -> UInt64 { StableHash.hash("vigil-engine|" + topology) }
@@ -101,6 +105,7 @@ public struct EngineCheckpoint: Sendable {
         out.write(topology)
         out.write(planSignature)
         out.write(reason)
+        out.write(manifest?.json ?? "")
         out.write(UInt32(modelVersions.count))
         for v in modelVersions { out.write(v) }
         out.write(UInt32(offsets.count))
@@ -162,6 +167,7 @@ public struct EngineCheckpoint: Sendable {
         let name = try r.checkpoint { r throws(VigilError) in try r.string() }
         let signature = try r.checkpoint { r throws(VigilError) in try r.uint64() }
         let reason = try r.checkpoint { r throws(VigilError) in try r.string() }
+        let manifest = version >= 3 ? try r.checkpoint { r throws(VigilError) in try r.string() } : ""
         let versionCount = Int(try r.checkpoint { r throws(VigilError) in try r.uint32() })
         guard versionCount <= 1024 else { throw CheckpointError(.corrupt, "\(versionCount) models") }
         var versions: [String] = []
@@ -200,7 +206,8 @@ public struct EngineCheckpoint: Sendable {
         guard r.isAtEnd else { throw CheckpointError(.corrupt, "\(r.remaining) bytes after the last worker") }
         return EngineCheckpoint(
             sequence: sequence, createdMs: created, topology: name, planSignature: signature, modelVersions: versions,
-            offsets: offsets, reason: reason, workers: workers, bodyVersion: version)
+            offsets: offsets, reason: reason, workers: workers, bodyVersion: version,
+            manifest: CheckpointManifest(json: manifest))
     }
 }
 
@@ -228,6 +235,38 @@ extension EngineCheckpoint {
         }
         guard r.isAtEnd else { throw CheckpointError(.corrupt, "\(r.remaining) bytes after a worker's last section") }
         return w
+    }
+}
+
+/// The evidence a checkpoint carries beside its state (docs/evaluate.md, "Reproducible runs"):
+/// the topology file's canonical hash as it was when the state was cut (reloads included), the
+/// build that wrote it, and each model's seed. The input is the checkpoint's own offsets.
+public struct CheckpointManifest: Codable, Sendable, Equatable {
+    public var configHash: String?
+    public var build: RunManifest.Build
+    public var seeds: [String: UInt64]
+
+    public init(configHash: String?, build: RunManifest.Build = .current, seeds: [String: UInt64]) {
+        self.configHash = configHash
+        self.build = build
+        self.seeds = seeds
+    }
+
+    /// Sorted, compact JSON (snake_case keys).
+    var json: String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        e.keyEncodingStrategy = .convertToSnakeCase
+        return (try? e.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
+
+    /// The manifest of `json`; nil for an empty or unreadable one (it is evidence, never a reason
+    /// to refuse a checkpoint).
+    init?(json: String) {
+        guard !json.isEmpty, let m = try? JSONDecoder.snakeCase.decode(Self.self, from: Data(json.utf8)) else {
+            return nil
+        }
+        self = m
     }
 }
 
