@@ -85,13 +85,14 @@ struct EvaluateCommand: ParsableCommand {
             evaluator.slice = d
         }
         do {
+            // Files that can be refused are read before the replays.
             let qualityGate = try gate.map { path throws(VigilError) in try QualityGate.load(path) }
+            let earlier = try baselineResults.map { path throws(VigilError) in try Evaluation.read(path) }
             let clock = ContinuousClock()
             let started = clock.now
             var evaluation = try evaluator.run()
             let evaluated = (clock.now - started).seconds
-            if let baselineResults {
-                let earlier = try Evaluation.read(baselineResults)
+            if let baselineResults, let earlier {
                 evaluation.baseline = earlier.candidate
                 if earlier.candidate.manifest.input.sha256 != evaluation.candidate.manifest.input.sha256 {
                     printError(

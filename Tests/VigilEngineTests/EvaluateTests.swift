@@ -75,9 +75,11 @@ import VigilTestKit
         #expect(worse.status == 1, "\(worse.stdout)\n\(worse.stderr)")
         #expect(worse.stdout.contains("gate: FAILED"))
         #expect(
-            worse.stdout.contains("FAIL roc_auc: candidate >= baseline + -0.01 (min_absolute_change)"),
+            worse.stdout.contains("FAIL roc_auc: candidate - baseline >= -0.01 (min_absolute_change)"),
             "\(worse.stdout)")
-        #expect(worse.stdout.contains("FAIL average_precision: (candidate - baseline) / |baseline| >= -0.25"))
+        #expect(
+            worse.stdout.contains(
+                "FAIL average_precision: (candidate - baseline) / |baseline| >= -0.25 (min_relative_change)"))
     }
 
     @Test func aCandidateThatDeadLettersWhatTheBaselineScoredFailsTheGate() throws {
@@ -101,7 +103,7 @@ import VigilTestKit
         let again = try evaluate(
             files, candidate: Self.shipped, baseline: nil, extra: ["--baseline-results", files.path("b.json")])
         #expect(again.status == 0, "\(again.stdout)\n\(again.stderr)")
-        #expect(again.stdout.contains("pass roc_auc: candidate >= baseline + -0.01"))
+        #expect(again.stdout.contains("pass roc_auc: candidate - baseline >= -0.01"))
         let worse = try evaluate(
             files, candidate: try Self.degraded(files), baseline: nil,
             extra: ["--baseline-results", files.path("b.json")])

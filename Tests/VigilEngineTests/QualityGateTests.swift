@@ -61,6 +61,27 @@ import VigilTestKit
         #expect(strict.check(e).map(\.passed) == [true, false, true])
     }
 
+    @Test func aLowerIsBetterChangeIsMeasuredTheOtherWay() throws {
+        let gate = try Self.gate(
+            "metrics: { alert_rate: { min_absolute_change: -0.001, min_relative_change: -0.1, greater_is_better: false } }"
+        )
+        func run(_ c: Double, _ b: Double) -> [QualityGate.Check] {
+            gate.check(
+                Evaluation(
+                    candidate: Self.evaluation("c", rocAuc: 0.9, alertRate: c),
+                    baseline: Self.evaluation("b", rocAuc: 0.9, alertRate: b)))
+        }
+        let rules = run(0.01, 0.01).prefix(2).map(\.rule)
+        #expect(
+            rules == [
+                "baseline - candidate >= -0.001 (min_absolute_change)",
+                "(baseline - candidate) / |baseline| >= -0.1 (min_relative_change)",
+            ])
+        #expect(run(0.0105, 0.01).prefix(2).map(\.passed) == [true, true], "5 % more alerts: within both")
+        #expect(run(0.0115, 0.01).prefix(2).map(\.passed) == [false, false], "15 % more: beyond both")
+        #expect(run(0.005, 0.01).prefix(2).map(\.passed) == [true, true], "fewer alerts are better here")
+    }
+
     @Test func aRuleOnAChangeWithoutABaselineOrOnAnUndefinedMetricFails() throws {
         let gate = try Self.gate("metrics: { roc_auc: { min_absolute_change: -0.01 }, alert_rate: { threshold: 1 } }")
         let alone = gate.check(Evaluation(candidate: Self.evaluation("c", rocAuc: 0.9), baseline: nil))

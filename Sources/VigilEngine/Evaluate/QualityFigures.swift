@@ -151,12 +151,16 @@ struct EvaluatedEvents {
         return lo <= hi ? lo...hi : nil
     }
 
+    /// Slices an evaluation makes at most: a slice length far below the input's span is widened.
+    static let maxSlices: Int64 = 10_000
+
     /// The rows of each slice of event time: `length` ms each from the first event, or `count`
     /// equal slices of the whole range when `length` is nil. Dead letters (no time) are in none.
     func slices(length: Int64?, count wanted: Int) -> [(start: Int64, end: Int64, rows: [Int])] {
         guard let range = timeRange else { return [] }
         let span = range.upperBound - range.lowerBound + 1
-        let step = max(1, length ?? (span + Int64(wanted) - 1) / Int64(wanted))
+        let widest = (span + Self.maxSlices - 1) / Self.maxSlices
+        let step = max(1, widest, length ?? (span + Int64(wanted) - 1) / Int64(wanted))
         let n = Int((span + step - 1) / step)
         var rows = [[Int]](repeating: [], count: n)
         for i in 0..<count where isScored(i) { rows[Int((times[i] - range.lowerBound) / step)].append(i) }

@@ -123,7 +123,8 @@ public struct QualityGate: Sendable, Equatable {
             }
             if let change = rule.minAbsoluteChange {
                 let text =
-                    "candidate \(better) baseline \(rule.greaterIsBetter ? "+" : "-") \(Self.format(change)) (min_absolute_change)"
+                    (rule.greaterIsBetter ? "candidate - baseline" : "baseline - candidate")
+                    + " >= \(Self.format(change)) (min_absolute_change)"
                 guard evaluation.baseline != nil else {
                     add(text + ": no baseline", false)
                     continue
@@ -132,7 +133,8 @@ public struct QualityGate: Sendable, Equatable {
             }
             if let change = rule.minRelativeChange {
                 let text =
-                    "(candidate - baseline) / |baseline| \(better) \(rule.greaterIsBetter ? "" : "-")\(Self.format(change)) (min_relative_change)"
+                    (rule.greaterIsBetter ? "(candidate - baseline)" : "(baseline - candidate)")
+                    + " / |baseline| >= \(Self.format(change)) (min_relative_change)"
                 guard evaluation.baseline != nil else {
                     add(text + ": no baseline", false)
                     continue
