@@ -57,7 +57,7 @@ extension LogisticRegression {
     /// it saw); without a scaler the standardisation is the identity, weighted as a million
     /// rows. The coefficients become the weights, the intercept the bias, shifted by
     /// ln(positive_weight / the fit's positive weight) so that the calibrated probabilities are
-    /// scikit-learn's. Categorical features, if the model had any, start at 0.
+    /// scikit-learn's. Category weights (none, when loaded through `init:`) start at 0.
     ///
     /// Probabilities equal `predict_proba` while every standardised input is within ±10 (this
     /// model clips beyond: one absurd value cannot throw the weights).
