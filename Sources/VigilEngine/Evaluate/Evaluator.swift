@@ -103,27 +103,8 @@ public struct Evaluator {
     /// Each event id's label (the last one wins when an id is labelled twice).
     static func loadLabels(_ path: String, source: LabelSource, timeField: String?) throws(VigilError) -> [UInt64: Bool]
     {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw VigilError(.ioFailed, "cannot read \(path)")
-        }
-        let decoder = LabelDecoder(source: source, timeField: timeField)
-        var out: [UInt64: Bool] = [:]
-        var failure: VigilError?
-        data.withUnsafeBytes { all in
-            var start = 0
-            var line = 0
-            for k in 0...all.count where k == all.count || all[k] == 0x0A {
-                defer { start = k + 1 }
-                line += 1
-                guard k > start, failure == nil else { continue }
-                switch decoder.decode(UnsafeRawBufferPointer(rebasing: all[start..<k])) {
-                case .success(let label): out[label.record.idHash] = label.record.isFraud
-                case .failure(let reason): failure = VigilError(.malformedInput, "\(path):\(line): \(reason)")
-                }
-            }
-        }
-        if let failure { throw failure }
-        return out
+        let labels = try LabelDecoder(source: source, timeField: timeField).decodeFile(path)
+        return Dictionary(labels.map { ($0.record.idHash, $0.record.isFraud) }, uniquingKeysWith: { _, last in last })
     }
 }
 

@@ -121,28 +121,21 @@ public struct QualityGate: Sendable, Equatable {
             if let t = rule.threshold {
                 add("candidate \(better) \(Self.format(t))", c.map { sign * ($0 - t) >= 0 } ?? false)
             }
-            if let change = rule.minAbsoluteChange {
-                let text =
-                    (rule.greaterIsBetter ? "candidate - baseline" : "baseline - candidate")
-                    + " >= \(Self.format(change)) (min_absolute_change)"
-                guard evaluation.baseline != nil else {
-                    add(text + ": no baseline", false)
-                    continue
-                }
-                add(text, c.flatMap { c in b.map { b in sign * (c - b) >= change - 1e-12 } } ?? false)
+            /// A rule on the change against the baseline: `gain(c, b)` (oriented so that more is
+            /// better) must reach `least`. Without a baseline it fails, saying so.
+            func change(_ text: String, _ least: Double, _ gain: (Double, Double) -> Double) {
+                guard evaluation.baseline != nil else { return add(text + ": no baseline", false) }
+                add(text, c.flatMap { c in b.map { b in gain(c, b) >= least - 1e-12 } } ?? false)
             }
-            if let change = rule.minRelativeChange {
-                let text =
-                    (rule.greaterIsBetter ? "(candidate - baseline)" : "(baseline - candidate)")
-                    + " / |baseline| >= \(Self.format(change)) (min_relative_change)"
-                guard evaluation.baseline != nil else {
-                    add(text + ": no baseline", false)
-                    continue
+            let difference = rule.greaterIsBetter ? "candidate - baseline" : "baseline - candidate"
+            if let least = rule.minAbsoluteChange {
+                change("\(difference) >= \(Self.format(least)) (min_absolute_change)", least) { c, b in sign * (c - b) }
+            }
+            if let least = rule.minRelativeChange {
+                change("(\(difference)) / |baseline| >= \(Self.format(least)) (min_relative_change)", least) { c, b in
+                    // A zero baseline has no relative change: the candidate must merely not be worse.
+                    b == 0 ? (sign * (c - b) >= 0 ? .infinity : -.infinity) : sign * (c - b) / abs(b)
                 }
-                let passed = c.flatMap { c in
-                    b.map { b in b == 0 ? sign * (c - b) >= 0 : sign * (c - b) / abs(b) >= change - 1e-12 }
-                }
-                add(text, passed ?? false)
             }
         }
         if !allowNewDeadLetters, let baseline = evaluation.baseline {

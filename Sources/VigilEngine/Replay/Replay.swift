@@ -140,11 +140,22 @@ public struct Replay {
             throw VigilError(
                 .invalidArgument, "--labels given, but no model of topology \(topology.name) learns from labels")
         }
-        guard let data = FileManager.default.contents(atPath: labels) else {
-            throw VigilError(.ioFailed, "cannot read \(labels)")
+        let out = try LabelDecoder(source: source, timeField: topology.source.time?.field).decodeFile(labels)
+        // Stable: equal times keep file order.
+        return out.enumerated().sorted { ($0.element.time ?? .min, $0.offset) < ($1.element.time ?? .min, $1.offset) }
+            .map(\.element)
+    }
+}
+
+extension LabelDecoder {
+    /// Every label of a JSON-lines file, in file order.
+    /// - Throws: `VigilError` for an unreadable file, or the first line that is not a label
+    ///   (`FILE:LINE: reason`).
+    func decodeFile(_ path: String) throws(VigilError) -> [Decoded] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw VigilError(.ioFailed, "cannot read \(path)")
         }
-        let decoder = LabelDecoder(source: source, timeField: topology.source.time?.field)
-        var out: [LabelDecoder.Decoded] = []
+        var out: [Decoded] = []
         var lineNumber = 0
         var failure: VigilError?
         data.withUnsafeBytes { all in
@@ -152,18 +163,15 @@ public struct Replay {
             for k in 0...all.count where k == all.count || all[k] == 0x0A {
                 defer { start = k + 1 }
                 lineNumber += 1
-                guard k > start else { continue }
-                switch decoder.decode(UnsafeRawBufferPointer(rebasing: all[start..<k])) {
+                guard k > start, failure == nil else { continue }
+                switch decode(UnsafeRawBufferPointer(rebasing: all[start..<k])) {
                 case .success(let label): out.append(label)
-                case .failure(let reason):
-                    if failure == nil { failure = VigilError(.malformedInput, "\(labels):\(lineNumber): \(reason)") }
+                case .failure(let reason): failure = VigilError(.malformedInput, "\(path):\(lineNumber): \(reason)")
                 }
             }
         }
         if let failure { throw failure }
-        // Stable: equal times keep file order.
-        return out.enumerated().sorted { ($0.element.time ?? .min, $0.offset) < ($1.element.time ?? .min, $1.offset) }
-            .map(\.element)
+        return out
     }
 }
 
