@@ -47,7 +47,7 @@ if (($# == 0)); then
   # processes at once) and the federation test (three engines, 450,000 events) one by one.
   # The evaluation suites need no broker but load both cores (replays, Python, Chromium): they
   # run with the unit tests, away from the integration suites' Kafka sessions.
-  unit='VigilCoreTests|VigilFeaturesTests|VigilModelsTests|VigilSyntheticTests|EvaluateTests|SklearnImportTests|QualityGateTests'
+  unit='VigilCoreTests|VigilFeaturesTests|VigilModelsTests|VigilSyntheticTests|EvaluateTests|SklearnImportTests|QualityGateTests|LiveSegmentsTests'
   if ! timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-build --filter "$unit"; then
     die "unit tests failed (or did not finish within ${VIGIL_TEST_TIMEOUT:-1800} s)"
   fi

@@ -179,7 +179,7 @@ import VigilTestKit
             scores.withUnsafeBufferPointer {
                 join.add(
                     idHash: id, time: time, score: 0.5, alerted: false, modelScores: $0.baseAddress!, flags: id & 3,
-                    matrix: matrix, row: 0)
+                    segmentCodes: [], matrix: matrix, row: 0)
             }
         }
         for (id, t) in [(UInt64(1), Int64(0)), (2, 500), (3, 900)] { add(id, t) }

@@ -28,7 +28,7 @@ public enum AdminServer {
         router.get("/metrics") { _, _ -> Response in
             let live = await engine.rollout.live()
             return text(
-                MetricsText.render(engine, models: live.models, arms: live.arms),
+                MetricsText.render(engine, models: live.models, arms: live.arms, segments: live.segments),
                 contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
         router.get("/healthz") { _, _ -> Response in
@@ -41,7 +41,8 @@ public enum AdminServer {
         router.get("/status") { _, _ -> Response in
             let live = await engine.rollout.live()
             return text(
-                StatusJSON.render(engine, models: live.models, arms: live.arms), contentType: "application/json")
+                StatusJSON.render(engine, models: live.models, arms: live.arms, segments: live.segments),
+                contentType: "application/json")
         }
         router.get("/models") { _, _ -> Response in
             let models = await engine.rollout.quality()

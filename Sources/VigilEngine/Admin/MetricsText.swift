@@ -3,7 +3,9 @@ import VigilKafka
 
 /// Renders the engine's figures in the Prometheus text exposition format (version 0.0.4).
 public enum MetricsText {
-    public static func render(_ engine: KafkaEngine, models: [ModelQuality] = [], arms: [ArmQuality] = []) -> String {
+    public static func render(
+        _ engine: KafkaEngine, models: [ModelQuality] = [], arms: [ArmQuality] = [], segments: [SegmentReport] = []
+    ) -> String {
         var out = Writer()
         let s = engine.stats
         out.counter(
@@ -89,6 +91,7 @@ public enum MetricsText {
         out.sample("vigil_reloads_total", ["outcome": "refused"], Double(s.reloadsRefused.load(ordering: .relaxed)))
         modelFigures(models, into: &out)
         armFigures(arms, into: &out)
+        segmentFigures(segments, into: &out)
         out.header(
             "vigil_drift_detections_total", "Drift records written, by detector and subject (score or feature).",
             "counter")
@@ -124,6 +127,74 @@ public enum MetricsText {
             for q in models {
                 guard let v = value(q) else { continue }
                 out.sample(name, ["model": q.name, "version": q.version, "role": q.role.rawValue], v)
+            }
+        }
+    }
+
+    /// Each segment value's figures over its labelled events (labelled by field and value), and
+    /// each field's gaps between values as Fairlearn defines them (docs/evaluate.md).
+    private static func segmentFigures(_ reports: [SegmentReport], into out: inout Writer) {
+        guard !reports.isEmpty else { return }
+        typealias Group = SegmentReport.Group
+        let groupFamilies: [(String, String, String, (Group) -> Double?)] = [
+            ("vigil_segment_labelled_total", "Labelled events per segment value.", "counter", { Double($0.events) }),
+            (
+                "vigil_segment_positives_total", "Labelled fraud per segment value.", "counter",
+                { Double($0.positives) }
+            ),
+            (
+                "vigil_segment_alerts_total", "Labelled events that alerted, per segment value.", "counter",
+                { Double($0.alerts) }
+            ),
+            (
+                "vigil_segment_selection_rate", "Share of a segment value's labelled events that alerted.", "gauge",
+                \.selectionRate
+            ),
+            ("vigil_segment_precision", "Precision of a segment value's alerts.", "gauge", \.precision),
+            (
+                "vigil_segment_true_positive_rate", "Share of a segment value's fraud that alerted.", "gauge",
+                \.truePositiveRate
+            ),
+            (
+                "vigil_segment_false_positive_rate", "Share of a segment value's legitimate events that alerted.",
+                "gauge", \.falsePositiveRate
+            ),
+        ]
+        for (name, help, type, value) in groupFamilies {
+            out.header(name, help, type)
+            for r in reports {
+                for g in r.groups {
+                    guard let v = value(g) else { continue }
+                    out.sample(name, ["field": r.field, "value": g.value], v)
+                }
+            }
+        }
+        let fieldFamilies: [(String, String, (SegmentReport) -> Double?)] = [
+            (
+                "vigil_fairness_demographic_parity_difference",
+                "Largest minus smallest selection rate between a field's values.", \.demographicParityDifference
+            ),
+            (
+                "vigil_fairness_demographic_parity_ratio",
+                "Smallest over largest selection rate between a field's values.",
+                \.demographicParityRatio
+            ),
+            (
+                "vigil_fairness_equalized_odds_difference",
+                "The larger of the true and false positive rate differences between a field's values.",
+                \.equalizedOddsDifference
+            ),
+            (
+                "vigil_fairness_equalized_odds_ratio",
+                "The smaller of the true and false positive rate ratios between a field's values.",
+                \.equalizedOddsRatio
+            ),
+        ]
+        for (name, help, value) in fieldFamilies {
+            out.header(name, help, "gauge")
+            for r in reports {
+                guard let v = value(r) else { continue }
+                out.sample(name, ["field": r.field], v)
             }
         }
     }
@@ -213,7 +284,8 @@ public enum MetricsText {
 /// last checkpoint, as one JSON object.
 public enum StatusJSON {
     public static func render(
-        _ engine: KafkaEngine, models quality: [ModelQuality] = [], arms: [ArmQuality] = []
+        _ engine: KafkaEngine, models quality: [ModelQuality] = [], arms: [ArmQuality] = [],
+        segments: [SegmentReport] = []
     ) -> String {
         let s = engine.stats
         let t = engine.topology
@@ -247,6 +319,9 @@ public enum StatusJSON {
         }
         if let restored = engine.restoredFrom { o["restored_from"] = restored }
         if let e = t.experiment { o["experiment"] = ["name": e.name, "arms": arms.map(ModelsJSON.arm)] }
+        if !segments.isEmpty, let data = try? JSONEncoder.snakeCase.encode(segments) {
+            o["segments"] = try? JSONSerialization.jsonObject(with: data)
+        }
         o["assignment"] = engine.assignment.map { "\($0.topic)[\($0.partition)]" }
         o["checkpoints_written"] = s.checkpoints
         let seq = s.checkpointSequence.load(ordering: .relaxed)

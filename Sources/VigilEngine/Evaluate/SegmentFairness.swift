@@ -49,45 +49,50 @@ public struct SegmentReport: Codable, Sendable, Equatable {
     /// The report of segment field number `f` of `data`.
     static func of(_ data: EvaluatedEvents, field f: Int) -> SegmentReport {
         let values = data.segmentValues[f]
-        var counts = [(events: Int, positives: Int, alerts: Int, hits: Int)](
-            repeating: (0, 0, 0, 0), count: values.count)
+        var counts = [SegmentCounts](repeating: SegmentCounts(), count: values.count)
         for i in 0..<data.count where data.isLabelled(i) {
-            let g = Int(data.segmentCodes[f][i])
-            let positive = data.labels[i] == 1
-            let alerted = data.outcomes[i] == .alerted
-            counts[g].events += 1
-            if positive { counts[g].positives += 1 }
-            if alerted { counts[g].alerts += 1 }
-            if positive && alerted { counts[g].hits += 1 }
+            counts[Int(data.segmentCodes[f][i])].add(fraud: data.labels[i] == 1, alerted: data.outcomes[i] == .alerted)
         }
-        func rate(_ a: Int, _ b: Int) -> Double? { b > 0 ? Double(a) / Double(b) : nil }
-        let groups = values.indices.filter { counts[$0].events > 0 }.map { g in
-            let c = counts[g]
-            return Group(
-                value: values[g], events: c.events, positives: c.positives, alerts: c.alerts,
-                selectionRate: rate(c.alerts, c.events), precision: rate(c.hits, c.alerts),
-                truePositiveRate: rate(c.hits, c.positives),
-                falsePositiveRate: rate(c.alerts - c.hits, c.events - c.positives))
-        }.sorted { $0.value < $1.value }
-        var report = SegmentReport(field: data.segmentFields[f], groups: groups)
-        let selection = Self.between(groups.compactMap(\.selectionRate))
-        // As Fairlearn does (scikit-learn's normalised confusion matrix), a group without fraud
-        // counts a true positive rate of 0, and one without legitimate events a false positive
-        // rate of 0, in the gaps; the group table shows them as undefined.
-        let tpr = Self.between(groups.map { $0.truePositiveRate ?? 0 })
-        let fpr = Self.between(groups.map { $0.falsePositiveRate ?? 0 })
-        report.demographicParityDifference = selection?.difference
-        report.demographicParityRatio = selection?.ratio
-        if let tpr, let fpr {
-            report.equalizedOddsDifference = max(tpr.difference, fpr.difference)
-            if let a = tpr.ratio, let b = fpr.ratio { report.equalizedOddsRatio = min(a, b) }
-        }
-        return report
+        return SegmentReport(field: data.segmentFields[f], counts: zip(values, counts).map { ($0, $1) })
+    }
+
+    /// Every segment field's report over the labelled events `recorder` saw: the figures
+    /// `vigil evaluate` shows, from any recorded run (the live figures are checked against them).
+    public static func reports(_ recorder: OutcomeRecorder, labels: [UInt64: Bool]) -> [SegmentReport] {
+        let data = EvaluatedEvents(recorder, labels: labels)
+        return data.segmentFields.indices.map { of(data, field: $0) }
     }
 
     /// Fairlearn's between-groups aggregates: max − min, and min / max (undefined when max is 0).
     static func between(_ rates: [Double]) -> (difference: Double, ratio: Double?)? {
         guard let lo = rates.min(), let hi = rates.max() else { return nil }
         return (hi - lo, hi > 0 ? lo / hi : nil)
+    }
+}
+
+extension SegmentReport {
+    /// The report of `field` from each value's counts (values without events are left out).
+    init(field: String, counts: [(value: String, counts: SegmentCounts)]) {
+        func rate(_ a: Int, _ b: Int) -> Double? { b > 0 ? Double(a) / Double(b) : nil }
+        let groups = counts.filter { $0.counts.events > 0 }.map { value, c in
+            Group(
+                value: value, events: c.events, positives: c.positives, alerts: c.alerts,
+                selectionRate: rate(c.alerts, c.events), precision: rate(c.hits, c.alerts),
+                truePositiveRate: rate(c.hits, c.positives),
+                falsePositiveRate: rate(c.alerts - c.hits, c.events - c.positives))
+        }.sorted { $0.value < $1.value }
+        self.init(field: field, groups: groups)
+        let selection = Self.between(groups.compactMap(\.selectionRate))
+        // As Fairlearn does (scikit-learn's normalised confusion matrix), a group without fraud
+        // counts a true positive rate of 0, and one without legitimate events a false positive
+        // rate of 0, in the gaps; the group table shows them as undefined.
+        let tpr = Self.between(groups.map { $0.truePositiveRate ?? 0 })
+        let fpr = Self.between(groups.map { $0.falsePositiveRate ?? 0 })
+        demographicParityDifference = selection?.difference
+        demographicParityRatio = selection?.ratio
+        if let tpr, let fpr {
+            equalizedOddsDifference = max(tpr.difference, fpr.difference)
+            if let a = tpr.ratio, let b = fpr.ratio { equalizedOddsRatio = min(a, b) }
+        }
     }
 }

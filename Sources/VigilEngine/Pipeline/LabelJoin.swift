@@ -33,6 +33,8 @@ final class LabelJoin {
     let categoryColumns: Int
     /// Models whose own scores and flags each waiting event keeps (their live quality).
     let models: Int
+    /// Segment fields whose value codes each waiting event keeps (`LiveSegments`).
+    let segments: Int
     private var index: [UInt64: Int32] = [:]
     // A ring of slots in arrival order.
     private let ids: UnsafeMutablePointer<UInt64>
@@ -43,6 +45,7 @@ final class LabelJoin {
     private let flagSlots: UnsafeMutablePointer<UInt64>
     private let values: UnsafeMutablePointer<Double>
     private let buckets: UnsafeMutablePointer<UInt32>
+    private let segmentSlots: UnsafeMutablePointer<UInt64>
     private var head = 0  // oldest
     private var used = 0
     /// Labels that arrived before their event (a labels topic read ahead of the events, as after
@@ -53,7 +56,10 @@ final class LabelJoin {
     private var earlyLabels: [Bool]
     let earlyCapacity: Int
 
-    init(expireMs: Int64, capacity: Int, earlyCapacity: Int, columns: Int, categoryColumns: Int, models: Int) {
+    init(
+        expireMs: Int64, capacity: Int, earlyCapacity: Int, columns: Int, categoryColumns: Int, models: Int,
+        segments: Int = 0
+    ) {
         self.expireMs = expireMs
         self.earlyCapacity = max(1, earlyCapacity)
         earlyIds = Array(repeating: 0, count: max(1, earlyCapacity))
@@ -63,6 +69,7 @@ final class LabelJoin {
         self.columns = columns
         self.categoryColumns = categoryColumns
         self.models = models
+        self.segments = segments
         ids = .allocate(capacity: capacity)
         times = .allocate(capacity: capacity)
         scoreSlots = .allocate(capacity: capacity)
@@ -71,6 +78,7 @@ final class LabelJoin {
         flagSlots = .allocate(capacity: capacity)
         values = .allocate(capacity: max(1, capacity * columns))
         buckets = .allocate(capacity: max(1, capacity * categoryColumns))
+        segmentSlots = .allocate(capacity: max(1, capacity * segments))
         index.reserveCapacity(min(capacity, 1 << 18))  // the early doublings; later ones are rare
     }
 
@@ -83,6 +91,7 @@ final class LabelJoin {
         flagSlots.deallocate()
         values.deallocate()
         buckets.deallocate()
+        segmentSlots.deallocate()
     }
 
     var waiting: Int { index.count }
@@ -95,12 +104,14 @@ final class LabelJoin {
     func modelScore(_ slot: Int, _ k: Int) -> Double { modelScoreSlots[slot * models + k] }
     /// The models whose own thresholds flagged event `slot`, as bits.
     func flags(_ slot: Int) -> UInt64 { flagSlots[slot] }
+    /// The segment value codes of event `slot`, one per segment field.
+    func segmentValues(_ slot: Int) -> UnsafePointer<UInt64> { UnsafePointer(segmentSlots + slot * segments) }
 
     /// Remembers event `row` of `matrix`, scored `score` (and `modelScores` by each model, which
-    /// flagged it as `flags`), at event time `time`.
+    /// flagged it as `flags`), at event time `time`, with its segment value codes `segmentCodes`.
     func add(
         idHash: UInt64, time: Int64, score: Double, alerted wasAlerted: Bool, modelScores: UnsafePointer<Double>,
-        flags: UInt64, matrix: FeatureMatrix, row: Int
+        flags: UInt64, segmentCodes: UnsafePointer<UInt64>, matrix: FeatureMatrix, row: Int
     ) {
         expire(before: time &- expireMs)
         if used == capacity { dropOldest() }
@@ -112,6 +123,7 @@ final class LabelJoin {
         alertedSlots[slot] = wasAlerted
         for k in 0..<models { modelScoreSlots[slot * models + k] = modelScores[k] }
         flagSlots[slot] = flags
+        for f in 0..<segments { segmentSlots[slot * segments + f] = segmentCodes[f] }
         matrix.values.withUnsafeBufferPointer { v in
             for c in 0..<columns { values[slot * columns + c] = v[row * columns + c] }
         }
@@ -156,10 +168,11 @@ final class LabelJoin {
     /// columns: a worker holds up to a million waiting events, and copying columns keeps the
     /// checkpoint's pause short.
     func encode(into out: inout BinaryWriter) {
-        out.write(UInt8(2))  // body version
+        out.write(UInt8(3))  // body version
         out.write(UInt32(columns))
         out.write(UInt32(categoryColumns))
         out.write(UInt32(models))
+        out.write(UInt32(segments))
         var live: [Int] = []
         live.reserveCapacity(index.count)
         for k in 0..<used {
@@ -181,6 +194,7 @@ final class LabelJoin {
         column(1, flagSlots)
         column(columns, values)
         column(categoryColumns, buckets)
+        column(segments, segmentSlots)
         let early = (0..<earlyCapacity).filter { earlyIds[$0] != 0 }
         out.write(UInt64(early.count))
         early.map { earlyIds[$0] }.withUnsafeBufferPointer { out.write(contentsOf: $0) }
@@ -188,24 +202,29 @@ final class LabelJoin {
     }
 
     /// Refills an empty join with what `encode` wrote (the newest `capacity` events, if fewer
-    /// fit now).
-    func restore(from input: inout BinaryReader) throws(CheckpointError) {
+    /// fit now). With `keepSegments` false (the checkpoint was cut for other segment fields),
+    /// the events' segment values are unknown and their labels count in no segment.
+    func restore(from input: inout BinaryReader, keepSegments: Bool = true) throws(CheckpointError) {
         precondition(used == 0 && index.isEmpty, "restore into a fresh join only")
         let version = try input.checkpoint { r throws(VigilError) in try r.uint8() }
-        guard version == 1 || version == 2 else {
+        guard (1...3).contains(version) else {
             throw CheckpointError(.newerVersion, "label-join body version \(version)")
         }
         let cols = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
         let cats = Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
         // Version 1 kept no per-model scores: those events count as unscored for the models.
         let stored = version == 1 ? 0 : Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
+        // Versions before 3 kept no segment values.
+        let storedSegments = version < 3 ? 0 : Int(try input.checkpoint { r throws(VigilError) in try r.uint32() })
         guard cols == columns, cats == categoryColumns else {
             throw CheckpointError(
                 .wrongSchema, "waiting events have \(cols)+\(cats) columns, this topology \(columns)+\(categoryColumns)"
             )
         }
         let n = try input.checkpoint { r throws(VigilError) in try r.int(in: 0...Int(Int32.max), "waiting events") }
-        guard input.remaining >= n * (25 + 8 * stored + (version == 1 ? 0 : 8) + 8 * cols + 4 * cats) else {
+        guard
+            input.remaining >= n * (25 + 8 * stored + (version == 1 ? 0 : 8) + 8 * cols + 4 * cats + 8 * storedSegments)
+        else {
             throw CheckpointError(.truncated, "waiting events cut short")
         }
         func column<T: BitwiseCopyable>(_ count: Int, _: T) throws(CheckpointError) -> [T] {
@@ -219,6 +238,8 @@ final class LabelJoin {
         let newFlags = version == 1 ? [UInt64](repeating: 0, count: n) : try column(n, UInt64(0))
         let newValues = try column(n * cols, 0.0)
         let newBuckets = try column(n * cats, UInt32(0))
+        let newSegments = try column(n * storedSegments, UInt64(0))
+        let segmentsKept = keepSegments && storedSegments == segments
         for i in 0..<n {
             if used == capacity { dropOldest() }
             let slot = (head + used) % capacity
@@ -235,6 +256,10 @@ final class LabelJoin {
             flagSlots[slot] = stored == models ? newFlags[i] : 0
             for c in 0..<cols { values[slot * columns + c] = newValues[i * cols + c] }
             for c in 0..<cats { buckets[slot * categoryColumns + c] = newBuckets[i * cats + c] }
+            for f in 0..<segments {
+                segmentSlots[slot * segments + f] =
+                    segmentsKept ? newSegments[i * storedSegments + f] : LiveSegments.unknown
+            }
             index[newIds[i]] = Int32(slot)
         }
         let m = try input.checkpoint { r throws(VigilError) in try r.int(in: 0...Int(Int32.max), "early labels") }

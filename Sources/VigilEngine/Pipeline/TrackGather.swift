@@ -10,6 +10,8 @@ struct TrackCopy: Sendable {
     var ensemble: PrequentialMetrics
     /// Each experiment arm's figures.
     var arms: [ArmFigures]
+    /// The segment counts of its labelled events.
+    var segments: SegmentTally
 }
 
 extension Pipeline {
@@ -22,7 +24,9 @@ extension Pipeline {
                 .control { worker in
                     gather.store(
                         worker.shard,
-                        TrackCopy(tracks: worker.tracks.tracks, ensemble: worker.metrics, arms: worker.arms))
+                        TrackCopy(
+                            tracks: worker.tracks.tracks, ensemble: worker.metrics, arms: worker.arms,
+                            segments: worker.segments.tally))
                 })
         }
         return gather

@@ -44,6 +44,11 @@ extension Worker {
             var labels = BinaryWriter()
             join.encode(into: &labels)
             state.sections.append(("labels", labels.bytes))
+            if segments.count > 0 {
+                var counts = BinaryWriter()
+                segments.tally.encode(into: &counts)
+                state.sections.append(("segments", counts.bytes))
+            }
             lap("labels")
         }
         var quality = BinaryWriter()
@@ -193,11 +198,18 @@ extension Worker {
         } else {
             report.cold.append("windows")
         }
+        // Counts for other segment fields start afresh, and so do the segments of waiting events.
+        var decodedSegments: SegmentTally?
+        if segments.count > 0, let bytes = state.section("segments") {
+            var r = BinaryReader(bytes)
+            decodedSegments = try SegmentTally.decode(&r, fields: segments.tally.fields)
+        }
         if samePlan, joinsLabels, let bytes = state.section("labels") {
             var r = BinaryReader(bytes)
-            try join.restore(from: &r)
+            try join.restore(from: &r, keepSegments: decodedSegments != nil)
             report.restored.append("waiting events")
         }
+        if let decodedSegments { segments.tally = decodedSegments }
         for (k, model) in decodedModels { models.replace(k, with: model) }
         for (k, memory) in memories { ensemble.restore(model: k, memory) }
         for (k, quality) in qualities { tracks.restore(k, quality) }

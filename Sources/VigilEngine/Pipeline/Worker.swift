@@ -60,6 +60,8 @@ final class Worker: @unchecked Sendable {
     static let retiredVersions = 4
     /// Drift detectors (`drift:`), if any.
     var drift: DriftWatch?
+    /// The segment values of waiting events and the counts their labels make (`segments:`).
+    let segments: LiveSegments
     private let topologyName: String
     private(set) var counters = Counters()
     /// What `/metrics` reads while the worker runs, refreshed after every batch.
@@ -118,11 +120,13 @@ final class Worker: @unchecked Sendable {
         self.sink = sink
         let labelSources = topology.models.compactMap(\.kind.labels)
         joinsLabels = !labelSources.isEmpty && topology.source.id != nil
+        segments = LiveSegments(
+            fields: joinsLabels ? topology.segments : [], layout: EventLayout(schema: topology.schema))
         join = LabelJoin(
             expireMs: labelSources.map(\.expire.wholeMilliseconds).max() ?? 0,
             capacity: max(1, Pipeline.labelWaitCapacity / workers), earlyCapacity: Pipeline.earlyLabelCapacity,
             columns: plan.names.count,
-            categoryColumns: plan.categoryNames.count, models: topology.models.count)
+            categoryColumns: plan.categoryNames.count, models: topology.models.count, segments: segments.count)
         learnsFromLabels = topology.models.map { $0.kind.labels != nil }
         canaryShares = tunables.canaryShares
         rollout = tunables.rollout
@@ -252,10 +256,12 @@ final class Worker: @unchecked Sendable {
                 for k in 0..<m { models.learn(k, matrix, row: r, label: nil) }
             }
             if joinsLabels, work.idHashes[r] != 0 {
+                if segments.count > 0 { segments.codes(batch, row: r, chunk: chunk, record: i) }
                 rowScores.withUnsafeBufferPointer { scores in
                     join.add(
                         idHash: work.idHashes[r], time: batch.times[r], score: final, alerted: decision.alert,
-                        modelScores: scores.baseAddress!, flags: flags, matrix: matrix, row: r)
+                        modelScores: scores.baseAddress!, flags: flags, segmentCodes: segments.scratch,
+                        matrix: matrix, row: r)
                 }
                 if let label = join.takeEarly(work.idHashes[r]), let slot = join.take(work.idHashes[r]) {
                     apply(label, slot: slot)
@@ -355,6 +361,7 @@ final class Worker: @unchecked Sendable {
             arms[arm].metrics.add(score: join.score(slot), label: isFraud, alerted: join.alerted(slot))
         }
         threshold.observe(score: join.score(slot), label: isFraud)
+        if segments.count > 0 { segments.count(join.segmentValues(slot), fraud: isFraud, alerted: join.alerted(slot)) }
         counters.labelsJoined += 1
     }
 }

@@ -68,6 +68,8 @@ public struct TopologyChange: Sendable, Equatable {
         d.compare("experiment", .structural, a.experiment, b.experiment) { (e: ExperimentSpec) in
             "\(e.name): " + e.arms.map { "\($0.name) \($0.share)" }.joined(separator: ", ")
         }
+        // The workers keep each waiting event's segment values: other fields mean new workers.
+        d.compare("segments", .structural, a.segments, b.segments, Text.list)
         d.compare("drift", .structural, a.drift, b.drift) { (s: DriftSpec) in
             "\(s.topic), action \(s.action.rawValue)"
         }

@@ -22,6 +22,7 @@ public final class RolloutController: Sendable {
     /// The last figures gathered (served while the engine stops).
     private let last = Mutex<[ModelQuality]>([])
     private let lastArms = Mutex<[ArmQuality]>([])
+    private let lastSegments = Mutex<[SegmentReport]>([])
     private let verdicts = Mutex<[String: GuardVerdict]>([:])
 
     init(
@@ -58,12 +59,19 @@ public final class RolloutController: Sendable {
     /// figures once the engine is stopping).
     public func quality() async -> [ModelQuality] { await live().models }
 
-    /// Every model's live quality and, with an experiment, each arm's figures (gathered now).
-    public func live() async -> (models: [ModelQuality], arms: [ArmQuality]) {
-        guard let parts = await gather() else { return (last.withLock { $0 }, lastArms.withLock { $0 }) }
-        let arms = reloads.topology.experiment.map { ArmQuality.gather($0, parts) } ?? []
+    /// Every model's live quality, each experiment arm's figures, and the fairness figures of
+    /// each segment field (gathered now).
+    public func live() async -> (models: [ModelQuality], arms: [ArmQuality], segments: [SegmentReport]) {
+        guard let parts = await gather() else {
+            return (last.withLock { $0 }, lastArms.withLock { $0 }, lastSegments.withLock { $0 })
+        }
+        let topology = reloads.topology
+        let arms = topology.experiment.map { ArmQuality.gather($0, parts) } ?? []
         lastArms.withLock { $0 = arms }
-        return (figures(parts), arms)
+        let fields = parts.first?.segments.fields ?? []
+        let segments = fields.isEmpty ? [] : SegmentTally.reports(parts.map(\.segments), fields: fields)
+        lastSegments.withLock { $0 = segments }
+        return (figures(parts), arms, segments)
     }
 
     private func figures(_ parts: [TrackCopy]) -> [ModelQuality] {
