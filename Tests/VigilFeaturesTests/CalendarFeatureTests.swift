@@ -94,3 +94,45 @@ import VigilTestKit
         #expect(part.count == 1 && part[0].contains("part"))
     }
 }
+
+/// `kind: ratio` with `raw: true`: a transformed value operand is divided in its field's units.
+@Suite struct RawRatioTests {
+    @Test func aRawRatioDividesTheAmountByTheMeanAmountNotItsLogarithm() throws {
+        let layout = EventLayout(numbers: ["amount"], categories: ["card"])
+        let amount = FeatureSpec(
+            name: "amount", kind: .value(field: "amount", transform: ValueTransform(log1p: true)))
+        let mean = FeatureSpec(
+            name: "mean_1d", kind: .window(key: "card", length: .seconds(86_400), aggregate: .mean, of: "amount"))
+        func ratios(raw: Bool) throws -> [Double] {
+            let plan = try FeaturePlan(
+                features: [
+                    amount, mean, .init(name: "r", kind: .ratio(numerator: "amount", denominator: "mean_1d", raw: raw)),
+                ],
+                layout: layout)
+            let extractor = FeatureExtractor(
+                plan: plan, allowedLateness: .seconds(1), idleTTL: .seconds(86_400), maxEntities: 10)
+            var batch = EventBatch(layout: layout)
+            let key = StableHash.hash("card")
+            for (i, a) in [10.0, 30.0].enumerated() {
+                batch.append(key: key, time: 1_767_225_600_000 + Int64(i) * 1000, numbers: [a], categories: [key])
+            }
+            var matrix = extractor.makeMatrix()
+            var outcomes: [FeatureExtractor.Outcome] = []
+            extractor.process(batch, into: &matrix, outcomes: &outcomes)
+            return (0..<2).map { matrix.value(row: $0, "r")! }
+        }
+        // The day's mean includes the event: 10, then (10 + 30) / 2 = 20.
+        #expect(try ratios(raw: true) == [1, 1.5])
+        #expect(try ratios(raw: false) == [log1p(10) / 10, log1p(30) / 20])
+        // `raw` is part of the plan's meaning: a checkpoint of the other form is not restored.
+        let a = try FeaturePlan(
+            features: [
+                amount, mean, .init(name: "r", kind: .ratio(numerator: "amount", denominator: "mean_1d", raw: true)),
+            ],
+            layout: layout)
+        let b = try FeaturePlan(
+            features: [amount, mean, .init(name: "r", kind: .ratio(numerator: "amount", denominator: "mean_1d"))],
+            layout: layout)
+        #expect(a.signature != b.signature)
+    }
+}
