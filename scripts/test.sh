@@ -49,7 +49,7 @@ if (($# == 0)); then
   # one by one.
   # The evaluation suites need no broker but load both cores (replays, Python, Chromium): they
   # run with the unit tests, away from the integration suites' Kafka sessions.
-  unit='VigilCoreTests|VigilFeaturesTests|VigilModelsTests|VigilSyntheticTests|EvaluateTests|SklearnImportTests|QualityGateTests|LiveSegmentsTests|LabelPacerTests|ReplayLabelTests'
+  unit='VigilCoreTests|VigilFeaturesTests|VigilModelsTests|VigilSyntheticTests|EvaluateTests|SklearnImportTests|QualityGateTests|LiveSegmentsTests|LabelPacerTests'
   if ! timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-build --filter "$unit"; then
     die "unit tests failed (or did not finish within ${VIGIL_TEST_TIMEOUT:-1800} s)"
   fi
