@@ -11,9 +11,8 @@ struct ShardWork: Sendable {
     let rows: [Int32]
     /// `StableHash` of each row's event id (0 without one).
     let idHashes: [UInt64]
-    /// Labels due within the chunk (replay, and run's paced labels), each with the chunk record
-    /// index after which it is due, in that order: the worker applies each before its first row
-    /// past that record.
+    /// Labels due within the chunk (replay), each with the chunk record index after which it is
+    /// due, in that order: the worker applies each before its first row past that record.
     var labels: [DueLabel] = []
 }
 
