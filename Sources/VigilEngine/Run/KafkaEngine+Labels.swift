@@ -24,22 +24,16 @@ extension KafkaEngine {
         ingest.pipeline.submitLabels(due)
     }
 
-    /// The other side of the pacing: before the workers get a chunk whose events are more than
-    /// half the shortest `labels.expire` past the newest label read, the labels feed is read on
-    /// while it has labels on the broker it has not read (for at most `labelCatchUp`), so that
-    /// no event expires from the label join before its label is read. Labels that trail the
-    /// events by less (as live labels do) never hold a chunk back, and neither does a feed that
-    /// has read everything (labels may be rare, or late by design).
+    /// The other side of the pacing: before the workers get a chunk whose events are past the
+    /// newest label read, the labels feed is read on while it has labels on the broker it has not
+    /// read (for at most `labelCatchUp`), so that no event expires from the label join before its
+    /// label is read. A feed that has read everything never holds the events back (labels may be
+    /// rare, or late by design).
     func catchUpLabels(to newest: Int64) {
-        guard let labelsFeed, ingest.pacer.count < LabelPacer.capacity else { return }
-        let expire = topology.models.compactMap(\.kind.labels).map(\.expire.wholeMilliseconds).min() ?? 0
+        guard let labelsFeed else { return }
         let deadline = ContinuousClock.now.advanced(by: Self.labelCatchUp)
-        func trailing() -> Bool {
-            let labels = ingest.newestLabelTime
-            return labels < .max - expire / 2 && newest > labels + expire / 2
-        }
-        while trailing(), ingest.pacer.count < LabelPacer.capacity,
-            ContinuousClock.now < deadline, labelsFeed.behind()
+        while newest > ingest.newestLabelTime, ingest.pacer.count < LabelPacer.capacity, ContinuousClock.now < deadline,
+            labelsFeed.behind()
         {
             do {
                 let labels = try labelsFeed.poll(timeout: .milliseconds(20))

@@ -25,7 +25,7 @@ struct LabelPacer {
     /// The partitions, in the order first seen (released in this order).
     private var order: [TopicPartition] = []
     private(set) var count = 0
-    /// Labels held at most: while this many are held, the labels feed is not read.
+    /// Labels held at most: beyond this the labels feed is paused until half are released.
     static let capacity = 500_000
 
     mutating func hold(_ label: LabelRecord, time: Int64?, at position: KafkaPosition) {
