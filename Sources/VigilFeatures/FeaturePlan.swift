@@ -41,9 +41,7 @@ public struct FeaturePlan: Sendable, Hashable {
         case zscore(group: Int)
         case timeSinceLast
         case novelty(Int)
-        /// Output columns divided; an operand's raw field (a numeric batch column), or -1 when
-        /// the column's own value is used.
-        case ratio(numerator: Int, denominator: Int, rawNumerator: Int, rawDenominator: Int)
+        case ratio(numerator: Int, denominator: Int)
         case calendar(CalendarPart, zone: Int)  // index into `zones`
     }
 
@@ -214,17 +212,11 @@ public struct FeaturePlan: Sendable, Hashable {
                     novelties.append(NoveltyState(field: field, tailField: tailCategory(field)))
                     columns.append(.novelty(novelties.count - 1))
                 }
-            case .ratio(let numerator, let denominator, let raw):
+            case .ratio(let numerator, let denominator):
                 guard let n = names.firstIndex(of: numerator), let d = names.firstIndex(of: denominator) else {
                     throw VigilError(.invalidConfiguration, "ratio '\(feature.name)' refers to a non-numeric feature")
                 }
-                // With `raw`, a transformed value feature is read before its transform.
-                func rawField(_ c: Int) -> Int {
-                    guard raw, case .value(let field, let t) = columns[c], transforms[t] != .identity else { return -1 }
-                    return field
-                }
-                columns.append(
-                    .ratio(numerator: n, denominator: d, rawNumerator: rawField(n), rawDenominator: rawField(d)))
+                columns.append(.ratio(numerator: n, denominator: d))
             case .calendar(let part, let identifier):
                 if let z = zones.firstIndex(where: { $0.identifier == identifier }) {
                     columns.append(.calendar(part, zone: z))
@@ -310,9 +302,7 @@ public struct FeaturePlan: Sendable, Hashable {
             case .zscore(let g): text += "|zscore:\(g)"
             case .timeSinceLast: text += "|since"
             case .novelty(let i): text += "|novelty:\(i)"
-            case .ratio(let n, let d, let rn, let rd):
-                text += "|ratio:\(n):\(d)"
-                if rn >= 0 || rd >= 0 { text += ":raw:\(rn):\(rd)" }
+            case .ratio(let n, let d): text += "|ratio:\(n):\(d)"
             case .calendar(let part, let z): text += "|calendar:\(part.rawValue):\(zones[z].identifier)"
             }
         }

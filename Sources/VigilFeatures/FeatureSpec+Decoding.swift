@@ -121,9 +121,8 @@ extension FeatureSpec {
             }
             let numerator = feature("numerator")
             let denominator = feature("denominator")
-            let raw = o.bool("raw") ?? false
             guard let numerator, let denominator else { return nil }
-            return .ratio(numerator: numerator, denominator: denominator, raw: raw)
+            return .ratio(numerator: numerator, denominator: denominator)
         case .calendar:
             let part = o.choice("part", as: CalendarPart.self, required: true, noun: "calendar part")
             let zone = o.string("timezone") ?? "UTC"

@@ -156,23 +156,6 @@ import VigilTestKit
             ids.insert(a["alert_id"] as! String)
         }
         #expect(ids.count == alerts.count, "alert ids are unique per record")
-        // Explanations are in the event's units: `amount` (log1p in the model) shows the amount.
-        var amounts: [String: Double] = [:]
-        for line in try files.lines("events.jsonl") {
-            let e = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            amounts[e["txn_id"] as! String] = (e["amount"] as! NSNumber).doubleValue
-        }
-        var explained = 0
-        for line in alerts {
-            let a = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            let features = a["features"] as! [[String: Any]]
-            guard let amount = features.first(where: { $0["name"] as? String == "amount" }) else { continue }
-            let shown = (amount["value"] as! NSNumber).doubleValue
-            let actual = try #require(amounts[a["event_id"] as! String])
-            #expect(abs(shown - actual) <= 1e-9 * max(1, actual), "amount \(shown) for an event of \(actual)")
-            explained += 1
-        }
-        #expect(explained > 0)
     }
 
     @Test func labelsJoinTheirEventsAndTheModelsBeatChance() throws {

@@ -71,9 +71,6 @@ final class Worker: @unchecked Sendable {
     var drift: DriftWatch?
     /// The segment values of waiting events and the counts their labels make (`segments:`).
     let segments: LiveSegments
-    /// Transformed value features by name, with their field's numeric batch column: an alert
-    /// explains them in the event's own units (the amount, not its log1p).
-    private let rawValueColumns: [String: Int]
     private let topologyName: String
     private(set) var counters = Counters()
     /// What `/metrics` reads while the worker runs, refreshed after every batch.
@@ -153,14 +150,6 @@ final class Worker: @unchecked Sendable {
             return DriftWatch(spec: spec, names: plan.names, watched: spec.features ?? values.map(\.name))
         }
         topologyName = topology.name
-        let layout = EventLayout(schema: topology.schema)
-        var raw: [String: Int] = [:]
-        for f in topology.features {
-            if case .value(let field, let t) = f.kind, t != .identity, let c = layout.numbers.firstIndex(of: field) {
-                raw[f.name] = c
-            }
-        }
-        rawValueColumns = raw
         matrix = extractor.makeMatrix()
         labelMatrix = extractor.makeMatrix()
         modelInput = Array(repeating: .nan, count: topology.models.count)
@@ -274,7 +263,7 @@ final class Worker: @unchecked Sendable {
                 chunk.outcomes[i] = .alerted
                 alerts.append(
                     writer.write(
-                        chunk: chunk, index: i, worker: shard, contributions: explain(matrix, batch, row: r),
+                        chunk: chunk, index: i, worker: shard, contributions: explain(matrix, row: r),
                         arm: arm.map { experiment!.arms[$0].name }))
             } else {
                 chunk.outcomes[i] = .scored
@@ -307,8 +296,7 @@ final class Worker: @unchecked Sendable {
     /// The alert's explanation: each counted model's contributions as shares of its own total,
     /// weighted by the model's share of the ensemble, summed per feature; the strongest first.
     /// Counted: with a weight, and a score in this event's ensemble (`modelInput`, `counted`).
-    /// A transformed value feature shows its field's value as the event had it.
-    private func explain(_ matrix: FeatureMatrix, _ batch: EventBatch, row r: Int) -> [Contribution] {
+    private func explain(_ matrix: FeatureMatrix, row r: Int) -> [Contribution] {
         guard writer.explain > 0 else { return [] }
         let counted = (0..<models.count).filter {
             ensemble.weights[$0] > 0 && self.counted[$0] && !modelInput[$0].isNaN
@@ -324,8 +312,7 @@ final class Worker: @unchecked Sendable {
                 let share = c.weight / size * ensemble.weights[k] / total
                 if merged[c.feature] == nil {
                     order.append(c.feature)
-                    let value = rawValueColumns[c.feature].map { batch.numbers[r * batch.layout.numbers.count + $0] }
-                    merged[c.feature] = Contribution(feature: c.feature, value: value ?? c.value, weight: 0)
+                    merged[c.feature] = Contribution(feature: c.feature, value: c.value, weight: 0)
                 }
                 merged[c.feature]!.weight += share
             }
