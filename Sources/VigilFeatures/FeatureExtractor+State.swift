@@ -210,10 +210,6 @@ extension FeatureExtractor {
                 let num = out[n]
                 let den = out[d]
                 out[c] = den == 0 || num.isNaN || den.isNaN ? .nan : num / den
-            case .calendar(let part, let z):
-                // The event's own time, also for a late event.
-                let zone = plan.zones[z]
-                out[c] = part.value(localMs: event.time &+ zone.offset(at: event.time))
             }
         }
     }

@@ -23,8 +23,6 @@ public struct FeaturePlan: Sendable, Hashable {
     let distincts: [DistinctState]
     let decays: [DecayGroup]
     let novelties: [NoveltyState]
-    /// The time zones of calendar features.
-    let zones: [ZoneTable]
     /// Numeric / categorical batch columns copied into each unfolded event.
     let tailNumbers: [Int]
     let tailCategories: [Int]
@@ -42,7 +40,6 @@ public struct FeaturePlan: Sendable, Hashable {
         case timeSinceLast
         case novelty(Int)
         case ratio(numerator: Int, denominator: Int)
-        case calendar(CalendarPart, zone: Int)  // index into `zones`
     }
 
     /// Panes of one window length over one operand (nil: every event counts).
@@ -129,7 +126,6 @@ public struct FeaturePlan: Sendable, Hashable {
         var distincts: [DistinctState] = []
         var decays: [DecayGroup] = []
         var novelties: [NoveltyState] = []
-        var zones: [ZoneTable] = []
         var tailNumbers: [Int] = []
         var tailCategories: [Int] = []
         func tailNumber(_ c: Int) -> Int {
@@ -217,16 +213,6 @@ public struct FeaturePlan: Sendable, Hashable {
                     throw VigilError(.invalidConfiguration, "ratio '\(feature.name)' refers to a non-numeric feature")
                 }
                 columns.append(.ratio(numerator: n, denominator: d))
-            case .calendar(let part, let identifier):
-                if let z = zones.firstIndex(where: { $0.identifier == identifier }) {
-                    columns.append(.calendar(part, zone: z))
-                } else {
-                    guard let table = ZoneTable(identifier) else {
-                        throw VigilError(.invalidConfiguration, "unknown time zone '\(identifier)'")
-                    }
-                    zones.append(table)
-                    columns.append(.calendar(part, zone: zones.count - 1))
-                }
             }
         }
 
@@ -269,7 +255,6 @@ public struct FeaturePlan: Sendable, Hashable {
         self.distincts = distincts
         self.decays = decays
         self.novelties = novelties
-        self.zones = zones
         self.tailNumbers = tailNumbers
         self.tailCategories = tailCategories
         self.layout = layout
@@ -303,7 +288,6 @@ public struct FeaturePlan: Sendable, Hashable {
             case .timeSinceLast: text += "|since"
             case .novelty(let i): text += "|novelty:\(i)"
             case .ratio(let n, let d): text += "|ratio:\(n):\(d)"
-            case .calendar(let part, let z): text += "|calendar:\(part.rawValue):\(zones[z].identifier)"
             }
         }
         func int(_ x: Int?) -> String { x.map(String.init) ?? "-" }

@@ -1,4 +1,3 @@
-import Foundation
 import VigilCore
 
 extension FeatureSpec {
@@ -123,14 +122,6 @@ extension FeatureSpec {
             let denominator = feature("denominator")
             guard let numerator, let denominator else { return nil }
             return .ratio(numerator: numerator, denominator: denominator)
-        case .calendar:
-            let part = o.choice("part", as: CalendarPart.self, required: true, noun: "calendar part")
-            let zone = o.string("timezone") ?? "UTC"
-            guard TimeZone(identifier: zone) != nil else {
-                o.report("timezone", "unknown time zone '\(zone)'; use an IANA name such as UTC or Europe/Berlin")
-                return nil
-            }
-            return part.map { .calendar(part: $0, timeZone: zone) }
         }
     }
 

@@ -31,16 +31,13 @@ public struct FeatureSpec: Sendable, Hashable {
         case novelty(key: String, of: String)
         /// `kind: ratio`: one earlier feature divided by another.
         case ratio(numerator: String, denominator: String)
-        /// `kind: calendar`: a part of the event's local time (hour of day, day of week, or
-        /// either as a point on a circle) in a time zone (an IANA name; UTC by default).
-        case calendar(part: CalendarPart, timeZone: String)
     }
 
     /// The `kind:` tags.
     public enum Tag: String, CaseIterable, Sendable {
         case value, category, window, decayed, zscore
         case timeSinceLast = "time_since_last"
-        case novelty, ratio, calendar
+        case novelty, ratio
     }
 }
 

@@ -224,7 +224,6 @@ private enum Text {
         case .timeSinceLast(let key): return "time_since_last(\(key))"
         case .novelty(let key, let of): return "novelty(\(key), \(of))"
         case .ratio(let numerator, let denominator): return "ratio(\(numerator) / \(denominator))"
-        case .calendar(let part, let zone): return "calendar(\(part.rawValue), \(zone))"
         }
     }
 
