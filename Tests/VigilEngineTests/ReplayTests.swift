@@ -23,18 +23,13 @@ import VigilTestKit
         var labels: String { dir.appendingPathComponent("labels.jsonl").path }
         func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
 
-        init(
-            events: Int, seed: UInt64 = 3, bad: [String] = [], meanGapMs: Double = 10,
-            labelDelayMs: ClosedRange<Int64> = 300_000...7_200_000
-        ) throws {
+        init(events: Int, seed: UInt64 = 3, bad: [String] = []) throws {
             dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-replay-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             var config = TransactionStream.Config()
             config.events = events
             config.seed = seed
             config.cards = 2000
-            config.meanGapMs = meanGapMs
-            config.labelDelayMs = labelDelayMs
             var eventText: [UInt8] = []
             var labelText: [UInt8] = []
             var n = 0
@@ -168,29 +163,6 @@ import VigilTestKit
         let q = summary.quality
         #expect(q.events == summary.labelsJoined)
         #expect((q.rocAUC ?? 0) > 0.75)
-    }
-
-    /// A label is delivered at the record whose time reached it, not after a whole chunk: on a
-    /// sparse stream (an event every 10 s, so a 4,096-line chunk spans 11 hours) and a denser one
-    /// (every second, labels up to 50 minutes late), with `labels.expire` 1 h, every label joins,
-    /// and the scores do not depend on the chunk size although the regression learns from them.
-    @Test(arguments: ["sparse", "dense"]) func everyLabelWithinItsExpiryJoinsWhateverTheChunkSpans(stream: String)
-        throws
-    {
-        let files =
-            stream == "sparse"
-            ? try Files(events: 6000, meanGapMs: 10_000, labelDelayMs: 60_000...60_000)
-            : try Files(events: 12_000, meanGapMs: 1000, labelDelayMs: 300_000...3_000_000)
-        let big = try replay(files, scores: "a.jsonl", labels: true, chunk: 4096)
-        let small = try replay(files, scores: "b.jsonl", labels: true, chunk: 61)
-        let labels = try files.lines("labels.jsonl").count
-        print(
-            "[replay] \(stream): \(big.labelsJoined) of \(labels) labels joined (chunks of 4096), \(small.labelsJoined) (of 61)"
-        )
-        #expect(big.labelsReceived == labels && small.labelsReceived == labels)
-        #expect(big.labelsJoined == labels)
-        #expect(small.labelsJoined == labels)
-        #expect(try files.lines("a.jsonl") == files.lines("b.jsonl"))
     }
 
     @Test func aLabelJoinForgetsEventsPastTheirExpiryAndBeyondItsCapacity() throws {

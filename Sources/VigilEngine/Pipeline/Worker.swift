@@ -11,15 +11,6 @@ struct ShardWork: Sendable {
     let rows: [Int32]
     /// `StableHash` of each row's event id (0 without one).
     let idHashes: [UInt64]
-    /// Labels due within the chunk (replay), each with the chunk record index after which it is
-    /// due, in that order: the worker applies each before its first row past that record.
-    var labels: [DueLabel] = []
-}
-
-/// A label and the chunk record after which it is due (every record up to it has been read).
-struct DueLabel: Sendable {
-    let after: Int32
-    let record: LabelRecord
 }
 
 /// What travels on a shard ring: events, labels, or a control message that runs between batches.
@@ -185,16 +176,7 @@ final class Worker: @unchecked Sendable {
         let batched = (0..<m).map { models.batchSpan($0) != nil }
         var spanStart = 0
         var spanEnd = 0
-        var nextLabel = 0
         for r in 0..<batch.count {
-            if nextLabel < work.labels.count, work.labels[nextLabel].after < work.rows[r] {
-                while nextLabel < work.labels.count, work.labels[nextLabel].after < work.rows[r] {
-                    learn(CollectionOfOne(work.labels[nextLabel].record))
-                    nextLabel += 1
-                }
-                // Labels may have changed models: the next row starts a new span.
-                spanEnd = r
-            }
             if r == spanEnd {
                 // Models that batch score the rows up to their next change at once; the span
                 // ends before any of them can change, so every score equals the one-row score.
@@ -286,7 +268,6 @@ final class Worker: @unchecked Sendable {
                 }
             }
         }
-        for k in nextLabel..<work.labels.count { learn(CollectionOfOne(work.labels[k].record)) }
         chunk.alerts[shard] = alerts
         chunk.lateDeadLetters[shard] = late
         gauges.publish(extractor: extractor, threshold: threshold.current)
@@ -356,7 +337,7 @@ final class Worker: @unchecked Sendable {
 
     /// Joins labels to the events waiting for them: the label-learning models learn the row the
     /// event was scored with, and the metrics and the threshold record the outcome.
-    func learn(_ labels: some Collection<LabelRecord>) {
+    func learn(_ labels: [LabelRecord]) {
         guard joinsLabels else { return }
         for label in labels {
             if let slot = join.take(label.idHash) {
