@@ -147,34 +147,6 @@ public struct Replay {
     }
 }
 
-extension LabelDecoder {
-    /// Every label of a JSON-lines file, in file order.
-    /// - Throws: `VigilError` for an unreadable file, or the first line that is not a label
-    ///   (`FILE:LINE: reason`).
-    func decodeFile(_ path: String) throws(VigilError) -> [Decoded] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw VigilError(.ioFailed, "cannot read \(path)")
-        }
-        var out: [Decoded] = []
-        var lineNumber = 0
-        var failure: VigilError?
-        data.withUnsafeBytes { all in
-            var start = 0
-            for k in 0...all.count where k == all.count || all[k] == 0x0A {
-                defer { start = k + 1 }
-                lineNumber += 1
-                guard k > start, failure == nil else { continue }
-                switch decode(UnsafeRawBufferPointer(rebasing: all[start..<k])) {
-                case .success(let label): out.append(label)
-                case .failure(let reason): failure = VigilError(.malformedInput, "\(path):\(lineNumber): \(reason)")
-                }
-            }
-        }
-        if let failure { throw failure }
-        return out
-    }
-}
-
 /// Lines of a file block as raw records.
 struct FileRecords: RawRecords {
     let bytes: [UInt8]
