@@ -42,21 +42,24 @@ log "running the tests"
 # using up the whole budget. Every suite runs each test on a thread of its own (VigilTestKit's
 # .ownThread), so blocking work never starves the two threads of Swift's cooperative pool.
 if (($# == 0)); then
-  # Four runs, so that the integration tests have the two cores to themselves: the unit tests'
-  # long computations first, then the integration suites, then the scale-out test (five vigil
-  # processes at once) and the federation test (three engines, 450,000 events) one by one.
+  # Five runs, so that the integration tests have the two cores to themselves: the unit tests'
+  # long computations first, then the integration suites, then the label-join suites (engines
+  # reading backlogs at full speed, which starved the Kafka sessions of the rest), the scale-out
+  # test (five vigil processes at once) and the federation test (three engines, 450,000 events)
+  # one by one.
   # The evaluation suites need no broker but load both cores (replays, Python, Chromium): they
   # run with the unit tests, away from the integration suites' Kafka sessions.
-  unit='VigilCoreTests|VigilFeaturesTests|VigilModelsTests|VigilSyntheticTests|EvaluateTests|SklearnImportTests|QualityGateTests|LiveSegmentsTests'
+  unit='VigilCoreTests|VigilFeaturesTests|VigilModelsTests|VigilSyntheticTests|EvaluateTests|SklearnImportTests|QualityGateTests|LiveSegmentsTests|LabelPacerTests|ReplayLabelTests'
   if ! timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-build --filter "$unit"; then
     die "unit tests failed (or did not finish within ${VIGIL_TEST_TIMEOUT:-1800} s)"
   fi
   log "running the integration tests"
+  apart='LiveFairnessTests|RunLabelJoinTests'
   if ! timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-build \
-      --skip "$unit|ScaleOutTests|FederationTests"; then
+      --skip "$unit|$apart|ScaleOutTests|FederationTests"; then
     die "integration tests failed (or did not finish within ${VIGIL_TEST_TIMEOUT:-1800} s)"
   fi
-  for alone in ScaleOutTests FederationTests; do
+  for alone in "$apart" ScaleOutTests FederationTests; do
     log "running $alone on its own"
     if ! timeout --kill-after=30 900 swift test --skip-build --filter "$alone"; then
       die "$alone failed (or did not finish within 900 s)"

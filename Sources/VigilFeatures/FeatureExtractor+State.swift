@@ -206,10 +206,14 @@ extension FeatureExtractor {
                 out[c] = previous == .min ? .nan : Double(te &- previous) * 0.001
             case .novelty(let i):
                 out[c] = isNovel(row, novelties[i], event, visible: visible) ? 1 : 0
-            case .ratio(let n, let d):
-                let num = out[n]
-                let den = out[d]
+            case .ratio(let n, let d, let rn, let rd):
+                let num = rn >= 0 ? event.numbers[rn] : out[n]
+                let den = rd >= 0 ? event.numbers[rd] : out[d]
                 out[c] = den == 0 || num.isNaN || den.isNaN ? .nan : num / den
+            case .calendar(let part, let z):
+                // The event's own time, also for a late event.
+                let zone = plan.zones[z]
+                out[c] = part.value(localMs: event.time &+ zone.offset(at: event.time))
             }
         }
     }

@@ -23,6 +23,8 @@ public struct FeaturePlan: Sendable, Hashable {
     let distincts: [DistinctState]
     let decays: [DecayGroup]
     let novelties: [NoveltyState]
+    /// The time zones of calendar features.
+    let zones: [ZoneTable]
     /// Numeric / categorical batch columns copied into each unfolded event.
     let tailNumbers: [Int]
     let tailCategories: [Int]
@@ -39,7 +41,10 @@ public struct FeaturePlan: Sendable, Hashable {
         case zscore(group: Int)
         case timeSinceLast
         case novelty(Int)
-        case ratio(numerator: Int, denominator: Int)
+        /// Output columns divided; an operand's raw field (a numeric batch column), or -1 when
+        /// the column's own value is used.
+        case ratio(numerator: Int, denominator: Int, rawNumerator: Int, rawDenominator: Int)
+        case calendar(CalendarPart, zone: Int)  // index into `zones`
     }
 
     /// Panes of one window length over one operand (nil: every event counts).
@@ -126,6 +131,7 @@ public struct FeaturePlan: Sendable, Hashable {
         var distincts: [DistinctState] = []
         var decays: [DecayGroup] = []
         var novelties: [NoveltyState] = []
+        var zones: [ZoneTable] = []
         var tailNumbers: [Int] = []
         var tailCategories: [Int] = []
         func tailNumber(_ c: Int) -> Int {
@@ -208,11 +214,27 @@ public struct FeaturePlan: Sendable, Hashable {
                     novelties.append(NoveltyState(field: field, tailField: tailCategory(field)))
                     columns.append(.novelty(novelties.count - 1))
                 }
-            case .ratio(let numerator, let denominator):
+            case .ratio(let numerator, let denominator, let raw):
                 guard let n = names.firstIndex(of: numerator), let d = names.firstIndex(of: denominator) else {
                     throw VigilError(.invalidConfiguration, "ratio '\(feature.name)' refers to a non-numeric feature")
                 }
-                columns.append(.ratio(numerator: n, denominator: d))
+                // With `raw`, a transformed value feature is read before its transform.
+                func rawField(_ c: Int) -> Int {
+                    guard raw, case .value(let field, let t) = columns[c], transforms[t] != .identity else { return -1 }
+                    return field
+                }
+                columns.append(
+                    .ratio(numerator: n, denominator: d, rawNumerator: rawField(n), rawDenominator: rawField(d)))
+            case .calendar(let part, let identifier):
+                if let z = zones.firstIndex(where: { $0.identifier == identifier }) {
+                    columns.append(.calendar(part, zone: z))
+                } else {
+                    guard let table = ZoneTable(identifier) else {
+                        throw VigilError(.invalidConfiguration, "unknown time zone '\(identifier)'")
+                    }
+                    zones.append(table)
+                    columns.append(.calendar(part, zone: zones.count - 1))
+                }
             }
         }
 
@@ -255,6 +277,7 @@ public struct FeaturePlan: Sendable, Hashable {
         self.distincts = distincts
         self.decays = decays
         self.novelties = novelties
+        self.zones = zones
         self.tailNumbers = tailNumbers
         self.tailCategories = tailCategories
         self.layout = layout
@@ -287,7 +310,10 @@ public struct FeaturePlan: Sendable, Hashable {
             case .zscore(let g): text += "|zscore:\(g)"
             case .timeSinceLast: text += "|since"
             case .novelty(let i): text += "|novelty:\(i)"
-            case .ratio(let n, let d): text += "|ratio:\(n):\(d)"
+            case .ratio(let n, let d, let rn, let rd):
+                text += "|ratio:\(n):\(d)"
+                if rn >= 0 || rd >= 0 { text += ":raw:\(rn):\(rd)" }
+            case .calendar(let part, let z): text += "|calendar:\(part.rawValue):\(zones[z].identifier)"
             }
         }
         func int(_ x: Int?) -> String { x.map(String.init) ?? "-" }

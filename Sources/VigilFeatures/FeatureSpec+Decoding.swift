@@ -1,3 +1,4 @@
+import Foundation
 import VigilCore
 
 extension FeatureSpec {
@@ -120,8 +121,17 @@ extension FeatureSpec {
             }
             let numerator = feature("numerator")
             let denominator = feature("denominator")
+            let raw = o.bool("raw") ?? false
             guard let numerator, let denominator else { return nil }
-            return .ratio(numerator: numerator, denominator: denominator)
+            return .ratio(numerator: numerator, denominator: denominator, raw: raw)
+        case .calendar:
+            let part = o.choice("part", as: CalendarPart.self, required: true, noun: "calendar part")
+            let zone = o.string("timezone") ?? "UTC"
+            guard TimeZone(identifier: zone) != nil else {
+                o.report("timezone", "unknown time zone '\(zone)'; use an IANA name such as UTC or Europe/Berlin")
+                return nil
+            }
+            return part.map { .calendar(part: $0, timeZone: zone) }
         }
     }
 

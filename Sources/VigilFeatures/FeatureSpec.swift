@@ -29,15 +29,20 @@ public struct FeatureSpec: Sendable, Hashable {
         case timeSinceLast(key: String)
         /// `kind: novelty`: 1 the first time this entity shows this value of a categorical field.
         case novelty(key: String, of: String)
-        /// `kind: ratio`: one earlier feature divided by another.
-        case ratio(numerator: String, denominator: String)
+        /// `kind: ratio`: one earlier feature divided by another. With `raw`, an operand that is
+        /// a transformed `value` feature contributes its field's value in the event's own units
+        /// (the amount, not its log1p), so that the ratio divides like by like.
+        case ratio(numerator: String, denominator: String, raw: Bool = false)
+        /// `kind: calendar`: a part of the event's local time (hour of day, day of week, or
+        /// either as a point on a circle) in a time zone (an IANA name; UTC by default).
+        case calendar(part: CalendarPart, timeZone: String)
     }
 
     /// The `kind:` tags.
     public enum Tag: String, CaseIterable, Sendable {
         case value, category, window, decayed, zscore
         case timeSinceLast = "time_since_last"
-        case novelty, ratio
+        case novelty, ratio, calendar
     }
 }
 

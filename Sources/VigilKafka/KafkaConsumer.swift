@@ -185,6 +185,12 @@ public final class KafkaConsumer: Sendable {
         try rd.watermarks(tp, timeout: timeout)
     }
 
+    /// The watermarks of `tp` as the last fetch response carried them, without asking the
+    /// broker (cheap enough for every poll); nil before the first fetch.
+    public func cachedWatermarks(_ tp: TopicPartition) -> (low: Int64, high: Int64)? {
+        rd.cachedWatermarks(tp)
+    }
+
     /// Per partition, the offset after the done prefix: every record before it is done (its
     /// outputs acknowledged). Partitions with no record done yet are absent.
     public var doneOffsets: [TopicPartition: Int64] { state.tracker.withLock { $0.doneOffsets } }

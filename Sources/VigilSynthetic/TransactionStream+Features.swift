@@ -16,7 +16,7 @@ extension TransactionStream {
         .init(name: "new_country", kind: .novelty(key: "card_id", of: "country")),
         .init(name: "new_merchant", kind: .novelty(key: "card_id", of: "merchant_id")),
         .init(name: "since_last", kind: .timeSinceLast(key: "card_id")),
-        .init(name: "amount_vs_day", kind: .ratio(numerator: "amount", denominator: "mean_1d")),
+        .init(name: "amount_vs_day", kind: .ratio(numerator: "amount", denominator: "mean_1d", raw: true)),
     ]
 
     /// The fields the stream fills, as a topology would declare them.

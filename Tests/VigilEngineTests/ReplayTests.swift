@@ -23,13 +23,18 @@ import VigilTestKit
         var labels: String { dir.appendingPathComponent("labels.jsonl").path }
         func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
 
-        init(events: Int, seed: UInt64 = 3, bad: [String] = []) throws {
+        init(
+            events: Int, seed: UInt64 = 3, bad: [String] = [], meanGapMs: Double = 10,
+            labelDelayMs: ClosedRange<Int64> = 300_000...7_200_000
+        ) throws {
             dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-replay-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             var config = TransactionStream.Config()
             config.events = events
             config.seed = seed
             config.cards = 2000
+            config.meanGapMs = meanGapMs
+            config.labelDelayMs = labelDelayMs
             var eventText: [UInt8] = []
             var labelText: [UInt8] = []
             var n = 0
@@ -151,6 +156,23 @@ import VigilTestKit
             ids.insert(a["alert_id"] as! String)
         }
         #expect(ids.count == alerts.count, "alert ids are unique per record")
+        // Explanations are in the event's units: `amount` (log1p in the model) shows the amount.
+        var amounts: [String: Double] = [:]
+        for line in try files.lines("events.jsonl") {
+            let e = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            amounts[e["txn_id"] as! String] = (e["amount"] as! NSNumber).doubleValue
+        }
+        var explained = 0
+        for line in alerts {
+            let a = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let features = a["features"] as! [[String: Any]]
+            guard let amount = features.first(where: { $0["name"] as? String == "amount" }) else { continue }
+            let shown = (amount["value"] as! NSNumber).doubleValue
+            let actual = try #require(amounts[a["event_id"] as! String])
+            #expect(abs(shown - actual) <= 1e-9 * max(1, actual), "amount \(shown) for an event of \(actual)")
+            explained += 1
+        }
+        #expect(explained > 0)
     }
 
     @Test func labelsJoinTheirEventsAndTheModelsBeatChance() throws {

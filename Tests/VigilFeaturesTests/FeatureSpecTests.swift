@@ -34,9 +34,13 @@ import VigilTestKit
             ["name": "since", "kind": "time_since_last", "key": "card_id"],
             ["name": "new_country", "kind": "novelty", "key": "card_id", "of": "country"],
             ["name": "r", "kind": "ratio", "numerator": "amt", "denominator": "mean1h"],
+            ["name": "rr", "kind": "ratio", "numerator": "amt", "denominator": "mean1h", "raw": true],
+            ["name": "hour", "kind": "calendar", "part": "hour_cos", "timezone": "Asia/Tokyo"],
         ])
         #expect(issues == [])
-        #expect(features.count == 10)
+        #expect(features.count == 12)
+        #expect(features[10].kind == .ratio(numerator: "amt", denominator: "mean1h", raw: true))
+        #expect(features[11].kind == .calendar(part: .hourCos, timeZone: "Asia/Tokyo"))
         #expect(
             features[0].kind
                 == .value(

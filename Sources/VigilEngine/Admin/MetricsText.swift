@@ -20,7 +20,8 @@ public enum MetricsText {
         for (reason, n) in s.deadLettersByReason.sorted(by: { $0.key < $1.key }) {
             out.sample("vigil_dead_letters_total", ["reason": reason], Double(n))
         }
-        out.counter("vigil_labels_total", "Label records read.", s.labels.load(ordering: .relaxed))
+        out.counter(
+            "vigil_labels_total", "Label records read and handed to the workers.", s.labels.load(ordering: .relaxed))
         let g = engine.stateGauges
         out.gauge("vigil_threshold", "The live alert threshold (mean over workers).", g.threshold)
         out.histogram("vigil_score", "Final scores of scored events.", s.scores)

@@ -9,6 +9,8 @@ struct KafkaIngest {
     var badLabels: [(index: Int, reason: DeadLetterReason)] = []
     /// Label records read (their offsets may be committed at once).
     var labelPositions: [KafkaPosition] = []
+    /// When each label became known (its event-time field), if it says.
+    var labelTimes: [Int64?] = []
     /// The offset after the last record of each partition in the batch.
     var nextOffsets: [(TopicPartition, Int64)] {
         lastOffsets.map { (TopicPartition(topics[$0.topic], $0.partition), $0.offset + 1) }
@@ -42,6 +44,7 @@ struct KafkaIngest {
                 case .success(let label):
                     labels.append(label.record)
                     labelPositions.append(record.position)
+                    labelTimes.append(label.time)
                 case .failure(let reason):
                     badLabels.append((i, reason))
                 }

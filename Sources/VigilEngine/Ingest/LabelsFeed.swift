@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import VigilKafka
 
 /// Every partition of the labels topics, read outside the consumer group. The instances of a
@@ -13,6 +14,8 @@ final class LabelsFeed: Sendable {
     let topics: [String]
     private let consumer: KafkaConsumer
     private let logger: Logger
+    /// Per assigned partition: the next offset to read, and the highest high watermark known.
+    private let progress = Mutex<[TopicPartition: (next: Int64, high: Int64)]>([:])
 
     init(topics: [String], clients: KafkaClients, logger: Logger) throws(KafkaError) {
         self.topics = topics
@@ -49,12 +52,40 @@ final class LabelsFeed: Sendable {
             }
         }
         try consumer.assign(starts)
+        var known: [TopicPartition: (next: Int64, high: Int64)] = [:]
+        for (tp, start) in starts {
+            let high = (try? consumer.watermarks(tp).high) ?? start
+            known[tp] = (start >= 0 ? start : high, high)
+        }
+        progress.withLock { $0 = known }
         return starts
     }
 
-    /// The labels that arrived since the last call, without waiting.
-    func poll() throws(KafkaError) -> KafkaBatch {
-        try consumer.poll(maxMessages: 10_000, timeout: .zero)
+    /// The labels that arrived since the last call, waiting at most `timeout` for some.
+    func poll(timeout: Duration = .zero) throws(KafkaError) -> KafkaBatch {
+        let batch = try consumer.poll(maxMessages: 10_000, timeout: timeout)
+        progress.withLock { p in
+            for i in 0..<batch.count {
+                let r = batch[i]
+                let tp = r.position.topicPartition
+                if let known = p[tp] { p[tp] = (max(known.next, r.offset + 1), known.high) }
+            }
+        }
+        return batch
+    }
+
+    /// Whether labels are on the broker that the feed has not read yet (by the watermarks the
+    /// last fetches carried; no request is made).
+    func behind() -> Bool {
+        progress.withLock { p in
+            var behind = false
+            for (tp, known) in p {
+                let high = max(known.high, consumer.cachedWatermarks(tp)?.high ?? -1)
+                p[tp] = (known.next, high)
+                if high > known.next { behind = true }
+            }
+            return behind
+        }
     }
 
     func close() { consumer.close() }

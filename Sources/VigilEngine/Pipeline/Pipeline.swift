@@ -107,22 +107,31 @@ public final class Pipeline: @unchecked Sendable {
     ///   - raw: the records' bytes (kept by the chunk for dead letters).
     ///   - position: each record's topic index (into `topics`), partition, offset and timestamp.
     ///   - arrivalMs: the time given to events without one, when the topology allows that.
+    ///   - labelsDue: given the decoded chunk, the labels due within it, each after a record
+    ///     (ascending): every worker applies each label between its events, after that record's
+    ///     (`vigil replay`'s event-granularity delivery).
     /// - Returns: the chunk (its results fill in later).
     @discardableResult
     public func submit(
         count: Int, topics: [String], raw: any RawRecords,
         position: (Int) -> (topic: Int32, partition: Int32, offset: Int64, timestampMs: Int64?),
-        arrivalMs: Int64
+        arrivalMs: Int64, labelsDue: ((InputChunk) -> [(after: Int, record: LabelRecord)])? = nil
     ) -> InputChunk {
-        let (chunk, works) = builder.build(
+        let (chunk, built) = builder.build(
             count: count, topics: topics, raw: raw, shards: workerCount, position: position, arrivalMs: arrivalMs)
+        let due = labelsDue?(chunk).map { DueLabel(after: Int32($0.after), record: $0.record) } ?? []
+        labelsReceived += due.count
+        var works = built
+        for k in works.indices where works[k] != nil { works[k]!.labels = due }
         let busy = works.filter { $0 != nil }.count
         chunk.remaining.store(busy, ordering: .releasing)
-        if busy == 0 {
-            sink.complete(chunk)
-        } else {
-            for (shard, work) in works.enumerated() {
-                if let work { _ = rings[shard].push(.events(work)) }
+        if busy == 0 { sink.complete(chunk) }
+        for (shard, work) in works.enumerated() {
+            if let work {
+                _ = rings[shard].push(.events(work))
+            } else if !due.isEmpty {
+                // No events of this chunk here: the labels come at once.
+                _ = rings[shard].push(.labels(due.map(\.record)))
             }
         }
         return chunk

@@ -11,6 +11,16 @@ struct ShardWork: Sendable {
     let rows: [Int32]
     /// `StableHash` of each row's event id (0 without one).
     let idHashes: [UInt64]
+    /// Labels due within the chunk (replay, and run's paced labels), each with the chunk record
+    /// index after which it is due, in that order: the worker applies each before its first row
+    /// past that record.
+    var labels: [DueLabel] = []
+}
+
+/// A label and the chunk record after which it is due (every record up to it has been read).
+struct DueLabel: Sendable {
+    let after: Int32
+    let record: LabelRecord
 }
 
 /// What travels on a shard ring: events, labels, or a control message that runs between batches.
@@ -62,6 +72,9 @@ final class Worker: @unchecked Sendable {
     var drift: DriftWatch?
     /// The segment values of waiting events and the counts their labels make (`segments:`).
     let segments: LiveSegments
+    /// Transformed value features by name, with their field's numeric batch column: an alert
+    /// explains them in the event's own units (the amount, not its log1p).
+    private let rawValueColumns: [String: Int]
     private let topologyName: String
     private(set) var counters = Counters()
     /// What `/metrics` reads while the worker runs, refreshed after every batch.
@@ -141,6 +154,14 @@ final class Worker: @unchecked Sendable {
             return DriftWatch(spec: spec, names: plan.names, watched: spec.features ?? values.map(\.name))
         }
         topologyName = topology.name
+        let layout = EventLayout(schema: topology.schema)
+        var raw: [String: Int] = [:]
+        for f in topology.features {
+            if case .value(let field, let t) = f.kind, t != .identity, let c = layout.numbers.firstIndex(of: field) {
+                raw[f.name] = c
+            }
+        }
+        rawValueColumns = raw
         matrix = extractor.makeMatrix()
         labelMatrix = extractor.makeMatrix()
         modelInput = Array(repeating: .nan, count: topology.models.count)
@@ -176,7 +197,16 @@ final class Worker: @unchecked Sendable {
         let batched = (0..<m).map { models.batchSpan($0) != nil }
         var spanStart = 0
         var spanEnd = 0
+        var nextLabel = 0
         for r in 0..<batch.count {
+            if nextLabel < work.labels.count, work.labels[nextLabel].after < work.rows[r] {
+                while nextLabel < work.labels.count, work.labels[nextLabel].after < work.rows[r] {
+                    learn(CollectionOfOne(work.labels[nextLabel].record))
+                    nextLabel += 1
+                }
+                // Labels may have changed models: the next row starts a new span.
+                spanEnd = r
+            }
             if r == spanEnd {
                 // Models that batch score the rows up to their next change at once; the span
                 // ends before any of them can change, so every score equals the one-row score.
@@ -245,7 +275,7 @@ final class Worker: @unchecked Sendable {
                 chunk.outcomes[i] = .alerted
                 alerts.append(
                     writer.write(
-                        chunk: chunk, index: i, worker: shard, contributions: explain(matrix, row: r),
+                        chunk: chunk, index: i, worker: shard, contributions: explain(matrix, batch, row: r),
                         arm: arm.map { experiment!.arms[$0].name }))
             } else {
                 chunk.outcomes[i] = .scored
@@ -268,6 +298,7 @@ final class Worker: @unchecked Sendable {
                 }
             }
         }
+        for k in nextLabel..<work.labels.count { learn(CollectionOfOne(work.labels[k].record)) }
         chunk.alerts[shard] = alerts
         chunk.lateDeadLetters[shard] = late
         gauges.publish(extractor: extractor, threshold: threshold.current)
@@ -277,7 +308,8 @@ final class Worker: @unchecked Sendable {
     /// The alert's explanation: each counted model's contributions as shares of its own total,
     /// weighted by the model's share of the ensemble, summed per feature; the strongest first.
     /// Counted: with a weight, and a score in this event's ensemble (`modelInput`, `counted`).
-    private func explain(_ matrix: FeatureMatrix, row r: Int) -> [Contribution] {
+    /// A transformed value feature shows its field's value as the event had it.
+    private func explain(_ matrix: FeatureMatrix, _ batch: EventBatch, row r: Int) -> [Contribution] {
         guard writer.explain > 0 else { return [] }
         let counted = (0..<models.count).filter {
             ensemble.weights[$0] > 0 && self.counted[$0] && !modelInput[$0].isNaN
@@ -293,7 +325,8 @@ final class Worker: @unchecked Sendable {
                 let share = c.weight / size * ensemble.weights[k] / total
                 if merged[c.feature] == nil {
                     order.append(c.feature)
-                    merged[c.feature] = Contribution(feature: c.feature, value: c.value, weight: 0)
+                    let value = rawValueColumns[c.feature].map { batch.numbers[r * batch.layout.numbers.count + $0] }
+                    merged[c.feature] = Contribution(feature: c.feature, value: value ?? c.value, weight: 0)
                 }
                 merged[c.feature]!.weight += share
             }
@@ -337,7 +370,7 @@ final class Worker: @unchecked Sendable {
 
     /// Joins labels to the events waiting for them: the label-learning models learn the row the
     /// event was scored with, and the metrics and the threshold record the outcome.
-    func learn(_ labels: [LabelRecord]) {
+    func learn(_ labels: some Collection<LabelRecord>) {
         guard joinsLabels else { return }
         for label in labels {
             if let slot = join.take(label.idHash) {

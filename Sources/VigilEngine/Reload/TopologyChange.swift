@@ -223,7 +223,9 @@ private enum Text {
             return "zscore(\(key), \(of), halflife \(DurationText.format(halflife)))"
         case .timeSinceLast(let key): return "time_since_last(\(key))"
         case .novelty(let key, let of): return "novelty(\(key), \(of))"
-        case .ratio(let numerator, let denominator): return "ratio(\(numerator) / \(denominator))"
+        case .ratio(let numerator, let denominator, let raw):
+            return "ratio(\(numerator) / \(denominator)\(raw ? ", raw" : ""))"
+        case .calendar(let part, let zone): return "calendar(\(part.rawValue), \(zone))"
         }
     }
 

@@ -9,7 +9,9 @@ import VigilModels
 /// Each line is one record; line `n` (from 0) plays the record at offset `n` of partition 0 of
 /// the topology's first source topic, so alert ids equal those `vigil run` gives the same
 /// events on a one-partition topic. Labels (from `labels`) are delivered once the events read so
-/// far have passed the label's time (its event-time field), a chunk at a time.
+/// far have reached the label's time (its event-time field): each worker applies a label right
+/// after the first record (in input order) whose event time reached it, between its own events,
+/// so a label is never held back by the size of a chunk.
 public struct Replay {
     public var topology: Topology
     public var input: String
@@ -104,18 +106,22 @@ public struct Replay {
                 let count = min(chunkLines, lines.count - first)
                 let part = records.slice(first, count)
                 let base = lineNumber
-                let chunk = pipeline.submit(
+                pipeline.submit(
                     count: count, topics: [topic], raw: part,
-                    position: { i in (0, 0, base + Int64(i), nil) }, arrivalMs: max(newestTime, 0))
-                newestTime = max(newestTime, chunk.newestTime)
+                    position: { i in (0, 0, base + Int64(i), nil) }, arrivalMs: max(newestTime, 0),
+                    labelsDue: { chunk in
+                        var due: [(after: Int, record: LabelRecord)] = []
+                        for i in 0..<chunk.count where chunk.outcome(i) != .deadLettered {
+                            newestTime = max(newestTime, chunk.eventTime(i))
+                            while nextLabel < pending.count, pending[nextLabel].time ?? .min <= newestTime {
+                                due.append((i, pending[nextLabel].record))
+                                nextLabel += 1
+                            }
+                        }
+                        return due
+                    })
                 lineNumber += Int64(count)
                 first += count
-                var due: [LabelRecord] = []
-                while nextLabel < pending.count, pending[nextLabel].time ?? .min <= newestTime {
-                    due.append(pending[nextLabel].record)
-                    nextLabel += 1
-                }
-                pipeline.submitLabels(due)
             }
             if let progress, ContinuousClock.now - lastProgress > .milliseconds(250) {
                 progress(bytesRead, size)

@@ -10,6 +10,12 @@ final class IngestState: @unchecked Sendable {
     let sourceTopics: Set<String>
     private var pipelineBox: Pipeline?
     var positions = SourcePositions()
+    /// Labels from the labels feed waiting for the events to reach their time.
+    var pacer = LabelPacer()
+    /// The newest event time read from the source (ms since the epoch).
+    var newestEventTime = Int64.min
+    /// The newest label time read from the labels feed (`.max` once a label had no time).
+    var newestLabelTime = Int64.min
     var endTracker: SourceEndTracker
     /// The counters of the pipelines reloads replaced.
     var retired = Pipeline.Summary()

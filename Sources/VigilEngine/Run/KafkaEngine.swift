@@ -44,9 +44,9 @@ public final class KafkaEngine: Sendable {
     let lag = LagTracker()
     let requests = IngestRequests()
     private let transition: PipelineTransition
-    private let labelDecoders: [String: LabelDecoder]
+    let labelDecoders: [String: LabelDecoder]
     /// Every partition of the labels topics, outside the group (nil: no model learns from labels).
-    private let labelsFeed: LabelsFeed?
+    let labelsFeed: LabelsFeed?
     let sourceTopics: [String]
     private let untilEnd: Bool
     private let restoreSequence: UInt64?
@@ -264,18 +264,23 @@ public final class KafkaEngine: Sendable {
     /// One turn of the ingest loop, after each poll: the batch, then what waits between batches.
     private func step(_ batch: KafkaBatch, started: Duration) -> KafkaConsumer.Next {
         if stopping.load(ordering: .acquiring) || sink.reachedBound.load(ordering: .acquiring) { return .stop }
+        // Labels first: those of this poll's events can then join between them (LabelPacer).
+        // While the pacer is full, the feed is not polled: the labels wait on the broker.
+        if let labelsFeed, ingest.pacer.count < LabelPacer.capacity {
+            do {
+                let labels = try labelsFeed.poll()
+                if !labels.isEmpty { hold(labels) }
+            } catch {
+                logger.warning("Reading the labels failed; retrying", metadata: ["error": "\(error)"])
+            }
+        }
         if !batch.isEmpty {
             firstRecord.withLock { if $0 == nil { $0 = clock.now - started } }
             stats.brokerUp.store(true, ordering: .relaxed)
             read(batch)
-        }
-        if let labelsFeed {
-            do {
-                let labels = try labelsFeed.poll()
-                if !labels.isEmpty { read(labels, fromFeed: true) }
-            } catch {
-                logger.warning("Reading the labels failed; retrying", metadata: ["error": "\(error)"])
-            }
+        } else if ingest.pacer.count > 0, sourceCaughtUp() {
+            // Nothing left to read: the held labels' events, if any, have been read.
+            releaseHeldLabels()
         }
         sink.retryFailed()
         serveRequests()
@@ -283,26 +288,48 @@ public final class KafkaEngine: Sendable {
             ingest.positions.current(consumer, sourceTopics: ingest.sourceTopics)
         }
         if untilEnd, ingest.endTracker.reachedEnd(consumer, positions: &ingest.positions, logger: logger) {
+            releaseHeldLabels()
             return .stop
         }
         return .poll
     }
 
-    /// Hands a batch to the pipeline: the group consumer's (source events), or the labels
-    /// feed's (`fromFeed`: its positions are the checkpoints' to keep, not the group's).
-    private func read(_ batch: KafkaBatch, fromFeed: Bool = false) {
+    /// Hands the group consumer's batch (source events) to the pipeline, with the held labels
+    /// the events' times reach, each between the events after the one that reached it.
+    private func read(_ batch: KafkaBatch) {
         let split = KafkaIngest(batch, sourceTopics: ingest.sourceTopics, labelDecoders: labelDecoders)
         for (tp, next) in split.nextOffsets { ingest.positions.read(tp, offset: next - 1) }
-        if !fromFeed, !split.labelPositions.isEmpty { consumer.markDone(split.labelPositions) }
+        if !split.labelPositions.isEmpty { consumer.markDone(split.labelPositions) }
         for bad in split.badLabels { sink.deadLetterLabel(batch[bad.index], bad.reason) }
         if !split.events.isEmpty {
             let events = split.events
+            let ingest = ingest
+            var released = 0
             ingest.pipeline.submit(
                 count: events.count, topics: batch.topics, raw: KafkaRecords(batch: batch, indices: events),
                 position: { k in
                     let r = batch[events[k]]
                     return (Int32(r.topicIndex), r.partition, r.offset, r.timestampMilliseconds)
-                }, arrivalMs: Int64(Date().timeIntervalSince1970 * 1000))
+                }, arrivalMs: Int64(Date().timeIntervalSince1970 * 1000),
+                labelsDue: { chunk in
+                    self.catchUpLabels(to: chunk.newestTime)
+                    var due: [(after: Int, record: LabelRecord)] = []
+                    guard ingest.pacer.count > 0 else {
+                        ingest.newestEventTime = max(ingest.newestEventTime, chunk.newestTime)
+                        return due
+                    }
+                    for i in 0..<chunk.count where chunk.outcome(i) != .deadLettered {
+                        let t = chunk.eventTime(i)
+                        guard t > ingest.newestEventTime else { continue }
+                        ingest.newestEventTime = t
+                        ingest.pacer.release(
+                            upTo: t, into: { due.append((i, $0)) },
+                            released: { ingest.positions.read($0, offset: $1) })
+                    }
+                    released = due.count
+                    return due
+                })
+            stats.readLabels(released)
         }
         coordinator.read(events: split.events.count)
         stats.readLabels(split.labels.count)

@@ -101,6 +101,15 @@ final class RDKafkaConsumer: Sendable {
         return (low, high)
     }
 
+    /// The watermarks librdkafka last saw in a fetch response (no request); nil before any.
+    func cachedWatermarks(_ tp: TopicPartition) -> (low: Int64, high: Int64)? {
+        var low: Int64 = -1
+        var high: Int64 = -1
+        let err = rd_kafka_get_watermark_offsets(client.handle, tp.topic, tp.partition, &low, &high)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { return nil }
+        return (low, high)
+    }
+
     func seek(_ offsets: [TopicPartition: Int64], timeout: Duration) throws(KafkaError) {
         let list = TopicPartitionList.make(offsets)
         defer { rd_kafka_topic_partition_list_destroy(list) }
