@@ -50,7 +50,7 @@ public final class KafkaEngine: Sendable {
     let sourceTopics: [String]
     private let untilEnd: Bool
     private let restoreSequence: UInt64?
-    private let stopping = Atomic<Bool>(false)
+    let stopping = Atomic<Bool>(false)
     /// Engine time from `run()`'s start to the first source record (nil until then).
     let firstRecord = Mutex<Duration?>(nil)
     /// The checkpoint restored at start, if any.
@@ -189,36 +189,7 @@ public final class KafkaEngine: Sendable {
         stopping.store(true, ordering: .releasing)
     }
 
-    /// `boot`, retried while the broker is away (a timeout or an unreachable broker while
-    /// creating the topics or reading the checkpoints), as a running engine waits out an outage:
-    /// `/readyz` stays false meanwhile, and `stop()` ends the wait.
-    private func bootWaitingForTheBroker(_ topology: Topology) throws(EngineError) {
-        var pause = Duration.seconds(1)
-        while true {
-            do {
-                return try boot(topology)
-            } catch {
-                guard Self.brokerAway(error), !stopping.load(ordering: .acquiring) else { throw error }
-                logger.warning(
-                    "The broker does not answer at start; waiting for it",
-                    metadata: ["error": "\(error)", "retry in": "\(pause)"])
-                let until = ContinuousClock.now.advanced(by: pause)
-                while ContinuousClock.now < until, !stopping.load(ordering: .acquiring) {
-                    Thread.sleep(forTimeInterval: 0.1)
-                }
-                if stopping.load(ordering: .acquiring) { throw EngineError(.stopping, "stopped while waiting for the broker") }
-                pause = min(pause * 2, .seconds(10))
-            }
-        }
-    }
-
-    /// Whether a boot failure is the broker being away (retried), not a configuration fault.
-    static func brokerAway(_ error: EngineError) -> Bool {
-        guard error.code == .kafkaFailed, let kafka = error.cause as? KafkaError else { return false }
-        return kafka.isRetriable || kafka.code == .brokerUnavailable || kafka.code == .timedOut
-    }
-
-    private func boot(_ topology: Topology) throws(EngineError) {
+    func boot(_ topology: Topology) throws(EngineError) {
         if topology.source.kafka.createTopics {
             do {
                 let admin = try clients.admin(logger: logger)
