@@ -28,6 +28,8 @@ struct OperationsSetup {
     let fileCopies: Bool
     /// `source.kafka.properties` (TLS), and the environment their `${…}` references read.
     let properties: [String: String]
+    /// `source.kafka.consumer_properties`: the source consumer's own settings.
+    let consumerProperties: [String: String]
     let environment: [String: String]
     /// Partitions of the topics (the source is produced to by key when there are several).
     let partitions: Int
@@ -41,14 +43,16 @@ struct OperationsSetup {
     ///   - fileCopies: also write checkpoints to a directory.
     ///   - brokers: another broker than the shared test broker.
     ///   - properties: the topology's `source.kafka.properties`; `environment` resolves them.
+    ///   - consumerProperties: the topology's `source.kafka.consumer_properties`.
     init(
         _ name: String, source: String? = nil, every: String = "1s", everyEvents: Int? = nil, fileCopies: Bool = false,
         admin: Bool = false, targetRate: String = "0.005", brokers: String? = nil, properties: [String: String] = [:],
-        environment: [String: String] = [:], partitions: Int = 1
+        consumerProperties: [String: String] = [:], environment: [String: String] = [:], partitions: Int = 1
     ) throws {
         self.partitions = partitions
         self.brokers = try brokers ?? TestBroker.address()
         self.properties = properties
+        self.consumerProperties = consumerProperties
         self.environment = environment
         id = TestBroker.unique(name)
         self.source = source ?? "\(id)-payments"
@@ -84,6 +88,7 @@ struct OperationsSetup {
                 start_from: earliest
                 partitions: \(partitions)
                 properties: { \(properties.sorted { $0.key < $1.key }.map { "\($0.key): \"\($0.value)\"" }.joined(separator: ", ")) }
+                consumer_properties: { \(consumerProperties.sorted { $0.key < $1.key }.map { "\($0.key): \"\($0.value)\"" }.joined(separator: ", ")) }
               format: json
               key: card_id
               id: txn_id

@@ -21,10 +21,18 @@ struct OperationsTests {
     @Test func killedAtSeveralPointsItRestoresAndRaisesTheAlertsOfAnUninterruptedRun() async throws {
         let n = 60_000
         let data = EngineIntegrationTests.generated(n, seed: 21)
-        let reference = try OperationsSetup("ref")
+        // Its own broker: the shared test broker stalls for 15 s and more under the parallel
+        // suites, and a session lost to a stall hands the partition back to windows from a stored
+        // record while the models learned on, so the runs part for a reason other than the kills.
+        // The reference's longer session keeps it uninterrupted even then.
+        let broker = try PrivateBroker()
+        defer { broker.stop() }
+        let reference = try OperationsSetup(
+            "ref", brokers: broker.address, consumerProperties: ["session.timeout.ms": "30000"])
         // A checkpoint every 1,000 events, so a kill after the second one lands mid-slice. The
         // test follows each run through its /status.
-        let crashed = try OperationsSetup("crash", source: reference.source, everyEvents: 1000, admin: true)
+        let crashed = try OperationsSetup(
+            "crash", source: reference.source, everyEvents: 1000, admin: true, brokers: broker.address)
         let port = try #require(crashed.adminPort)
         // The input arrives in four slices, produced at 10,000 events/s while the crashed engine
         // runs (after its group assignment), so each run reads, checkpoints and is killed
@@ -244,6 +252,46 @@ struct OperationsTests {
         #expect(tunable?.first?["path"] as? String == "threshold.target_alert_rate")
         #expect(tunable?.first?["from"] as? String == "0.005")
         #expect(tunable?.first?["to"] as? String == "0.05")
+    }
+
+    @Test func aRunStartedWhileItsBrokerIsDownWaitsForItAndThenScores() async throws {
+        let broker = try PrivateBroker()
+        defer { broker.stop() }
+        let setup = try OperationsSetup("late-broker", admin: true, brokers: broker.address)
+        let port = try #require(setup.adminPort)
+        broker.stop()
+        let run = try RunningVigil(Self.runArguments(setup))
+        defer { run.signal(SIGKILL) }
+        // Down for a while: the run stays up, waiting, and is not ready.
+        let waiting = await run.waitForStatus(port: port, timeout: .seconds(60)) {
+            let phase = $0.text("phase")
+            return phase == "restoring"
+        }
+        #expect(waiting != nil, "\(run.stderr.suffix(3000))")
+        // The first attempt gives up after the client's own timeouts; the run then says it waits.
+        let said = ContinuousClock.now.advanced(by: .seconds(90))
+        while ContinuousClock.now < said, run.process.isRunning,
+            !run.stderr.contains("The broker does not answer at start")
+        {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(run.process.isRunning, "\(run.stderr.suffix(3000))")
+        #expect(run.stderr.contains("The broker does not answer at start"), "\(run.stderr.suffix(3000))")
+
+        // The broker comes back (empty: it keeps topics in memory), the topics are made again and
+        // the events arrive: the run starts and scores them.
+        try broker.start()
+        _ = try setup.topology.createMissingTopics(try setup.clients.admin(logger: .quiet))
+        let data = EngineIntegrationTests.generated(3000, seed: 5)
+        try await offPool { try setup.produce(data.events, keys: data.cards) }
+        let scored = await run.waitForStatus(port: port, timeout: .seconds(180)) {
+            let events = $0.number("events") ?? 0
+            return events >= 3000
+        }
+        #expect(scored != nil, "\(run.stderr.suffix(3000))")
+        run.signal(SIGTERM)
+        let status = try await offPool { run.waitExit(timeout: .seconds(90)) }
+        #expect(status == 0, "\(run.stderr.suffix(3000))")
     }
 
     @Test func aDamagedNewestCheckpointFallsBackToThePreviousOne() async throws {
