@@ -3,10 +3,15 @@ import VigilCore
 /// Combines the active models' scores into one. Each score is first put on a common scale:
 /// its percentile among that model's recent scores. A forest's 0.62 and a regression's 0.004
 /// then mean the same thing ("higher than 99 % of recent events"). The percentiles are then
-/// averaged with the models' weights.
+/// averaged with the models' weights: the topology's, or, when labels come, weights learned from
+/// them (`LearnedWeights`).
 public struct Ensemble: Sendable {
     /// Weight of each model (topology `weight`); a model with weight 0 is scored but not counted.
     public private(set) var weights: [Double]
+    /// Weights learned from the joined labels (nil: the topology's weights are used as they are).
+    public private(set) var learned: LearnedWeights?
+    /// The weights the combination uses now: the learned ones, or the topology's.
+    public var effectiveWeights: [Double] { learned?.current ?? weights }
     private var recent: [DecayedHistogram]
     /// Scores each model has contributed so far.
     private var seen: [Int]
@@ -14,13 +19,21 @@ public struct Ensemble: Sendable {
     /// score among a handful of others is 0 or 1, and a threshold fed with those early extremes
     /// sits too high for tens of thousands of events.
     public let minimumScores: Int
+    /// After a `combine` that returned NaN because no counted model had `minimumScores` yet: the
+    /// combination of the percentiles among the scores seen so far (NaN when there were none).
+    /// A provisional score that ranks the event, where a constant would lose its rank; the
+    /// threshold is not fed with it.
+    public private(set) var provisional = Double.nan
 
     /// - Parameters:
     ///   - halfLifeEvents: how long a model's score distribution is remembered.
     ///   - minimumScores: scores a model needs before its percentiles count.
-    public init(weights: [Double], halfLifeEvents: Double = 50_000, minimumScores: Int = 0) {
+    ///   - learnsWeights: whether labels will come to learn the weights from (`learn`).
+    public init(weights: [Double], halfLifeEvents: Double = 50_000, minimumScores: Int = 0, learnsWeights: Bool = false)
+    {
         precondition(!weights.isEmpty && weights.allSatisfy { $0 >= 0 })
         self.weights = weights
+        learned = learnsWeights ? LearnedWeights(prior: weights) : nil
         self.minimumScores = minimumScores
         recent = weights.map { _ in DecayedHistogram(halfLifeEvents: halfLifeEvents) }
         seen = weights.map { _ in 0 }
@@ -30,6 +43,19 @@ public struct Ensemble: Sendable {
     public mutating func apply(weights newWeights: [Double]) {
         precondition(newWeights.count == weights.count && newWeights.allSatisfy { $0 >= 0 })
         weights = newWeights
+        learned?.apply(prior: newWeights)
+    }
+
+    /// Learns the weights from one labelled event, given its models' raw scores as they were
+    /// scored (NaN: none): each is put on today's percentile scale (no score is remembered),
+    /// provisional or not, so that the weights are learned from the first labels on.
+    public mutating func learn(scores: (Int) -> Double, fraud: Bool) {
+        guard learned != nil else { return }
+        let percentiles = weights.indices.map { k in
+            let s = scores(k)
+            return s.isNaN || seen[k] == 0 ? Double.nan : recent[k].fractionBelow(s)
+        }
+        learned!.learn(percentiles, fraud: fraud)
     }
 
     /// The combined score of one event from its models' scores (in model order), in [0, 1];
@@ -37,17 +63,8 @@ public struct Ensemble: Sendable {
     /// when no model with a weight has `minimumScores` yet.
     public mutating func combine(_ scores: [Double]) -> Double {
         precondition(scores.count == weights.count)
-        var sum = 0.0
-        var weight = 0.0
-        for (i, s) in scores.enumerated() where !s.isNaN {
-            if weights[i] > 0, seen[i] >= minimumScores {
-                sum += weights[i] * recent[i].fractionBelow(s)
-                weight += weights[i]
-            }
-            recent[i].add(s)
-            seen[i] += 1
-        }
-        return weight > 0 ? sum / weight : .nan
+        var percentiles = scores
+        return combine(scores, counted: scores.map { _ in true }, percentiles: &percentiles)
     }
 
     /// `combine` for an event where only the models marked in `counted` take part (a canary
@@ -58,8 +75,15 @@ public struct Ensemble: Sendable {
     public mutating func combine(_ scores: [Double], counted: [Bool], percentiles: inout [Double]) -> Double {
         precondition(scores.count == weights.count && counted.count == weights.count)
         precondition(percentiles.count == weights.count)
+        let effective = effectiveWeights
         var sum = 0.0
         var weight = 0.0
+        // With the topology's weights too: the counted models may all have learned weight 0.
+        var priorSum = 0.0
+        var priorWeight = 0.0
+        // Models still short of `minimumScores`, for the provisional score.
+        var earlySum = 0.0
+        var earlyWeight = 0.0
         for (i, s) in scores.enumerated() {
             guard !s.isNaN else {
                 percentiles[i] = .nan
@@ -69,16 +93,29 @@ public struct Ensemble: Sendable {
                 let p = recent[i].fractionBelow(s)
                 percentiles[i] = p
                 if counted[i], weights[i] > 0 {
-                    sum += weights[i] * p
-                    weight += weights[i]
+                    sum += effective[i] * p
+                    weight += effective[i]
+                    priorSum += weights[i] * p
+                    priorWeight += weights[i]
                 }
             } else {
                 percentiles[i] = .nan
+                if counted[i], weights[i] > 0, seen[i] > 0 {
+                    // Shrunk towards the median as much as the memory is short: a percentile among
+                    // a few scores is often 0 or 1, and would otherwise top every later ranking.
+                    let w = effective[i] > 0 ? effective[i] : weights[i]
+                    let confidence = Double(seen[i]) / Double(minimumScores)
+                    earlySum += w * (0.5 + (recent[i].fractionBelow(s) - 0.5) * confidence)
+                    earlyWeight += w
+                }
             }
             recent[i].add(s)
             seen[i] += 1
         }
-        return weight > 0 ? sum / weight : .nan
+        if weight > 0 { return sum / weight }
+        if priorWeight > 0 { return priorSum / priorWeight }
+        provisional = earlyWeight > 0 ? earlySum / earlyWeight : .nan
+        return .nan
     }
 }
 
@@ -107,6 +144,7 @@ extension Ensemble {
 
     /// Forgets model `i`'s scores (the model started afresh).
     public mutating func forget(model i: Int) {
+        learned?.forget(model: i)
         seen[i] = 0
         recent[i] = DecayedHistogram(halfLifeEvents: recent[i].halfLifeEvents)
     }
@@ -115,5 +153,30 @@ extension Ensemble {
     public mutating func restore(model i: Int, _ memory: ModelMemory) {
         seen[i] = memory.seen
         recent[i] = memory.recent
+    }
+}
+
+extension Ensemble {
+    /// Appends the learned weights (nil without them), for the models named `names`.
+    public func encodeLearned(names: [String]) -> [UInt8]? {
+        guard let learned else { return nil }
+        var out = BinaryWriter()
+        learned.encode(names: names, into: &out)
+        return out.bytes
+    }
+
+    /// The learned weights `encodeLearned` wrote, over this ensemble's (nil without learning),
+    /// for `restoreLearned`.
+    public func decodeLearned(names: [String], _ bytes: [UInt8]) throws(CheckpointError) -> LearnedWeights? {
+        guard var copy = learned else { return nil }
+        var input = BinaryReader(bytes)
+        try copy.restore(names: names, from: &input)
+        return copy
+    }
+
+    /// Takes the learned weights `decodeLearned` read.
+    public mutating func restoreLearned(_ decoded: LearnedWeights) {
+        guard learned != nil else { return }
+        learned = decoded
     }
 }

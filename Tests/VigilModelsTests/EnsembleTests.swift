@@ -31,4 +31,22 @@ import VigilTestKit
         #expect(first == 1.0, "0.5 is above all three earlier scores")
         #expect(!ensemble.combine([0.1, 0.2]).isNaN)
     }
+
+    /// Before its minimum of scores, an event's combination is NaN (no alert, no threshold), but
+    /// its provisional score ranks it among the scores seen so far, where a constant would tie
+    /// every early event; it is shrunk towards the median as much as the memory is short.
+    @Test func earlyEventsGetAProvisionalScoreThatKeepsTheirRank() {
+        var ensemble = Ensemble(weights: [1, 1], minimumScores: 1000)
+        var rng = SeededRandom(seed: 4)
+        #expect(ensemble.combine([0.5, 0.5]).isNaN)
+        #expect(ensemble.provisional.isNaN, "no score before the first")
+        for _ in 0..<300 { _ = ensemble.combine([rng.unit(), rng.unit()]) }
+        #expect(ensemble.combine([0.9, 0.9]).isNaN)
+        let high = ensemble.provisional
+        #expect(ensemble.combine([0.1, 0.1]).isNaN)
+        let low = ensemble.provisional
+        // About 0.9 and 0.1 among 301 scores, shrunk by 301/1000 (the second with 302).
+        #expect(abs(high - (0.5 + 0.4 * 0.301)) < 0.03, "high \(high)")
+        #expect(abs(low - (0.5 - 0.4 * 0.302)) < 0.03, "low \(low)")
+    }
 }

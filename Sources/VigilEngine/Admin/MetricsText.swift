@@ -122,6 +122,10 @@ public enum MetricsText {
                 "vigil_model_rank_correlation", "Spearman correlation of the model's scores with the final scores.",
                 \.rankCorrelation
             ),
+            (
+                "vigil_model_ensemble_weight", "The model's weight in the ensemble now (learned from labels, or set).",
+                \.ensembleWeight
+            ),
         ]
         for (name, help, value) in families {
             out.header(name, help, "gauge")

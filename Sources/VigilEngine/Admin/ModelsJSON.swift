@@ -14,6 +14,7 @@ public enum ModelsJSON {
             "decided": q.decided, "alert_overlap": v(q.alertOverlap), "rank_correlation": v(q.rankCorrelation),
         ]
         if let share = q.share { o["share"] = share }
+        if let weight = q.ensembleWeight { o["ensemble_weight"] = weight }
         return o
     }
 

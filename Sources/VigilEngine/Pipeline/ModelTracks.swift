@@ -182,6 +182,9 @@ public struct ModelQuality: Sendable, Equatable {
     public var alertOverlap: Double?
     /// Spearman correlation of its scores with the final scores over recent events.
     public var rankCorrelation: Double?
+    /// The weight the ensemble gives it now, averaged over the workers: learned from the labels
+    /// when they come (docs/models.md), else the topology's (0 for a shadow).
+    public var ensembleWeight: Double? = nil
 }
 
 /// Every worker's `ModelTracks`, copied between two items: the raw material of `ModelQuality`.

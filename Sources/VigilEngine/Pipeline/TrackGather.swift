@@ -12,6 +12,8 @@ struct TrackCopy: Sendable {
     var arms: [ArmFigures]
     /// The segment counts of its labelled events.
     var segments: SegmentTally
+    /// The weight its ensemble gives each model now (learned from labels, or the topology's).
+    var weights: [Double]
 }
 
 extension Pipeline {
@@ -26,7 +28,7 @@ extension Pipeline {
                         worker.shard,
                         TrackCopy(
                             tracks: worker.tracks.tracks, ensemble: worker.metrics, arms: worker.arms,
-                            segments: worker.segments.tally))
+                            segments: worker.segments.tally, weights: worker.ensemble.effectiveWeights))
                 })
         }
         return gather

@@ -35,6 +35,7 @@ extension Worker {
             tracks.tracks[k].encode(into: &quality)
             state.sections.append(("quality:" + models.versions[k], quality.bytes))
         }
+        if let learned = ensemble.encodeLearned(names: models.versions) { state.sections.append(("weights", learned)) }
         lap("models")
         var threshold = BinaryWriter()
         self.threshold.encode(into: &threshold)
@@ -169,6 +170,11 @@ extension Worker {
                 qualities.append((k, try ModelTracks.Track(tracks.tracks[k].threshold.spec, decoding: &r)))
             }
         }
+        // Models the checkpoint did not know start from coefficient 0.
+        var decodedWeights: LearnedWeights?
+        if let bytes = state.section("weights") {
+            decodedWeights = try ensemble.decodeLearned(names: models.versions, bytes)
+        }
         var decodedThreshold: AlertThreshold?
         if let bytes = state.section("threshold") {
             var r = BinaryReader(bytes)
@@ -212,6 +218,7 @@ extension Worker {
         if let decodedSegments { segments.tally = decodedSegments }
         for (k, model) in decodedModels { models.replace(k, with: model) }
         for (k, memory) in memories { ensemble.restore(model: k, memory) }
+        if let decodedWeights { ensemble.restoreLearned(decodedWeights) }
         for (k, quality) in qualities { tracks.restore(k, quality) }
         retired = Self.retiring(state, keeping: Set(models.versions))
         if let decodedThreshold {

@@ -124,15 +124,18 @@ final class Worker: @unchecked Sendable {
             seed: UInt64(shard), tableSeed: UInt64(shard) &* 0x9E37_79B9_7F4A_7C15)
         models = ModelSet(specs: topology.models, plan: plan)
         let tunables = Tunables(topology)
-        ensemble = Ensemble(weights: tunables.weights, minimumScores: Self.minimumEnsembleScores)
+        let labelSources = topology.models.compactMap(\.kind.labels)
+        joinsLabels = !labelSources.isEmpty && topology.source.id != nil
+        // With labels, the weights of two models or more are learned from them.
+        ensemble = Ensemble(
+            weights: tunables.weights, minimumScores: Self.minimumEnsembleScores,
+            learnsWeights: joinsLabels && topology.models.count >= 2)
         threshold = AlertThreshold(topology.threshold)
         writer = AlertWriter(
             topology: topology.name, topologyHash: topology.configHash, names: topology.models.map(\.name),
             versions: models.versions,
             roles: topology.models.map(\.role), explain: topology.alerts.explain)
         self.sink = sink
-        let labelSources = topology.models.compactMap(\.kind.labels)
-        joinsLabels = !labelSources.isEmpty && topology.source.id != nil
         segments = LiveSegments(
             fields: joinsLabels ? topology.segments : [], layout: EventLayout(schema: topology.schema))
         join = LabelJoin(
@@ -244,9 +247,10 @@ final class Worker: @unchecked Sendable {
                 }
             }
             let combined = ensemble.combine(modelInput, counted: counted, percentiles: &percentiles)
-            // Until a model has enough scores for percentiles, events are scored 0 and neither
-            // alert nor feed the threshold.
-            let final = combined.isNaN ? 0 : combined
+            // Until a model has enough scores for percentiles, events get a provisional score
+            // (their percentile among the few scores so far, which keeps their rank; 0 before
+            // any) and neither alert nor feed the threshold.
+            let final = combined.isNaN ? (ensemble.provisional.isNaN ? 0 : ensemble.provisional) : combined
             let decision =
                 combined.isNaN ? threshold.unscored : threshold.decide(score: final, entity: key, time: batch.times[r])
             chunk.scores[i] = final
@@ -311,10 +315,11 @@ final class Worker: @unchecked Sendable {
     /// A transformed value feature shows its field's value as the event had it.
     private func explain(_ matrix: FeatureMatrix, _ batch: EventBatch, row r: Int) -> [Contribution] {
         guard writer.explain > 0 else { return [] }
+        let weights = ensemble.effectiveWeights
         let counted = (0..<models.count).filter {
-            ensemble.weights[$0] > 0 && self.counted[$0] && !modelInput[$0].isNaN
+            weights[$0] > 0 && self.counted[$0] && !modelInput[$0].isNaN
         }
-        let total = counted.map { ensemble.weights[$0] }.reduce(0, +)
+        let total = counted.map { weights[$0] }.reduce(0, +)
         var merged: [String: Contribution] = [:]
         var order: [String] = []
         for k in counted {
@@ -322,7 +327,7 @@ final class Worker: @unchecked Sendable {
             let size = parts.reduce(0) { $0 + abs($1.weight) }
             guard size > 0 else { continue }
             for c in parts {
-                let share = c.weight / size * ensemble.weights[k] / total
+                let share = c.weight / size * weights[k] / total
                 if merged[c.feature] == nil {
                     order.append(c.feature)
                     let value = rawValueColumns[c.feature].map { batch.numbers[r * batch.layout.numbers.count + $0] }
@@ -387,6 +392,9 @@ final class Worker: @unchecked Sendable {
             models.learn(k, labelMatrix, row: 0, label: isFraud)
         }
         metrics.add(score: join.score(slot), label: isFraud, alerted: join.alerted(slot))
+        // Scored first, then learned (as the models): the weights the event was combined with
+        // did not know its label.
+        ensemble.learn(scores: { join.modelScore(slot, $0) }, fraud: isFraud)
         let flags = join.flags(slot)
         tracks.label(isFraud, scores: { join.modelScore(slot, $0) }, flagged: flags & ModelTracks.modelBits)
         let arm = Int(flags >> 56) - 1

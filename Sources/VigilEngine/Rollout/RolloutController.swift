@@ -79,10 +79,14 @@ public final class RolloutController: Sendable {
         let versions = versions()
         guard versions.count == topology.models.count else { return last.withLock { $0 } }
         let snapshot = TrackSnapshot(workers: parts.map(\.tracks))
-        let out = topology.models.enumerated().map { k, spec in
+        var out = topology.models.enumerated().map { k, spec in
             snapshot.quality(
                 k, name: spec.name, version: versions[k], role: spec.role,
                 share: spec.role == .canary ? spec.canaryShare : nil)
+        }
+        let weights = parts.map(\.weights).filter { $0.count == out.count }
+        if !weights.isEmpty {
+            for k in out.indices { out[k].ensembleWeight = weights.map { $0[k] }.reduce(0, +) / Double(weights.count) }
         }
         last.withLock { $0 = out }
         return out

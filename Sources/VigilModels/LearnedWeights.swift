@@ -1,0 +1,147 @@
+import VigilCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The ensemble's weights learned from labels (stacking): a small logistic regression over the
+/// models' percentiles, trained online from the joined labels after each event was scored, whose
+/// non-negative coefficients become the weights of the percentile mean. Kept on the percentile
+/// scale, the final score keeps its meaning for `min_score` and the threshold; a model the
+/// labels show to be worth nothing gets weight 0 instead of pulling a good one down.
+public struct LearnedWeights: Sendable, Equatable {
+    /// The topology's weights: the combination until the labels say otherwise.
+    public private(set) var prior: [Double]
+    /// The regression's coefficient of each model's centred percentile.
+    public private(set) var coefficients: [Double]
+    public private(set) var intercept = 0.0
+    /// AdaGrad's sums of squared gradients.
+    private var squares: [Double]
+    private var interceptSquares = 0.0
+    /// Labels learned from, and how many of them were fraud.
+    public private(set) var labels = 0
+    public private(set) var positives = 0
+    /// The weights in force: the prior, blended into the learned weights as fraud labels come.
+    public private(set) var current: [Double]
+
+    /// Learning rate of AdaGrad (its per-coordinate steps shrink as gradients add up).
+    static let rate = 0.5
+    /// Pull of each coefficient towards 0, per label.
+    static let l2 = 1e-4
+    /// Fraud labels after which the learned weights take over entirely from the prior.
+    public static let positivesToTrust = 50
+
+    public init(prior: [Double]) {
+        precondition(!prior.isEmpty && prior.allSatisfy { $0 >= 0 })
+        self.prior = prior
+        coefficients = prior.map { _ in 0 }
+        squares = prior.map { _ in 0 }
+        current = prior
+    }
+
+    /// New topology weights (a reload): the learned coefficients stay; a model with weight 0
+    /// (a shadow) stays out of the combination.
+    public mutating func apply(prior newPrior: [Double]) {
+        precondition(newPrior.count == prior.count && newPrior.allSatisfy { $0 >= 0 })
+        prior = newPrior
+        refresh()
+    }
+
+    /// The regression's probability for one event's percentiles (NaN: the model had none, which
+    /// counts as the median).
+    public func probability(_ percentiles: [Double]) -> Double {
+        var u = intercept
+        for k in prior.indices where prior[k] > 0 && !percentiles[k].isNaN {
+            u += coefficients[k] * (percentiles[k] - 0.5)
+        }
+        return 1 / (1 + exp(-u))
+    }
+
+    /// Learns one labelled event from the percentiles its models' scores have now.
+    public mutating func learn(_ percentiles: [Double], fraud: Bool) {
+        precondition(percentiles.count == prior.count)
+        let g = probability(percentiles) - (fraud ? 1 : 0)
+        for k in prior.indices where prior[k] > 0 && !percentiles[k].isNaN {
+            let grad = g * (percentiles[k] - 0.5) + Self.l2 * coefficients[k]
+            squares[k] += grad * grad
+            coefficients[k] -= Self.rate * grad / (squares[k].squareRoot() + 1e-9)
+        }
+        interceptSquares += g * g
+        intercept -= Self.rate * g / (interceptSquares.squareRoot() + 1e-9)
+        labels += 1
+        if fraud { positives += 1 }
+        refresh()
+    }
+
+    /// A model started afresh (drift): its coefficient is learned again.
+    public mutating func forget(model k: Int) {
+        coefficients[k] = 0
+        squares[k] = 0
+        refresh()
+    }
+
+    /// Recomputes `current`: the prior and the learned weights (the positive coefficients,
+    /// scaled to the prior's total), mixed by how many fraud labels were seen.
+    private mutating func refresh() {
+        let priorTotal = prior.reduce(0, +)
+        var learned = prior.indices.map { prior[$0] > 0 ? Swift.max(0, coefficients[$0]) : 0 }
+        let learnedTotal = learned.reduce(0, +)
+        guard priorTotal > 0, learnedTotal > 0 else {
+            current = prior
+            return
+        }
+        for k in learned.indices { learned[k] *= priorTotal / learnedTotal }
+        let trust = Swift.min(1, Double(positives) / Double(Self.positivesToTrust))
+        current = prior.indices.map { (1 - trust) * prior[$0] + trust * learned[$0] }
+    }
+}
+
+extension LearnedWeights {
+    /// Appends the learned state of the models named `names` (in model order).
+    public func encode(names: [String], into out: inout BinaryWriter) {
+        out.write(UInt8(1))  // body version
+        out.write(names.count)
+        for (k, name) in names.enumerated() {
+            out.write(name)
+            out.write(coefficients[k])
+            out.write(squares[k])
+        }
+        out.write(intercept)
+        out.write(interceptSquares)
+        out.write(labels)
+        out.write(positives)
+    }
+
+    /// Restores what `encode` wrote for the models named `names` now: a model the bytes do not
+    /// name starts from coefficient 0. Throws, changing nothing, when the bytes do not decode.
+    public mutating func restore(names: [String], from input: inout BinaryReader) throws(CheckpointError) {
+        let version = try input.checkpoint { r throws(VigilError) in try r.uint8() }
+        guard version == 1 else { throw CheckpointError(.newerVersion, "learned weights body version \(version)") }
+        let count = try input.checkpoint { r throws(VigilError) in try r.int(in: 0...10_000, "models") }
+        var stored: [String: (Double, Double)] = [:]
+        for _ in 0..<count {
+            let (name, c, s) = try input.checkpoint { r throws(VigilError) in
+                (try r.string(), try r.double(), try r.double())
+            }
+            stored[name] = (c, s)
+        }
+        let (b, bs, l, p) = try input.checkpoint { r throws(VigilError) in
+            (
+                try r.double(), try r.double(), try r.int(in: 0...Int.max, "labels"),
+                try r.int(in: 0...Int.max, "positives")
+            )
+        }
+        for (k, name) in names.enumerated() {
+            let (c, s) = stored[name] ?? (0, 0)
+            coefficients[k] = c
+            squares[k] = s
+        }
+        intercept = b
+        interceptSquares = bs
+        labels = l
+        positives = p
+        refresh()
+    }
+}
