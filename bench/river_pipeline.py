@@ -4,6 +4,7 @@ same JSON-lines events: json.loads per event, the card features of bench/river_f
 River HalfSpaceTrees behind a MinMaxScaler scoring and learning every event, a River
 LogisticRegression behind a StandardScaler scoring every event and learning each label once the
 stream has passed its time (as vigil replay delivers labels), and a threshold on the mean score.
+After the timed loop, it reports each model's prequential ROC-AUC over the labelled events.
 
   python bench/river_pipeline.py EVENTS.jsonl LABELS.jsonl N     (first N events, timed whole)
 
@@ -41,6 +42,7 @@ def main():
     waiting = {}
     next_label = 0
     alerts = 0
+    scores_lr, scores_hst, ids = [], [], []
     start = time.perf_counter_ns()
     for line in lines:
         e = json.loads(line)
@@ -51,6 +53,9 @@ def main():
         s_forest = forest.score_one(x)
         forest.learn_one(x)
         s_lr = lr.predict_proba_one(x).get(True, 0.0)
+        scores_lr.append(s_lr)
+        scores_hst.append(s_forest)
+        ids.append(e["txn_id"])
         if (s_forest + s_lr) / 2 > 0.9:
             alerts += 1
         waiting[e["txn_id"]] = x
@@ -62,8 +67,16 @@ def main():
                 lr.learn_one(row, y)
     elapsed = time.perf_counter_ns() - start
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    truth = {txn: y for _, txn, y in labels}
+    known = [i for i, txn in enumerate(ids) if txn in truth]
+    y = [truth[ids[i]] for i in known]
+    quality = ""
+    if any(y) and not all(y):
+        from sklearn.metrics import roc_auc_score
+        quality = (f" auc_lr={roc_auc_score(y, [scores_lr[i] for i in known]):.4f}"
+                   f" auc_hst={roc_auc_score(y, [scores_hst[i] for i in known]):.4f}")
     print(f"river events={n} seconds={elapsed / 1e9:.2f} events_per_s={n / (elapsed / 1e9):.0f} "
-          f"ns_per_event={elapsed / n:.0f} alerts={alerts} peak_rss_mib={rss}")
+          f"ns_per_event={elapsed / n:.0f} alerts={alerts} peak_rss_mib={rss}{quality}")
 
 
 if __name__ == "__main__":

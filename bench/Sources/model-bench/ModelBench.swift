@@ -10,7 +10,7 @@ import VigilSynthetic
 struct ModelBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model-bench", abstract: "Quality and speed of VigilModels.",
-        subcommands: [Quality.self, Speed.self, Kernels.self])
+        subcommands: [Quality.self, EnsembleQuality.self, Speed.self, Kernels.self])
 }
 
 /// A labelled CSV (features…, label) as one matrix.
@@ -114,6 +114,55 @@ struct Quality: ParsableCommand {
         print(
             "model=\(name) events=\(data.labels.count) auc=\(fmt(auc)) ap=\(fmt(ap))"
                 + " score_ns=\(Int(result.scoreNs)) learn_ns=\(Int(result.learnNs))")
+    }
+}
+
+struct EnsembleQuality: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ensemble",
+        abstract:
+            "Prequential ROC-AUC of the forest, the regression, and the engine's ensemble of both: with the topology's equal weights, and with weights learned from the labels."
+    )
+    @Argument(help: "CSV with feature columns, then a 0/1 label column.") var csv: String
+    @Option(help: "Rows after which a row's label arrives.") var labelDelay = 0
+    @Option(help: "Seed.") var seed: UInt64 = 42
+
+    func run() throws {
+        let data = try LabelledData(csv: csv)
+        var forest = IsolationForest(features: data.matrix.names, seed: seed)
+        var lr = LogisticRegression(features: data.matrix.names)
+        // As the engine's worker: percentiles count after 1,000 scores of a model.
+        var fixed = Ensemble(weights: [1, 1], minimumScores: 1000)
+        var learned = Ensemble(weights: [1, 1], minimumScores: 1000, learnsWeights: true)
+        var raw: [[Double]] = []
+        var fixedScores: [Double] = []
+        var learnedScores: [Double] = []
+        var percentiles = [Double.nan, .nan]
+        for r in 0..<data.matrix.rows {
+            let scores = [forest.score(data.matrix, row: r), lr.score(data.matrix, row: r)]
+            raw.append(scores)
+            let a = fixed.combine(scores, counted: [true, true], percentiles: &percentiles)
+            let b = learned.combine(scores, counted: [true, true], percentiles: &percentiles)
+            // As the worker: a provisional score until the percentiles count.
+            fixedScores.append(a.isNaN ? (fixed.provisional.isNaN ? 0 : fixed.provisional) : a)
+            learnedScores.append(b.isNaN ? (learned.provisional.isNaN ? 0 : learned.provisional) : b)
+            forest.learn(data.matrix, row: r, label: nil)
+            lr.learn(data.matrix, row: r, label: nil)
+            let l = r - labelDelay
+            if l >= 0 {
+                forest.learn(data.matrix, row: l, label: data.labels[l])
+                lr.learn(data.matrix, row: l, label: data.labels[l])
+                learned.learn(scores: { raw[l][$0] }, fraud: data.labels[l])
+            }
+        }
+        func auc(_ s: [Double]) -> Double { RankingMetrics.rocAUC(scores: s, labels: data.labels) ?? .nan }
+        let forestAUC = auc(raw.map { $0[0] })
+        let lrAUC = auc(raw.map { $0[1] })
+        let weights = learned.effectiveWeights
+        print(
+            "forest_auc=\(fmt(forestAUC)) lr_auc=\(fmt(lrAUC)) best_member_auc=\(fmt(max(forestAUC, lrAUC)))"
+                + " mean_auc=\(fmt(auc(fixedScores))) learned_auc=\(fmt(auc(learnedScores)))"
+                + " learned_weights=\(fmt(weights[0])),\(fmt(weights[1])) events=\(data.labels.count)")
     }
 }
 

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Detection quality of the ensemble against its own members and the peers, on several data
+# sets, measured in one run:
+# - Phishing (River's bundled set, 1,250 rows) and Shuttle (ODDS, 49,097 rows), prequential in
+#   file order, labels at once: model-bench's forest and regression and the engine's ensemble of
+#   both, with the topology's equal weights and with weights learned from the labels, next to
+#   River's LogisticRegression and HalfSpaceTrees (bench/models_peers.py) on the same rows;
+# - the generated card stream through the whole engine: `vigil replay` of
+#   topologies/card-payments.yaml with its labels, the final score against each model's own
+#   score (bench/ensemble_auc.py), next to River's pipeline (bench/river_pipeline.py) on the
+#   same events.
+#
+#   bench/quality.sh [EVENTS] [SEED]      (generated events, default 100000; seed default 11)
+#
+# Ends with RESULT ensemble_auc=… best_member_auc=… river_auc=… (the generated stream's) and the
+# same for each data set.
+set -euo pipefail
+VIGIL_STEP=bench
+source "$(dirname "$0")/../scripts/common.sh"
+EVENTS="${1:-100000}"
+SEED="${2:-11}"
+
+source "$(dirname "$0")/lib.sh"
+bench_setup
+PY="$(bench_python)"
+MB="$(bench_build model-bench)"
+VIGIL="$(bench_vigil)"
+OUT="$VIGIL_ROOT/bench/out/quality"
+mkdir -p "$OUT"
+"$PY" bench/models_peers.py export "$OUT" >&2
+
+pick() { grep -o " $1=[0-9.,]*" | head -1 | cut -d= -f2; }
+declare -a RESULT
+printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' data forest lr mean learned best river_lr river_hst
+for data in phishing shuttle; do
+  ours=" $("$MB" ensemble "$OUT/$data.csv")"
+  river_lr=" $("$PY" bench/models_peers.py lr "$OUT/$data.csv")"
+  river_hst=" $("$PY" bench/models_peers.py forest "$OUT/$data.csv" | grep model=river_hst)"
+  printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' "$data" "$(echo "$ours" | pick forest_auc)" \
+    "$(echo "$ours" | pick lr_auc)" "$(echo "$ours" | pick mean_auc)" "$(echo "$ours" | pick learned_auc)" \
+    "$(echo "$ours" | pick best_member_auc)" "$(echo "$river_lr" | pick auc)" "$(echo "$river_hst" | pick auc)"
+  log "$data: $ours"
+  RESULT+=("${data}_ensemble_auc=$(echo "$ours" | pick learned_auc)"
+    "${data}_best_member_auc=$(echo "$ours" | pick best_member_auc)"
+    "${data}_river_auc=$(echo "$river_lr" | pick auc)")
+done
+
+log "generating $EVENTS events (seed $SEED)"
+"$VIGIL" generate --events "$EVENTS" --seed "$SEED" --cards $((EVENTS / 10)) \
+  --output "$OUT/events.jsonl" --labels "$OUT/labels.jsonl" >&2
+"$VIGIL" replay --topology topologies/card-payments.yaml --input "$OUT/events.jsonl" \
+  --labels "$OUT/labels.jsonl" --workers 2 --scores "$OUT/scores.jsonl" >/dev/null
+engine=" $("$PY" bench/ensemble_auc.py "$OUT/scores.jsonl" "$OUT/labels.jsonl")"
+river=" $("$PY" bench/river_pipeline.py "$OUT/events.jsonl" "$OUT/labels.jsonl" "$EVENTS")"
+log "generated: $engine"
+log "river: $river"
+printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' generated "$(echo "$engine" | pick iforest_auc)" \
+  "$(echo "$engine" | pick fraud_lr_auc)" - "$(echo "$engine" | pick final_auc)" \
+  "$(echo "$engine" | pick best_member_auc)" "$(echo "$river" | pick auc_lr)" "$(echo "$river" | pick auc_hst)"
+echo
+echo "$(machine_line)"
+echo "RESULT ensemble_auc=$(echo "$engine" | pick final_auc) best_member_auc=$(echo "$engine" | pick best_member_auc)" \
+  "river_auc=$(echo "$river" | pick auc_lr) ${RESULT[*]}"
