@@ -46,6 +46,7 @@ extension Topology {
                     + Suggestions.hint(for: field, in: schema?.fields.map(\.name) ?? [], noun: "a declared field"),
                 at: o.valueMark("segments"))
         }
+        let ensemble = o.object("ensemble").map(EnsembleSpec.decode) ?? EnsembleSpec()
         let rolloutGuard = o.object("guard").map(GuardSpec.decode)
         let federation = o.object("federation").flatMap(FederationSpec.decode)
         let experiment = o.object("experiment").flatMap {
@@ -71,7 +72,7 @@ extension Topology {
             name: name, description: description, source: source, schema: schema, features: features, state: state,
             models: models, threshold: threshold, alerts: alerts, deadLetter: deadLetter, checkpoints: checkpoints,
             admin: admin, audit: audit, experiment: experiment, drift: drift, rolloutGuard: rolloutGuard,
-            federation: federation, segments: segments)
+            federation: federation, segments: segments, ensemble: ensemble)
     }
 
     private static func longestWindow(_ features: [FeatureSpec]) -> Duration? {

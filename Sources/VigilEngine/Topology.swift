@@ -44,6 +44,8 @@ public struct Topology: Sendable {
     /// Event fields to break quality and fairness figures down by. Key `segments` (optional;
     /// `vigil evaluate` uses them when given no `--segment`; docs/evaluate.md).
     public var segments: [String] = []
+    /// Key `ensemble` (optional): how the models' scores are combined.
+    public var ensemble = EnsembleSpec()
     /// Roles decided at run time by promotions and rollbacks (not a key of the file: the engine
     /// sets it from its checkpoints and its `models` commands).
     public internal(set) var rollout: RolloutOverride? = nil

@@ -68,7 +68,10 @@ import VigilTestKit
         #expect(decoded.offsets == [SourceOffset(topic: "payments", partition: 0, offset: 20_000)])
         #expect(decoded.modelVersions == pipeline.modelVersions)
         #expect(decoded.entities == pipeline.summary().entities)
-        #expect(Set(decoded.sectionNames(worker: 0)).isSuperset(of: ["features", "threshold", "labels", "metrics"]))
+        #expect(
+            Set(decoded.sectionNames(worker: 0)).isSuperset(of: [
+                "features", "threshold", "labels", "metrics", "weights",
+            ]))
 
         let restored = try Pipeline(topology: Self.topology, workers: 2, sink: Counting())
         let report = try restored.restore(decoded)
@@ -81,6 +84,29 @@ import VigilTestKit
             }
         }
         restored.finish()
+    }
+
+    /// With labels and two models, each worker learns the ensemble's weights from the joined
+    /// labels and checkpoints them; `ensemble: { weights: fixed }` learns none.
+    @Test func theWorkersLearnTheEnsembleWeightsUnlessTheTopologyFixesThem() throws {
+        let pipeline = try Self.warmPipeline(20_000)
+        let states = pipeline.cut().wait()
+        pipeline.finish()
+        let names = pipeline.modelVersions
+        for state in states {
+            let bytes = try #require(state.section("weights"))
+            var learned = LearnedWeights(prior: [1, 2])
+            var input = BinaryReader(bytes)
+            try learned.restore(names: names, from: &input)
+            #expect(learned.labels > 1000 && learned.positives > 0, "labels \(learned.labels)")
+            #expect(learned.current != [1, 2], "the weights moved from the topology's: \(learned.current)")
+        }
+
+        let fixed = try TopologyLoader.parse(Self.text + "\nensemble: { weights: fixed }\n")
+        let plain = try Self.warmPipeline(5_000, topology: fixed)
+        let plainStates = plain.cut().wait()
+        plain.finish()
+        #expect(plainStates.allSatisfy { $0.section("weights") == nil })
     }
 
     /// `kind: counting_isolation_forest` runs in the pipeline like the default forest: it warms
@@ -252,6 +278,7 @@ import VigilTestKit
         ("brokers: 127.0.0.1:9092", "brokers: 127.0.0.1:9093", .restart, "source.kafka.brokers"),
         ("every: 30s", "every: 1m", .restart, "checkpoints.every"),
         ("topic: payments-alerts", "topic: other-alerts", .restart, "alerts.topic"),
+        ("\nthreshold:", "\nensemble: { weights: fixed }\nthreshold:", .structural, "ensemble.weights"),
     ])
     func changesAreClassifiedByWhatTheyCost(old: String, new: String, kind: TopologyChange.Kind, path: String) throws {
         #expect(Self.text.contains(old))

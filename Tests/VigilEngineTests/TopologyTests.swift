@@ -63,6 +63,22 @@ import VigilTestKit
         #expect(t.admin == AdminSpec(host: "127.0.0.1", port: 9464))
     }
 
+    /// `ensemble.weights`: learned unless the file fixes them; anything else is refused with the
+    /// choices named.
+    @Test func ensembleWeightsAreLearnedUnlessFixed() throws {
+        let text = try String(
+            contentsOf: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml"), encoding: .utf8)
+        #expect(try TopologyLoader.parse(text).ensemble.weights == .learned)
+        let fixed = try TopologyLoader.parse(text + "\nensemble: { weights: fixed }\n")
+        #expect(fixed.ensemble.weights == .fixed)
+        do {
+            _ = try TopologyLoader.parse(text + "\nensemble: { weights: fixd }\n")
+            Issue.record("an unknown choice was accepted")
+        } catch {
+            #expect(error.description.contains("unknown ensemble weights 'fixd'"), "\(error.description)")
+        }
+    }
+
     /// Each broken fixture produces exactly the messages in its `.expected` file.
     @Test(arguments: invalid)
     func brokenTopologiesListEveryProblem(name: String) throws {

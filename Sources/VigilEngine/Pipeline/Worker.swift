@@ -126,10 +126,10 @@ final class Worker: @unchecked Sendable {
         let tunables = Tunables(topology)
         let labelSources = topology.models.compactMap(\.kind.labels)
         joinsLabels = !labelSources.isEmpty && topology.source.id != nil
-        // With labels, the weights of two models or more are learned from them.
+        // With labels, the weights of two models or more are learned from them (unless fixed).
         ensemble = Ensemble(
             weights: tunables.weights, minimumScores: Self.minimumEnsembleScores,
-            learnsWeights: joinsLabels && topology.models.count >= 2)
+            learnsWeights: joinsLabels && topology.models.count >= 2 && topology.ensemble.weights == .learned)
         threshold = AlertThreshold(topology.threshold)
         writer = AlertWriter(
             topology: topology.name, topologyHash: topology.configHash, names: topology.models.map(\.name),

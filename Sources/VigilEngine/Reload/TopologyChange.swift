@@ -70,6 +70,8 @@ public struct TopologyChange: Sendable, Equatable {
         }
         // The workers keep each waiting event's segment values: other fields mean new workers.
         d.compare("segments", .structural, a.segments, b.segments, Text.list)
+        // The workers' ensembles learn their weights, or do not: new workers.
+        d.compare("ensemble.weights", .structural, a.ensemble.weights, b.ensemble.weights, \.rawValue)
         d.compare("drift", .structural, a.drift, b.drift) { (s: DriftSpec) in
             "\(s.topic), action \(s.action.rawValue)"
         }
