@@ -257,7 +257,12 @@ struct OperationsTests {
     @Test func aRunStartedWhileItsBrokerIsDownWaitsForItAndThenScores() async throws {
         let broker = try PrivateBroker()
         defer { broker.stop() }
-        let setup = try OperationsSetup("late-broker", admin: true, brokers: broker.address)
+        // The broker comes back empty (it keeps topics in memory), and the run may subscribe
+        // before the test makes the topic again: librdkafka notices a new topic at its next
+        // metadata refresh, every 5 minutes by default. Refresh every second here.
+        let setup = try OperationsSetup(
+            "late-broker", admin: true, brokers: broker.address,
+            properties: ["topic.metadata.refresh.interval.ms": "1000"])
         let port = try #require(setup.adminPort)
         broker.stop()
         let run = try RunningVigil(Self.runArguments(setup))
