@@ -41,6 +41,11 @@ log "running the tests"
 # A bound well inside CI's 90 minutes, so a hung test fails the run with a message instead of
 # using up the whole budget. Every suite runs each test on a thread of its own (VigilTestKit's
 # .ownThread), so blocking work never starves the two threads of Swift's cooperative pool.
+# The tests (and the vigil processes and private brokers they start) run at a lower CPU
+# priority than the shared test broker: starved on two cores by the parallel suites, the broker
+# stalled for 10-20 s (requests timed out, sessions lost, topics not created in time), and tests
+# failed for that alone.
+nice_tests=(nice -n 10)
 if (($# == 0)); then
   # Five runs, so that the integration tests have the two cores to themselves: the unit tests'
   # long computations first, then the integration suites, then the label-join suites (engines
@@ -50,22 +55,22 @@ if (($# == 0)); then
   # The evaluation suites need no broker but load both cores (replays, Python, Chromium): they
   # run with the unit tests, away from the integration suites' Kafka sessions.
   unit='VigilCoreTests|VigilFeaturesTests|VigilModelsTests|VigilSyntheticTests|EvaluateTests|SklearnImportTests|QualityGateTests|LiveSegmentsTests|LabelPacerTests|ReplayLabelTests'
-  if ! timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-build --filter "$unit"; then
+  if ! "${nice_tests[@]}" timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-build --filter "$unit"; then
     die "unit tests failed (or did not finish within ${VIGIL_TEST_TIMEOUT:-1800} s)"
   fi
   log "running the integration tests"
   apart='LiveFairnessTests|RunLabelJoinTests'
-  if ! timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-build \
+  if ! "${nice_tests[@]}" timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-build \
       --skip "$unit|$apart|ScaleOutTests|FederationTests"; then
     die "integration tests failed (or did not finish within ${VIGIL_TEST_TIMEOUT:-1800} s)"
   fi
   for alone in "$apart" ScaleOutTests FederationTests; do
     log "running $alone on its own"
-    if ! timeout --kill-after=30 900 swift test --skip-build --filter "$alone"; then
+    if ! "${nice_tests[@]}" timeout --kill-after=30 900 swift test --skip-build --filter "$alone"; then
       die "$alone failed (or did not finish within 900 s)"
     fi
   done
-elif ! timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-build "$@"; then
+elif ! "${nice_tests[@]}" timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-build "$@"; then
   die "tests failed (or did not finish within ${VIGIL_TEST_TIMEOUT:-1800} s)"
 fi
 
