@@ -24,6 +24,8 @@ public struct Ensemble: Sendable {
     /// A provisional score that ranks the event, where a constant would lose its rank; the
     /// threshold is not fed with it.
     public private(set) var provisional = Double.nan
+    /// `learn`'s percentiles, kept between labels.
+    private var labelPercentiles: [Double]
 
     /// - Parameters:
     ///   - halfLifeEvents: how long a model's score distribution is remembered.
@@ -34,6 +36,7 @@ public struct Ensemble: Sendable {
         precondition(!weights.isEmpty && weights.allSatisfy { $0 >= 0 })
         self.weights = weights
         learned = learnsWeights ? LearnedWeights(prior: weights) : nil
+        labelPercentiles = weights.map { _ in .nan }
         self.minimumScores = minimumScores
         recent = weights.map { _ in DecayedHistogram(halfLifeEvents: halfLifeEvents) }
         seen = weights.map { _ in 0 }
@@ -51,11 +54,12 @@ public struct Ensemble: Sendable {
     /// provisional or not, so that the weights are learned from the first labels on.
     public mutating func learn(scores: (Int) -> Double, fraud: Bool) {
         guard learned != nil else { return }
-        let percentiles = weights.indices.map { k in
+        // Into a kept buffer: this runs once per joined label, on the worker's thread.
+        for k in weights.indices {
             let s = scores(k)
-            return s.isNaN || seen[k] == 0 ? Double.nan : recent[k].fractionBelow(s)
+            labelPercentiles[k] = s.isNaN || seen[k] == 0 ? Double.nan : recent[k].fractionBelow(s)
         }
-        learned!.learn(percentiles, fraud: fraud)
+        learned!.learn(labelPercentiles, fraud: fraud)
     }
 
     /// The combined score of one event from its models' scores (in model order), in [0, 1];

@@ -85,16 +85,23 @@ public struct LearnedWeights: Sendable, Equatable {
     /// Recomputes `current`: the prior and the learned weights (the positive coefficients,
     /// scaled to the prior's total), mixed by how many fraud labels were seen.
     private mutating func refresh() {
-        let priorTotal = prior.reduce(0, +)
-        var learned = prior.indices.map { prior[$0] > 0 ? Swift.max(0, coefficients[$0]) : 0 }
-        let learnedTotal = learned.reduce(0, +)
+        // In place, without temporaries: it runs once per joined label, on the worker's thread.
+        var priorTotal = 0.0
+        var learnedTotal = 0.0
+        for k in prior.indices {
+            priorTotal += prior[k]
+            if prior[k] > 0 { learnedTotal += Swift.max(0, coefficients[k]) }
+        }
         guard priorTotal > 0, learnedTotal > 0 else {
-            current = prior
+            for k in prior.indices { current[k] = prior[k] }
             return
         }
-        for k in learned.indices { learned[k] *= priorTotal / learnedTotal }
         let trust = Swift.min(1, Double(positives) / Double(Self.positivesToTrust))
-        current = prior.indices.map { (1 - trust) * prior[$0] + trust * learned[$0] }
+        let scale = priorTotal / learnedTotal
+        for k in prior.indices {
+            let learned = prior[k] > 0 ? Swift.max(0, coefficients[k]) * scale : 0
+            current[k] = (1 - trust) * prior[k] + trust * learned
+        }
     }
 }
 
