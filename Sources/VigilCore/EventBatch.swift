@@ -56,6 +56,12 @@ public struct EventBatch: Sendable {
         categories[(count - 1) * layout.categories.count + column] = hash
     }
 
+    /// Sets numeric column `column` of event `row`: how a keyed feature stage writes its outputs
+    /// into the columns the layout adds for them.
+    public mutating func setNumber(row: Int, column: Int, _ value: Double) {
+        numbers[row * layout.numbers.count + column] = value
+    }
+
     /// Appends event `i` of `other` (which must have the same layout).
     public mutating func append(from other: EventBatch, at i: Int) {
         precondition(other.layout == layout, "batches of different layouts")

@@ -37,17 +37,28 @@ extension FeatureExtractor {
     /// Replaces this worker's state with what `encodeState` wrote. On any error the current
     /// state is kept and the error says what was wrong.
     public func restoreState(from input: inout BinaryReader) throws(VigilError) {
+        let state = try checkedState(from: &input)
+        install(state.rows, count: state.count)
+        clock = state.clock
+        counters = state.counters
+        random = state.random
+        sweepCursor = Int(truncatingIfNeeded: min(state.cursor, UInt64(state.count)))
+    }
+
+    /// Reads a record `encodeState` wrote and checks that it fits, without applying it: so that
+    /// several extractors can be restored all or none.
+    public func checkState(from input: inout BinaryReader) throws(VigilError) {
+        _ = try checkedState(from: &input)
+    }
+
+    private func checkedState(from input: inout BinaryReader) throws(VigilError) -> DecodedState {
         let state = try decodeState(from: &input)
         guard state.count <= store.maxEntities else {
             throw VigilError(
                 .malformedInput,
                 "feature state holds \(state.count) entities, more than this worker's limit of \(store.maxEntities)")
         }
-        install(state.rows, count: state.count)
-        clock = state.clock
-        counters = state.counters
-        random = state.random
-        sweepCursor = Int(truncatingIfNeeded: min(state.cursor, UInt64(state.count)))
+        return state
     }
 
     /// Replaces this worker's state with the rows of the entities `keep` accepts (by their key

@@ -143,11 +143,16 @@ public final class FeatureExtractor: @unchecked Sendable {
 
     /// Computes the features of every event in `batch` into `matrix` (one row per event, in order)
     /// and records each event's outcome in `outcomes`.
-    /// - Parameter groups: each event's key group (its source partition, + 1), stored in its
-    ///   entity's row so that the state can move with the partition; empty for none.
+    /// - Parameters:
+    ///   - groups: each event's key group (its source partition, + 1), stored in its entity's row
+    ///     so that the state can move with the partition; empty for none.
+    ///   - entityKeys: the entity of each event, when not the batch's own keys (a keyed stage's
+    ///     merchant or device, `KeyedFeatureStage`).
     public func process(
-        _ batch: EventBatch, groups: [UInt32] = [], into matrix: inout FeatureMatrix, outcomes: inout [Outcome]
+        _ batch: EventBatch, groups: [UInt32] = [], entityKeys: [UInt64]? = nil, into matrix: inout FeatureMatrix,
+        outcomes: inout [Outcome]
     ) {
+        precondition(entityKeys == nil || entityKeys!.count == batch.count, "one entity key per event")
         precondition(groups.isEmpty || groups.count == batch.count, "one key group per event")
         matrix.reset(rows: batch.count)
         outcomes.removeAll(keepingCapacity: true)
@@ -156,7 +161,7 @@ public final class FeatureExtractor: @unchecked Sendable {
         let cols = plan.names.count
         let catCols = plan.categoryNames.count
         if touchScratch.count < Self.prefetchChunk { touchScratch = Array(repeating: 0, count: Self.prefetchChunk) }
-        let keys = batch.keys
+        let keys = entityKeys ?? batch.keys
         let times = batch.times
         keys.withUnsafeBufferPointer { keys in
             batch.numbers.withUnsafeBufferPointer { numbers in

@@ -28,6 +28,9 @@ public struct FeaturePlan: Sendable, Hashable {
     /// Numeric / categorical batch columns copied into each unfolded event.
     let tailNumbers: [Int]
     let tailCategories: [Int]
+    /// The signature of the keyed stages whose outputs this plan reads as values (0: none), so
+    /// that a checkpoint is restored only where they are the same too.
+    let keyedSignature: UInt64
     let layout: RowLayout
     /// Bytes of state per entity (one row of the entity store).
     public var rowBytes: Int { layout.stride }
@@ -105,7 +108,10 @@ public struct FeaturePlan: Sendable, Hashable {
 
     /// Compiles `features` against `layout`. Every referenced field must be in the layout:
     /// topology validation guarantees it, so a miss here is a programming error, reported.
-    public init(features: [FeatureSpec], layout event: EventLayout, state: StateSpec = StateSpec()) throws(VigilError) {
+    public init(
+        features: [FeatureSpec], layout event: EventLayout, state: StateSpec = StateSpec(), keyedSignature: UInt64 = 0
+    ) throws(VigilError) {
+        self.keyedSignature = keyedSignature
         panes = state.panes
         reorderBuffer = state.reorderBuffer
         func number(_ name: String) throws(VigilError) -> Int {
@@ -327,6 +333,7 @@ public struct FeaturePlan: Sendable, Hashable {
         text +=
             "|tail:" + tailNumbers.map(String.init).joined(separator: ",") + "/"
             + tailCategories.map(String.init).joined(separator: ",") + "@\(layout.tail):\(layout.tailStride)"
+        if keyedSignature != 0 { text += "|keyed:\(keyedSignature)" }
         return StableHash.hash(text)
     }
 

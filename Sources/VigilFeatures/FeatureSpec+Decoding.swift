@@ -7,8 +7,8 @@ extension FeatureSpec {
     public static let halflifeRange: ClosedRange<Duration> = .seconds(1) ... .seconds(365 * 86_400)
 
     /// Decodes the `features:` list, checking every field reference against `schema` and every
-    /// feature reference against the features declared before it, and every `key` against the
-    /// source's entity key (`entityKey`, when known): state is kept per entity of that key.
+    /// feature reference against the features declared before it. A feature's `key` may be any
+    /// category or string field, or `global`; `entityKey` (the source key) is kept for callers.
     public static func decodeList(
         _ items: [(node: ConfigNode, path: ConfigPath)], schema: Schema, entityKey: String? = nil,
         _ d: ConfigDiagnostics
@@ -26,7 +26,7 @@ extension FeatureSpec {
             if let name, !names.contains(name) { names.append(name) }
             // Without a known kind the valid keys are unknown too, so they are not checked.
             guard let tag = object.choice("kind", as: Tag.self, required: true, noun: "feature kind") else { continue }
-            let kind = decodeKind(tag, object, schema: schema, sourceKey: entityKey, earlier: earlier)
+            let kind = decodeKind(tag, object, schema: schema, earlier: earlier)
             object.finish(context: "for kind \(tag.rawValue)")
             if let name, let kind, d.issues.count == issuesBefore {
                 features.append(FeatureSpec(name: name, kind: kind))
@@ -36,22 +36,22 @@ extension FeatureSpec {
     }
 
     private static func decodeKind(
-        _ tag: Tag, _ o: ConfigObject, schema: Schema, sourceKey: String?, earlier: [String]
+        _ tag: Tag, _ o: ConfigObject, schema: Schema, earlier: [String]
     ) -> Kind? {
         func field(_ key: String, _ types: Set<FieldType>, role: String) -> String? {
             guard let name = o.string(key, required: true) else { return nil }
             return schema.check(name, key: key, in: o, types: types, role: role)?.name
         }
+        /// The entity a keyed feature aggregates over: the source key, any other category or
+        /// string field (state then lives in a keyed stage of its own, `KeyedFeatures`), or
+        /// `global` (one aggregate over every event) when no field has that name.
         func entityKey() -> String? {
-            guard let key = field("key", [.category, .string], role: "an entity key") else { return nil }
-            if let expected = sourceKey, key != expected {
-                o.report(
-                    "key",
-                    "'\(key)' differs from source.key '\(expected)': events are routed and their state kept per '\(expected)', so every feature must use it"
-                )
-                return nil
+            if case .scalar(FeatureSpec.globalKey, _)? = o.node("key")?.content,
+                !schema.fields.contains(where: { $0.name == FeatureSpec.globalKey })
+            {
+                return FeatureSpec.globalKey
             }
-            return key
+            return field("key", [.category, .string], role: "an entity key")
         }
         /// `of` for aggregate `agg`: a field of `types`, or nothing when the aggregate counts
         /// events (`types` nil). Returns nil when invalid, `.some(nil)` when rightly absent.

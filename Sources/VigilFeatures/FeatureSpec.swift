@@ -36,7 +36,20 @@ public struct FeatureSpec: Sendable, Hashable {
         /// `kind: calendar`: a part of the event's local time (hour of day, day of week, or
         /// either as a point on a circle) in a time zone (an IANA name; UTC by default).
         case calendar(part: CalendarPart, timeZone: String)
+
+        /// The entity whose history the feature aggregates (`key`), for the keyed kinds.
+        public var key: String? {
+            switch self {
+            case .window(let key, _, _, _), .decayed(let key, _, _, _), .zscore(let key, _, _),
+                .timeSinceLast(let key), .novelty(let key, _):
+                return key
+            case .value, .category, .ratio, .calendar: return nil
+            }
+        }
     }
+
+    /// The `key` meaning "every event": one aggregate over the whole stream.
+    public static let globalKey = "global"
 
     /// The `kind:` tags.
     public enum Tag: String, CaseIterable, Sendable {

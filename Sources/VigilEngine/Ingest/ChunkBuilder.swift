@@ -6,6 +6,9 @@ struct ChunkBuilder {
     var decoder: EventDecoder
     let router: ShardRouter
     let models: Int
+    /// The features keyed by other entities than the source key, run over each batch before it
+    /// is split (`KeyedFeatureStage`).
+    let keyedStages: [KeyedFeatureStage]
     private(set) var sequence = 0
     private(set) var records = 0
     private(set) var deadLetters: [DeadLetterReason.Code: Int] = [:]
@@ -13,10 +16,11 @@ struct ChunkBuilder {
     private var stagingRows: [Int32] = []
     private var stagingIds: [UInt64] = []
 
-    init(decoder: EventDecoder, router: ShardRouter, models: Int) {
+    init(decoder: EventDecoder, router: ShardRouter, models: Int, keyedStages: [KeyedFeatureStage] = []) {
         self.decoder = decoder
         self.router = router
         self.models = models
+        self.keyedStages = keyedStages
         staging = EventBatch(layout: decoder.layout, capacity: 1024)
     }
 
@@ -66,6 +70,7 @@ struct ChunkBuilder {
         chunk.newestTime = newest
         var works = [ShardWork?](repeating: nil, count: shards)
         if staging.count == 0 { return (chunk, works) }
+        for stage in keyedStages { stage.apply(to: &staging) }
         if shards == 1 {
             works[0] = ShardWork(chunk: chunk, batch: staging, rows: stagingRows, idHashes: stagingIds)
             staging = EventBatch(layout: decoder.layout, capacity: 1024)

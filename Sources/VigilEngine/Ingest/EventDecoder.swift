@@ -58,8 +58,10 @@ public struct EventDecoder: Sendable {
         public var keyRange: Range<Int> = 0..<0
     }
 
-    public init(source: SourceSpec, schema: Schema) {
-        let layout = EventLayout(schema: schema)
+    /// - Parameter layout: the batch columns, when they add columns to the schema's (the keyed
+    ///   features' outputs, left missing here and filled by `KeyedFeatureStage`).
+    public init(source: SourceSpec, schema: Schema, layout: EventLayout? = nil) {
+        let layout = layout ?? EventLayout(schema: schema)
         self.layout = layout
         let names = schema.names
         fieldNames = names

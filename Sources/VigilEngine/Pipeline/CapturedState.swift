@@ -7,7 +7,12 @@ public final class CapturedState: Sendable {
     private let longest = Mutex<Duration>(.zero)
     private let group = DispatchGroup()
 
-    init(workers: Int) {
+    /// The keyed feature stages' state, captured on the ingest thread at the cut; it goes with
+    /// worker 0's.
+    private let keyed: [UInt8]?
+
+    init(workers: Int, keyed: [UInt8]? = nil) {
+        self.keyed = keyed
         states = Mutex(Array(repeating: nil, count: workers))
         for _ in 0..<workers { group.enter() }
     }
@@ -24,6 +29,8 @@ public final class CapturedState: Sendable {
     /// Waits until every worker has captured its state.
     func wait() -> [WorkerState] {
         group.wait()
-        return states.withLock { $0.map { $0! } }
+        var all = states.withLock { $0.map { $0! } }
+        if let keyed { all[0].sections.append((Pipeline.keyedSection, keyed)) }
+        return all
     }
 }

@@ -8,7 +8,7 @@ extension Pipeline {
     /// point of its ring, so the states cover exactly the records submitted so far. Returns at
     /// once; `CapturedState.wait()` gives the states.
     public func cut() -> CapturedState {
-        let captured = CapturedState(workers: workerCount)
+        let captured = CapturedState(workers: workerCount, keyed: captureKeyedStages())
         for ring in rings {
             _ = ring.push(
                 .control { worker in
@@ -29,6 +29,7 @@ extension Pipeline {
             box.withLock { $0[i] = s }
         }
         states = box.withLock { $0 }
+        if let keyed = captureKeyedStages() { states[0].sections.append((Self.keyedSection, keyed)) }
         return states
     }
 
@@ -108,6 +109,14 @@ extension Pipeline {
             }
         }
         report.migrated = migrated
+        if !builder.keyedStages.isEmpty {
+            // The plan's signature covers the keyed stages too: same plan, same stages.
+            if checkpoint.planSignature == plan.signature, try restoreKeyedStages(from: checkpoint.workers[0]) {
+                report.restored.append("keyed windows")
+            } else {
+                report.cold.append("keyed windows")
+            }
+        }
         for w in workers { w.gauges.publish(extractor: w.extractor, threshold: w.threshold.current) }
         return report
     }

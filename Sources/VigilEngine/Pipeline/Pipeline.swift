@@ -64,8 +64,9 @@ public final class Pipeline: @unchecked Sendable {
         appliedConfigHash = Mutex(topology.configHash)
         workerCount = workers
         self.sink = sink
-        let decoder = EventDecoder(source: topology.source, schema: topology.schema)
-        plan = try FeaturePlan(features: topology.features, layout: decoder.layout, state: topology.state)
+        let keyed = try Self.keyedFeatures(of: topology)
+        let decoder = EventDecoder(source: topology.source, schema: topology.schema, layout: keyed.layout)
+        plan = keyed.primary
         let plan = plan
         self.workers = (0..<workers).map {
             Worker(
@@ -73,13 +74,26 @@ public final class Pipeline: @unchecked Sendable {
         }
         modelVersions = self.workers[0].models.versions
         rings = (0..<workers).map { _ in ShardRing<WorkItem>(capacity: Self.ringCapacity) }
-        builder = ChunkBuilder(decoder: decoder, router: ShardRouter(shards: workers), models: topology.models.count)
+        let lateness = topology.source.time?.allowedLateness ?? .seconds(30)
+        builder = ChunkBuilder(
+            decoder: decoder, router: ShardRouter(shards: workers), models: topology.models.count,
+            keyedStages: keyed.stages.map {
+                KeyedFeatureStage(
+                    $0, layout: keyed.layout, allowedLateness: lateness, idleTTL: topology.state.idleTTL,
+                    maxEntities: topology.state.maxEntities)
+            })
+    }
+
+    /// `topology`'s features split by key: the workers' plan, and the keyed stages in front.
+    static func keyedFeatures(of topology: Topology) throws(VigilError) -> KeyedFeatures {
+        try KeyedFeatures(
+            features: topology.features, schema: topology.schema, sourceKey: topology.source.key,
+            state: topology.state)
     }
 
     /// The versions of `topology`'s models (`name@hash`), in topology order, as alerts carry them.
     public static func modelVersions(of topology: Topology) throws(VigilError) -> [String] {
-        let layout = EventLayout(schema: topology.schema)
-        let plan = try FeaturePlan(features: topology.features, layout: layout, state: topology.state)
+        let plan = try keyedFeatures(of: topology).primary
         return topology.models.map { ModelSet.version(spec: $0, plan: plan) }
     }
 
