@@ -16,7 +16,11 @@ extension Pipeline {
         for stage in stages {
             out.write(stage.stage.key)
             out.write(stage.stage.plan.signature)
-            stage.extractor.encodeState(into: &out)
+            // Length-prefixed: a feature-state record runs to the end of its reader.
+            var state = BinaryWriter()
+            stage.extractor.encodeState(into: &state)
+            out.write(state.bytes.count)
+            state.bytes.withUnsafeBytes { out.write(raw: $0) }
         }
         return out.bytes
     }
@@ -40,9 +44,11 @@ extension Pipeline {
                     throw VigilError(.malformedInput, "keyed stage '\(key)' does not match '\(stage.stage.key)'")
                 }
                 // Checked first, applied after: a damaged stage leaves all of them untouched.
-                let start = r.offset
-                try stage.extractor.checkState(from: &r)
-                decoded.append(Array(bytes[start..<r.offset]))
+                let length = try r.int(in: 0...r.remaining, "keyed stage bytes")
+                let part = try r.values(length, of: UInt8.self)
+                var check = BinaryReader(part)
+                try stage.extractor.checkState(from: &check)
+                decoded.append(part)
             }
             for (stage, part) in zip(stages, decoded) {
                 var reader = BinaryReader(part)
