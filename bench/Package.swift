@@ -32,6 +32,14 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]),
         .executableTarget(
+            name: "keyed-bench",
+            dependencies: [
+                .product(name: "VigilFeatures", package: vigil), .product(name: "VigilEngine", package: vigil),
+                .product(name: "VigilSynthetic", package: vigil),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(
             name: "pipeline-bench",
             dependencies: [
                 .product(name: "VigilEngine", package: vigil), .product(name: "VigilKafka", package: vigil),
