@@ -8,7 +8,11 @@
 # - the generated card stream through the whole engine: `vigil replay` of
 #   topologies/card-payments.yaml with its labels, the final score against each model's own
 #   score (bench/ensemble_auc.py), next to River's pipeline (bench/river_pipeline.py) on the
-#   same events.
+#   same events;
+# - the same stream with compromised merchants (`vigil generate --merchant-fraud-rate 0.0002`),
+#   scored by topologies/card-payments.yaml and by topologies/card-payments-merchants.yaml (with
+#   features of the merchant), next to River's pipeline; and the merchant topology on the plain
+#   stream, where merchants carry no fraud signal.
 #
 #   bench/quality.sh [EVENTS] [SEED]      (generated events, default 100000; seed default 11)
 #
@@ -57,6 +61,39 @@ log "river: $river"
 printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' generated "$(echo "$engine" | pick iforest_auc)" \
   "$(echo "$engine" | pick fraud_lr_auc)" - "$(echo "$engine" | pick final_auc)" \
   "$(echo "$engine" | pick best_member_auc)" "$(echo "$river" | pick auc_lr)" "$(echo "$river" | pick auc_hst)"
+
+# The same stream with compromised merchants, scored with the card topology and with the one
+# that adds features of the merchant (topologies/card-payments-merchants.yaml).
+log "generating $EVENTS events with compromised merchants (seed $SEED)"
+"$VIGIL" generate --events "$EVENTS" --seed "$SEED" --cards $((EVENTS / 10)) --merchant-fraud-rate 0.0002 \
+  --output "$OUT/merchants.jsonl" --labels "$OUT/merchant-labels.jsonl" >&2
+for topology in card-payments card-payments-merchants; do
+  "$VIGIL" replay --topology "topologies/$topology.yaml" --input "$OUT/merchants.jsonl" \
+    --labels "$OUT/merchant-labels.jsonl" --workers 2 --scores "$OUT/scores-$topology.jsonl" >/dev/null
+  "$VIGIL" replay --topology "topologies/$topology.yaml" --input "$OUT/events.jsonl" \
+    --labels "$OUT/labels.jsonl" --workers 2 --scores "$OUT/plain-$topology.jsonl" >/dev/null
+done
+cards=" $("$PY" bench/ensemble_auc.py "$OUT/scores-card-payments.jsonl" "$OUT/merchant-labels.jsonl")"
+merchants=" $("$PY" bench/ensemble_auc.py "$OUT/scores-card-payments-merchants.jsonl" "$OUT/merchant-labels.jsonl")"
+plain=" $("$PY" bench/ensemble_auc.py "$OUT/plain-card-payments-merchants.jsonl" "$OUT/labels.jsonl")"
+river_m=" $("$PY" bench/river_pipeline.py "$OUT/merchants.jsonl" "$OUT/merchant-labels.jsonl" "$EVENTS")"
+log "merchant stream, card topology: $cards"
+log "merchant stream, merchant topology: $merchants"
+log "plain stream, merchant topology: $plain"
+log "merchant stream, river: $river_m"
+printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' merch-card "$(echo "$cards" | pick iforest_auc)" \
+  "$(echo "$cards" | pick fraud_lr_auc)" - "$(echo "$cards" | pick final_auc)" \
+  "$(echo "$cards" | pick best_member_auc)" "$(echo "$river_m" | pick auc_lr)" "$(echo "$river_m" | pick auc_hst)"
+printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' merch-mer "$(echo "$merchants" | pick iforest_auc)" \
+  "$(echo "$merchants" | pick fraud_lr_auc)" - "$(echo "$merchants" | pick final_auc)" \
+  "$(echo "$merchants" | pick best_member_auc)" - -
+printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' plain-mer "$(echo "$plain" | pick iforest_auc)" \
+  "$(echo "$plain" | pick fraud_lr_auc)" - "$(echo "$plain" | pick final_auc)" \
+  "$(echo "$plain" | pick best_member_auc)" - -
+RESULT+=("merchant_stream_card_auc=$(echo "$cards" | pick final_auc)"
+  "merchant_stream_merchant_auc=$(echo "$merchants" | pick final_auc)"
+  "merchant_stream_river_auc=$(echo "$river_m" | pick auc_lr)"
+  "plain_stream_merchant_auc=$(echo "$plain" | pick final_auc)")
 echo
 echo "$(machine_line)"
 echo "RESULT ensemble_auc=$(echo "$engine" | pick final_auc) best_member_auc=$(echo "$engine" | pick best_member_auc)" \

@@ -15,7 +15,10 @@ import VigilCore
 ///   - *card testing*: a burst of small amounts at unknown online merchants;
 ///   - *amount spike*: one purchase many times the card's usual amount;
 ///   - *new country*: purchases abroad at unknown merchants;
-///   - *account takeover*: many purchases in minutes, online, across merchants.
+///   - *account takeover*: many purchases in minutes, online, across merchants;
+///   - *compromised merchant* (only with `merchantFraudRate` > 0): one merchant suddenly takes
+///     payments from dozens of cards within minutes, each card's payment on its own only a
+///     little unusual. Features of the card barely see it; features of the merchant do.
 /// - At `driftAt` of the stream the normal behaviour shifts: amounts rise by half, more payments
 ///   are online and abroad. The fraud patterns stay the same.
 /// - Every transaction gets a label that becomes available after a random delay (chargebacks
@@ -31,6 +34,9 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
         public var meanGapMs: Double = 10
         /// Share of transactions that start a fraud episode.
         public var fraudEpisodeRate = 0.001
+        /// Share of transactions that start a compromised-merchant burst (0: none, and the stream
+        /// is the same as before this pattern existed).
+        public var merchantFraudRate = 0.0
         /// Fraction of the stream after which normal behaviour drifts (nil: never).
         public var driftAt: Double? = 0.5
         /// Label delay, uniform in this range.
@@ -48,6 +54,7 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
         case amountSpike = "amount_spike"
         case newCountry = "new_country"
         case takeover = "account_takeover"
+        case compromisedMerchant = "compromised_merchant"
     }
 
     /// One card payment.
@@ -144,7 +151,12 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
             clock = Swift.max(clock, due.time)
         } else {
             clock = normalTime
-            transaction = random.chance(config.fraudEpisodeRate) ? startEpisode() : normal(at: clock)
+            // The rate is checked first, so that without it no random number is drawn.
+            if config.merchantFraudRate > 0, random.chance(config.merchantFraudRate) {
+                transaction = startMerchantBurst()
+            } else {
+                transaction = random.chance(config.fraudEpisodeRate) ? startEpisode() : normal(at: clock)
+            }
         }
         produced += 1
         let delay =
@@ -238,7 +250,7 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
                     ))
                 t += Int64(20_000 + random.below(60_000))
             }
-        case .normal:
+        case .normal, .compromisedMerchant:
             break
         }
         var first: Transaction?
@@ -252,6 +264,34 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
             } else {
                 scheduled.push(Scheduled(time: transaction.time, order: serial, transaction: transaction))
             }
+        }
+        return first!
+    }
+}
+
+extension TransactionStream {
+    /// Starts a compromised-merchant burst: 15 to 40 payments at one merchant, 1 to 6 s apart,
+    /// each from another card in its home country, at one to three times that card's usual
+    /// amount. Returns the first and schedules the rest.
+    fileprivate mutating func startMerchantBurst() -> Transaction {
+        let merchant = random.below(Self.merchants)
+        var offset: Int64 = 0
+        var first: Transaction?
+        for _ in 0..<(15 + random.below(26)) {
+            let c = random.below(config.cards)
+            let profile = cardProfiles[c]
+            let amount = exp(profile.logMean + 0.6 * random.gaussian()) * (1 + 2 * random.unit())
+            let transaction = Transaction(
+                id: nextID(), card: "card-\(c)", time: clock + offset, amount: (amount * 100).rounded() / 100,
+                merchantId: "m\(merchant)", merchantCategory: category(of: merchant),
+                country: Self.countries[profile.home], channel: random.chance(0.7) ? "pos" : "online",
+                pattern: .compromisedMerchant)
+            if first == nil {
+                first = transaction
+            } else {
+                scheduled.push(Scheduled(time: transaction.time, order: serial, transaction: transaction))
+            }
+            offset += Int64(1_000 + random.below(5_000))
         }
         return first!
     }

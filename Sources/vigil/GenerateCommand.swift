@@ -46,6 +46,12 @@ struct GenerateCommand: ParsableCommand {
     var partition: Int32?
 
     @Option(
+        help: ArgumentHelp(
+            "Share of transactions that start a compromised-merchant burst (dozens of cards at one merchant within minutes).",
+            discussion: "0 (the default) leaves them out, and the stream is that of earlier releases."))
+    var merchantFraudRate: Double = 0
+
+    @Option(
         name: .customLong("label-delay"),
         help: "Seconds of event time after which a transaction's label becomes known, as MIN-MAX (uniform).")
     var labelDelay = "300-7200"
@@ -58,6 +64,7 @@ struct GenerateCommand: ParsableCommand {
             throw ValidationError("give either --output or --brokers, not both")
         }
         if events < 0 || cards < 1 { throw ValidationError("--events must be ≥ 0 and --cards ≥ 1") }
+        if !(0...0.1).contains(merchantFraudRate) { throw ValidationError("--merchant-fraud-rate must be in 0…0.1") }
         if labelDelayRange == nil {
             throw ValidationError("--label-delay must be MIN-MAX seconds with 0 ≤ MIN ≤ MAX, e.g. 300-7200")
         }
@@ -75,6 +82,7 @@ struct GenerateCommand: ParsableCommand {
         config.seed = seed
         config.cards = cards
         config.labelDelayMs = labelDelayRange!
+        config.merchantFraudRate = merchantFraudRate
         if brokers.brokers != nil {
             log.bootstrap()
             try produce(

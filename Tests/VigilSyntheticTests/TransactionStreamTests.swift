@@ -34,7 +34,8 @@ import VigilTestKit
         let share = Double(fraud.count) / Double(events.count)
         #expect(share > 0.003 && share < 0.05, "fraud share \(share)")
         for pattern in TransactionStream.Pattern.allCases where pattern != .normal {
-            #expect(fraud.contains { $0.pattern == pattern }, "no \(pattern)")
+            // Compromised merchants only come with their rate.
+            #expect(fraud.contains { $0.pattern == pattern } == (pattern != .compromisedMerchant), "\(pattern)")
         }
         #expect(
             fraud.filter { $0.pattern == .cardTesting && $0.amount <= 3 }.count > fraud.filter {
@@ -44,6 +45,25 @@ import VigilTestKit
         let spikes = fraud.filter { $0.pattern == .amountSpike }.map(\.amount).sorted()
         #expect(spikes[spikes.count / 2] > 5 * normalMedian)
         #expect(fraud.filter { $0.pattern == .takeover }.allSatisfy { $0.channel == "online" })
+    }
+
+    /// With a merchant fraud rate, bursts of many cards hit one merchant within minutes;
+    /// the rest of the stream's patterns still occur.
+    @Test func compromisedMerchantsTakeManyCardsWithinMinutes() {
+        var config = Self.config()
+        config.merchantFraudRate = 0.0005
+        let events = Array(TransactionStream(config))
+        let bursts = Dictionary(grouping: events.filter { $0.pattern == .compromisedMerchant }, by: \.merchantId)
+        #expect(bursts.count >= 5, "\(bursts.count) bursts")
+        let end = events.last!.time
+        for (merchant, burst) in bursts {
+            let times = burst.map(\.time)
+            #expect(times.max()! - times.min()! <= 40 * 6_000, "\(merchant) within four minutes")
+            guard times.min()! < end - 40 * 6_000 else { continue }  // cut short by the end
+            #expect(burst.count >= 15 && Set(burst.map(\.card)).count >= burst.count / 2, "\(merchant)")
+        }
+        #expect(events.contains { $0.pattern == .takeover } && events.contains { $0.pattern == .cardTesting })
+        #expect(zip(events, events.dropFirst()).allSatisfy { $0.time <= $1.time })
     }
 
     /// After the drift point, normal amounts are higher and more payments are online.
