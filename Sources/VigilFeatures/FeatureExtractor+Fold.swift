@@ -193,6 +193,44 @@ extension FeatureExtractor {
             }
             row.storeBytes(of: h, toByteOffset: s.offset, as: UInt32.self)
         }
+        for s in shares { foldShare(row, s, e, at: tf, after: old) }
         row.storeBytes(of: tf, toByteOffset: Layout.folded, as: Int64.self)
+    }
+
+    /// Re-references a share's weights from the previous folded time `old` to `tf`, then adds the
+    /// folded event's value (replacing the lightest remembered value when it is new).
+    private func foldShare(
+        _ row: UnsafeMutableRawPointer, _ s: FeaturePlan.ShareState, _ e: UnsafeRawPointer, at tf: Int64,
+        after old: Int64
+    ) {
+        let n = FeaturePlan.valuesRemembered
+        let shift = old == .min ? 0 : exp2(Double(old &- tf) * s.inverseHalflife)
+        let h = entryCategory(e, s.tailField)
+        var target = -1
+        var lightest = Double.infinity
+        for k in 0..<n {
+            let w = row.load(fromByteOffset: s.weights + 8 * k, as: Double.self) * shift
+            row.storeBytes(of: w, toByteOffset: s.weights + 8 * k, as: Double.self)
+            let kh = row.load(fromByteOffset: s.hashes + 4 * k, as: UInt32.self)
+            if h != 0, kh == h {
+                target = k
+                lightest = -1
+            } else if lightest >= 0, w < lightest || kh == 0 && lightest > 0 {
+                target = k
+                lightest = kh == 0 ? 0 : w
+            }
+        }
+        var total = row.load(fromByteOffset: s.weights + 8 * n, as: Double.self) * shift
+        if h != 0 {
+            total += 1
+            if row.load(fromByteOffset: s.hashes + 4 * target, as: UInt32.self) != h {
+                row.storeBytes(of: h, toByteOffset: s.hashes + 4 * target, as: UInt32.self)
+                row.storeBytes(of: 0.0, toByteOffset: s.weights + 8 * target, as: Double.self)
+            }
+            row.storeBytes(
+                of: row.load(fromByteOffset: s.weights + 8 * target, as: Double.self) + 1,
+                toByteOffset: s.weights + 8 * target, as: Double.self)
+        }
+        row.storeBytes(of: total, toByteOffset: s.weights + 8 * n, as: Double.self)
     }
 }

@@ -206,6 +206,8 @@ extension FeatureExtractor {
                 out[c] = previous == .min ? .nan : Double(te &- previous) * 0.001
             case .novelty(let i):
                 out[c] = isNovel(row, novelties[i], event, visible: visible) ? 1 : 0
+            case .share(let i):
+                out[c] = share(row, shares[i], event, at: te, folded: folded, visible: visible)
             case .ratio(let n, let d, let rn, let rd):
                 let num = rn >= 0 ? event.numbers[rn] : out[n]
                 let den = rd >= 0 ? event.numbers[rd] : out[d]
@@ -294,6 +296,36 @@ extension FeatureExtractor {
         }
         consider(Self.narrow(event.categories[d.field]), before: visible)
         return Double(n)
+    }
+
+    /// The decayed share, at `te`, of the entity's earlier events with a value of the field that
+    /// had this event's value: the folded weights re-referenced to `te`, plus the visible
+    /// unfolded events. NaN when the event has no value; 0 without earlier events.
+    private func share(
+        _ row: UnsafeMutableRawPointer, _ s: FeaturePlan.ShareState, _ event: Event, at te: Int64, folded: Int64,
+        visible: Int
+    ) -> Double {
+        let h = Self.narrow(event.categories[s.field])
+        if h == 0 { return .nan }
+        var total = 0.0
+        var mine = 0.0
+        if folded != .min {
+            let factor = exp2(Double(folded &- te) * s.inverseHalflife)
+            total = row.load(fromByteOffset: s.weights + 8 * FeaturePlan.valuesRemembered, as: Double.self) * factor
+            for k in 0..<FeaturePlan.valuesRemembered
+            where row.load(fromByteOffset: s.hashes + 4 * k, as: UInt32.self) == h {
+                mine = row.load(fromByteOffset: s.weights + 8 * k, as: Double.self) * factor
+            }
+        }
+        for i in 0..<visible {
+            let e = tailEntry(row, i)
+            let v = entryCategory(e, s.tailField)
+            if v == 0 { continue }
+            let w = exp2(Double(e.load(as: Int64.self) &- te) * s.inverseHalflife)
+            total += w
+            if v == h { mine += w }
+        }
+        return total > 0 ? mine / total : 0
     }
 
     private func isNovel(_ row: UnsafeMutableRawPointer, _ s: FeaturePlan.NoveltyState, _ event: Event, visible: Int)

@@ -40,6 +40,7 @@ public final class FeatureExtractor: @unchecked Sendable {
     let decays: UnsafeMutableBufferPointer<FeaturePlan.DecayGroup>
     let distincts: UnsafeMutableBufferPointer<FeaturePlan.DistinctState>
     let novelties: UnsafeMutableBufferPointer<FeaturePlan.NoveltyState>
+    let shares: UnsafeMutableBufferPointer<FeaturePlan.ShareState>
     let columns: UnsafeMutableBufferPointer<FeaturePlan.Column>
     let tailNumbers: UnsafeMutableBufferPointer<Int>
     let tailCategories: UnsafeMutableBufferPointer<Int>
@@ -102,6 +103,7 @@ public final class FeatureExtractor: @unchecked Sendable {
         decays = copy(plan.decays)
         distincts = copy(plan.distincts)
         novelties = copy(plan.novelties)
+        shares = copy(plan.shares)
         columns = copy(plan.columns)
         tailNumbers = copy(plan.tailNumbers)
         tailCategories = copy(plan.tailCategories)
@@ -121,6 +123,7 @@ public final class FeatureExtractor: @unchecked Sendable {
         for buffer in [
             UnsafeMutableRawPointer(windows.baseAddress), UnsafeMutableRawPointer(decays.baseAddress),
             UnsafeMutableRawPointer(distincts.baseAddress), UnsafeMutableRawPointer(novelties.baseAddress),
+            UnsafeMutableRawPointer(shares.baseAddress),
             UnsafeMutableRawPointer(columns.baseAddress), UnsafeMutableRawPointer(tailNumbers.baseAddress),
             UnsafeMutableRawPointer(tailCategories.baseAddress), UnsafeMutableRawPointer(categoryFields.baseAddress),
             UnsafeMutableRawPointer(categoryBuckets.baseAddress), UnsafeMutableRawPointer(windowScratch.baseAddress),

@@ -23,6 +23,7 @@ public struct FeaturePlan: Sendable, Hashable {
     let distincts: [DistinctState]
     let decays: [DecayGroup]
     let novelties: [NoveltyState]
+    let shares: [ShareState]
     /// The time zones of calendar features.
     let zones: [ZoneTable]
     /// Numeric / categorical batch columns copied into each unfolded event.
@@ -44,6 +45,7 @@ public struct FeaturePlan: Sendable, Hashable {
         case zscore(group: Int)
         case timeSinceLast
         case novelty(Int)
+        case share(Int)
         /// Output columns divided; an operand's raw field (a numeric batch column), or -1 when
         /// the column's own value is used.
         case ratio(numerator: Int, denominator: Int, rawNumerator: Int, rawDenominator: Int)
@@ -86,6 +88,16 @@ public struct FeaturePlan: Sendable, Hashable {
         var field: Int
         var tailField: Int
         var offset = -1  // capacity × UInt32, most recent first
+    }
+
+    /// Decayed weights of the values of a categorical field an entity used, and of all its
+    /// events with a value, as of its newest folded event.
+    struct ShareState: Sendable, Hashable {
+        var field: Int
+        var tailField: Int
+        var inverseHalflife: Double
+        var weights = -1  // valuesRemembered × Double, then the total as a Double
+        var hashes = -1  // valuesRemembered × UInt32
     }
 
     /// Where things live in an entity's row.
@@ -137,6 +149,7 @@ public struct FeaturePlan: Sendable, Hashable {
         var distincts: [DistinctState] = []
         var decays: [DecayGroup] = []
         var novelties: [NoveltyState] = []
+        var shares: [ShareState] = []
         var zones: [ZoneTable] = []
         var tailNumbers: [Int] = []
         var tailCategories: [Int] = []
@@ -220,6 +233,15 @@ public struct FeaturePlan: Sendable, Hashable {
                     novelties.append(NoveltyState(field: field, tailField: tailCategory(field)))
                     columns.append(.novelty(novelties.count - 1))
                 }
+            case .share(_, let of, let halflife):
+                let field = try category(of)
+                let inverse = 1 / Double(halflife.wholeMilliseconds)
+                if let i = shares.firstIndex(where: { $0.field == field && $0.inverseHalflife == inverse }) {
+                    columns.append(.share(i))
+                } else {
+                    shares.append(ShareState(field: field, tailField: tailCategory(field), inverseHalflife: inverse))
+                    columns.append(.share(shares.count - 1))
+                }
             case .ratio(let numerator, let denominator, let raw):
                 guard let n = names.firstIndex(of: numerator), let d = names.firstIndex(of: denominator) else {
                     throw VigilError(.invalidConfiguration, "ratio '\(feature.name)' refers to a non-numeric feature")
@@ -264,6 +286,7 @@ public struct FeaturePlan: Sendable, Hashable {
             if windows[i].needsMax { windows[i].maxs = take(8 * b) }
         }
         for i in decays.indices { decays[i].offset = take(decays[i].operand == nil ? 8 : 24) }
+        for i in shares.indices { shares[i].weights = take(8 * Self.valuesRemembered + 8) }
         layout.tail = offset
         let rawTail = 8 + 8 * tailNumbers.count + 4 * tailCategories.count
         layout.tailStride = (rawTail + 7) & ~7
@@ -271,6 +294,7 @@ public struct FeaturePlan: Sendable, Hashable {
         for i in windows.indices { windows[i].counts = take(4 * b) }
         for i in distincts.indices { distincts[i].offset = take(8 * Self.valuesRemembered) }
         for i in novelties.indices { novelties[i].offset = take(4 * Self.valuesRemembered) }
+        for i in shares.indices { shares[i].hashes = take(4 * Self.valuesRemembered) }
         layout.stride = (offset + 7) & ~7
 
         self.names = names
@@ -283,6 +307,7 @@ public struct FeaturePlan: Sendable, Hashable {
         self.distincts = distincts
         self.decays = decays
         self.novelties = novelties
+        self.shares = shares
         self.zones = zones
         self.tailNumbers = tailNumbers
         self.tailCategories = tailCategories
@@ -316,6 +341,7 @@ public struct FeaturePlan: Sendable, Hashable {
             case .zscore(let g): text += "|zscore:\(g)"
             case .timeSinceLast: text += "|since"
             case .novelty(let i): text += "|novelty:\(i)"
+            case .share(let i): text += "|share:\(i)"
             case .ratio(let n, let d, let rn, let rd):
                 text += "|ratio:\(n):\(d)"
                 if rn >= 0 || rd >= 0 { text += ":raw:\(rn):\(rd)" }
@@ -330,6 +356,7 @@ public struct FeaturePlan: Sendable, Hashable {
         for d in distincts { text += "|d:\(d.lengthMs):\(d.field):\(d.offset)" }
         for d in decays { text += "|dec:\(d.halflifeMs.bitPattern):\(int(d.operand)):\(d.offset)" }
         for n in novelties { text += "|nov:\(n.field):\(n.offset)" }
+        for s in shares { text += "|share:\(s.field):\(s.inverseHalflife.bitPattern):\(s.weights):\(s.hashes)" }
         text +=
             "|tail:" + tailNumbers.map(String.init).joined(separator: ",") + "/"
             + tailCategories.map(String.init).joined(separator: ",") + "@\(layout.tail):\(layout.tailStride)"

@@ -107,6 +107,12 @@ extension FeatureSpec {
             let of = field("of", [.category, .string], role: "novelty")
             guard let key, let of else { return nil }
             return .novelty(key: key, of: of)
+        case .share:
+            let key = entityKey()
+            let of = field("of", [.category, .string], role: "a share")
+            let halflife = o.duration("halflife", in: halflifeRange, required: true)
+            guard let key, let of, let halflife else { return nil }
+            return .share(key: key, of: of, halflife: halflife)
         case .ratio:
             func feature(_ key: String) -> String? {
                 guard let name = o.string(key, required: true) else { return nil }

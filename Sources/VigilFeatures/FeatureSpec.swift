@@ -29,6 +29,9 @@ public struct FeatureSpec: Sendable, Hashable {
         case timeSinceLast(key: String)
         /// `kind: novelty`: 1 the first time this entity shows this value of a categorical field.
         case novelty(key: String, of: String)
+        /// `kind: share`: the decayed share of the entity's earlier events that had this event's
+        /// value of a categorical field (how often this card uses this kind of merchant).
+        case share(key: String, of: String, halflife: Duration)
         /// `kind: ratio`: one earlier feature divided by another. With `raw`, an operand that is
         /// a transformed `value` feature contributes its field's value in the event's own units
         /// (the amount, not its log1p), so that the ratio divides like by like.
@@ -41,7 +44,7 @@ public struct FeatureSpec: Sendable, Hashable {
         public var key: String? {
             switch self {
             case .window(let key, _, _, _), .decayed(let key, _, _, _), .zscore(let key, _, _),
-                .timeSinceLast(let key), .novelty(let key, _):
+                .timeSinceLast(let key), .novelty(let key, _), .share(let key, _, _):
                 return key
             case .value, .category, .ratio, .calendar: return nil
             }
@@ -55,7 +58,7 @@ public struct FeatureSpec: Sendable, Hashable {
     public enum Tag: String, CaseIterable, Sendable {
         case value, category, window, decayed, zscore
         case timeSinceLast = "time_since_last"
-        case novelty, ratio, calendar
+        case novelty, share, ratio, calendar
     }
 }
 

@@ -80,6 +80,7 @@ enum TestTopology {
             .init(name: "z", kind: .zscore(key: "card", of: "amount", halflife: .seconds(1800))),
             .init(name: "since_last", kind: .timeSinceLast(key: "card")),
             .init(name: "new_country", kind: .novelty(key: "card", of: "country")),
+            .init(name: "country_share", kind: .share(key: "card", of: "country", halflife: .seconds(1800))),
             .init(name: "sum_vs_count", kind: .ratio(numerator: "sum_10m", denominator: "count_10m")),
             .init(name: "country_bucket", kind: .category(field: "country", buckets: 16)),
         ]
@@ -215,6 +216,9 @@ struct FeatureReference {
         }
         f["since_last"] = visible.map(\.time).max().map { Double(t - $0) / 1000 } ?? .nan
         f["new_country"] = visible.contains { $0.country == e.country } ? 0 : 1
+        let shareTotal = visible.map { weight($0, 1_800_000) }.reduce(0, +)
+        let shareMine = visible.filter { $0.country == e.country }.map { weight($0, 1_800_000) }.reduce(0, +)
+        f["country_share"] = shareTotal > 0 ? shareMine / shareTotal : 0
         let count10 = f["count_10m"]!
         f["sum_vs_count"] = count10 == 0 ? .nan : sum / count10
         return f

@@ -36,9 +36,14 @@ import VigilTestKit
             ["name": "r", "kind": "ratio", "numerator": "amt", "denominator": "mean1h"],
             ["name": "rr", "kind": "ratio", "numerator": "amt", "denominator": "mean1h", "raw": true],
             ["name": "hour", "kind": "calendar", "part": "hour_cos", "timezone": "Asia/Tokyo"],
+            ["name": "country_share", "kind": "share", "key": "card_id", "of": "country", "halflife": "1d"],
+            ["name": "per_country", "kind": "window", "key": "country", "window": "1h", "agg": "count"],
+            ["name": "everyone", "kind": "zscore", "key": "global", "of": "amount", "halflife": "1h"],
         ])
         #expect(issues == [])
-        #expect(features.count == 12)
+        #expect(features.count == 15)
+        #expect(features[12].kind == .share(key: "card_id", of: "country", halflife: .seconds(86_400)))
+        #expect(features[13].kind.key == "country" && features[14].kind.key == "global")
         #expect(features[10].kind == .ratio(numerator: "amt", denominator: "mean1h", raw: true))
         #expect(features[11].kind == .calendar(part: .hourCos, timeZone: "Asia/Tokyo"))
         #expect(

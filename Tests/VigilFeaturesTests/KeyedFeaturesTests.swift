@@ -23,6 +23,7 @@ import VigilTestKit
             case .zscore(_, let of, let halflife): f.kind = .zscore(key: key, of: of, halflife: halflife)
             case .timeSinceLast: f.kind = .timeSinceLast(key: key)
             case .novelty(_, let of): f.kind = .novelty(key: key, of: of)
+            case .share(_, let of, let halflife): f.kind = .share(key: key, of: of, halflife: halflife)
             case .value, .category, .ratio, .calendar: break
             }
             return f

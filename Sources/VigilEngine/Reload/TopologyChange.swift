@@ -225,6 +225,8 @@ private enum Text {
             return "zscore(\(key), \(of), halflife \(DurationText.format(halflife)))"
         case .timeSinceLast(let key): return "time_since_last(\(key))"
         case .novelty(let key, let of): return "novelty(\(key), \(of))"
+        case .share(let key, let of, let halflife):
+            return "share(\(key), \(of), halflife \(DurationText.format(halflife)))"
         case .ratio(let numerator, let denominator, let raw):
             return "ratio(\(numerator) / \(denominator)\(raw ? ", raw" : ""))"
         case .calendar(let part, let zone): return "calendar(\(part.rawValue), \(zone))"
