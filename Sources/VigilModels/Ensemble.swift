@@ -85,9 +85,12 @@ public struct Ensemble: Sendable {
         // With the topology's weights too: the counted models may all have learned weight 0.
         var priorSum = 0.0
         var priorWeight = 0.0
-        // Models still short of `minimumScores`, for the provisional score.
+        // Models still short of `minimumScores`, for the provisional score: with the weights in
+        // force, or the topology's where those are all 0.
         var earlySum = 0.0
         var earlyWeight = 0.0
+        var earlyPriorSum = 0.0
+        var earlyPriorWeight = 0.0
         for (i, s) in scores.enumerated() {
             guard !s.isNaN else {
                 percentiles[i] = .nan
@@ -107,10 +110,12 @@ public struct Ensemble: Sendable {
                 if counted[i], weights[i] > 0, seen[i] > 0 {
                     // Shrunk towards the median as much as the memory is short: a percentile among
                     // a few scores is often 0 or 1, and would otherwise top every later ranking.
-                    let w = effective[i] > 0 ? effective[i] : weights[i]
                     let confidence = Double(seen[i]) / Double(minimumScores)
-                    earlySum += w * (0.5 + (recent[i].fractionBelow(s) - 0.5) * confidence)
-                    earlyWeight += w
+                    let p = 0.5 + (recent[i].fractionBelow(s) - 0.5) * confidence
+                    earlySum += effective[i] * p
+                    earlyWeight += effective[i]
+                    earlyPriorSum += weights[i] * p
+                    earlyPriorWeight += weights[i]
                 }
             }
             recent[i].add(s)
@@ -118,7 +123,9 @@ public struct Ensemble: Sendable {
         }
         if weight > 0 { return sum / weight }
         if priorWeight > 0 { return priorSum / priorWeight }
-        provisional = earlyWeight > 0 ? earlySum / earlyWeight : .nan
+        provisional =
+            earlyWeight > 0
+            ? earlySum / earlyWeight : earlyPriorWeight > 0 ? earlyPriorSum / earlyPriorWeight : .nan
         return .nan
     }
 }

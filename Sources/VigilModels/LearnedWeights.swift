@@ -23,7 +23,11 @@ public struct LearnedWeights: Sendable, Equatable {
     /// Labels learned from, and how many of them were fraud.
     public private(set) var labels = 0
     public private(set) var positives = 0
-    /// The weights in force: the prior, blended into the learned weights as fraud labels come.
+    /// The prior, blended into the learned weights as fraud labels come.
+    public private(set) var mix: [Double]
+    /// Whether the mix or one model alone scores the events (`CombinationChoice`).
+    public private(set) var choice: CombinationChoice
+    /// The weights in force: the mix, or all of the prior's total on the one model chosen.
     public private(set) var current: [Double]
 
     /// Learning rate of AdaGrad (its per-coordinate steps shrink as gradients add up).
@@ -38,7 +42,9 @@ public struct LearnedWeights: Sendable, Equatable {
         self.prior = prior
         coefficients = prior.map { _ in 0 }
         squares = prior.map { _ in 0 }
+        mix = prior
         current = prior
+        choice = CombinationChoice(models: prior.count)
     }
 
     /// New topology weights (a reload): the learned coefficients stay; a model with weight 0
@@ -62,6 +68,17 @@ public struct LearnedWeights: Sendable, Equatable {
     /// Learns one labelled event from the percentiles its models' scores have now.
     public mutating func learn(_ percentiles: [Double], fraud: Bool) {
         precondition(percentiles.count == prior.count)
+        // The mix's score of the event as it was combined (before this label moves the mix).
+        var sum = 0.0
+        var weight = 0.0
+        for k in prior.indices where mix[k] > 0 && !percentiles[k].isNaN {
+            sum += mix[k] * percentiles[k]
+            weight += mix[k]
+        }
+        let prior = self.prior
+        choice.learn(
+            combined: weight > 0 ? sum / weight : .nan, percentiles: percentiles, eligible: { prior[$0] > 0 },
+            fraud: fraud)
         let g = probability(percentiles) - (fraud ? 1 : 0)
         for k in prior.indices where prior[k] > 0 && !percentiles[k].isNaN {
             let grad = g * (percentiles[k] - 0.5) + Self.l2 * coefficients[k]
@@ -79,6 +96,7 @@ public struct LearnedWeights: Sendable, Equatable {
     public mutating func forget(model k: Int) {
         coefficients[k] = 0
         squares[k] = 0
+        choice.forget(model: k)
         refresh()
     }
 
@@ -92,15 +110,19 @@ public struct LearnedWeights: Sendable, Equatable {
             priorTotal += prior[k]
             if prior[k] > 0 { learnedTotal += Swift.max(0, coefficients[k]) }
         }
-        guard priorTotal > 0, learnedTotal > 0 else {
-            for k in prior.indices { current[k] = prior[k] }
-            return
+        if priorTotal > 0, learnedTotal > 0 {
+            let trust = Swift.min(1, Double(positives) / Double(Self.positivesToTrust))
+            let scale = priorTotal / learnedTotal
+            for k in prior.indices {
+                let learned = prior[k] > 0 ? Swift.max(0, coefficients[k]) * scale : 0
+                mix[k] = (1 - trust) * prior[k] + trust * learned
+            }
+        } else {
+            for k in prior.indices { mix[k] = prior[k] }
         }
-        let trust = Swift.min(1, Double(positives) / Double(Self.positivesToTrust))
-        let scale = priorTotal / learnedTotal
+        let alone = choice.chosen - 1
         for k in prior.indices {
-            let learned = prior[k] > 0 ? Swift.max(0, coefficients[k]) * scale : 0
-            current[k] = (1 - trust) * prior[k] + trust * learned
+            current[k] = alone >= 0 && prior[alone] > 0 ? (k == alone ? priorTotal : 0) : mix[k]
         }
     }
 }
@@ -108,7 +130,7 @@ public struct LearnedWeights: Sendable, Equatable {
 extension LearnedWeights {
     /// Appends the learned state of the models named `names` (in model order).
     public func encode(names: [String], into out: inout BinaryWriter) {
-        out.write(UInt8(1))  // body version
+        out.write(UInt8(2))  // body version
         out.write(names.count)
         for (k, name) in names.enumerated() {
             out.write(name)
@@ -119,20 +141,23 @@ extension LearnedWeights {
         out.write(interceptSquares)
         out.write(labels)
         out.write(positives)
+        choice.encode(into: &out)
     }
 
     /// Restores what `encode` wrote for the models named `names` now: a model the bytes do not
     /// name starts from coefficient 0. Throws, changing nothing, when the bytes do not decode.
     public mutating func restore(names: [String], from input: inout BinaryReader) throws(CheckpointError) {
         let version = try input.checkpoint { r throws(VigilError) in try r.uint8() }
-        guard version == 1 else { throw CheckpointError(.newerVersion, "learned weights body version \(version)") }
+        guard version <= 2 else { throw CheckpointError(.newerVersion, "learned weights body version \(version)") }
         let count = try input.checkpoint { r throws(VigilError) in try r.int(in: 0...10_000, "models") }
         var stored: [String: (Double, Double)] = [:]
+        var storedNames: [String] = []
         for _ in 0..<count {
             let (name, c, s) = try input.checkpoint { r throws(VigilError) in
                 (try r.string(), try r.double(), try r.double())
             }
             stored[name] = (c, s)
+            storedNames.append(name)
         }
         let (b, bs, l, p) = try input.checkpoint { r throws(VigilError) in
             (
@@ -140,6 +165,14 @@ extension LearnedWeights {
                 try r.int(in: 0...Int.max, "positives")
             )
         }
+        // The choice's counts are per model in order: kept only for the same models.
+        var restoredChoice = CombinationChoice(models: names.count)
+        if version == 2 {
+            var read = CombinationChoice(models: storedNames.count)
+            try input.checkpoint { r throws(VigilError) in try read.decode(from: &r) }
+            if storedNames == names { restoredChoice = read }
+        }
+        choice = restoredChoice
         for (k, name) in names.enumerated() {
             let (c, s) = stored[name] ?? (0, 0)
             coefficients[k] = c

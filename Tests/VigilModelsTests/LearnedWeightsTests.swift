@@ -85,4 +85,62 @@ import VigilTestKit
         #expect(throws: CheckpointError.self) { try untouched.restore(names: ["forest@1", "lr@1"], from: &input) }
         #expect(untouched == LearnedWeights(prior: [1, 1]))
     }
+
+    /// Two models that each see half of the fraud: the mix ranks better than either alone, so
+    /// the choice keeps the mix; with one of them replaced by noise it picks the other alone.
+    @Test func theChoiceKeepsAMixThatBeatsEveryMemberAndDropsToTheBestAloneOtherwise() {
+        for complementary in [true, false] {
+            var rng = SeededRandom(seed: 5)
+            var weights = LearnedWeights(prior: [1, 1])
+            var labels: [Bool] = []
+            var members: [[Double]] = [[], []]
+            var combined: [Double] = []
+            for _ in 0..<30_000 {
+                let fraud = rng.chance(0.03)
+                let kind = rng.chance(0.5)
+                let a = min(1, max(0, 0.4 + (fraud && kind ? 0.3 : 0) + 0.1 * rng.gaussian()))
+                let b =
+                    complementary
+                    ? min(1, max(0, 0.4 + (fraud && !kind ? 0.3 : 0) + 0.1 * rng.gaussian())) : rng.unit()
+                let w = weights.current
+                combined.append((w[0] * a + w[1] * b) / (w[0] + w[1]))
+                members[0].append(a)
+                members[1].append(b)
+                labels.append(fraud)
+                weights.learn([a, b], fraud: fraud)
+            }
+            let figures = weights.choice.figures
+            if complementary {
+                #expect(weights.choice.chosen == 0, "the mix ranks best: \(figures)")
+                #expect(figures[0] > max(figures[1], figures[2]) + 0.05, "\(figures)")
+            } else {
+                #expect(weights.choice.chosen == 1 && weights.current == [2, 0], "\(figures) \(weights.current)")
+            }
+            let best = members.map { RankingMetrics.rocAUC(scores: $0, labels: labels)! }.max()!
+            let final = RankingMetrics.rocAUC(scores: combined, labels: labels)!
+            #expect(final > best - 0.01, "final \(final), best member \(best)")
+        }
+    }
+
+    /// A checkpoint written before the choice existed (body version 1) restores its weights, and
+    /// the choice starts from the mix.
+    @Test func aVersionOneCheckpointRestoresWithoutAChoice() throws {
+        var out = BinaryWriter()
+        out.write(UInt8(1))
+        out.write(2)
+        for (name, c) in [("forest@1", 1.5), ("lr@1", 0.25)] {
+            out.write(name)
+            out.write(c)
+            out.write(4.0)
+        }
+        out.write(-2.0)
+        out.write(9.0)
+        out.write(800)
+        out.write(60)
+        var weights = LearnedWeights(prior: [1, 1])
+        var input = BinaryReader(out.bytes)
+        try weights.restore(names: ["forest@1", "lr@1"], from: &input)
+        #expect(weights.coefficients == [1.5, 0.25] && weights.positives == 60)
+        #expect(weights.choice.chosen == 0 && weights.current == weights.mix)
+    }
 }

@@ -159,10 +159,17 @@ struct EnsembleQuality: ParsableCommand {
         let forestAUC = auc(raw.map { $0[0] })
         let lrAUC = auc(raw.map { $0[1] })
         let weights = learned.effectiveWeights
+        // The same after the percentiles' warm-up (1,000 scores), where the provisional scores end.
+        let late = 1000..<max(1000, data.labels.count)
+        func lateAUC(_ s: [Double]) -> Double {
+            RankingMetrics.rocAUC(scores: Array(s[late]), labels: Array(data.labels[late])) ?? .nan
+        }
         print(
             "forest_auc=\(fmt(forestAUC)) lr_auc=\(fmt(lrAUC)) best_member_auc=\(fmt(max(forestAUC, lrAUC)))"
                 + " mean_auc=\(fmt(auc(fixedScores))) learned_auc=\(fmt(auc(learnedScores)))"
-                + " learned_weights=\(fmt(weights[0])),\(fmt(weights[1])) events=\(data.labels.count)")
+                + " learned_weights=\(fmt(weights[0])),\(fmt(weights[1])) events=\(data.labels.count)"
+                + " after_warmup: forest_auc=\(fmt(lateAUC(raw.map { $0[0] }))) lr_auc=\(fmt(lateAUC(raw.map { $0[1] })))"
+                + " learned_auc=\(fmt(lateAUC(learnedScores)))")
     }
 }
 
