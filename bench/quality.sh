@@ -12,12 +12,15 @@
 # - the same stream with compromised merchants (`vigil generate --merchant-fraud-rate 0.0002`),
 #   scored by topologies/card-payments.yaml and by topologies/card-payments-merchants.yaml (with
 #   features of the merchant), next to River's pipeline; and the merchant topology on the plain
-#   stream, where merchants carry no fraud signal.
+#   stream, where merchants carry no fraud signal; likewise with device rings
+#   (`--device-ring-rate 0.0002`);
+# - the cost of merchant-keyed features in ns/event (bench/Sources/keyed-bench): the keyed stage
+#   in front of the workers, two hops, and striped shared state.
 #
 #   bench/quality.sh [EVENTS] [SEED]      (generated events, default 100000; seed default 11)
 #
-# Ends with RESULT ensemble_auc=… best_member_auc=… river_auc=… (the generated stream's) and the
-# same for each data set.
+# Ends with RESULT ensemble_auc=… best_member_auc=… river_auc=… (the generated stream's), the
+# same for each data set, and stage_ns=… two_hop_ns=… striped_ns=….
 set -euo pipefail
 VIGIL_STEP=bench
 source "$(dirname "$0")/../scripts/common.sh"
@@ -73,6 +76,19 @@ for topology in card-payments card-payments-merchants; do
   "$VIGIL" replay --topology "topologies/$topology.yaml" --input "$OUT/events.jsonl" \
     --labels "$OUT/labels.jsonl" --workers 2 --scores "$OUT/plain-$topology.jsonl" >/dev/null
 done
+log "generating $EVENTS events with device rings (seed $SEED)"
+"$VIGIL" generate --events "$EVENTS" --seed "$SEED" --cards $((EVENTS / 10)) --device-ring-rate 0.0002 \
+  --output "$OUT/devices.jsonl" --labels "$OUT/device-labels.jsonl" >&2
+for topology in card-payments card-payments-merchants; do
+  "$VIGIL" replay --topology "topologies/$topology.yaml" --input "$OUT/devices.jsonl" \
+    --labels "$OUT/device-labels.jsonl" --workers 2 --scores "$OUT/devices-$topology.jsonl" >/dev/null
+done
+dev_cards=" $("$PY" bench/ensemble_auc.py "$OUT/devices-card-payments.jsonl" "$OUT/device-labels.jsonl")"
+dev_merchants=" $("$PY" bench/ensemble_auc.py "$OUT/devices-card-payments-merchants.jsonl" "$OUT/device-labels.jsonl")"
+river_d=" $("$PY" bench/river_pipeline.py "$OUT/devices.jsonl" "$OUT/device-labels.jsonl" "$EVENTS")"
+log "device stream, card topology: $dev_cards"
+log "device stream, merchant topology: $dev_merchants"
+log "device stream, river: $river_d"
 cards=" $("$PY" bench/ensemble_auc.py "$OUT/scores-card-payments.jsonl" "$OUT/merchant-labels.jsonl")"
 merchants=" $("$PY" bench/ensemble_auc.py "$OUT/scores-card-payments-merchants.jsonl" "$OUT/merchant-labels.jsonl")"
 plain=" $("$PY" bench/ensemble_auc.py "$OUT/plain-card-payments-merchants.jsonl" "$OUT/labels.jsonl")"
@@ -90,6 +106,21 @@ printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' merch-mer "$(echo "$merchants" | pi
 printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' plain-mer "$(echo "$plain" | pick iforest_auc)" \
   "$(echo "$plain" | pick fraud_lr_auc)" - "$(echo "$plain" | pick final_auc)" \
   "$(echo "$plain" | pick best_member_auc)" - -
+# The cost of features keyed by the merchant: the stage in front, two hops, striped state.
+KB="$(bench_build keyed-bench)"
+keyed=" $("$KB" --events 1000000 | tail -1)"
+log "keyed features: $keyed"
+RESULT+=("stage_ns=$(echo "$keyed" | pick stage_ns)" "two_hop_ns=$(echo "$keyed" | pick two_hop_ns)"
+  "striped_ns=$(echo "$keyed" | pick striped_ns)")
+printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' dev-card "$(echo "$dev_cards" | pick iforest_auc)" \
+  "$(echo "$dev_cards" | pick fraud_lr_auc)" - "$(echo "$dev_cards" | pick final_auc)" \
+  "$(echo "$dev_cards" | pick best_member_auc)" "$(echo "$river_d" | pick auc_lr)" "$(echo "$river_d" | pick auc_hst)"
+printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' dev-mer "$(echo "$dev_merchants" | pick iforest_auc)" \
+  "$(echo "$dev_merchants" | pick fraud_lr_auc)" - "$(echo "$dev_merchants" | pick final_auc)" \
+  "$(echo "$dev_merchants" | pick best_member_auc)" - -
+RESULT+=("device_stream_card_auc=$(echo "$dev_cards" | pick final_auc)"
+  "device_stream_merchant_auc=$(echo "$dev_merchants" | pick final_auc)"
+  "device_stream_river_auc=$(echo "$river_d" | pick auc_lr)")
 RESULT+=("merchant_stream_card_auc=$(echo "$cards" | pick final_auc)"
   "merchant_stream_merchant_auc=$(echo "$merchants" | pick final_auc)"
   "merchant_stream_river_auc=$(echo "$river_m" | pick auc_lr)"

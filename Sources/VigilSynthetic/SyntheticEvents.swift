@@ -5,8 +5,9 @@ import VigilCore
 /// benchmarks and the demo feed the engine.
 ///
 /// Events: `{"txn_id","card_id","ts" (epoch ms),"amount","merchant_id","merchant_category",
-/// "country","channel"}`. Labels: `{"txn_id","is_fraud","ts"}`, where `ts` is when the
-/// label became known; labels are emitted interleaved with the events in time order.
+/// "country","channel"}`, with `"device_id"` when the stream has devices. Labels:
+/// `{"txn_id","is_fraud","ts"}`, where `ts` is when the label became known; labels are emitted
+/// interleaved with the events in time order.
 public struct SyntheticEvents: Sequence, IteratorProtocol {
     /// One emitted record.
     public enum Record: Sendable {
@@ -54,8 +55,10 @@ public struct SyntheticEvents: Sequence, IteratorProtocol {
         let fraction = cents % 100
         out += "\(cents / 100).\(fraction < 10 ? "0" : "")\(fraction)".utf8
         out +=
-            #","merchant_id":"\#(t.merchantId)","merchant_category":"\#(t.merchantCategory)","country":"\#(t.country)","channel":"\#(t.channel)"}"#
+            #","merchant_id":"\#(t.merchantId)","merchant_category":"\#(t.merchantCategory)","country":"\#(t.country)","channel":"\#(t.channel)""#
             .utf8
+        if let device = t.deviceId { out += #","device_id":"\#(device)""#.utf8 }
+        out.append(UInt8(ascii: "}"))
         return out
     }
 

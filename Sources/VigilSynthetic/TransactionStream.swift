@@ -18,7 +18,10 @@ import VigilCore
 ///   - *account takeover*: many purchases in minutes, online, across merchants;
 ///   - *compromised merchant* (only with `merchantFraudRate` > 0): one merchant suddenly takes
 ///     payments from dozens of cards within minutes, each card's payment on its own only a
-///     little unusual. Features of the card barely see it; features of the merchant do.
+///     little unusual. Features of the card barely see it; features of the merchant do;
+///   - *device ring* (only with `deviceRingRate` > 0): a ring of 8 to 20 cards pays online from
+///     one shared device within minutes, each card once or twice. Every payment then carries a
+///     device id: each card's own, or the ring's.
 /// - At `driftAt` of the stream the normal behaviour shifts: amounts rise by half, more payments
 ///   are online and abroad. The fraud patterns stay the same.
 /// - Every transaction gets a label that becomes available after a random delay (chargebacks
@@ -37,6 +40,9 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
         /// Share of transactions that start a compromised-merchant burst (0: none, and the stream
         /// is the same as before this pattern existed).
         public var merchantFraudRate = 0.0
+        /// Share of transactions that start a device ring; above 0, every transaction carries a
+        /// device id (0: none, and the stream is the same as before devices existed).
+        public var deviceRingRate = 0.0
         /// Fraction of the stream after which normal behaviour drifts (nil: never).
         public var driftAt: Double? = 0.5
         /// Label delay, uniform in this range.
@@ -55,6 +61,7 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
         case newCountry = "new_country"
         case takeover = "account_takeover"
         case compromisedMerchant = "compromised_merchant"
+        case deviceRing = "device_ring"
     }
 
     /// One card payment.
@@ -70,6 +77,9 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
         public var channel: String
         public var isFraud: Bool { pattern != .normal }
         public var pattern: Pattern
+        /// The device paid from: the card's own (`dev-<card number>`) or a ring's; nil when the
+        /// stream has no devices.
+        public var deviceId: String? = nil
     }
 
     /// The ground truth for one transaction, available from `availableAt`.
@@ -145,20 +155,25 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
         guard produced < config.events else { return nil }
         let gap = Int64(random.exponential(mean: config.meanGapMs).rounded())
         let normalTime = clock + gap
-        let transaction: Transaction
+        var transaction: Transaction
         if let due = scheduled.peek(), due.time <= normalTime {
             transaction = scheduled.pop()!.transaction
             clock = Swift.max(clock, due.time)
         } else {
             clock = normalTime
             // The rate is checked first, so that without it no random number is drawn.
-            if config.merchantFraudRate > 0, random.chance(config.merchantFraudRate) {
+            if config.deviceRingRate > 0, random.chance(config.deviceRingRate) {
+                transaction = startDeviceRing()
+            } else if config.merchantFraudRate > 0, random.chance(config.merchantFraudRate) {
                 transaction = startMerchantBurst()
             } else {
                 transaction = random.chance(config.fraudEpisodeRate) ? startEpisode() : normal(at: clock)
             }
         }
         produced += 1
+        if config.deviceRingRate > 0, transaction.deviceId == nil {
+            transaction.deviceId = "dev-" + transaction.card.dropFirst("card-".count)
+        }
         let delay =
             config.labelDelayMs.lowerBound
             + Int64(random.below(Int(config.labelDelayMs.upperBound - config.labelDelayMs.lowerBound + 1)))
@@ -250,7 +265,7 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
                     ))
                 t += Int64(20_000 + random.below(60_000))
             }
-        case .normal, .compromisedMerchant:
+        case .normal, .compromisedMerchant, .deviceRing:
             break
         }
         var first: Transaction?
@@ -292,6 +307,37 @@ extension TransactionStream {
                 scheduled.push(Scheduled(time: transaction.time, order: serial, transaction: transaction))
             }
             offset += Int64(1_000 + random.below(5_000))
+        }
+        return first!
+    }
+}
+
+extension TransactionStream {
+    /// Starts a device ring: 8 to 20 cards pay online from one device, once or twice each, 2 to
+    /// 10 s apart, at one to three times each card's usual amount at random merchants. Returns the
+    /// first payment and schedules the rest.
+    fileprivate mutating func startDeviceRing() -> Transaction {
+        let device = "ring-\(serial)"
+        var offset: Int64 = 0
+        var first: Transaction?
+        for _ in 0..<(8 + random.below(13)) {
+            let c = random.below(config.cards)
+            let profile = cardProfiles[c]
+            for _ in 0..<(1 + random.below(2)) {
+                let amount = exp(profile.logMean + 0.6 * random.gaussian()) * (1 + 2 * random.unit())
+                let merchant = random.below(Self.merchants)
+                var transaction = Transaction(
+                    id: nextID(), card: "card-\(c)", time: clock + offset, amount: (amount * 100).rounded() / 100,
+                    merchantId: "m\(merchant)", merchantCategory: category(of: merchant),
+                    country: Self.countries[profile.home], channel: "online", pattern: .deviceRing)
+                transaction.deviceId = device
+                if first == nil {
+                    first = transaction
+                } else {
+                    scheduled.push(Scheduled(time: transaction.time, order: serial, transaction: transaction))
+                }
+                offset += Int64(2_000 + random.below(8_000))
+            }
         }
         return first!
     }

@@ -52,6 +52,12 @@ struct GenerateCommand: ParsableCommand {
     var merchantFraudRate: Double = 0
 
     @Option(
+        help: ArgumentHelp(
+            "Share of transactions that start a device ring (a dozen cards paying from one device within minutes).",
+            discussion: "Above 0, every event carries a device_id. 0 (the default) leaves both out."))
+    var deviceRingRate: Double = 0
+
+    @Option(
         name: .customLong("label-delay"),
         help: "Seconds of event time after which a transaction's label becomes known, as MIN-MAX (uniform).")
     var labelDelay = "300-7200"
@@ -65,6 +71,7 @@ struct GenerateCommand: ParsableCommand {
         }
         if events < 0 || cards < 1 { throw ValidationError("--events must be ≥ 0 and --cards ≥ 1") }
         if !(0...0.1).contains(merchantFraudRate) { throw ValidationError("--merchant-fraud-rate must be in 0…0.1") }
+        if !(0...0.1).contains(deviceRingRate) { throw ValidationError("--device-ring-rate must be in 0…0.1") }
         if labelDelayRange == nil {
             throw ValidationError("--label-delay must be MIN-MAX seconds with 0 ≤ MIN ≤ MAX, e.g. 300-7200")
         }
@@ -83,6 +90,7 @@ struct GenerateCommand: ParsableCommand {
         config.cards = cards
         config.labelDelayMs = labelDelayRange!
         config.merchantFraudRate = merchantFraudRate
+        config.deviceRingRate = deviceRingRate
         if brokers.brokers != nil {
             log.bootstrap()
             try produce(

@@ -34,8 +34,9 @@ import VigilTestKit
         let share = Double(fraud.count) / Double(events.count)
         #expect(share > 0.003 && share < 0.05, "fraud share \(share)")
         for pattern in TransactionStream.Pattern.allCases where pattern != .normal {
-            // Compromised merchants only come with their rate.
-            #expect(fraud.contains { $0.pattern == pattern } == (pattern != .compromisedMerchant), "\(pattern)")
+            // Compromised merchants and device rings only come with their rates.
+            let optIn: Set<TransactionStream.Pattern> = [.compromisedMerchant, .deviceRing]
+            #expect(fraud.contains { $0.pattern == pattern } == !optIn.contains(pattern), "\(pattern)")
         }
         #expect(
             fraud.filter { $0.pattern == .cardTesting && $0.amount <= 3 }.count > fraud.filter {
@@ -64,6 +65,28 @@ import VigilTestKit
         }
         #expect(events.contains { $0.pattern == .takeover } && events.contains { $0.pattern == .cardTesting })
         #expect(zip(events, events.dropFirst()).allSatisfy { $0.time <= $1.time })
+    }
+
+    /// With a device ring rate, every payment carries a device: the card's own, or a ring's,
+    /// which a dozen cards share within minutes; without it, no payment has one.
+    @Test func deviceRingsShareOneDeviceAmongManyCards() {
+        #expect(TransactionStream(Self.config(5000)).allSatisfy { $0.deviceId == nil })
+        var config = Self.config()
+        config.deviceRingRate = 0.0005
+        let events = Array(TransactionStream(config))
+        #expect(events.allSatisfy { $0.deviceId != nil })
+        #expect(events.filter { $0.pattern != .deviceRing }.allSatisfy { $0.deviceId == "dev-" + $0.card.dropFirst(5) })
+        let rings = Dictionary(grouping: events.filter { $0.pattern == .deviceRing }, by: { $0.deviceId! })
+        #expect(rings.count >= 5, "\(rings.count) rings")
+        let end = events.last!.time
+        for (device, ring) in rings {
+            let times = ring.map(\.time)
+            #expect(times.max()! - times.min()! <= 40 * 10_000, "\(device) within minutes")
+            guard times.min()! < end - 40 * 10_000 else { continue }  // cut short by the end
+            #expect(Set(ring.map(\.card)).count >= 8, "\(device): \(Set(ring.map(\.card)).count) cards")
+        }
+        let line = String(decoding: SyntheticEvents.json(events[0]), as: UTF8.self)
+        #expect(line.contains(#""device_id":"#) && line.hasSuffix("\"}"))
     }
 
     /// After the drift point, normal amounts are higher and more payments are online.
