@@ -105,11 +105,19 @@ struct FederationTests {
         var forests: [Double] = []
         var regressions: [Double] = []
         var labels: [Bool] = []
+        // A member that loses its session under a stalled broker hands its partitions on, and
+        // what it had not committed is delivered again (at least once): each event counts once.
+        var seen = Set<String>()
+        var again = 0
         for live in engines {
             live.chunks.withLock { chunks in
                 for chunk in chunks {
                     for i in 0..<chunk.count where chunk.outcome(i) == .scored || chunk.outcome(i) == .alerted {
                         guard let id = chunk.idText(i), let fraud = truth[id] else { continue }
+                        guard seen.insert(id).inserted else {
+                            again += 1
+                            continue
+                        }
                         finals.append(chunk.score(i))
                         if let at = index[id], at >= stream.events / 2 {
                             warmFinals.append(chunk.score(i))
@@ -122,7 +130,8 @@ struct FederationTests {
                 }
             }
         }
-        #expect(labels.count == sent.events, "every event scored once")
+        #expect(labels.count == sent.events, "every event scored")
+        if again > 0 { print("[federation] \(name): \(again) events scored again after a rebalance") }
         return Quality(
             final: RankingMetrics.rocAUC(scores: finals, labels: labels) ?? 0,
             forest: RankingMetrics.rocAUC(scores: forests, labels: labels) ?? 0,
