@@ -116,6 +116,10 @@ public final class FeatureExtractor: @unchecked Sendable {
         windowScratch = copy(Array(repeating: WindowSums(), count: plan.windows.count))
         decayScratch = copy(Array(repeating: DecaySums(), count: plan.decays.count))
         entryScratch = .allocate(byteCount: plan.layout.tailStride, alignment: 8)
+        // Zeroed once: an entry's padding (a stride rounded up to 8 bytes) is never written, and
+        // it is copied into the rows, whose checkpoint bytes must not depend on what the heap
+        // held before (found by comparing keyed stages' states byte for byte).
+        entryScratch.initializeMemory(as: UInt8.self, repeating: 0, count: plan.layout.tailStride)
         decayFactors = copy(Array(repeating: 1.0, count: plan.decays.count))
     }
 

@@ -47,6 +47,31 @@ import VigilTestKit
 
     /// Every truncation and every single-byte corruption either restores or fails with a
     /// clear error; a failure leaves the previous state in place.
+    /// An unfolded event's entry is rounded up to 8 bytes; the padding must be zero in every
+    /// row, or two identical runs write different checkpoint bytes (it once held whatever the
+    /// heap had, and a byte-for-byte comparison of keyed stages failed in CI only).
+    @Test func thePaddingOfUnfoldedEventsIsZero() throws {
+        // One category and no number in the buffered entry: 12 bytes, padded to 16.
+        let features: [FeatureSpec] = [
+            .init(
+                name: "merchants",
+                kind: .window(key: "card", length: .seconds(600), aggregate: .distinct, of: "merchant"))
+        ]
+        let plan = try FeaturePlan(features: features, layout: TestTopology.layout)
+        #expect(plan.layout.tailStride == 16 && plan.tailNumbers.isEmpty && plan.tailCategories.count == 1)
+        let extractor = FeatureExtractor(
+            plan: plan, allowedLateness: .seconds(60), idleTTL: .seconds(86_400), maxEntities: 100)
+        let events = TestEvent.stream((0..<60).map { UInt64($0) &* 0x9E37_79B9_7F4A_7C15 }, maxDelay: 0)
+        _ = run(events, extractor)
+        for r in 0..<extractor.store.count {
+            let row = extractor.store.row(r)
+            for k in 0..<plan.reorderBuffer {
+                let padding = row.load(fromByteOffset: plan.layout.tail + k * 16 + 12, as: UInt32.self)
+                #expect(padding == 0, "row \(r), entry \(k)")
+            }
+        }
+    }
+
     @Test func truncatedOrCorruptStateIsRejectedAndKeepsTheCurrentState() throws {
         let (_, bytes) = try encodedSample()
         let target = try TestTopology.extractor(lateness: .seconds(60), reorder: 2)
