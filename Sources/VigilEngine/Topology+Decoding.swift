@@ -16,7 +16,7 @@ extension Topology {
         let source = o.object("source", required: true).flatMap { decodeSource($0, schema: schema) }
         let features = o.list("features", required: true).map { items in
             if items.isEmpty { o.report("features", "must declare at least one feature") }
-            return FeatureSpec.decodeList(items, schema: schema ?? Schema(fields: []), entityKey: source?.key, d)
+            return FeatureSpec.decodeList(items, schema: schema ?? Schema(fields: []), d)
         }
         let state =
             o.object("state").map { StateSpec.decode($0, longestWindow: features.flatMap(longestWindow)) }

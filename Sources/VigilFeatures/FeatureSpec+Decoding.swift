@@ -8,10 +8,9 @@ extension FeatureSpec {
 
     /// Decodes the `features:` list, checking every field reference against `schema` and every
     /// feature reference against the features declared before it. A feature's `key` may be any
-    /// category or string field, or `global`; `entityKey` (the source key) is kept for callers.
+    /// category or string field, or `global` (`KeyedFeatures` splits them by key).
     public static func decodeList(
-        _ items: [(node: ConfigNode, path: ConfigPath)], schema: Schema, entityKey: String? = nil,
-        _ d: ConfigDiagnostics
+        _ items: [(node: ConfigNode, path: ConfigPath)], schema: Schema, _ d: ConfigDiagnostics
     ) -> [FeatureSpec] {
         var features: [FeatureSpec] = []
         var names: [String] = []
