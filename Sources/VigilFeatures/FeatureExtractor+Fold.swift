@@ -206,18 +206,19 @@ extension FeatureExtractor {
         let n = FeaturePlan.valuesRemembered
         let shift = old == .min ? 0 : exp2(Double(old &- tf) * s.inverseHalflife)
         let h = entryCategory(e, s.tailField)
-        var target = -1
+        // The slot holding h, else the lightest (an empty slot weighs 0).
+        var target = 0
         var lightest = Double.infinity
         for k in 0..<n {
             let w = row.load(fromByteOffset: s.weights + 8 * k, as: Double.self) * shift
             row.storeBytes(of: w, toByteOffset: s.weights + 8 * k, as: Double.self)
-            let kh = row.load(fromByteOffset: s.hashes + 4 * k, as: UInt32.self)
-            if h != 0, kh == h {
+            guard lightest >= 0 else { continue }  // h already found
+            if h != 0, row.load(fromByteOffset: s.hashes + 4 * k, as: UInt32.self) == h {
                 target = k
                 lightest = -1
-            } else if lightest >= 0, w < lightest || kh == 0 && lightest > 0 {
+            } else if w < lightest {
                 target = k
-                lightest = kh == 0 ? 0 : w
+                lightest = w
             }
         }
         var total = row.load(fromByteOffset: s.weights + 8 * n, as: Double.self) * shift
