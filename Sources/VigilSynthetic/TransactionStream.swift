@@ -274,17 +274,22 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
                 id: nextID(), card: "card-\(c)", time: clock + e.offset, amount: (e.amount * 100).rounded() / 100,
                 merchantId: "m\(e.merchant)", merchantCategory: category(of: e.merchant),
                 country: Self.countries[e.country], channel: e.channel, pattern: pattern)
-            if first == nil {
-                first = transaction
-            } else {
-                scheduled.push(Scheduled(time: transaction.time, order: serial, transaction: transaction))
-            }
+            emit(transaction, first: &first)
         }
         return first!
     }
 }
 
 extension TransactionStream {
+    /// The first transaction of an episode is returned at once (`first`); the rest are scheduled.
+    fileprivate mutating func emit(_ transaction: Transaction, first: inout Transaction?) {
+        if first == nil {
+            first = transaction
+        } else {
+            scheduled.push(Scheduled(time: transaction.time, order: serial, transaction: transaction))
+        }
+    }
+
     /// Starts a compromised-merchant burst: 15 to 40 payments at one merchant, 1 to 6 s apart,
     /// each from another card in its home country, at one to three times that card's usual
     /// amount. Returns the first and schedules the rest.
@@ -301,11 +306,7 @@ extension TransactionStream {
                 merchantId: "m\(merchant)", merchantCategory: category(of: merchant),
                 country: Self.countries[profile.home], channel: random.chance(0.7) ? "pos" : "online",
                 pattern: .compromisedMerchant)
-            if first == nil {
-                first = transaction
-            } else {
-                scheduled.push(Scheduled(time: transaction.time, order: serial, transaction: transaction))
-            }
+            emit(transaction, first: &first)
             offset += Int64(1_000 + random.below(5_000))
         }
         return first!
@@ -331,11 +332,7 @@ extension TransactionStream {
                     merchantId: "m\(merchant)", merchantCategory: category(of: merchant),
                     country: Self.countries[profile.home], channel: "online", pattern: .deviceRing)
                 transaction.deviceId = device
-                if first == nil {
-                    first = transaction
-                } else {
-                    scheduled.push(Scheduled(time: transaction.time, order: serial, transaction: transaction))
-                }
+                emit(transaction, first: &first)
                 offset += Int64(2_000 + random.below(8_000))
             }
         }
