@@ -37,6 +37,13 @@ mkdir -p "$OUT"
 "$PY" bench/models_peers.py export "$OUT" >&2
 
 pick() { grep -o " $1=[0-9.,]*" | head -1 | cut -d= -f2; }
+# One table row of an engine run (bench/ensemble_auc.py's output) beside River's (or none).
+engine_row() {
+  local lr=- hst=-
+  if [[ -n "${3:-}" ]]; then lr="$(echo "$3" | pick auc_lr)" hst="$(echo "$3" | pick auc_hst)"; fi
+  printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' "$1" "$(echo "$2" | pick iforest_auc)" \
+    "$(echo "$2" | pick fraud_lr_auc)" - "$(echo "$2" | pick final_auc)" "$(echo "$2" | pick best_member_auc)" "$lr" "$hst"
+}
 declare -a RESULT
 printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' data forest lr mean learned best river_lr river_hst
 for data in phishing shuttle; do
@@ -61,9 +68,7 @@ engine=" $("$PY" bench/ensemble_auc.py "$OUT/scores.jsonl" "$OUT/labels.jsonl")"
 river=" $("$PY" bench/river_pipeline.py "$OUT/events.jsonl" "$OUT/labels.jsonl" "$EVENTS")"
 log "generated: $engine"
 log "river: $river"
-printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' generated "$(echo "$engine" | pick iforest_auc)" \
-  "$(echo "$engine" | pick fraud_lr_auc)" - "$(echo "$engine" | pick final_auc)" \
-  "$(echo "$engine" | pick best_member_auc)" "$(echo "$river" | pick auc_lr)" "$(echo "$river" | pick auc_hst)"
+engine_row generated "$engine" "$river"
 
 # The same stream with compromised merchants, scored with the card topology and with the one
 # that adds features of the merchant (topologies/card-payments-merchants.yaml).
@@ -97,27 +102,17 @@ log "merchant stream, card topology: $cards"
 log "merchant stream, merchant topology: $merchants"
 log "plain stream, merchant topology: $plain"
 log "merchant stream, river: $river_m"
-printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' merch-card "$(echo "$cards" | pick iforest_auc)" \
-  "$(echo "$cards" | pick fraud_lr_auc)" - "$(echo "$cards" | pick final_auc)" \
-  "$(echo "$cards" | pick best_member_auc)" "$(echo "$river_m" | pick auc_lr)" "$(echo "$river_m" | pick auc_hst)"
-printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' merch-mer "$(echo "$merchants" | pick iforest_auc)" \
-  "$(echo "$merchants" | pick fraud_lr_auc)" - "$(echo "$merchants" | pick final_auc)" \
-  "$(echo "$merchants" | pick best_member_auc)" - -
-printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' plain-mer "$(echo "$plain" | pick iforest_auc)" \
-  "$(echo "$plain" | pick fraud_lr_auc)" - "$(echo "$plain" | pick final_auc)" \
-  "$(echo "$plain" | pick best_member_auc)" - -
+engine_row merch-card "$cards" "$river_m"
+engine_row merch-mer "$merchants"
+engine_row plain-mer "$plain"
 # The cost of features keyed by the merchant: the stage in front, two hops, striped state.
 KB="$(bench_build keyed-bench)"
 keyed=" $("$KB" --events 1000000 | tail -1)"
 log "keyed features: $keyed"
 RESULT+=("stage_ns=$(echo "$keyed" | pick stage_ns)" "two_hop_ns=$(echo "$keyed" | pick two_hop_ns)"
   "striped_ns=$(echo "$keyed" | pick striped_ns)")
-printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' dev-card "$(echo "$dev_cards" | pick iforest_auc)" \
-  "$(echo "$dev_cards" | pick fraud_lr_auc)" - "$(echo "$dev_cards" | pick final_auc)" \
-  "$(echo "$dev_cards" | pick best_member_auc)" "$(echo "$river_d" | pick auc_lr)" "$(echo "$river_d" | pick auc_hst)"
-printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' dev-mer "$(echo "$dev_merchants" | pick iforest_auc)" \
-  "$(echo "$dev_merchants" | pick fraud_lr_auc)" - "$(echo "$dev_merchants" | pick final_auc)" \
-  "$(echo "$dev_merchants" | pick best_member_auc)" - -
+engine_row dev-card "$dev_cards" "$river_d"
+engine_row dev-mer "$dev_merchants"
 RESULT+=("device_stream_card_auc=$(echo "$dev_cards" | pick final_auc)"
   "device_stream_merchant_auc=$(echo "$dev_merchants" | pick final_auc)"
   "device_stream_river_auc=$(echo "$river_d" | pick auc_lr)")
