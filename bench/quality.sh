@@ -13,7 +13,11 @@
 #   scored by topologies/card-payments.yaml and by topologies/card-payments-merchants.yaml (with
 #   features of the merchant), next to River's pipeline; and the merchant topology on the plain
 #   stream, where merchants carry no fraud signal; likewise with device rings
-#   (`--device-ring-rate 0.0002`);
+#   (`--device-ring-rate 0.0002`), and with campaigns in one merchant category
+#   (`--category-campaign-rate 0.00005`);
+# - one-model topologies: each model's final score (its percentile) against its own score, on
+#   Phishing and Shuttle (model-bench) and on the generated stream (card-payments.yaml without
+#   its regression);
 # - the cost of merchant-keyed features in ns/event (bench/Sources/keyed-bench): the keyed stage
 #   in front of the workers, two hops, and striped shared state.
 #
@@ -44,7 +48,7 @@ engine_row() {
   printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' "$1" "$(echo "$2" | pick iforest_auc)" \
     "$(echo "$2" | pick fraud_lr_auc)" - "$(echo "$2" | pick final_auc)" "$(echo "$2" | pick best_member_auc)" "$lr" "$hst"
 }
-declare -a RESULT
+declare -a RESULT ONE
 printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' data forest lr mean learned best river_lr river_hst
 for data in phishing shuttle; do
   ours=" $("$MB" ensemble "$OUT/$data.csv")"
@@ -54,6 +58,8 @@ for data in phishing shuttle; do
     "$(echo "$ours" | pick lr_auc)" "$(echo "$ours" | pick mean_auc)" "$(echo "$ours" | pick learned_auc)" \
     "$(echo "$ours" | pick best_member_auc)" "$(echo "$river_lr" | pick auc)" "$(echo "$river_hst" | pick auc)"
   log "$data: $ours"
+  ONE+=("$data: forest $(echo "$ours" | pick forest_auc) final $(echo "$ours" | pick one_model_forest_auc);"
+    "lr $(echo "$ours" | pick lr_auc) final $(echo "$ours" | pick one_model_lr_auc)")
   RESULT+=("${data}_ensemble_auc=$(echo "$ours" | pick learned_auc)"
     "${data}_best_member_auc=$(echo "$ours" | pick best_member_auc)"
     "${data}_river_auc=$(echo "$river_lr" | pick auc)")
@@ -105,6 +111,37 @@ log "merchant stream, river: $river_m"
 engine_row merch-card "$cards" "$river_m"
 engine_row merch-mer "$merchants"
 engine_row plain-mer "$plain"
+
+# Campaigns in one merchant category: only the category's share of the stream sees them.
+log "generating $EVENTS events with category campaigns (seed $SEED)"
+"$VIGIL" generate --events "$EVENTS" --seed "$SEED" --cards $((EVENTS / 10)) --category-campaign-rate 0.00005 \
+  --output "$OUT/campaigns.jsonl" --labels "$OUT/campaign-labels.jsonl" >&2
+for topology in card-payments card-payments-merchants; do
+  "$VIGIL" replay --topology "topologies/$topology.yaml" --input "$OUT/campaigns.jsonl" \
+    --labels "$OUT/campaign-labels.jsonl" --workers 2 --scores "$OUT/campaigns-$topology.jsonl" >/dev/null
+done
+camp_cards=" $("$PY" bench/ensemble_auc.py "$OUT/campaigns-card-payments.jsonl" "$OUT/campaign-labels.jsonl")"
+camp_merchants=" $("$PY" bench/ensemble_auc.py "$OUT/campaigns-card-payments-merchants.jsonl" "$OUT/campaign-labels.jsonl")"
+river_c=" $("$PY" bench/river_pipeline.py "$OUT/campaigns.jsonl" "$OUT/campaign-labels.jsonl" "$EVENTS")"
+log "campaign stream, card topology: $camp_cards"
+log "campaign stream, merchant topology: $camp_merchants"
+log "campaign stream, river: $river_c"
+engine_row camp-card "$camp_cards" "$river_c"
+engine_row camp-mer "$camp_merchants"
+RESULT+=("campaign_stream_card_auc=$(echo "$camp_cards" | pick final_auc)"
+  "campaign_stream_merchant_auc=$(echo "$camp_merchants" | pick final_auc)"
+  "campaign_stream_river_auc=$(echo "$river_c" | pick auc_lr)")
+
+# One model alone: the final score is the model's percentile among its recent scores.
+sed '/^  - name: fraud_lr/,/^$/d' topologies/card-payments.yaml >"$OUT/forest-only.yaml"
+"$VIGIL" replay --topology "$OUT/forest-only.yaml" --input "$OUT/events.jsonl" --workers 2 \
+  --scores "$OUT/forest-only.jsonl" >/dev/null
+one=" $("$PY" bench/ensemble_auc.py "$OUT/forest-only.jsonl" "$OUT/labels.jsonl")"
+log "generated, forest alone: $one"
+ONE+=("generated: forest $(echo "$one" | pick iforest_auc) final $(echo "$one" | pick final_auc)")
+echo "one model, its own ROC-AUC and its final score's: ${ONE[*]}"
+RESULT+=("one_model_generated_auc=$(echo "$one" | pick iforest_auc)"
+  "one_model_generated_final_auc=$(echo "$one" | pick final_auc)")
 # The cost of features keyed by the merchant: the stage in front, two hops, striped state.
 KB="$(bench_build keyed-bench)"
 keyed=" $("$KB" --events 1000000 | tail -1)"

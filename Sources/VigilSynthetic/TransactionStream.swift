@@ -21,7 +21,11 @@ import VigilCore
 ///     little unusual. Features of the card barely see it; features of the merchant do;
 ///   - *device ring* (only with `deviceRingRate` > 0): a ring of 8 to 20 cards pays online from
 ///     one shared device within minutes, each card once or twice. Every payment then carries a
-///     device id: each card's own, or the ring's.
+///     device id: each card's own, or the ring's;
+///   - *category campaign* (only with `categoryCampaignRate` > 0): for minutes, hundreds of cards
+///     each pay once online at a random merchant of one merchant category, at up to twice their
+///     usual amount. No card and no merchant sees more than a payment or two of it; the
+///     category's volume rises by about a sixth, which only features of the category can see.
 /// - At `driftAt` of the stream the normal behaviour shifts: amounts rise by half, more payments
 ///   are online and abroad. The fraud patterns stay the same.
 /// - Every transaction gets a label that becomes available after a random delay (chargebacks
@@ -43,6 +47,9 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
         /// Share of transactions that start a device ring; above 0, every transaction carries a
         /// device id (0: none, and the stream is the same as before devices existed).
         public var deviceRingRate = 0.0
+        /// Share of transactions that start a campaign in one merchant category (0: none, and the
+        /// stream is the same as before this pattern existed).
+        public var categoryCampaignRate = 0.0
         /// Fraction of the stream after which normal behaviour drifts (nil: never).
         public var driftAt: Double? = 0.5
         /// Label delay, uniform in this range.
@@ -62,6 +69,7 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
         case takeover = "account_takeover"
         case compromisedMerchant = "compromised_merchant"
         case deviceRing = "device_ring"
+        case categoryCampaign = "category_campaign"
     }
 
     /// One card payment.
@@ -166,6 +174,8 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
                 transaction = startDeviceRing()
             } else if config.merchantFraudRate > 0, random.chance(config.merchantFraudRate) {
                 transaction = startMerchantBurst()
+            } else if config.categoryCampaignRate > 0, random.chance(config.categoryCampaignRate) {
+                transaction = startCategoryCampaign()
             } else {
                 transaction = random.chance(config.fraudEpisodeRate) ? startEpisode() : normal(at: clock)
             }
@@ -265,7 +275,7 @@ public struct TransactionStream: Sequence, IteratorProtocol, Sendable {
                     ))
                 t += Int64(20_000 + random.below(60_000))
             }
-        case .normal, .compromisedMerchant, .deviceRing:
+        case .normal, .compromisedMerchant, .deviceRing, .categoryCampaign:
             break
         }
         var first: Transaction?
@@ -335,6 +345,31 @@ extension TransactionStream {
                 emit(transaction, first: &first)
                 offset += Int64(2_000 + random.below(8_000))
             }
+        }
+        return first!
+    }
+}
+
+extension TransactionStream {
+    /// Starts a campaign in one merchant category: 200 to 400 payments, 0.3 to 1.2 s apart, each
+    /// from another card in its home country, online, at one to two times the card's usual
+    /// amount, at a random merchant of the category. Returns the first and schedules the rest.
+    fileprivate mutating func startCategoryCampaign() -> Transaction {
+        let category = Self.categories[random.below(Self.categories.count)]
+        var offset: Int64 = 0
+        var first: Transaction?
+        for _ in 0..<(200 + random.below(201)) {
+            let c = random.below(config.cards)
+            let profile = cardProfiles[c]
+            var merchant = random.below(Self.merchants)
+            while self.category(of: merchant) != category { merchant = random.below(Self.merchants) }
+            let amount = exp(profile.logMean + 0.6 * random.gaussian()) * (1 + random.unit())
+            let transaction = Transaction(
+                id: nextID(), card: "card-\(c)", time: clock + offset, amount: (amount * 100).rounded() / 100,
+                merchantId: "m\(merchant)", merchantCategory: category, country: Self.countries[profile.home],
+                channel: "online", pattern: .categoryCampaign)
+            emit(transaction, first: &first)
+            offset += Int64(300 + random.below(900))
         }
         return first!
     }

@@ -58,6 +58,12 @@ struct GenerateCommand: ParsableCommand {
     var deviceRingRate: Double = 0
 
     @Option(
+        help: ArgumentHelp(
+            "Share of transactions that start a campaign in one merchant category (hundreds of cards, once each, over minutes).",
+            discussion: "0 (the default) leaves them out."))
+    var categoryCampaignRate: Double = 0
+
+    @Option(
         name: .customLong("label-delay"),
         help: "Seconds of event time after which a transaction's label becomes known, as MIN-MAX (uniform).")
     var labelDelay = "300-7200"
@@ -72,6 +78,9 @@ struct GenerateCommand: ParsableCommand {
         if events < 0 || cards < 1 { throw ValidationError("--events must be ≥ 0 and --cards ≥ 1") }
         if !(0...0.1).contains(merchantFraudRate) { throw ValidationError("--merchant-fraud-rate must be in 0…0.1") }
         if !(0...0.1).contains(deviceRingRate) { throw ValidationError("--device-ring-rate must be in 0…0.1") }
+        if !(0...0.01).contains(categoryCampaignRate) {
+            throw ValidationError("--category-campaign-rate must be in 0…0.01")
+        }
         if labelDelayRange == nil {
             throw ValidationError("--label-delay must be MIN-MAX seconds with 0 ≤ MIN ≤ MAX, e.g. 300-7200")
         }
@@ -91,6 +100,7 @@ struct GenerateCommand: ParsableCommand {
         config.labelDelayMs = labelDelayRange!
         config.merchantFraudRate = merchantFraudRate
         config.deviceRingRate = deviceRingRate
+        config.categoryCampaignRate = categoryCampaignRate
         if brokers.brokers != nil {
             log.bootstrap()
             try produce(

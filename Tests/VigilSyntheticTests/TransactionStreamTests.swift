@@ -34,8 +34,8 @@ import VigilTestKit
         let share = Double(fraud.count) / Double(events.count)
         #expect(share > 0.003 && share < 0.05, "fraud share \(share)")
         for pattern in TransactionStream.Pattern.allCases where pattern != .normal {
-            // Compromised merchants and device rings only come with their rates.
-            let optIn: Set<TransactionStream.Pattern> = [.compromisedMerchant, .deviceRing]
+            // Compromised merchants, device rings and category campaigns only come with their rates.
+            let optIn: Set<TransactionStream.Pattern> = [.compromisedMerchant, .deviceRing, .categoryCampaign]
             #expect(fraud.contains { $0.pattern == pattern } == !optIn.contains(pattern), "\(pattern)")
         }
         #expect(
@@ -65,6 +65,37 @@ import VigilTestKit
         }
         #expect(events.contains { $0.pattern == .takeover } && events.contains { $0.pattern == .cardTesting })
         #expect(zip(events, events.dropFirst()).allSatisfy { $0.time <= $1.time })
+    }
+
+    /// With a category campaign rate, hundreds of cards pay once each at merchants of one category
+    /// over minutes: no card and almost no merchant sees more than a payment or two of it.
+    @Test func categoryCampaignsSpreadOverManyCardsAndMerchantsOfOneCategory() {
+        var config = Self.config()
+        config.categoryCampaignRate = 0.0001
+        let events = Array(TransactionStream(config))
+        let campaign = events.filter { $0.pattern == .categoryCampaign }
+        #expect(campaign.count >= 200, "\(campaign.count) campaign payments")
+        #expect(campaign.allSatisfy { $0.channel == "online" })
+        // Campaigns are told apart by time: a gap of over 1.2 s starts another one. Those that
+        // overlap merge here, so only the lower bounds are checked.
+        var runs: [[TransactionStream.Transaction]] = []
+        for t in campaign {
+            if let last = runs.last?.last, t.time - last.time <= 1_200, t.merchantCategory == last.merchantCategory {
+                runs[runs.count - 1].append(t)
+            } else {
+                runs.append([t])
+            }
+        }
+        let long = runs.filter { $0.count >= 200 }
+        #expect(!long.isEmpty)
+        for run in long {
+            #expect(Set(run.map(\.merchantCategory)).count == 1)
+            #expect(run.last!.time - run.first!.time >= 60_000, "over a minute at least")
+            #expect(Set(run.map(\.card)).count >= run.count * 4 / 5, "most cards once")
+            #expect(Set(run.map(\.merchantId)).count >= run.count * 3 / 4, "most merchants once")
+        }
+        // Without the rate, none.
+        #expect(!TransactionStream(Self.config(5000)).contains { $0.pattern == .categoryCampaign })
     }
 
     /// With a device ring rate, every payment carries a device: the card's own, or a ring's,

@@ -121,19 +121,24 @@ struct EnsembleQuality: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ensemble",
         abstract:
-            "Prequential ROC-AUC of the forest, the regression, and the engine's ensemble of both: with the topology's equal weights, and with weights learned from the labels."
+            "Prequential ROC-AUC of the forest, the regression, and the engine's ensemble of both: with the topology's equal weights, and with weights learned from the labels; and each model alone in a one-model ensemble, whose final score is its percentile."
     )
     @Argument(help: "CSV with feature columns, then a 0/1 label column.") var csv: String
     @Option(help: "Rows after which a row's label arrives.") var labelDelay = 0
     @Option(help: "Seed.") var seed: UInt64 = 42
+    @Option(help: "Half-life of the percentile memory, in events.") var halfLife = 50_000.0
 
     func run() throws {
         let data = try LabelledData(csv: csv)
         var forest = IsolationForest(features: data.matrix.names, seed: seed)
         var lr = LogisticRegression(features: data.matrix.names)
         // As the engine's worker: percentiles count after 1,000 scores of a model.
-        var fixed = Ensemble(weights: [1, 1], minimumScores: 1000)
-        var learned = Ensemble(weights: [1, 1], minimumScores: 1000, learnsWeights: true)
+        var fixed = Ensemble(weights: [1, 1], halfLifeEvents: halfLife, minimumScores: 1000)
+        var learned = Ensemble(weights: [1, 1], halfLifeEvents: halfLife, minimumScores: 1000, learnsWeights: true)
+        // Each model alone in a one-model ensemble: its final score against its own.
+        var alone = [0, 1].map { _ in Ensemble(weights: [1], halfLifeEvents: halfLife, minimumScores: 1000) }
+        var aloneScores: [[Double]] = [[], []]
+        var one = [Double.nan]
         var raw: [[Double]] = []
         var fixedScores: [Double] = []
         var learnedScores: [Double] = []
@@ -146,6 +151,10 @@ struct EnsembleQuality: ParsableCommand {
             // As the worker: a provisional score until the percentiles count.
             fixedScores.append(a.isNaN ? (fixed.provisional.isNaN ? 0 : fixed.provisional) : a)
             learnedScores.append(b.isNaN ? (learned.provisional.isNaN ? 0 : learned.provisional) : b)
+            for k in 0..<2 {
+                let c = alone[k].combine([scores[k]], counted: [true], percentiles: &one)
+                aloneScores[k].append(c.isNaN ? (alone[k].provisional.isNaN ? 0 : alone[k].provisional) : c)
+            }
             forest.learn(data.matrix, row: r, label: nil)
             lr.learn(data.matrix, row: r, label: nil)
             let l = r - labelDelay
@@ -169,7 +178,10 @@ struct EnsembleQuality: ParsableCommand {
                 + " mean_auc=\(fmt(auc(fixedScores))) learned_auc=\(fmt(auc(learnedScores)))"
                 + " learned_weights=\(fmt(weights[0])),\(fmt(weights[1])) events=\(data.labels.count)"
                 + " after_warmup: forest_auc=\(fmt(lateAUC(raw.map { $0[0] }))) lr_auc=\(fmt(lateAUC(raw.map { $0[1] })))"
-                + " learned_auc=\(fmt(lateAUC(learnedScores)))")
+                + " learned_auc=\(fmt(lateAUC(learnedScores)))"
+                + " one_model_forest_auc=\(fmt(auc(aloneScores[0]))) one_model_lr_auc=\(fmt(auc(aloneScores[1])))"
+                + " one_model_after_warmup: forest_auc=\(fmt(lateAUC(aloneScores[0])))"
+                + " lr_auc=\(fmt(lateAUC(aloneScores[1])))")
     }
 }
 
