@@ -12,7 +12,8 @@ import VigilTestKit
 @Suite(.ownThread) struct KeyedStagesTests {
     /// The shipped card topology with features of the merchant, the merchant category and the
     /// whole stream.
-    static let topology = try! TopologyLoader.parse(
+    static let topology = try! TopologyLoader.parse(text)
+    static let text =
         StateAndReloadTests.text.replacingOccurrences(
             of: "  - { name: mcc,",
             with: """
@@ -21,7 +22,7 @@ import VigilTestKit
                   - { name: mcc_amount_z, kind: zscore, key: merchant_category, of: amount, halflife: 7d }
                   - { name: global_amount_z, kind: zscore, key: global, of: amount, halflife: 1d }
                   - { name: mcc,
-                """))
+                """)
 
     static func submit(_ pipeline: Pipeline, _ events: ArraySlice<[UInt8]>) {
         for start in stride(from: events.startIndex, to: events.endIndex, by: 4000) {
@@ -107,5 +108,34 @@ import VigilTestKit
         let other = StateAndReloadTests.checkpoint(plain, states: plain.captureStopped())
         let fresh = try Pipeline(topology: Self.topology, workers: 2, sink: StateAndReloadTests.Counting())
         #expect(try fresh.restore(other).cold.contains("keyed windows"))
+    }
+
+    /// Each stage reports, per key, the entities it holds and those it evicted (what `/metrics`
+    /// shows as `vigil_keyed_entities` and `vigil_keyed_evictions_total`): at most
+    /// `state.max_entities` merchants, and a capacity eviction for every merchant beyond them.
+    @Test func theStagesReportTheirEntitiesAndEvictionsPerKey() throws {
+        let topology = try TopologyLoader.parse(
+            Self.text + "\nstate: { max_entities: 1000 }\n")
+        let events = EngineIntegrationTests.generated(6_000, seed: 5).events
+        var merchants = Set<String>()
+        var categories = Set<String>()
+        for e in events {
+            let o = try #require(try JSONSerialization.jsonObject(with: Data(e)) as? [String: Any])
+            merchants.insert(try #require(o["merchant_id"] as? String))
+            categories.insert(try #require(o["merchant_category"] as? String))
+        }
+        #expect(merchants.count > 2_000)
+        let pipeline = try Pipeline(topology: topology, workers: 2, sink: StateAndReloadTests.Counting())
+        pipeline.start()
+        Self.submit(pipeline, events[...])
+        pipeline.finish()
+        let figures = pipeline.keyedGauges.map(\.snapshot)
+        #expect(figures.map(\.key) == ["merchant_id", "merchant_category", "global"])
+        let merchant = figures[0]
+        #expect(merchant.entities == 1000)
+        #expect(merchant.evictedForCapacity >= merchants.count - 1000)
+        #expect(merchant.evictedIdle == 0)
+        #expect(figures[1].entities == categories.count && figures[1].evictedForCapacity == 0)
+        #expect(figures[2].entities == 1 && figures[2].evictedForCapacity == 0)
     }
 }

@@ -46,6 +46,21 @@ public enum MetricsText {
         out.header("vigil_evictions_total", "Entities evicted from the windows, by cause.", "counter")
         out.sample("vigil_evictions_total", ["cause": "idle"], Double(g.evictedIdle))
         out.sample("vigil_evictions_total", ["cause": "capacity"], Double(g.evictedForCapacity))
+        let keyed = engine.keyedStateGauges
+        if !keyed.isEmpty {
+            out.header(
+                "vigil_keyed_entities", "Entities with state in the features keyed by another field, by that field.",
+                "gauge")
+            for k in keyed { out.sample("vigil_keyed_entities", ["key": k.key], Double(k.entities)) }
+            out.header(
+                "vigil_keyed_evictions_total", "Entities evicted from the features keyed by another field, by cause.",
+                "counter")
+            for k in keyed {
+                out.sample("vigil_keyed_evictions_total", ["key": k.key, "cause": "idle"], Double(k.evictedIdle))
+                out.sample(
+                    "vigil_keyed_evictions_total", ["key": k.key, "cause": "capacity"], Double(k.evictedForCapacity))
+            }
+        }
         out.header("vigil_checkpoints_total", "Checkpoints by outcome.", "counter")
         out.sample(
             "vigil_checkpoints_total", ["outcome": "written"], Double(s.checkpointsWritten.load(ordering: .relaxed)))
@@ -313,6 +328,7 @@ public enum StatusJSON {
             ],
             "events": s.eventsIn.load(ordering: .relaxed), "alerts": s.alerts.load(ordering: .relaxed),
             "dead_letters": s.deadLettersByReason, "entities": g.entities,
+            "keyed_entities": Dictionary(engine.keyedStateGauges.map { ($0.key, $0.entities) }, uniquingKeysWith: +),
             "rates_per_second": [
                 "events": Double(s.eventsIn.load(ordering: .relaxed)) / uptime,
                 "alerts": Double(s.alerts.load(ordering: .relaxed)) / uptime,

@@ -9,6 +9,8 @@ struct ChunkBuilder {
     /// The features keyed by other entities than the source key, run over each batch before it
     /// is split (`KeyedFeatureStage`).
     let keyedStages: [KeyedFeatureStage]
+    /// Their live figures, one per stage, published after each batch.
+    let keyedGauges: [KeyedStageGauges]
     private(set) var sequence = 0
     private(set) var records = 0
     private(set) var deadLetters: [DeadLetterReason.Code: Int] = [:]
@@ -21,6 +23,7 @@ struct ChunkBuilder {
         self.router = router
         self.models = models
         self.keyedStages = keyedStages
+        keyedGauges = keyedStages.map { KeyedStageGauges(key: $0.stage.key) }
         staging = EventBatch(layout: decoder.layout, capacity: 1024)
     }
 
@@ -70,7 +73,10 @@ struct ChunkBuilder {
         chunk.newestTime = newest
         var works = [ShardWork?](repeating: nil, count: shards)
         if staging.count == 0 { return (chunk, works) }
-        for stage in keyedStages { stage.apply(to: &staging) }
+        for (stage, gauges) in zip(keyedStages, keyedGauges) {
+            stage.apply(to: &staging)
+            gauges.publish(stage)
+        }
         if shards == 1 {
             works[0] = ShardWork(chunk: chunk, batch: staging, rows: stagingRows, idHashes: stagingIds)
             staging = EventBatch(layout: decoder.layout, capacity: 1024)

@@ -162,6 +162,9 @@ public final class Pipeline: @unchecked Sendable {
     /// Live figures of the workers (any thread).
     var gauges: [WorkerGauges] { workers.map(\.gauges) }
 
+    /// Live figures of the keyed feature stages, in stage order (any thread).
+    var keyedGauges: [KeyedStageGauges] { builder.keyedGauges }
+
     /// Closes the rings and waits until every worker has finished what it was given.
     public func finish() {
         for ring in rings { ring.close() }

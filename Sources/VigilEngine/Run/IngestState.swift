@@ -20,7 +20,7 @@ final class IngestState: @unchecked Sendable {
     /// The counters of the pipelines reloads replaced.
     var retired = Pipeline.Summary()
     /// What other threads read of the running pipeline: its model versions and live gauges.
-    let installed = Mutex<(versions: [String], gauges: [WorkerGauges])>(([], []))
+    let installed = Mutex<(versions: [String], gauges: [WorkerGauges], keyed: [KeyedStageGauges])>(([], [], []))
 
     init(sourceTopics: Set<String>) {
         self.sourceTopics = sourceTopics
@@ -35,7 +35,7 @@ final class IngestState: @unchecked Sendable {
     /// the stream.
     func install(_ pipeline: Pipeline) {
         pipelineBox = pipeline
-        installed.withLock { $0 = (pipeline.modelVersions, pipeline.gauges) }
+        installed.withLock { $0 = (pipeline.modelVersions, pipeline.gauges, pipeline.keyedGauges) }
         if streamShare != 1 { pipeline.setStreamShare(streamShare) }
     }
 

@@ -112,6 +112,10 @@ extension KafkaEngine {
         )
     }
 
+    /// Entities held and evicted by each keyed feature stage, by key (any thread; empty without
+    /// keyed features).
+    public var keyedStateGauges: [KeyedStageFigures] { ingest.installed.withLock { $0.keyed }.map(\.snapshot) }
+
     // MARK: Requests
 
     /// Reads the topology file again and applies what changed: tunables between batches,
