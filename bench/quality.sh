@@ -17,7 +17,7 @@
 #   (`--category-campaign-rate 0.00005`);
 # - one-model topologies: each model's final score (its percentile) against its own score, on
 #   Phishing and Shuttle (model-bench) and on the generated stream (card-payments.yaml without
-#   its regression);
+#   its regression), and what the warm-up costs (bench/warmup_ranks.py);
 # - the cost of merchant-keyed features in ns/event (bench/Sources/keyed-bench): the keyed stage
 #   in front of the workers, two hops, and striped shared state.
 #
@@ -51,7 +51,7 @@ engine_row() {
 declare -a RESULT ONE
 printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' data forest lr mean learned best river_lr river_hst
 for data in phishing shuttle; do
-  ours=" $("$MB" ensemble "$OUT/$data.csv")"
+  ours=" $("$MB" ensemble "$OUT/$data.csv" --scores-out "$OUT/$data-rows.csv")"
   river_lr=" $("$PY" bench/models_peers.py lr "$OUT/$data.csv")"
   river_hst=" $("$PY" bench/models_peers.py forest "$OUT/$data.csv" | grep model=river_hst)"
   printf '%-10s %8s %8s %8s %8s %8s %9s %9s\n' "$data" "$(echo "$ours" | pick forest_auc)" \
@@ -59,7 +59,9 @@ for data in phishing shuttle; do
     "$(echo "$ours" | pick best_member_auc)" "$(echo "$river_lr" | pick auc)" "$(echo "$river_hst" | pick auc)"
   log "$data: $ours"
   ONE+=("$data: forest $(echo "$ours" | pick forest_auc) final $(echo "$ours" | pick one_model_forest_auc);"
-    "lr $(echo "$ours" | pick lr_auc) final $(echo "$ours" | pick one_model_lr_auc)")
+    "lr $(echo "$ours" | pick lr_auc) final $(echo "$ours" | pick one_model_lr_auc);")
+  # What the one-model final loses, and where: the warm-up rows mapped by later percentiles.
+  log "$data warm-up: $("$PY" bench/warmup_ranks.py "$OUT/$data-rows.csv" | tr '\n' ' ')"
   RESULT+=("${data}_ensemble_auc=$(echo "$ours" | pick learned_auc)"
     "${data}_best_member_auc=$(echo "$ours" | pick best_member_auc)"
     "${data}_river_auc=$(echo "$river_lr" | pick auc)")

@@ -127,16 +127,24 @@ struct EnsembleQuality: ParsableCommand {
     @Option(help: "Rows after which a row's label arrives.") var labelDelay = 0
     @Option(help: "Seed.") var seed: UInt64 = 42
     @Option(help: "Half-life of the percentile memory, in events.") var halfLife = 50_000.0
+    @Option(help: "Scores a model needs before its percentiles count (the engine's worker: 1,000).")
+    var minimumScores = 1000
+    @Option(
+        help:
+            "Write every row's scores here (CSV): each model's own, alone and final, the learned ensemble's, and the label."
+    )
+    var scoresOut: String?
 
     func run() throws {
         let data = try LabelledData(csv: csv)
         var forest = IsolationForest(features: data.matrix.names, seed: seed)
         var lr = LogisticRegression(features: data.matrix.names)
         // As the engine's worker: percentiles count after 1,000 scores of a model.
-        var fixed = Ensemble(weights: [1, 1], halfLifeEvents: halfLife, minimumScores: 1000)
-        var learned = Ensemble(weights: [1, 1], halfLifeEvents: halfLife, minimumScores: 1000, learnsWeights: true)
+        var fixed = Ensemble(weights: [1, 1], halfLifeEvents: halfLife, minimumScores: minimumScores)
+        var learned = Ensemble(
+            weights: [1, 1], halfLifeEvents: halfLife, minimumScores: minimumScores, learnsWeights: true)
         // Each model alone in a one-model ensemble: its final score against its own.
-        var alone = [0, 1].map { _ in Ensemble(weights: [1], halfLifeEvents: halfLife, minimumScores: 1000) }
+        var alone = [0, 1].map { _ in Ensemble(weights: [1], halfLifeEvents: halfLife, minimumScores: minimumScores) }
         var aloneScores: [[Double]] = [[], []]
         var one = [Double.nan]
         var raw: [[Double]] = []
@@ -165,6 +173,14 @@ struct EnsembleQuality: ParsableCommand {
             }
         }
         func auc(_ s: [Double]) -> Double { RankingMetrics.rocAUC(scores: s, labels: data.labels) ?? .nan }
+        if let scoresOut {
+            var text = "forest,lr,forest_final,lr_final,learned,label\n"
+            for r in 0..<raw.count {
+                text +=
+                    "\(raw[r][0]),\(raw[r][1]),\(aloneScores[0][r]),\(aloneScores[1][r]),\(learnedScores[r]),\(data.labels[r] ? 1 : 0)\n"
+            }
+            try text.write(toFile: scoresOut, atomically: true, encoding: .utf8)
+        }
         let forestAUC = auc(raw.map { $0[0] })
         let lrAUC = auc(raw.map { $0[1] })
         let weights = learned.effectiveWeights
