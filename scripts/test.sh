@@ -14,6 +14,8 @@ cd "$VIGIL_ROOT"
 
 log "building Vigil and its tests (debug)"
 swift build --build-tests
+# The operator kit: Prometheus rules (promtool) and the Grafana dashboard's metric names.
+scripts/check-deploy.sh
 
 export VIGIL_BROKER_NAME=test
 export VIGIL_PYTHON="$DEPS_VENV/bin/python"   # prometheus_client, fairlearn, scikit-learn, pillow

@@ -378,6 +378,9 @@ struct OperationsTests {
         #expect(m["vigil_stage_seconds_count{stage=process}"] ?? 0 > 0)
         #expect(m["vigil_score_count"] == 20_000)
         #expect(m["vigil_ready"] == 1)
+        // What the alert rules compare against (deploy/prometheus/vigil-rules.yaml).
+        #expect(m["vigil_target_alert_rate"] == 0.005)
+        #expect(m["vigil_checkpoint_interval_seconds"] == 3600)
         let alerts = try await offPool { try setup.alertIDs() }
         #expect(m["vigil_alerts_total"] == Double(alerts.count))
         // The broker's acknowledgements may come after the scrape that saw every event read.

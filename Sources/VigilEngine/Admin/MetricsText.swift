@@ -23,7 +23,19 @@ public enum MetricsText {
         out.counter(
             "vigil_labels_total", "Label records read and handed to the workers.", s.labels.load(ordering: .relaxed))
         let g = engine.stateGauges
+        let topology = engine.topology
         out.gauge("vigil_threshold", "The live alert threshold (mean over workers).", g.threshold)
+        // The settings alert rules compare against (deploy/prometheus/vigil-rules.yaml).
+        if topology.threshold.mode == .quantile {
+            out.gauge(
+                "vigil_target_alert_rate", "The topology's target share of events that alert (quantile mode).",
+                topology.threshold.targetAlertRate)
+        }
+        if let every = topology.checkpoints?.every {
+            out.gauge(
+                "vigil_checkpoint_interval_seconds", "The topology's time between checkpoints.",
+                Double(every.components.seconds) + Double(every.components.attoseconds) * 1e-18)
+        }
         out.histogram("vigil_score", "Final scores of scored events.", s.scores)
         out.header("vigil_score_quantile", "Score quantiles, read from vigil_score's buckets.", "gauge")
         for q in [0.5, 0.9, 0.99] {
