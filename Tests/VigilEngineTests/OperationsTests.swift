@@ -254,6 +254,71 @@ struct OperationsTests {
         #expect(tunable?.first?["to"] as? String == "0.05")
     }
 
+    /// A topology mounted from a Kubernetes ConfigMap: the file is a symlink through `..data` to a
+    /// timestamped directory, and an update writes a new directory and renames a new `..data`
+    /// symlink over the old one (the kubelet's atomic writer). The watcher sees it and the engine
+    /// applies the change.
+    @Test func aConfigMapSymlinkSwapIsReloaded() async throws {
+        let setup = try OperationsSetup("configmap", every: "1h")
+        let mount = setup.directory.appendingPathComponent("configmap")
+        try FileManager.default.createDirectory(at: mount, withIntermediateDirectories: true)
+        /// Writes the setup's topology into a new timestamped directory and points `..data` at it,
+        /// as the kubelet does; returns the directory it replaced.
+        func publish(_ version: Int) throws -> String? {
+            let name = "..2026_12_05_00_00_0\(version).00000000\(version)"
+            let dir = mount.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(
+                atPath: setup.file, toPath: dir.appendingPathComponent("topology.yaml").path)
+            let data = mount.appendingPathComponent("..data").path
+            let previous = try? FileManager.default.destinationOfSymbolicLink(atPath: data)
+            let temporary = mount.appendingPathComponent("..data_tmp").path
+            try FileManager.default.createSymbolicLink(atPath: temporary, withDestinationPath: name)
+            #expect(rename(temporary, data) == 0)
+            return previous
+        }
+        _ = try publish(1)
+        let file = mount.appendingPathComponent("topology.yaml").path
+        try FileManager.default.createSymbolicLink(atPath: file, withDestinationPath: "..data/topology.yaml")
+
+        let engine = try KafkaEngine(
+            topology: try TopologyLoader.load(path: file), topologyFile: file, brokers: [setup.brokers], workers: 2,
+            logger: .quiet)
+        let clock = ManualClock()
+        let watcher = FileWatcher(path: file, interval: .milliseconds(100), clock: EngineClock(clock)) {
+            _ = await engine.reload(source: .file)
+        }
+        let watching = Task { try await watcher.run() }
+        defer { watching.cancel() }
+        await clock.waitForSleeps(1)
+        func pollTwice() async {
+            for _ in 0..<2 {
+                let sleeps = clock.sleepsBegun
+                clock.advance(by: .milliseconds(100))
+                await clock.waitForSleeps(sleeps + 1)
+            }
+        }
+        let running = Task { try await offPool { try engine.run() } }
+        let data = EngineIntegrationTests.generated(4_000, seed: 6)
+        try await offPool { try setup.produce(Array(data.events[..<2_000]), keys: Array(data.cards[..<2_000])) }
+        #expect(await engine.stats.waitUntil(timeout: .seconds(120)) { $0.eventsScored >= 2_000 })
+        await pollTwice()
+        #expect(engine.stats.reloads == 0, "nothing changed yet")
+
+        try setup.write(targetRate: "0.05")
+        let old = try #require(try publish(2))
+        try FileManager.default.removeItem(at: mount.appendingPathComponent(old))
+        await pollTwice()
+        #expect(engine.stats.reloads == 1)
+        #expect(engine.lastReload?.result == .applied)
+        #expect(engine.topology.threshold.targetAlertRate == 0.05)
+
+        try await offPool { try setup.produce(Array(data.events[2_000...]), keys: Array(data.cards[2_000...])) }
+        #expect(await engine.stats.waitUntil(timeout: .seconds(120)) { $0.eventsScored >= 4_000 })
+        engine.stop()
+        try await running.value
+    }
+
     @Test func aRunStartedWhileItsBrokerIsDownWaitsForItAndThenScores() async throws {
         let broker = try PrivateBroker()
         defer { broker.stop() }
