@@ -45,6 +45,10 @@ public final class KafkaConsumer: Sendable {
     /// Partitions currently assigned to this member.
     public var assignment: Set<TopicPartition> { state.assignment.withLock { $0 } }
 
+    /// Whether the group's last rebalance is done for this member: it holds its share, which is
+    /// empty when the group has more members than the topics have partitions.
+    public var isGroupMember: Bool { state.inGroup.load(ordering: .acquiring) }
+
     // MARK: Polling
 
     /// Returns up to `maxMessages` records, waiting at most `timeout` for the first, and serves

@@ -319,6 +319,33 @@ struct OperationsTests {
         try await running.value
     }
 
+    /// Two instances in one group on a one-partition topic: one holds the partition, the other
+    /// is idle, and both are ready (a Kubernetes rollout would otherwise wait on the idle pod
+    /// forever). The idle one still scores nothing.
+    @Test func anIdleGroupMemberIsReady() async throws {
+        let setup = try OperationsSetup("idle", every: "1h", partitions: 1)
+        let engines = try ["a", "b"].map {
+            try KafkaEngine(
+                topology: try setup.topology, brokers: [setup.brokers], instance: "idle-\($0)", workers: 1,
+                logger: .quiet)
+        }
+        let runs = engines.map { engine in Task { try await offPool { try engine.run() } } }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(90)
+        while !engines.allSatisfy(\.isReady), clock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        let reasons = engines.map { $0.notReadyReason ?? "ready" }
+        let partitions = engines.map { $0.assignment.count }.sorted()
+        #expect(reasons == ["ready", "ready"])
+        #expect(partitions == [0, 1])
+        let data = EngineIntegrationTests.generated(1_000, seed: 7)
+        try await offPool { try setup.produce(data.events, keys: data.cards) }
+        let working = try #require(engines.first { !$0.assignment.isEmpty })
+        #expect(await working.stats.waitUntil(timeout: .seconds(60)) { $0.eventsScored >= 1_000 })
+        #expect(engines.first { $0.assignment.isEmpty }?.stats.eventsScored == 0)
+        for engine in engines { engine.stop() }
+        for run in runs { try await run.value }
+    }
+
     @Test func aRunStartedWhileItsBrokerIsDownWaitsForItAndThenScores() async throws {
         let broker = try PrivateBroker()
         defer { broker.stop() }

@@ -42,7 +42,9 @@ extension KafkaEngine {
         }
     }
 
-    /// Ready: restored, running, assigned, and the brokers reachable.
+    /// Ready: restored, running, in the group (with partitions, or idle because the group has
+    /// more members than partitions: a standby that takes partitions over at the next
+    /// rebalance), and the brokers reachable.
     public var isReady: Bool { notReadyReason == nil }
 
     /// Why the engine is not ready (nil: it is).
@@ -54,7 +56,9 @@ extension KafkaEngine {
         default: return phase.rawValue
         }
         if !stats.brokerUp.load(ordering: .relaxed) { return "the brokers are not reachable" }
-        if consumer.assignment.isEmpty { return "waiting for the consumer group's assignment" }
+        if consumer.assignment.isEmpty, !consumer.isGroupMember {
+            return "waiting for the consumer group's assignment"
+        }
         return nil
     }
 

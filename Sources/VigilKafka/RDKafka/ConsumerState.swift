@@ -9,6 +9,9 @@ import Synchronization
 final class ConsumerState: Sendable {
     let tracker = Mutex(OffsetTracker())
     let assignment = Mutex(Set<TopicPartition>())
+    /// Whether the group's last rebalance gave this member its share, which may be no partition
+    /// at all (more members than partitions); false from an eager revocation until the next one.
+    let inGroup = Atomic<Bool>(false)
     let startOffsets = Mutex([TopicPartition: Int64]())
     let handler = Mutex<RebalanceHandler?>(nil)
     let logger: Logger
@@ -55,10 +58,14 @@ final class ConsumerState: Sendable {
                 if e != RD_KAFKA_RESP_ERR_NO_ERROR { onEvent?(.error(KafkaError.from(e, "assign"))) }
             }
             assignment.withLock { $0.formUnion(partitions) }
+            inGroup.store(true, ordering: .releasing)
             logger.info("Partitions assigned", metadata: [LogKeys.partitions: "\(partitions.sorted())"])
             onEvent?(.assigned(partitions))
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             let lost = rd_kafka_assignment_lost(rk) != 0
+            // An eager rebalance takes everything back before it assigns again; a cooperative
+            // one keeps the member in the group, unless its session was lost.
+            if lost || !cooperative { inGroup.store(false, ordering: .releasing) }
             handler.withLock { $0 }?.revoking(partitions, lost)
             if !lost {
                 // Commit what is done before another member takes these partitions over.
@@ -78,6 +85,7 @@ final class ConsumerState: Sendable {
                 metadata: [LogKeys.partitions: "\(partitions.sorted())"])
             onEvent?(lost ? .lost(partitions) : .revoked(partitions))
         default:
+            inGroup.store(false, ordering: .releasing)
             _ = rd_kafka_assign(rk, nil)
             onEvent?(.error(KafkaError.from(err, "rebalance")))
         }
