@@ -14,7 +14,8 @@
 # - pytools:    prometheus_client from PyPI into .deps/venv (the tests parse /metrics with it).
 # - testtools:  not part of `all`; scripts/test.sh asks for it: Debian's chromium and prometheus
 #               (for promtool: scripts/check-deploy.sh), and fairlearn, scikit-learn and pillow
-#               from PyPI into .deps/venv (the evaluation tests).
+#               (the evaluation tests) and kubernetes-validate (check-deploy.sh) from PyPI into
+#               .deps/venv.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -30,6 +31,8 @@ PROMETHEUS_CLIENT_VERSION="${PROMETHEUS_CLIENT_VERSION:-0.26.0}"
 FAIRLEARN_VERSION="${FAIRLEARN_VERSION:-0.15.0}"
 SKLEARN_VERSION="${SKLEARN_VERSION:-1.9.1}"
 PILLOW_VERSION="${PILLOW_VERSION:-13.0.0}"
+# What scripts/check-deploy.sh validates the Kubernetes manifests with, offline.
+KUBERNETES_VALIDATE_VERSION="${KUBERNETES_VALIDATE_VERSION:-1.37.0}"
 SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
 
 setup_deps() {
@@ -167,12 +170,14 @@ setup_testtools() {
     log "promtool: already installed"
   fi
   [[ -x "$DEPS_VENV/bin/python" ]] || python3 -m venv "$DEPS_VENV"
-  if "$DEPS_VENV/bin/python" -c "import fairlearn, sklearn, PIL" 2>/dev/null; then
-    log "fairlearn, scikit-learn, pillow: already installed"; return
+  if "$DEPS_VENV/bin/python" -c "import fairlearn, sklearn, PIL, kubernetes_validate" 2>/dev/null; then
+    log "fairlearn, scikit-learn, pillow, kubernetes-validate: already installed"; return
   fi
-  log "fairlearn $FAIRLEARN_VERSION, scikit-learn $SKLEARN_VERSION, pillow $PILLOW_VERSION: installing from PyPI"
+  log "fairlearn $FAIRLEARN_VERSION, scikit-learn $SKLEARN_VERSION, pillow $PILLOW_VERSION," \
+    "kubernetes-validate $KUBERNETES_VALIDATE_VERSION: installing from PyPI"
   "$DEPS_VENV/bin/python" -m pip install -q --disable-pip-version-check \
-    "fairlearn==$FAIRLEARN_VERSION" "scikit-learn==$SKLEARN_VERSION" "pillow==$PILLOW_VERSION"
+    "fairlearn==$FAIRLEARN_VERSION" "scikit-learn==$SKLEARN_VERSION" "pillow==$PILLOW_VERSION" \
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
 }
 
 case "${1:-all}" in
