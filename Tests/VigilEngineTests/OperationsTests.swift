@@ -438,6 +438,54 @@ struct OperationsTests {
         #expect(second.restoredFrom == good)
     }
 
+    /// The admin endpoint's `/` in headless Chromium, its script run against the live `/status`:
+    /// the page shows the topology, the events read, the models and the alerts the engine raised,
+    /// with their explanations, and fetches nothing from elsewhere.
+    @Test func theStatusPageShowsTheLiveFiguresInChromium() async throws {
+        guard let chromium = EvaluateTests.chromium(), let python = try PrometheusParser.python() else { return }
+        let setup = try OperationsSetup("page", every: "2s", admin: true)
+        let port = try #require(setup.adminPort)
+        let data = EngineIntegrationTests.generated(20_000, seed: 13)
+        try await offPool { try setup.produce(data.events, keys: data.cards) }
+        let run = try RunningVigil(Self.runArguments(setup), environment: ["VIGIL_TEST_ADMIN_TOKEN": "s3cret"])
+        defer { if run.process.isRunning { run.signal(SIGKILL) } }
+        let base = "http://127.0.0.1:\(port)"
+        let scored = try await offPool {
+            try PrometheusParser.scrape(python, base, until: ("vigil_events_scored_total", 20_000))
+        }
+        let raised = Int(scored.samples["vigil_alerts_total"] ?? 0)
+        #expect(raised > 0)
+        _ = try await offPool {
+            try PrometheusParser.scrape(python, base, until: ("vigil_alerts_acknowledged_total", raised))
+        }
+        let alerts = try await offPool { try setup.alertIDs() }
+        #expect(alerts.count == raised)
+        let html = try await offPool { try String(contentsOf: URL(string: base + "/")!, encoding: .utf8) }
+        for fetch in ["src=", "href=", "@import", "url(", "http://", "https://"] {
+            #expect(!html.contains(fetch), "the page fetches nothing from elsewhere: \(fetch)")
+        }
+        // Virtual time runs the page's script, its fetch of /status included, before the dump.
+        let chrome = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=5000"]
+        let dom = try await offPool { try EvaluateTests.output(chromium, chrome + ["--dump-dom", base + "/"]) }
+        #expect(dom.contains(#"id="topology">ops-test<"#), "\(dom.prefix(600))")
+        #expect(dom.contains(#"id="events">20,000 read<"#))
+        #expect(dom.contains(#"class="pill ok">ready<"#))
+        #expect(dom.contains("<td>iforest</td><td>active</td>"))
+        #expect(dom.contains(#"id="threshold">0."#))
+        let shown = alerts.filter { dom.contains($0) }
+        #expect(shown.count == min(20, alerts.count), "the newest 20 alerts are listed: \(shown.count)")
+        #expect(dom.contains("amount_z=") || dom.contains("txn_count_10m="), "with their explanations")
+        let png = setup.directory.appendingPathComponent("status.png").path
+        let status = try await offPool {
+            try EvaluateTests.run(chromium, chrome + ["--window-size=1280,900", "--screenshot=\(png)", base + "/"])
+        }
+        #expect(status == 0)
+        let size = (try? FileManager.default.attributesOfItem(atPath: png)[.size] as? Int) ?? 0
+        #expect(size > 20_000, "a screenshot of the page: \(size) bytes")
+        run.signal(SIGTERM)
+        _ = try await offPool { run.waitExit(timeout: .seconds(60)) }
+    }
+
     @Test func metricsParseAsPrometheusTextAndAgreeAndSigtermUnderLoadStopsWithAFinalCheckpoint() async throws {
         guard let python = try PrometheusParser.python() else { return }
         let setup = try OperationsSetup("admin", every: "1h", admin: true)

@@ -3,8 +3,8 @@ import Hummingbird
 import Logging
 import VigilKafka
 
-/// The admin HTTP endpoint (Hummingbird, loopback unless the topology says otherwise):
-/// `/metrics` (Prometheus text), `/healthz`, `/readyz`, `/status` (JSON), and the mutating
+/// The admin HTTP endpoint (Hummingbird, loopback unless the topology says otherwise): `/` (the
+/// live status page), `/metrics` (Prometheus text), `/healthz`, `/readyz`, `/status` (JSON), and the mutating
 /// `POST /reload` and `POST /checkpoint`, which need `Authorization: Bearer <token>`.
 public enum AdminServer {
     /// The bearer token of the mutating endpoints: the environment variable `spec.tokenEnv`, or
@@ -25,6 +25,9 @@ public enum AdminServer {
         -> some ApplicationProtocol
     {
         let router = Router()
+        router.get("/") { _, _ -> Response in
+            text(StatusPage.html, contentType: "text/html; charset=utf-8")
+        }
         router.get("/metrics") { _, _ -> Response in
             let live = await engine.rollout.live()
             return text(

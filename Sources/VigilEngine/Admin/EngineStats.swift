@@ -8,6 +8,8 @@ public final class EngineStats: Sendable {
     let scored = Atomic<Int>(0)
     let alerts = Atomic<Int>(0)
     let alertsAcknowledged = Atomic<Int>(0)
+    /// The last acknowledged alerts (`/status`, the status page).
+    let recentAlerts = RecentAlerts()
     let labels = Atomic<Int>(0)
     private let deadLetters = Mutex<[String: Int]>([:])
     /// Drift records by detector and subject.

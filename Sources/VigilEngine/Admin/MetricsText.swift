@@ -357,6 +357,8 @@ public enum StatusJSON {
         }
         o["assignment"] = engine.assignment.map { "\($0.topic)[\($0.partition)]" }
         o["checkpoints_written"] = s.checkpoints
+        o["recent_alerts"] = s.recentAlerts.newestFirst.compactMap { try? JSONSerialization.jsonObject(with: Data($0)) }
+        o["drift"] = s.driftRecords.map { ["detector": $0.detector, "subject": $0.subject, "count": $0.count] }
         let seq = s.checkpointSequence.load(ordering: .relaxed)
         if seq >= 0 {
             o["last_checkpoint"] = [

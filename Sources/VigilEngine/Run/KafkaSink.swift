@@ -213,7 +213,10 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
         if output.isAlert {
             stats.alertsAcknowledged.add(1, ordering: .relaxed)
             alertsAcked.add(1, ordering: .relaxed)
-            if let alert = output.alert { onAlertDelivered?(alert) }
+            if let alert = output.alert {
+                stats.recentAlerts.record(alert)
+                onAlertDelivered?(alert)
+            }
         } else {
             deadLettersAcked.add(1, ordering: .relaxed)
         }
