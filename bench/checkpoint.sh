@@ -45,7 +45,7 @@ topology() {
       -e "s/vigil-card-payments-audit/ck-audit/" -e "/^admin:/d" topologies/card-payments.yaml > "$OUT/ck.yaml"
 }
 topology 1h
-"$VIGIL" create-topics "$OUT/ck.yaml" --brokers "$BROKERS" >/dev/null
+"$VIGIL" create-topics --topology "$OUT/ck.yaml" --brokers "$BROKERS" >/dev/null
 events=$((3 * CARDS))
 log "producing $events events over $CARDS cards to ck-in (4 partitions)"
 "$VIGIL" generate --brokers "$BROKERS" --topic ck-in --labels-topic ck-labels --events "$events" --cards "$CARDS" --seed 8 \

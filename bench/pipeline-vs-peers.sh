@@ -80,7 +80,7 @@ topology() {   # $1 name prefix, $2 a threshold block to use instead; writes a c
       -e "s/payments-dlq/$1-dlq/" -e "s/group: vigil-card-payments/group: $1-group/" \
       -e "s/vigil-card-payments-checkpoints/$1-checkpoints/" ${2:+-e "/^threshold:/,/^\$/d"} topologies/card-payments.yaml > "$OUT/$1.yaml"
   [[ -z "${2:-}" ]] || printf '%s\n' "$2" >> "$OUT/$1.yaml"
-  "$VIGIL" create-topics "$OUT/$1.yaml" --brokers "$BROKERS" >/dev/null
+  "$VIGIL" create-topics --topology "$OUT/$1.yaml" --brokers "$BROKERS" >/dev/null
 }
 topology kafka
 log "producing $N events to kafka-in (4 partitions)"

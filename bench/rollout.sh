@@ -86,7 +86,7 @@ for old, new in [("topics: [payments]", "topics: [ro-in]"), ("payments-labels", 
 text += f'admin: {{ listen: "127.0.0.1:{port}" }}\n'
 open(f"{out}/promote.yaml", "w").write(text)
 PYEOF
-"$VIGIL" create-topics "$OUT/promote.yaml" --brokers "$BROKERS" >/dev/null
+"$VIGIL" create-topics --topology "$OUT/promote.yaml" --brokers "$BROKERS" >/dev/null
 "$VIGIL" run --topology "$OUT/promote.yaml" --brokers "$BROKERS" --workers 2 --no-watch --print-alerts 2> "$OUT/run.txt" |
   while IFS= read -r line; do printf '%s %s\n' "$(date +%s%3N)" "$line"; done > "$OUT/alerts.txt" &
 pids+=($!)

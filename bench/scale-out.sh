@@ -87,7 +87,7 @@ declare -A eps
 for k in 1 2 3; do
   run="tp$k"
   sed -e "s/group: tp-group/group: $run-group/" -e "s/tp-checkpoints/$run-checkpoints/" "$OUT/tp.yaml" > "$OUT/$run.yaml"
-  "$VIGIL" create-topics "$OUT/$run.yaml" --brokers "$BROKERS" >/dev/null
+  "$VIGIL" create-topics --topology "$OUT/$run.yaml" --brokers "$BROKERS" >/dev/null
   log "$k instance(s) of one group read the backlog"
   started=()
   for j in $(seq 1 "$k"); do start "$run" "i$j"; started+=("$LAST"); done

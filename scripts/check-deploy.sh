@@ -58,7 +58,7 @@ PY
 log "the Kubernetes manifests"
 K=deploy/kubernetes
 [[ -x .build/debug/vigil ]] || swift build --product vigil
-.build/debug/vigil validate "$K/base/topology.yaml"
+.build/debug/vigil validate --topology "$K/base/topology.yaml"
 "$DEPS_VENV/bin/kubernetes-validate" --strict --quiet \
   "$K/base/statefulset.yaml" "$K/base/service.yaml" "$K/base/poddisruptionbudget.yaml" "$K/base/secret.yaml"
 "$PY" - "$K" <<'PY'

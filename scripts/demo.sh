@@ -34,10 +34,12 @@ trap finish EXIT
 port="$(scripts/broker.sh start)"
 BROKERS="127.0.0.1:$port"
 
-log "vigil validate topologies/*.yaml"
-"$VIGIL" validate topologies/*.yaml
-log "vigil create-topics topologies/card-payments.yaml"
-"$VIGIL" create-topics topologies/card-payments.yaml --brokers "$BROKERS"
+log "vigil validate --topology … (every shipped topology)"
+validate_args=()
+for t in topologies/*.yaml; do validate_args+=(--topology "$t"); done
+"$VIGIL" validate "${validate_args[@]}"
+log "vigil create-topics --topology topologies/card-payments.yaml"
+"$VIGIL" create-topics --topology topologies/card-payments.yaml --brokers "$BROKERS"
 
 events=$(( RATE * (SECONDS_TO_RUN + 30) ))
 log "vigil generate: $RATE card payments/s to 'payments', labels to 'payments-labels' (in the background)"

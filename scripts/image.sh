@@ -81,7 +81,7 @@ export VIGIL_BROKER_NAME=image
 port="$(scripts/broker.sh start)"
 trap 'scripts/broker.sh stop >/dev/null 2>&1 || true; "${BUILDAH[@]}" rm vigil-image-test >/dev/null 2>&1 || true' EXIT
 brokers="127.0.0.1:$port"
-"$BIN" create-topics topologies/card-payments.yaml --brokers "$brokers" >/dev/null
+"$BIN" create-topics --topology topologies/card-payments.yaml --brokers "$brokers" >/dev/null
 "$BIN" generate --brokers "$brokers" --events 20000 --labels-topic payments-labels >/dev/null
 "${BUILDAH[@]}" rm vigil-image-test >/dev/null 2>&1 || true
 "${BUILDAH[@]}" from --name vigil-image-test "$IMAGE" >/dev/null

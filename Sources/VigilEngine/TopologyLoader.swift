@@ -55,6 +55,20 @@ public enum TopologyLoader {
         return topology
     }
 
+    /// The `admin` section of the topology file at `path` alone, read even when the rest does not
+    /// validate: `vigil reload` must reach a running engine to tell it about a broken file. Nil
+    /// when the file cannot be read or has no valid `admin.listen`.
+    public static func adminSpec(path: String) -> AdminSpec? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+            let root = (try? Yams.load(yaml: text)) as? [String: Any], let admin = root["admin"] as? [String: Any],
+            let listen = admin["listen"] as? String, let colon = listen.lastIndex(of: ":"),
+            let port = Int(listen[listen.index(after: colon)...])
+        else { return nil }
+        return AdminSpec(
+            host: String(listen[..<colon]), port: port, tokenEnv: admin["token_env"] as? String ?? "VIGIL_ADMIN_TOKEN",
+            tokenFile: admin["token_file"] as? String)
+    }
+
     /// Issues sorted by line and column, those without a position last, ties in report order.
     static func inFileOrder(_ issues: [ConfigIssue]) -> [ConfigIssue] {
         issues.enumerated().sorted { a, b in

@@ -23,8 +23,18 @@ struct ModelsCommand: AsyncParsableCommand {
         var admin: String?
 
         func base() throws -> (url: String, token: String?) {
-            let spec = try topology.map { try loadTopology($0) }?.admin
-            let address = admin ?? spec.map { "\($0.host):\($0.port)" } ?? "127.0.0.1:9464"
+            // Only the admin section: a reload must reach the engine even when the rest of the file
+            // is broken (the engine then says what is wrong with it).
+            let spec =
+                try topology.map { path -> AdminSpec? in
+                    guard FileManager.default.fileExists(atPath: path) else {
+                        throw ValidationError("no topology file at \(path)")
+                    }
+                    return TopologyLoader.adminSpec(path: path)
+                } ?? nil
+            // An endpoint on every interface is reached on this host's loopback.
+            let host = spec.map { ["0.0.0.0", "::", "[::]"].contains($0.host) ? "127.0.0.1" : $0.host }
+            let address = admin ?? spec.map { "\(host!):\($0.port)" } ?? "127.0.0.1:9464"
             let token = AdminServer.token(spec ?? AdminSpec(host: "127.0.0.1", port: 9464))
             return ("http://\(address)", token)
         }
@@ -106,6 +116,18 @@ struct ModelsCommand: AsyncParsableCommand {
 
     /// The response body; an error naming the status when it is not 2xx.
     static func call(_ method: String, _ url: String, token: String?) async throws -> String {
+        let (status, body) = try await request(method, url, token: token)
+        guard (200..<300).contains(status) else {
+            printError(
+                "error: \(method) \(URL(string: url)?.path ?? url) answered \(status): \(body.trimmingCharacters(in: .whitespacesAndNewlines))"
+            )
+            throw ExitCode(1)
+        }
+        return body
+    }
+
+    /// The status and body of one request; exits 1 with a message when nothing answers.
+    static func request(_ method: String, _ url: String, token: String?) async throws -> (status: Int, body: String) {
         guard let u = URL(string: url) else { throw ValidationError("not a URL: \(url)") }
         var request = URLRequest(url: u)
         request.httpMethod = method
@@ -118,15 +140,7 @@ struct ModelsCommand: AsyncParsableCommand {
             printError("error: no admin endpoint answers at \(url): \(error.localizedDescription)")
             throw ExitCode(1)
         }
-        let body = String(decoding: data, as: UTF8.self)
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        guard (200..<300).contains(status) else {
-            printError(
-                "error: \(method) \(u.path) answered \(status): \(body.trimmingCharacters(in: .whitespacesAndNewlines))"
-            )
-            throw ExitCode(1)
-        }
-        return body
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
     }
 
     /// The models as a fixed-width table.

@@ -13,22 +13,30 @@ struct Vigil: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, ReplayCommand.self, EvaluateCommand.self, GenerateCommand.self, Validate.self,
             CreateTopics.self,
-            CheckpointsCommand.self, ModelsCommand.self,
+            CheckpointsCommand.self, ModelsCommand.self, StatusCommand.self, ReloadCommand.self,
             Doctor.self,
         ])
 }
 
-/// `vigil validate FILE…`: checks topology files and lists every problem.
+/// `vigil validate --topology FILE…`: checks topology files and lists every problem.
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Validate topology files; every problem is listed with its path and line.")
 
-    @Argument(help: "Topology files (YAML).")
-    var files: [String]
+    @Option(name: .customLong("topology"), help: "Topology file (YAML); repeat it for several.")
+    var topologies: [String] = []
+
+    /// Earlier releases took the files as arguments; still read, with a warning.
+    @Argument(help: ArgumentHelp(visibility: .hidden)) var files: [String] = []
+
+    func validate() throws {
+        if topologies.isEmpty && files.isEmpty { throw ValidationError("give --topology FILE (repeatable)") }
+    }
 
     func run() throws {
+        if !files.isEmpty { warnPositionalTopology("validate") }
         var failed = 0
-        for file in files {
+        for file in topologies + files {
             do {
                 let t = try TopologyLoader.load(path: file)
                 print(
@@ -88,20 +96,29 @@ struct Doctor: ParsableCommand {
     }
 }
 
-/// `vigil create-topics FILE`: creates the topics a topology names that do not exist yet.
+/// `vigil create-topics --topology FILE`: creates the topics a topology names that do not exist
+/// yet.
 struct CreateTopics: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create the topics a topology reads and writes (those missing), with its partition count.")
 
-    @Argument(help: "Topology file.")
-    var file: String
+    @Option(help: "Topology file.")
+    var topology: String?
+
+    /// Earlier releases took the file as an argument; still read, with a warning.
+    @Argument(help: ArgumentHelp(visibility: .hidden)) var positional: String?
+
+    func validate() throws {
+        if (topology == nil) == (positional == nil) { throw ValidationError("give --topology FILE") }
+    }
 
     @OptionGroup var brokers: BrokerOption
 
     @OptionGroup var log: LogOption
 
     func run() throws {
-        let topology = try loadTopology(file)
+        if positional != nil { warnPositionalTopology("create-topics") }
+        let topology = try loadTopology(self.topology ?? positional!)
         let clients = try brokers.clients(for: topology)
         log.bootstrap(fallback: .warning)
         do {
@@ -115,4 +132,9 @@ struct CreateTopics: ParsableCommand {
             throw ExitCode(1)
         }
     }
+}
+
+/// The one warning for a topology file given as an argument rather than with `--topology`.
+func warnPositionalTopology(_ command: String) {
+    printError("warning: `vigil \(command) FILE` is deprecated; use `vigil \(command) --topology FILE`")
 }

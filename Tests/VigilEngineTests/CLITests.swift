@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import VigilTestKit
 
+@testable import VigilEngine
+
 /// The built `vigil` binary, as a user runs it.
 @Suite(.ownThread, .serialized) struct CLITests {
     @Test func versionNamesEveryNativeLibrary() throws {
@@ -14,15 +16,38 @@ import VigilTestKit
     }
 
     @Test func validateAcceptsTheShippedTopologies() throws {
-        let r = try CLI.run(["validate", "topologies/card-payments.yaml", "topologies/account-takeover.yaml"])
+        let r = try CLI.run([
+            "validate", "--topology", "topologies/card-payments.yaml", "--topology", "topologies/account-takeover.yaml",
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("ok: topologies/card-payments.yaml"))
         #expect(r.stdout.contains("ok: topologies/account-takeover.yaml"))
+        #expect(r.stderr.isEmpty)
+    }
+
+    /// `--topology` is how every command takes its topology; the positional file of earlier
+    /// releases is still read, with a warning, and nothing at all is a usage error.
+    @Test func theTopologyIsAnOptionEverywhereAndThePositionalFormWarns() throws {
+        let old = try CLI.run(["validate", "topologies/card-payments.yaml"])
+        #expect(old.status == 0)
+        #expect(old.stdout.contains("ok: topologies/card-payments.yaml"))
+        #expect(old.stderr.contains("deprecated; use `vigil validate --topology FILE`"))
+        let none = try CLI.run(["validate"])
+        #expect(none.status == 64, "\(none.stderr)")
+        #expect(none.stderr.contains("give --topology FILE"))
+        let both = try CLI.run([
+            "create-topics", "topologies/card-payments.yaml", "--topology", "topologies/card-payments.yaml",
+        ])
+        #expect(both.status == 64, "one topology, given once")
+        for command in ["run", "replay", "evaluate", "create-topics", "validate", "checkpoints list", "models list"] {
+            let help = try CLI.run(command.split(separator: " ").map(String.init) + ["--help"])
+            #expect(help.stdout.contains("--topology <topology>"), "\(command) --help: \(help.stdout.prefix(300))")
+        }
     }
 
     @Test func validateListsEveryProblemAndExitsNonZero() throws {
         let fixture = "Tests/VigilEngineTests/Fixtures/invalid/many-problems.yaml"
-        let r = try CLI.run(["validate", "topologies/card-payments.yaml", fixture])
+        let r = try CLI.run(["validate", "--topology", "topologies/card-payments.yaml", "--topology", fixture])
         #expect(r.status == 1)
         #expect(r.stdout.contains("ok: topologies/card-payments.yaml"))
         #expect(r.stderr.contains("invalid: \(fixture) (14 problems)"))
@@ -55,6 +80,49 @@ struct BrokerCLITests {
         #expect(r.stdout.split(separator: "\n").filter { $0.contains("\"txn_id\":\"check-") }.count == 7)
     }
 
+    /// `vigil status` and `vigil reload` against a running engine, through its admin endpoint:
+    /// the status names the topology and its models and says ready; a threshold edit reloads as
+    /// applied, an invalid one is refused with exit status 2, and without the token nothing
+    /// happens.
+    @Test func statusAndReloadTalkToARunningEngine() async throws {
+        let setup = try OperationsSetup("cli-admin", every: "1h", admin: true)
+        let data = EngineIntegrationTests.generated(5_000, seed: 8)
+        try setup.produce(data.events, keys: data.cards)
+        let token = ["VIGIL_TEST_ADMIN_TOKEN": "s3cret"]
+        let run = try RunningVigil(OperationsTests.runArguments(setup), environment: token)
+        defer { if run.process.isRunning { run.signal(SIGKILL) } }
+        var status = try CLI.run(["status", "--topology", setup.file])
+        let deadline = ContinuousClock.now + .seconds(90)
+        while status.status != 0 || !status.stdout.contains("events 5000 read"), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(300))
+            status = try CLI.run(["status", "--topology", setup.file])
+        }
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(status.stdout.hasPrefix("ops-test  ready  (running)"), "\(status.stdout)")
+        #expect(status.stdout.contains("events 5000 read"))
+        #expect(status.stdout.contains("model iforest active iforest@"))
+        let json = try CLI.run(["status", "--topology", setup.file, "--json"])
+        #expect(
+            (try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])?["topology"] as? String
+                == "ops-test")
+
+        try setup.write(targetRate: "0.02")
+        let denied = try CLI.run(["reload", "--topology", setup.file])
+        #expect(denied.status == 1 && denied.stderr.contains("no admin token"), "\(denied.stderr)")
+        let applied = try CLI.run(["reload", "--topology", setup.file], environment: token)
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(applied.stdout.contains("reload: applied"))
+        #expect(applied.stdout.contains("threshold.target_alert_rate: 0.005 → 0.02"), "\(applied.stdout)")
+        let again = try CLI.run(["reload", "--topology", setup.file], environment: token)
+        #expect(again.status == 0 && again.stdout.contains("reload: unchanged"), "\(again.stdout)")
+        try setup.write(targetRate: "3")
+        let invalid = try CLI.run(["reload", "--topology", setup.file], environment: token)
+        #expect(invalid.status == 2, "stdout: \(invalid.stdout) stderr: \(invalid.stderr)")
+        #expect(invalid.stderr.contains("reload: invalid") && invalid.stderr.contains("target_alert_rate"))
+        run.signal(SIGTERM)
+        #expect(run.waitExit(timeout: .seconds(60)) == 0)
+    }
+
     /// A topology of unique topic names: the first run creates them all, the second finds them.
     @Test func createTopicsCreatesWhatTheTopologyNamesOnce() throws {
         let name = TestBroker.unique("ct")
@@ -66,11 +134,11 @@ struct BrokerCLITests {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(name).yaml")
         try text.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
-        let first = try CLI.run(["create-topics", file.path, "--brokers", try TestBroker.address()])
+        let first = try CLI.run(["create-topics", "--topology", file.path, "--brokers", try TestBroker.address()])
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.split(separator: "\n").filter { $0.hasPrefix("created: ") }.count == 6)
         #expect(first.stdout.contains("created: \(name)-payments-alerts"))
-        let second = try CLI.run(["create-topics", file.path, "--brokers", try TestBroker.address()])
+        let second = try CLI.run(["create-topics", "--topology", file.path, "--brokers", try TestBroker.address()])
         #expect(second.stdout.split(separator: "\n").filter { $0.hasPrefix("exists : ") }.count == 6)
     }
 
