@@ -67,6 +67,8 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let topology = try self.topology.load()
         log.bootstrap()
+        // Before any Kafka client is made: their metrics go to the registry /metrics serves.
+        MetricsBackend.bootstrap()
         let logger = Logger(label: "vigil")
         var onAlert: (@Sendable (AlertRecord) -> Void)?
         if printAlerts {

@@ -521,6 +521,10 @@ struct OperationsTests {
         // What the alert rules compare against (deploy/prometheus/vigil-rules.yaml).
         #expect(m["vigil_target_alert_rate"] == 0.005)
         #expect(m["vigil_checkpoint_interval_seconds"] == 3600)
+        // The Kafka clients' metrics, recorded through swift-metrics into swift-prometheus.
+        let delivered = m.filter { $0.key.hasPrefix("vigil_kafka_delivered_total{") }.values.reduce(0, +)
+        #expect(delivered >= 5, "the dead letters at least were delivered: \(delivered)")
+        #expect(m.keys.contains { $0.hasPrefix("vigil_kafka_queued_messages{") })
         let alerts = try await offPool { try setup.alertIDs() }
         #expect(m["vigil_alerts_total"] == Double(alerts.count))
         // The broker's acknowledgements may come after the scrape that saw every event read.
