@@ -76,13 +76,30 @@ struct LogOption: ParsableArguments {
         transform: parseLogLevel)
     var logLevel: Logger.Level?
 
+    @Option(help: "Log lines as text, or as one JSON object each (time, level, logger, message, metadata).")
+    var logFormat: LogFormat = .text
+
+    /// How log lines are written.
+    enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, json
+    }
+
     /// Sends every logger to standard error at the level asked for (`fallback` when none was).
     func bootstrap(fallback: Logger.Level = .info) {
         let level = logLevel ?? fallback
+        let format = logFormat
+        JSONLogHandler.enabled.store(format == .json, ordering: .relaxed)
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
     }
 }
@@ -105,8 +122,20 @@ func loadTopology(_ path: String) throws -> Topology {
     }
 }
 
+/// Writes a message for the user to standard error: as text, or under `--log-format json` as one
+/// JSON log record (level `error` or `warning` by its prefix, else `notice`), so that standard
+/// error holds nothing but JSON lines.
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    guard JSONLogHandler.enabled.load(ordering: .relaxed) else {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+        return
+    }
+    let level: Logger.Level =
+        text.hasPrefix("error") || text.hasPrefix("invalid") ? .error : text.hasPrefix("warning") ? .warning : .notice
+    JSONLogHandler(label: "vigil").log(
+        event: LogEvent(
+            level: level, message: "\(text)", metadata: nil, source: "vigil", file: #file, function: #function,
+            line: #line))
 }
 
 /// `--instance NAME`: which instance of a consumer group this is (run, checkpoints list).

@@ -89,7 +89,7 @@ struct BrokerCLITests {
         let data = EngineIntegrationTests.generated(5_000, seed: 8)
         try setup.produce(data.events, keys: data.cards)
         let token = ["VIGIL_TEST_ADMIN_TOKEN": "s3cret"]
-        let run = try RunningVigil(OperationsTests.runArguments(setup), environment: token)
+        let run = try RunningVigil(OperationsTests.runArguments(setup, ["--log-format", "json"]), environment: token)
         defer { if run.process.isRunning { run.signal(SIGKILL) } }
         var status = try CLI.run(["status", "--topology", setup.file])
         let deadline = ContinuousClock.now + .seconds(90)
@@ -121,6 +121,12 @@ struct BrokerCLITests {
         #expect(invalid.stderr.contains("reload: invalid") && invalid.stderr.contains("target_alert_rate"))
         run.signal(SIGTERM)
         #expect(run.waitExit(timeout: .seconds(60)) == 0)
+        // --log-format json: every line on standard error is one JSON object.
+        let lines = run.stderr.split(separator: "\n").filter { !$0.isEmpty }
+        let logs = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(!lines.isEmpty && logs.count == lines.count, "\(lines.filter { !$0.hasPrefix("{") }.prefix(3))")
+        #expect(logs.contains { $0["message"] as? String == "Partitions assigned" && $0["level"] as? String == "info" })
+        #expect(logs.allSatisfy { ($0["time"] as? String)?.hasSuffix("Z") == true && $0["logger"] is String })
     }
 
     /// A topology of unique topic names: the first run creates them all, the second finds them.
