@@ -185,9 +185,14 @@ struct RunCommand: AsyncParsableCommand {
 final class AlertPrinter: Sendable {
     private let closed = Atomic<Bool>(false)
 
-    func print(_ alert: AlertRecord) {
-        guard !closed.load(ordering: .relaxed) else { return }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(alert.json)) as? [String: Any] else { return }
+    func print(_ alert: AlertRecord) { print(json: alert.json) }
+
+    /// Prints the alert whose JSON (as on the alerts topic) is `json`; false once standard output
+    /// is closed.
+    @discardableResult
+    func print(json: [UInt8]) -> Bool {
+        guard !closed.load(ordering: .relaxed) else { return false }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json)) as? [String: Any] else { return true }
         let features = (object["features"] as? [[String: Any]] ?? []).compactMap { f -> String? in
             guard let name = f["name"] as? String else { return nil }
             let value = (f["value"] as? Double).map { String(format: "%.4g", $0) } ?? "?"
@@ -199,11 +204,13 @@ final class AlertPrinter: Sendable {
         }.sorted()
         let arm = (object["arm"] as? String).map { " arm=\($0)" } ?? ""
         let line =
-            "ALERT \(object["event_time"] as? String ?? "") entity=\(object["entity"] as? String ?? "") event=\(object["event_id"] as? String ?? "-") score=\(score) by=\(models.joined(separator: ","))\(arm) top: \(features.joined(separator: ", ")) [\(alert.id)]\n"
+            "ALERT \(object["event_time"] as? String ?? "") entity=\(object["entity"] as? String ?? "") event=\(object["event_id"] as? String ?? "-") score=\(score) by=\(models.joined(separator: ","))\(arm) top: \(features.joined(separator: ", ")) [\(object["alert_id"] as? String ?? "?")]\n"
         do {
             try FileHandle.standardOutput.write(contentsOf: Data(line.utf8))
+            return true
         } catch {
             closed.store(true, ordering: .relaxed)
+            return false
         }
     }
 }

@@ -14,6 +14,7 @@ struct Vigil: AsyncParsableCommand {
             RunCommand.self, ReplayCommand.self, EvaluateCommand.self, GenerateCommand.self, Validate.self,
             CreateTopics.self,
             CheckpointsCommand.self, ModelsCommand.self, StatusCommand.self, ReloadCommand.self,
+            AlertsCommand.self,
             Doctor.self,
         ])
 }

@@ -39,7 +39,9 @@ import VigilTestKit
             "create-topics", "topologies/card-payments.yaml", "--topology", "topologies/card-payments.yaml",
         ])
         #expect(both.status == 64, "one topology, given once")
-        for command in ["run", "replay", "evaluate", "create-topics", "validate", "checkpoints list", "models list"] {
+        for command in [
+            "run", "replay", "evaluate", "create-topics", "validate", "checkpoints list", "models list", "alerts tail",
+        ] {
             let help = try CLI.run(command.split(separator: " ").map(String.init) + ["--help"])
             #expect(help.stdout.contains("--topology <topology>"), "\(command) --help: \(help.stdout.prefix(300))")
         }
@@ -127,6 +129,30 @@ struct BrokerCLITests {
         #expect(!lines.isEmpty && logs.count == lines.count, "\(lines.filter { !$0.hasPrefix("{") }.prefix(3))")
         #expect(logs.contains { $0["message"] as? String == "Partitions assigned" && $0["level"] as? String == "info" })
         #expect(logs.allSatisfy { ($0["time"] as? String)?.hasSuffix("Z") == true && $0["logger"] is String })
+    }
+
+    /// `vigil alerts tail` follows the alerts topic while an engine writes to it, and with
+    /// `--no-follow` prints what is there and stops: the same alert ids as on the topic.
+    @Test func alertsTailFollowsTheAlertsTopic() throws {
+        let setup = try OperationsSetup("cli-tail", every: "1h")
+        let data = EngineIntegrationTests.generated(20_000, seed: 13)
+        try setup.produce(data.events, keys: data.cards)
+        let tail = try RunningVigil(["alerts", "tail", "--topology", setup.file, "--last", "0", "--count", "3"])
+        defer { if tail.process.isRunning { tail.signal(SIGKILL) } }
+        let run = try RunningVigil(OperationsTests.runArguments(setup, ["--events", "20000"]))
+        #expect(run.waitExit(timeout: .seconds(120)) == 0, "\(run.stderr.suffix(500))")
+        #expect(tail.waitExit(timeout: .seconds(60)) == 0, "\(tail.stderr)")
+        let ids = Set(try setup.alertIDs())
+        #expect(ids.count >= 3)
+        let followed = tail.stdout.split(separator: "\n").filter { $0.hasPrefix("ALERT ") }
+        #expect(followed.count == 3, "\(tail.stdout)")
+        #expect(followed.allSatisfy { line in ids.contains { line.hasSuffix("[\($0)]") } })
+        let all = try CLI.run(["alerts", "tail", "--topology", setup.file, "--last", "100000", "--no-follow", "--json"])
+        #expect(all.status == 0, "\(all.stderr)")
+        let read = all.stdout.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["alert_id"] as? String
+        }
+        #expect(Set(read) == ids && read.count == ids.count)
     }
 
     /// A topology of unique topic names: the first run creates them all, the second finds them.
