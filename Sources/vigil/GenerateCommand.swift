@@ -39,6 +39,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .customLong("labels-topic"), help: "Topic for the labels (with --brokers; omit to send none).")
     var labelsTopic: String?
 
+    @OptionGroup var progress: ProgressOption
+
     @Option(help: "Events per second (with --brokers; 0 = as fast as possible).")
     var rate: Double = 0
 
@@ -142,7 +144,21 @@ struct GenerateCommand: ParsableCommand {
         let start = clock.now
         var sent = 0
         var labelsSent = 0
+        let line = progress.line(logFormat: log.logFormat)
+        var meter = RateMeter([0, 0])
+        var nextShow = start.advanced(by: .seconds(1))
+        func show() {
+            let rates = meter.rates([sent, producer.deliveredCount])
+            line?.show(
+                "generate: \(grouped(sent)) events (\(grouped(Int(rates[0].rounded())))/s), \(grouped(labelsSent)) labels, "
+                    + "\(grouped(producer.deliveredCount)) acknowledged (\(grouped(Int(rates[1].rounded())))/s), "
+                    + "\(grouped(producer.outstanding)) waiting")
+        }
         for record in SyntheticEvents(config) {
+            if line != nil, rate > 0 || (sent + labelsSent) & 1023 == 0, clock.now >= nextShow {
+                show()
+                nextShow = clock.now.advanced(by: .seconds(1))
+            }
             switch record {
             case .event(_, let card, let json):
                 if rate > 0 {
@@ -162,6 +178,10 @@ struct GenerateCommand: ParsableCommand {
             }
         }
         try producer.close(deadline: .seconds(30))
+        if let line {
+            if !line.redraw { show() }
+            line.clear()
+        }
         let seconds = (clock.now - start).seconds
         printError(
             "generate: \(sent) events to \(topic)\(labelTopic != nil ? ", \(labelsSent) labels to \(labelsTopic!)" : "") in \(String(format: "%.1f", seconds)) s"

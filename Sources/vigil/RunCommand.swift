@@ -28,6 +28,8 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var log: LogOption
 
+    @OptionGroup var progress: ProgressOption
+
     @Option(help: "Stop after this many seconds.")
     var duration: Double?
 
@@ -70,9 +72,10 @@ struct RunCommand: AsyncParsableCommand {
         // Before any Kafka client is made: their metrics go to the registry /metrics serves.
         MetricsBackend.bootstrap()
         let logger = Logger(label: "vigil")
+        let line = progress.line(logFormat: log.logFormat)
         var onAlert: (@Sendable (AlertRecord) -> Void)?
         if printAlerts {
-            let printer = AlertPrinter()
+            let printer = AlertPrinter(line: line)
             onAlert = { printer.print($0) }
         }
         var onChunk: (@Sendable (InputChunk) -> Void)?
@@ -136,6 +139,13 @@ struct RunCommand: AsyncParsableCommand {
                     failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "admin"))
             logger.info("Admin endpoint", metadata: ["listen": "http://\(admin.host):\(admin.port)"])
         }
+        if let line {
+            // Last in the list: it stops first, before the engine's closing lines.
+            services.append(
+                .init(
+                    service: RunProgress(engine: engine, line: line), successTerminationBehavior: .ignore,
+                    serviceName: "progress"))
+        }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services, gracefulShutdownSignals: [.sigterm, .sigint],
@@ -145,11 +155,13 @@ struct RunCommand: AsyncParsableCommand {
         do {
             try await group.run()
         } catch {
+            line?.clear()
             printError("run: \(error)")
             printError(
                 SummaryText.render(engine.summary(), elapsed: clock.now - start, title: "run of \(topology.name)"))
             throw ExitCode(1)
         }
+        line?.clear()
         let published = engine.published
         let elapsed = clock.now - start
         let summary = engine.summary()
@@ -184,6 +196,10 @@ struct RunCommand: AsyncParsableCommand {
 /// than failing, once standard output is closed (`vigil run --print-alerts | head`).
 final class AlertPrinter: Sendable {
     private let closed = Atomic<Bool>(false)
+    /// The progress line to print above, if one is shown.
+    private let line: TerminalLine?
+
+    init(line: TerminalLine? = nil) { self.line = line }
 
     func print(_ alert: AlertRecord) { print(json: alert.json) }
 
@@ -205,12 +221,13 @@ final class AlertPrinter: Sendable {
         let arm = (object["arm"] as? String).map { " arm=\($0)" } ?? ""
         let line =
             "ALERT \(object["event_time"] as? String ?? "") entity=\(object["entity"] as? String ?? "") event=\(object["event_id"] as? String ?? "-") score=\(score) by=\(models.joined(separator: ","))\(arm) top: \(features.joined(separator: ", ")) [\(object["alert_id"] as? String ?? "?")]\n"
-        do {
-            try FileHandle.standardOutput.write(contentsOf: Data(line.utf8))
-            return true
-        } catch {
-            closed.store(true, ordering: .relaxed)
-            return false
+        let written: Bool
+        if let status = self.line {
+            written = status.above(line, to: .standardOutput)
+        } else {
+            written = (try? FileHandle.standardOutput.write(contentsOf: Data(line.utf8))) != nil
         }
+        if !written { closed.store(true, ordering: .relaxed) }
+        return written
     }
 }

@@ -244,13 +244,21 @@ struct BrokerCLITests {
         #expect(try CLI.run(["create-topics", topology, "--brokers", brokers]).status == 0)
         let g = try CLI.run([
             "generate", "--brokers", brokers, "--topic", "\(id)-payments", "--labels-topic", "\(id)-labels", "--events",
-            "5000",
+            "5000", "--progress", "always",
         ])
         #expect(g.status == 0, "\(g.stderr)")
+        // Off a terminal, `--progress always` appends a line per second (and generate's last).
+        #expect(g.stderr.contains("generate: 5,000 events ("), "\(g.stderr)")
+        #expect(g.stderr.contains(" acknowledged ("), "\(g.stderr)")
         let r = try CLI.run([
             "run", "--topology", topology, "--brokers", brokers, "--events", "5000", "--log-level", "warning",
+            "--progress", "always",
         ])
         #expect(r.status == 0, "\(r.stderr)")
+        // The group join alone takes seconds, so at least one line was drawn.
+        let progress = r.stderr.split(separator: "\n").filter { $0.hasPrefix("run: ") && $0.contains(" events (") }
+        #expect(!progress.isEmpty, "\(r.stderr)")
+        #expect(progress.allSatisfy { $0.contains("/s), ") && $0.contains(" dead letters, lag ") })
         #expect(r.stderr.contains("run of card-payments: 5000 events"))
         #expect(r.stderr.contains("dead letters 0"))
         #expect(r.stderr.contains("published and acknowledged:"))

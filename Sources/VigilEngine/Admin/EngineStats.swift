@@ -51,6 +51,12 @@ public final class EngineStats: Sendable {
 
     /// Events scored so far.
     public var eventsScored: Int { scored.load(ordering: .relaxed) }
+    /// Source records read so far (events and malformed records).
+    public var eventsRead: Int { eventsIn.load(ordering: .relaxed) }
+    /// Alerts raised so far.
+    public var alertsRaised: Int { alerts.load(ordering: .relaxed) }
+    /// Records dead-lettered so far, for every reason.
+    public var deadLetterCount: Int { deadLetters.withLock { $0.values.reduce(0, +) } }
     /// Label records read so far.
     public var labelsRead: Int { labels.load(ordering: .relaxed) }
     /// Configuration changes applied or refused so far (boot not counted).
