@@ -4,7 +4,8 @@
 #   (`promtool test rules`: each alert fires on its case and stays silent beside it);
 # - the Grafana dashboard is valid JSON with unique panel ids, a data source and a query on every
 #   panel, and every `vigil_*` metric that it and the rules name is one the engine exports
-#   (Sources/VigilEngine/Admin/MetricsText.swift; histograms with their _bucket, _sum and _count);
+#   (Sources/VigilEngine/Admin/MetricsText.swift and EngineMetrics.swift; histograms with their
+#   _bucket, _sum and _count);
 # - the Kubernetes manifests validate against Kubernetes' schemas (kubernetes-validate, strict), the
 #   ServiceMonitor and the KEDA ScaledObject (custom resources, without a schema there) have their
 #   required fields, every file a kustomization names exists, the mounted topology validates
@@ -26,7 +27,10 @@ log "the Grafana dashboard and the metric names"
 python3 - <<'PY'
 import json, re, sys, pathlib
 
-exported = set(re.findall(r'"(vigil_[a-z0-9_]+)"', pathlib.Path("Sources/VigilEngine/Admin/MetricsText.swift").read_text()))
+exported = set()
+for source in ("MetricsText.swift", "EngineMetrics.swift"):
+    text = pathlib.Path("Sources/VigilEngine/Admin", source).read_text()
+    exported |= set(re.findall(r'"(vigil_[a-z0-9_]+)"', text))
 histograms = {"vigil_score", "vigil_stage_seconds"}
 known = exported | {h + s for h in histograms for s in ("_bucket", "_sum", "_count")}
 problems = []

@@ -39,6 +39,13 @@ struct ReplayCommand: ParsableCommand {
     )
     var verify: String?
 
+    @Option(
+        name: .customLong("metrics-out"),
+        help:
+            "Write the replay's figures here at the end, in the Prometheus text format, as `vigil run` serves them on /metrics: records read, scored, alerts, dead letters by reason, the score histogram and the process stage (a node_exporter textfile collector reads such a file)."
+    )
+    var metricsOut: String?
+
     @OptionGroup var workers: WorkerOption
 
     func validate() throws {
@@ -61,12 +68,13 @@ struct ReplayCommand: ParsableCommand {
         replay.labels = labels
         replay.deadLetters = deadLetters
         replay.workers = workers.count
+        if metricsOut != nil { replay.metrics = EngineMetrics() }
         let bar = ProgressBar(enabled: isatty(2) == 1 && scores != "-" && alerts != "-")
         let clock = ContinuousClock()
         let start = clock.now
         replay.progress = { done, total in bar.update(done: done, total: total) }
         let summary: Pipeline.Summary
-        do {
+        do throws(VigilError) {
             let outcome = try replay.recorded()
             summary = outcome.summary
             if let manifest {
@@ -74,6 +82,15 @@ struct ReplayCommand: ParsableCommand {
                     replay, topologyPath: path, outcome: outcome, input: try .of(input),
                     labels: try labels.map { l throws(VigilError) in try .of(l) }
                 ).write(to: manifest)
+            }
+            if let metricsOut, let metrics = replay.metrics {
+                // Whole or not at all: a collector reading the file never sees half of it.
+                let partial = metricsOut + ".partial"
+                guard (try? Data(metrics.text.utf8).write(to: URL(fileURLWithPath: partial))) != nil,
+                    rename(partial, metricsOut) == 0
+                else {
+                    throw VigilError(.ioFailed, "cannot write \(metricsOut): \(String(cString: strerror(errno)))")
+                }
             }
         } catch {
             bar.clear()

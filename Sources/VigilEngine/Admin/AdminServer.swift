@@ -30,10 +30,9 @@ public enum AdminServer {
         }
         router.get("/metrics") { _, _ -> Response in
             let live = await engine.rollout.live()
-            // The engine's figures, then what was recorded through swift-metrics (the Kafka clients').
+            // The engine's registry, then the process's swift-metrics registry (the Kafka clients').
             return text(
-                MetricsText.render(engine, models: live.models, arms: live.arms, segments: live.segments)
-                    + MetricsBackend.text,
+                MetricsText.render(engine, models: live.models, arms: live.arms, segments: live.segments),
                 contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
         router.get("/healthz") { _, _ -> Response in

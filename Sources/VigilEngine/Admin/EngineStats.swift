@@ -2,8 +2,12 @@ import Foundation
 import Synchronization
 
 /// The running engine's figures for `/metrics` and `/status`: counted once per finished chunk
-/// (not per event) on whichever thread finished it, read by the admin endpoint at any time.
+/// (not per event) on whichever thread finished it, read by the admin endpoint at any time. The
+/// event-path figures go to ``metrics`` (what `/metrics` renders) as well; the counts and bucket
+/// counts here are what `/status`, the run summary and the tests read back.
 public final class EngineStats: Sendable {
+    /// The swift-metrics instruments behind `/metrics`.
+    let metrics: EngineMetrics
     let eventsIn = Atomic<Int>(0)
     let scored = Atomic<Int>(0)
     let alerts = Atomic<Int>(0)
@@ -49,6 +53,8 @@ public final class EngineStats: Sendable {
     /// Signalled whenever a figure changes (a chunk, a reload, a checkpoint).
     private let changed = AsyncCondition()
 
+    init(metrics: EngineMetrics = EngineMetrics()) { self.metrics = metrics }
+
     /// Events scored so far.
     public var eventsScored: Int { scored.load(ordering: .relaxed) }
     /// Source records read so far (events and malformed records).
@@ -76,6 +82,7 @@ public final class EngineStats: Sendable {
     func readLabels(_ n: Int) {
         guard n > 0 else { return }
         labels.add(n, ordering: .relaxed)
+        metrics.readLabels(n)
         changed.signal()
     }
 
@@ -113,6 +120,21 @@ public final class EngineStats: Sendable {
 
     func deadLettered(_ code: String, _ n: Int = 1) {
         deadLetters.withLock { $0[code, default: 0] += n }
+        metrics.deadLettered(code, n)
+    }
+
+    /// The broker acknowledged an output whose record was polled at `polledAt`.
+    func delivered(polledAt: ContinuousClock.Instant, alert: Bool) {
+        let seconds = Self.seconds(since: polledAt)
+        deliverSeconds.observe(seconds)
+        if alert { alertsAcknowledged.add(1, ordering: .relaxed) }
+        metrics.delivered(seconds: seconds, alert: alert)
+    }
+
+    /// A checkpoint cut held the workers this long.
+    func checkpointPaused(_ pause: Duration) {
+        checkpointPauseSeconds.observe(pause.seconds)
+        metrics.checkpointPaused(seconds: pause.seconds)
     }
 
     var deadLettersByReason: [String: Int] { deadLetters.withLock { $0 } }
@@ -152,6 +174,7 @@ public final class EngineStats: Sendable {
         alerts.add(chunk.allAlerts.count, ordering: .relaxed)
         if !reasons.isEmpty { deadLetters.withLock { for (k, v) in reasons { $0[k, default: 0] += v } } }
         processSeconds.observe(Self.seconds(since: chunk.createdAt))
+        metrics.record(chunk)
         changed.signal()
     }
 

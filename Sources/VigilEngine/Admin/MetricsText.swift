@@ -1,27 +1,28 @@
 import Foundation
 import VigilKafka
 
-/// Renders the engine's figures in the Prometheus text exposition format (version 0.0.4).
+/// `/metrics`: the engine's registry (its event-path instruments, ``EngineMetrics``, and the
+/// figures read here at scrape time) followed by the process's swift-metrics registry (the Kafka
+/// clients'), in the Prometheus text exposition format (version 0.0.4).
 public enum MetricsText {
     public static func render(
         _ engine: KafkaEngine, models: [ModelQuality] = [], arms: [ArmQuality] = [], segments: [SegmentReport] = []
     ) -> String {
-        var out = Writer()
-        let s = engine.stats
-        out.counter(
-            "vigil_events_total", "Source records read (events and malformed records).",
-            s.eventsIn.load(ordering: .relaxed))
-        out.counter("vigil_events_scored_total", "Events scored.", s.scored.load(ordering: .relaxed))
-        out.counter("vigil_alerts_total", "Alerts raised.", s.alerts.load(ordering: .relaxed))
-        out.counter(
-            "vigil_alerts_acknowledged_total", "Alerts the broker acknowledged.",
-            s.alertsAcknowledged.load(ordering: .relaxed))
-        out.header("vigil_dead_letters_total", "Records sent to the dead-letter topic, by reason.", "counter")
-        for (reason, n) in s.deadLettersByReason.sorted(by: { $0.key < $1.key }) {
-            out.sample("vigil_dead_letters_total", ["reason": reason], Double(n))
+        let metrics = engine.stats.metrics
+        metrics.scraped.withLock { state in
+            var out = ScrapeWriter(registry: metrics.registry, previous: state)
+            collect(engine, models: models, arms: arms, segments: segments, into: &out)
+            state = out.finish()
         }
-        out.counter(
-            "vigil_labels_total", "Label records read and handed to the workers.", s.labels.load(ordering: .relaxed))
+        return metrics.text + MetricsBackend.text
+    }
+
+    /// The figures kept in the engine's state, read now.
+    private static func collect(
+        _ engine: KafkaEngine, models: [ModelQuality], arms: [ArmQuality], segments: [SegmentReport],
+        into out: inout ScrapeWriter
+    ) {
+        let s = engine.stats
         let g = engine.stateGauges
         let topology = engine.topology
         out.gauge("vigil_threshold", "The live alert threshold (mean over workers).", g.threshold)
@@ -36,7 +37,6 @@ public enum MetricsText {
                 "vigil_checkpoint_interval_seconds", "The topology's time between checkpoints.",
                 Double(every.components.seconds) + Double(every.components.attoseconds) * 1e-18)
         }
-        out.histogram("vigil_score", "Final scores of scored events.", s.scores)
         out.header("vigil_score_quantile", "Score quantiles, read from vigil_score's buckets.", "gauge")
         for q in [0.5, 0.9, 0.99] {
             if let v = s.scores.quantile(q) { out.sample("vigil_score_quantile", ["quantile": String(q)], v) }
@@ -47,13 +47,6 @@ public enum MetricsText {
         for (tp, lag) in engine.consumerLag.sorted(by: { $0.key < $1.key }) {
             out.sample("vigil_consumer_lag", ["topic": tp.topic, "partition": String(tp.partition)], Double(lag))
         }
-        out.header(
-            "vigil_stage_seconds",
-            "Latency per stage: process = poll to outputs handed to the producer; deliver = poll to the broker's acknowledgement; checkpoint_pause = workers held by a checkpoint cut.",
-            "histogram")
-        out.histogramSamples("vigil_stage_seconds", ["stage": "process"], s.processSeconds)
-        out.histogramSamples("vigil_stage_seconds", ["stage": "deliver"], s.deliverSeconds)
-        out.histogramSamples("vigil_stage_seconds", ["stage": "checkpoint_pause"], s.checkpointPauseSeconds)
         out.gauge("vigil_active_entities", "Entities with window state.", Double(g.entities))
         out.header("vigil_evictions_total", "Entities evicted from the windows, by cause.", "counter")
         out.sample("vigil_evictions_total", ["cause": "idle"], Double(g.evictedIdle))
@@ -128,11 +121,10 @@ public enum MetricsText {
         }
         out.gauge("vigil_ready", "1 when restored, assigned and connected.", engine.isReady ? 1 : 0)
         out.gauge("vigil_uptime_seconds", "Seconds since the engine started.", Date().timeIntervalSince(s.started))
-        return out.text
     }
 
     /// Each model's live quality, labelled by model, version and role (docs/operations.md).
-    private static func modelFigures(_ models: [ModelQuality], into out: inout Writer) {
+    private static func modelFigures(_ models: [ModelQuality], into out: inout ScrapeWriter) {
         let families: [(String, String, (ModelQuality) -> Double?)] = [
             ("vigil_model_roc_auc", "ROC-AUC of the model's own scores over its labelled window.", \.rocAUC),
             ("vigil_model_average_precision", "Average precision of the model's own scores.", \.averagePrecision),
@@ -165,7 +157,7 @@ public enum MetricsText {
 
     /// Each segment value's figures over its labelled events (labelled by field and value), and
     /// each field's gaps between values as Fairlearn defines them (docs/evaluate.md).
-    private static func segmentFigures(_ reports: [SegmentReport], into out: inout Writer) {
+    private static func segmentFigures(_ reports: [SegmentReport], into out: inout ScrapeWriter) {
         guard !reports.isEmpty else { return }
         typealias Group = SegmentReport.Group
         let groupFamilies: [(String, String, String, (Group) -> Double?)] = [
@@ -232,7 +224,7 @@ public enum MetricsText {
     }
 
     /// Each experiment arm's figures, labelled by experiment and arm; they add up to the totals.
-    private static func armFigures(_ arms: [ArmQuality], into out: inout Writer) {
+    private static func armFigures(_ arms: [ArmQuality], into out: inout ScrapeWriter) {
         guard !arms.isEmpty else { return }
         let families: [(String, String, String, (ArmQuality) -> Double?)] = [
             ("vigil_arm_events_total", "Events scored per experiment arm.", "counter", { Double($0.events) }),
@@ -252,62 +244,6 @@ public enum MetricsText {
                 guard let v = value(a) else { continue }
                 out.sample(name, ["experiment": a.experiment, "arm": a.arm], v)
             }
-        }
-    }
-
-    private struct Writer {
-        var text = ""
-
-        mutating func header(_ name: String, _ help: String, _ type: String) {
-            text +=
-                "# HELP \(name) \(help.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n"))\n"
-            text += "# TYPE \(name) \(type)\n"
-        }
-
-        mutating func sample(_ name: String, _ labels: [String: String], _ value: Double) {
-            text += name
-            if !labels.isEmpty {
-                let parts = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\"\(escape($0.value))\"" }
-                text += "{" + parts.joined(separator: ",") + "}"
-            }
-            text += " " + format(value) + "\n"
-        }
-
-        mutating func counter(_ name: String, _ help: String, _ value: Int) {
-            header(name, help, "counter")
-            sample(name, [:], Double(value))
-        }
-
-        mutating func gauge(_ name: String, _ help: String, _ value: Double) {
-            header(name, help, "gauge")
-            sample(name, [:], value)
-        }
-
-        mutating func histogram(_ name: String, _ help: String, _ h: Histogram) {
-            header(name, help, "histogram")
-            histogramSamples(name, [:], h)
-        }
-
-        mutating func histogramSamples(_ name: String, _ labels: [String: String], _ h: Histogram) {
-            let snap = h.snapshot
-            for (bound, count) in zip(h.bounds, snap.cumulative) {
-                sample(name + "_bucket", labels.merging(["le": format(bound)]) { $1 }, Double(count))
-            }
-            sample(name + "_bucket", labels.merging(["le": "+Inf"]) { $1 }, Double(snap.count))
-            sample(name + "_sum", labels, snap.sum)
-            sample(name + "_count", labels, Double(snap.count))
-        }
-
-        private func escape(_ s: String) -> String {
-            s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                .replacingOccurrences(of: "\n", with: "\\n")
-        }
-
-        private func format(_ v: Double) -> String {
-            if v.isNaN { return "NaN" }
-            if v.isInfinite { return v > 0 ? "+Inf" : "-Inf" }
-            if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
-            return "\(v)"
         }
     }
 }

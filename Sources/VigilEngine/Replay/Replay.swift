@@ -27,6 +27,9 @@ public struct Replay {
     /// Sees every finished chunk in input order, on the writer's thread (what `evaluate` reads
     /// scores, alerts and outcomes from).
     public var observer: (@Sendable (InputChunk) -> Void)?
+    /// Records every finished chunk as `vigil run` records it for `/metrics` (nil: nothing is
+    /// recorded).
+    public var metrics: EngineMetrics?
 
     /// What a replay gives besides its files: the summary, the SHA-256 of its score lines and of
     /// its alert lines (what a manifest records and `--verify` compares), and the time it took.
@@ -59,6 +62,13 @@ public struct Replay {
         }
         defer { fclose(file) }
         let pending = try loadLabels()
+        var observer = self.observer
+        if let metrics {
+            observer = { [observer] chunk in
+                metrics.record(chunk)
+                observer?(chunk)
+            }
+        }
         let writer = try ReplayWriter(
             scores: scores, alerts: alerts, deadLetters: deadLetters, topology: topology, digests: digests,
             observer: observer)

@@ -209,9 +209,8 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
         }
         consumer.markDone(output.position)
         progress.signal()
-        stats.deliverSeconds.observe(EngineStats.seconds(since: output.polledAt))
+        stats.delivered(polledAt: output.polledAt, alert: output.isAlert)
         if output.isAlert {
-            stats.alertsAcknowledged.add(1, ordering: .relaxed)
             alertsAcked.add(1, ordering: .relaxed)
             if let alert = output.alert {
                 stats.recentAlerts.record(alert)

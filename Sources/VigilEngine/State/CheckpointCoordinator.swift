@@ -171,7 +171,7 @@ final class CheckpointCoordinator: Sendable {
         states: [WorkerState], offsets: [SourceOffset], identity: Identity, reason: CheckpointReason, pause: Duration
     ) {
         guard let store else { return }
-        stats.checkpointPauseSeconds.observe(pause.seconds)
+        stats.checkpointPaused(pause)
         let start = ContinuousClock.now
         let wanted = offsets.filter { sourceTopics.contains($0.topic) }
         let published = progress.wait(timeout: Self.acknowledgementTimeout) { unacknowledged(wanted).isEmpty }
