@@ -115,7 +115,13 @@ for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
     if container[probe]["httpGet"]["port"] not in ("admin", int(port)):
         problems.append(f"statefulset.yaml: {probe} is not on the admin port")
 args = container["args"]
-deadline = int(args[args.index("--shutdown-deadline") + 1]) if "--shutdown-deadline" in args else 60
+def seconds(text):
+    """A duration as `vigil run` reads it: 500ms, 30s, 10m, 2h, 7d, or a bare number of seconds."""
+    for suffix, scale in (("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)):
+        if text.endswith(suffix) and text[: -len(suffix)].isdigit():
+            return int(text[: -len(suffix)]) * scale
+    return float(text)
+deadline = seconds(str(args[args.index("--shutdown-deadline") + 1])) if "--shutdown-deadline" in args else 60
 if pod.get("terminationGracePeriodSeconds", 30) <= deadline:
     problems.append(f"statefulset.yaml: terminationGracePeriodSeconds is not above the shutdown deadline {deadline} s")
 if problems:

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import VigilCore
 import VigilEngine
 
 /// `--topology FILE`: the commands that read a topology (run, replay, checkpoints list).
@@ -147,4 +148,24 @@ struct InstanceOption: ParsableArguments {
     var instance: String?
 
     var name: String { instance ?? KafkaEngine.defaultInstance }
+}
+
+/// A duration option written as in topology files (`500ms`, `30s`, `10m`, `2h`, `7d`); a bare
+/// number still reads as seconds, as these options took before.
+struct DurationArgument: ExpressibleByArgument, Sendable {
+    let duration: Duration
+
+    init(_ duration: Duration) { self.duration = duration }
+
+    init?(argument: String) {
+        if let d = DurationText.parse(argument) {
+            duration = d
+        } else if let seconds = Double(argument), seconds >= 0, seconds.isFinite {
+            duration = .milliseconds(Int64((seconds * 1000).rounded()))
+        } else {
+            return nil
+        }
+    }
+
+    var defaultValueDescription: String { DurationText.format(duration) }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import VigilCore
 import VigilEngine
 import VigilKafka
 import VigilModels
@@ -67,7 +68,9 @@ struct GenerateCommand: ParsableCommand {
 
     @Option(
         name: .customLong("label-delay"),
-        help: "Seconds of event time after which a transaction's label becomes known, as MIN-MAX (uniform).")
+        help:
+            "Event time after which a transaction's label becomes known, as MIN-MAX (uniform): 5m-2h, 60s-60s; bare numbers are seconds."
+    )
     var labelDelay = "300-7200"
 
     func validate() throws {
@@ -84,14 +87,16 @@ struct GenerateCommand: ParsableCommand {
             throw ValidationError("--category-campaign-rate must be in 0…0.01")
         }
         if labelDelayRange == nil {
-            throw ValidationError("--label-delay must be MIN-MAX seconds with 0 ≤ MIN ≤ MAX, e.g. 300-7200")
+            throw ValidationError("--label-delay must be MIN-MAX with 0 ≤ MIN ≤ MAX, e.g. 5m-2h or 300-7200")
         }
     }
 
     private var labelDelayRange: ClosedRange<Int64>? {
-        let parts = labelDelay.split(separator: "-").map { Double($0) }
-        guard parts.count == 2, let lo = parts[0], let hi = parts[1], lo >= 0, lo <= hi else { return nil }
-        return Int64(lo * 1000)...Int64(hi * 1000)
+        let parts = labelDelay.split(separator: "-", omittingEmptySubsequences: false).map {
+            DurationArgument(argument: String($0))?.duration.wholeMilliseconds
+        }
+        guard parts.count == 2, let lo = parts[0], let hi = parts[1], lo <= hi else { return nil }
+        return lo...hi
     }
 
     func run() throws {

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
+import VigilCore
 import VigilEngine
 
 /// `vigil run`: the pipeline between Kafka topics, until Ctrl-C, SIGTERM or a bound. Runs the
@@ -30,8 +31,8 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var progress: ProgressOption
 
-    @Option(help: "Stop after this many seconds.")
-    var duration: Double?
+    @Option(help: "Stop after this long (30s, 10m, 2h; a bare number is seconds).")
+    var duration: DurationArgument?
 
     @Option(help: "Stop once this many source records have been processed.")
     var events: Int?
@@ -48,8 +49,10 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("shutdown-deadline"),
-        help: "Seconds a stop may take (draining, flushing, final checkpoint) before the process exits with status 1.")
-    var shutdownDeadline: Double = 60
+        help:
+            "How long a stop may take (draining, flushing, final checkpoint) before the process exits with status 1 (a bare number is seconds)."
+    )
+    var shutdownDeadline = DurationArgument(.seconds(60))
 
     @Flag(
         name: .customLong("no-watch"), help: "Do not watch the topology file (SIGHUP and POST /reload still reload it)."
@@ -99,12 +102,12 @@ struct RunCommand: AsyncParsableCommand {
         // (which drains and checkpoints); the watchdog, first in the list, outlives it.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(
-                service: ShutdownWatchdog(engine: engine, deadline: .milliseconds(Int(shutdownDeadline * 1000))),
+                service: ShutdownWatchdog(engine: engine, deadline: shutdownDeadline.duration),
                 successTerminationBehavior: .ignore, serviceName: "shutdown-watchdog"),
             .init(
-                service: EngineService(engine: engine, logger: logger) { [shutdownDeadline] in
+                service: EngineService(engine: engine, logger: logger) { [deadline = shutdownDeadline.duration] in
                     printError(
-                        "vigil: stopping: draining the workers, flushing outputs, final checkpoint, committing (deadline \(Int(shutdownDeadline)) s)"
+                        "vigil: stopping: draining the workers, flushing outputs, final checkpoint, committing (deadline \(DurationText.format(deadline)))"
                     )
                 },
                 successTerminationBehavior: .gracefullyShutdownGroup,
@@ -119,7 +122,7 @@ struct RunCommand: AsyncParsableCommand {
         if let duration {
             services.append(
                 .init(
-                    service: RunTimer(engine: engine, duration: .milliseconds(Int(duration * 1000))),
+                    service: RunTimer(engine: engine, duration: duration.duration),
                     successTerminationBehavior: .ignore, serviceName: "duration"))
         }
         services.append(

@@ -47,6 +47,44 @@ import VigilTestKit
         }
     }
 
+    /// Durations are written as in topology files; a bare number still reads as seconds.
+    @Test func durationsAreWrittenAsInTopologyFiles() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-dur-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let events = dir.appendingPathComponent("e.jsonl").path
+        let labels = dir.appendingPathComponent("l.jsonl").path
+        let g = try CLI.run([
+            "generate", "--events", "500", "--seed", "4", "--output", events, "--labels", labels, "--label-delay",
+            "1m-90s",
+        ])
+        #expect(g.status == 0, "\(g.stderr)")
+        func times(_ path: String) throws -> [String: Int64] {
+            var out: [String: Int64] = [:]
+            for line in try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n") {
+                let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                if let id = o?["txn_id"] as? String, let ts = (o?["ts"] as? NSNumber)?.int64Value { out[id] = ts }
+            }
+            return out
+        }
+        let sent = try times(events)
+        let known = try times(labels)
+        let delays = known.compactMap { id, t in sent[id].map { t - $0 } }
+        #expect(delays.count == 500)
+        #expect(delays.allSatisfy { (60_000...90_000).contains($0) }, "\(delays.min() ?? 0)…\(delays.max() ?? 0)")
+        let seconds = try CLI.run([
+            "generate", "--events", "10", "--output", events, "--labels", labels, "--label-delay", "60-90",
+        ])
+        #expect(seconds.status == 0, "bare numbers are seconds: \(seconds.stderr)")
+        let reversed = try CLI.run(["generate", "--events", "10", "--output", events, "--label-delay", "2m-1m"])
+        #expect(reversed.status == 64)
+        #expect(reversed.stderr.contains("--label-delay must be MIN-MAX"))
+        let bad = try CLI.run(["run", "--topology", "topologies/card-payments.yaml", "--duration", "10 minutes"])
+        #expect(bad.status == 64, "\(bad.stderr)")
+        let help = try CLI.run(["run", "--help"])
+        #expect(help.stdout.contains("(default: 1m)"), "the deadline's default is shown as a duration")
+    }
+
     @Test func validateListsEveryProblemAndExitsNonZero() throws {
         let fixture = "Tests/VigilEngineTests/Fixtures/invalid/many-problems.yaml"
         let r = try CLI.run(["validate", "--topology", "topologies/card-payments.yaml", "--topology", fixture])
