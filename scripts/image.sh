@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Builds the container image localhost/vigil:dev (deploy/Containerfile) with Debian's buildah,
-# and with `--test` runs it against a local broker: the container scores generated events and
-# prints its alerts.
+# Builds the container image localhost/vigil:dev (deploy/Containerfile, two stages) with Debian's
+# buildah, and with `--test` runs it against a local broker: the container scores generated
+# events and prints its alerts.
 #
 #   scripts/image.sh [--test]
 #
 # No registry is reachable here, so there is no Debian or Swift image to start from. Instead:
-# - the root filesystem is Debian 12 (minbase) made by debootstrap from the configured mirror,
-#   with only the runtime libraries (OpenBLAS, OpenSSL, zstd, LZ4, zlib, curl, CA certificates),
-#   cached in .deps/image/rootfs;
-# - vigil is built here in release mode with the Swift runtime linked statically (librdkafka
-#   already is), on the same Debian 12, so it runs on that root filesystem.
+# - both stages start from Debian 12 root filesystems made by debootstrap from the configured
+#   mirror, cached in .deps/image: the build stage's with what the Swift toolchain and the C
+#   libraries need to compile and link (build-rootfs), the runtime's (minbase) with only the
+#   runtime libraries (OpenBLAS, OpenSSL, zstd, LZ4, zlib, curl, CA certificates) (rootfs);
+# - the build stage compiles vigil from the sources git tracks, with the host's Swift toolchain
+#   (/opt/swift) and Swift package mirror mounted into it, and librdkafka as scripts/setup.sh
+#   built it (static, on the same Debian 12);
+# - the runtime stage copies the stripped binary from the build stage.
 # buildah uses vfs storage and chroot isolation (no overlay or user namespaces needed).
 set -euo pipefail
 VIGIL_STEP=image
@@ -24,9 +27,6 @@ BUILDAH=(buildah --storage-driver vfs)
 missing=()
 command -v buildah >/dev/null || missing+=(buildah)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
-# The static Swift runtime's FoundationNetworking links libcurl.
-dpkg-query -W -f='${Status}' libcurl4-openssl-dev 2>/dev/null | grep -q 'install ok installed' ||
-  missing+=(libcurl4-openssl-dev)
 if ((${#missing[@]})); then
   log "installing ${missing[*]} from Debian"
   $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
@@ -35,10 +35,6 @@ if ((${#missing[@]})); then
 fi
 "$VIGIL_ROOT/scripts/setup.sh" >/dev/null
 vigil_env
-
-log "building vigil (release, static Swift runtime)"
-swift build -c release --product vigil --static-swift-stdlib
-BIN="$(swift build -c release --product vigil --static-swift-stdlib --show-bin-path)/vigil"
 
 mirror="$(grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -n1)"
 [[ -n "$mirror" ]] || mirror="$(grep -hsE '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | grep -v security | head -n1)"
@@ -55,23 +51,44 @@ if [[ ! -f "$WORK/rootfs.done" ]]; then
   touch "$WORK/rootfs.done"
 fi
 
+if [[ ! -f "$WORK/build-rootfs.done" ]]; then
+  log "making the build stage's Debian 12 root filesystem with debootstrap"
+  $SUDO rm -rf "$WORK/build-rootfs"; mkdir -p "$WORK"
+  $SUDO debootstrap --variant=minbase \
+    --include=libc6-dev,libgcc-12-dev,libstdc++-12-dev,binutils,git,ca-certificates,pkg-config,libcurl4-openssl-dev,libxml2,libsqlite3-0,libncurses6,libedit2,libpython3.11,zlib1g-dev,libssl-dev,libzstd-dev,liblz4-dev,libopenblas-dev \
+    bookworm "$WORK/build-rootfs" "$mirror" >"$WORK/build-debootstrap.log"
+  $SUDO rm -rf "$WORK/build-rootfs/var/cache/apt/archives"/*.deb "$WORK/build-rootfs/var/lib/apt/lists"/*
+  touch "$WORK/build-rootfs.done"
+fi
+
 log "the build context"
 context="$WORK/context"
-rm -rf "$context"; mkdir -p "$context/topologies"
+rm -rf "$context"; mkdir -p "$context/topologies" "$context/source"
 $SUDO tar -C "$WORK/rootfs" -cf "$context/rootfs.tar" .
-strip -o "$context/vigil" "$BIN"   # without its symbols: 82 MB of 150
+$SUDO tar -C "$WORK/build-rootfs" -cf "$context/build-rootfs.tar" .
+# The sources as committed or edited, not the build products or caches beside them.
+git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$context/source"
+cp -a "$DEPS/librdkafka" "$context/librdkafka"
 cp topologies/*.yaml "$context/topologies/"
 cp topologies/card-payments.yaml "$context/topologies/topology.yaml"
-# Missing libraries would only show when the container starts: check them in the root filesystem.
-if $SUDO chroot "$WORK/rootfs" /bin/true 2>/dev/null; then
-  cp "$BIN" "$WORK/rootfs/tmp/vigil-check"
-  unresolved="$($SUDO chroot "$WORK/rootfs" /usr/bin/ldd /tmp/vigil-check | grep 'not found' || true)"
-  rm -f "$WORK/rootfs/tmp/vigil-check"
-  [[ -z "$unresolved" ]] || die "libraries missing from the image: $unresolved"
+
+# The build stage's RUN steps see the toolchain and, where this machine has one, the package
+# mirror that git's configuration points github.com at; elsewhere SwiftPM fetches as usual.
+toolchain="$(dirname "$(dirname "$(dirname "$(readlink -f "$(command -v swift)")")")")"  # …/usr/bin/swift
+volumes=(--volume "$toolchain:/opt/swift:ro")
+mirror_dir="$(git config --system --get-regexp '^url\..*\.insteadof$' 2>/dev/null | awk '{print $1}' | head -n1 |
+  sed -E 's/^url\.(.*)\.insteadof$/\1/I')"
+if [[ -n "$mirror_dir" && -d "$mirror_dir" ]]; then
+  volumes+=(--volume "$mirror_dir:$mirror_dir:ro" --volume /etc/gitconfig:/etc/gitconfig:ro)
 fi
 
 log "building $IMAGE with buildah"
-"${BUILDAH[@]}" bud --isolation chroot --layers=false -t "$IMAGE" -f "$VIGIL_ROOT/deploy/Containerfile" "$context"
+# Each stage ends with `vigil --version`, so a library missing from the runtime stage fails
+# the build rather than the first start.
+"${BUILDAH[@]}" bud --isolation chroot --layers=false "${volumes[@]}" -t "$IMAGE" -f "$VIGIL_ROOT/deploy/Containerfile" \
+  "$context"
+# The image this replaced, and the build stage, are no longer needed (vfs keeps every layer whole).
+"${BUILDAH[@]}" rmi --prune >/dev/null 2>&1 || true
 "${BUILDAH[@]}" images "$IMAGE"
 
 [[ "${1:-}" == --test ]] || exit 0
@@ -81,10 +98,12 @@ export VIGIL_BROKER_NAME=image
 port="$(scripts/broker.sh start)"
 trap 'scripts/broker.sh stop >/dev/null 2>&1 || true; "${BUILDAH[@]}" rm vigil-image-test >/dev/null 2>&1 || true' EXIT
 brokers="127.0.0.1:$port"
-"$BIN" create-topics --topology topologies/card-payments.yaml --brokers "$brokers" >/dev/null
-"$BIN" generate --brokers "$brokers" --events 20000 --labels-topic payments-labels >/dev/null
 "${BUILDAH[@]}" rm vigil-image-test >/dev/null 2>&1 || true
 "${BUILDAH[@]}" from --name vigil-image-test "$IMAGE" >/dev/null
+# Everything from the image: the topics, the generated stream, then the engine.
+in_image() { "${BUILDAH[@]}" run --isolation chroot vigil-image-test -- /usr/local/bin/vigil "$@"; }
+in_image create-topics --topology /etc/vigil/topology.yaml --brokers "$brokers" >/dev/null
+in_image generate --brokers "$brokers" --events 20000 --labels-topic payments-labels 2>/dev/null
 out="$WORK/test-run.log"
 "${BUILDAH[@]}" run --isolation chroot vigil-image-test -- /usr/local/bin/vigil run \
   --topology /etc/vigil/topology.yaml --brokers "$brokers" --events 20000 --print-alerts >"$out" 2>&1 ||
