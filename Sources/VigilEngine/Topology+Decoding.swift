@@ -194,6 +194,9 @@ extension Topology {
             spec.late = o.choice("late", as: EventTimeSpec.LatePolicy.self, noun: "late policy") ?? spec.late
             spec.missing =
                 o.choice("missing", as: EventTimeSpec.MissingPolicy.self, noun: "missing policy") ?? spec.missing
+            spec.maxFuture = o.duration("max_future", in: .zero ... .seconds(365 * 86_400)) ?? spec.maxFuture
+            spec.future =
+                o.choice("future", as: EventTimeSpec.FuturePolicy.self, noun: "future policy") ?? spec.future
             o.finish()
         }
         guard let field else { return nil }

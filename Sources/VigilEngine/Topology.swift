@@ -147,6 +147,12 @@ public struct EventTimeSpec: Sendable, Hashable {
     public var late: LatePolicy
     /// What happens to an event without a usable time. Key `missing` (default `arrival_time`).
     public var missing: MissingPolicy
+    /// How far an event time may be ahead of its record's broker timestamp (without one, of the
+    /// second newest event time read so far) before one event could move the clocks that
+    /// lateness and label expiry go by. Key `max_future` (default 1h, 0s...365d).
+    public var maxFuture: Duration = .seconds(3600)
+    /// What happens to an event further ahead than that. Key `future` (default `dead_letter`).
+    public var future: FuturePolicy = .deadLetter
 
     /// Encodings of event time.
     public enum Format: String, Sendable, Hashable, CaseIterable {
@@ -161,6 +167,14 @@ public struct EventTimeSpec: Sendable, Hashable {
         case scoreOnly = "score_only"
         /// Sent to the dead-letter topic.
         case deadLetter = "dead_letter"
+    }
+
+    /// Handling of events whose time is too far ahead.
+    public enum FuturePolicy: String, Sendable, Hashable, CaseIterable {
+        /// Sent to the dead-letter topic (reason `future_time`).
+        case deadLetter = "dead_letter"
+        /// Timed by the record's broker timestamp (its arrival) instead.
+        case arrivalTime = "arrival_time"
     }
 
     /// Handling of events with no usable time.

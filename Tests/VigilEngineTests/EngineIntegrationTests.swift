@@ -148,6 +148,11 @@ struct EngineIntegrationTests {
         ),
         ("", "empty_event"),
         ("[1,2,3]", "not_an_object"),
+        // Two days ahead of the broker timestamp the producer gives it (now): `max_future` is 1 h.
+        (
+            #"{"txn_id":"b6","card_id":"c1","ts":\#(Int64(Date().timeIntervalSince1970 * 1000) + 2 * 86_400_000),"amount":1,"merchant_id":"m","merchant_category":"g","country":"C"}"#,
+            "future_time"
+        ),
     ]
 
     @Test func everyEventHasExactlyOneOutcomeAndBrokenOnesAreDeadLettered() throws {

@@ -235,8 +235,10 @@ import VigilTestKit
             #"{"txn_id":"\#(id)","card_id":"c1","ts":\#(ts),"amount":10,"merchant_id":"m1","merchant_category":"g","country":"DE"}"#
         }
         let t0: Int64 = 1_767_225_600_000
+        // b is 50 minutes after a: within `max_future` (1 h) of a, so it is not taken for a
+        // poisoned time, while c trails it by far more than the allowed lateness.
         let lines = [
-            event("a", t0), event("b", t0 + 7_200_000), event("c", t0 + 60_000), event("d", t0 + 7_200_000 - 10_000),
+            event("a", t0), event("b", t0 + 3_000_000), event("c", t0 + 60_000), event("d", t0 + 3_000_000 - 10_000),
         ]
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-late-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

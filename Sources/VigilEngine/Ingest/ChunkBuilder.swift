@@ -48,7 +48,9 @@ struct ChunkBuilder {
             chunk.offsets[i] = p.offset
             chunk.timestamps[i] = p.timestampMs ?? -1
             raw.withValue(i) { bytes in
-                switch decoder.decode(bytes, arrivalMs: p.timestampMs ?? arrivalMs, into: &staging) {
+                switch decoder.decode(
+                    bytes, arrivalMs: p.timestampMs ?? arrivalMs, referenceMs: p.timestampMs, into: &staging)
+                {
                 case .failure(let reason):
                     chunk.deadLetters[i] = reason
                     chunk.outcomes[i] = .deadLettered

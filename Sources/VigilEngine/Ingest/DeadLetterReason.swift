@@ -34,6 +34,9 @@ public struct DeadLetterReason: Error, Sendable, Hashable, CustomStringConvertib
         public static let missingTime = Code(rawValue: "missing_time")
         /// An event time that cannot be read in the declared format.
         public static let badTime = Code(rawValue: "bad_time")
+        /// An event time further ahead of its record's broker timestamp than `source.time.max_future`,
+        /// with `future: dead_letter`.
+        public static let futureTime = Code(rawValue: "future_time")
         /// Larger than `source.max_event_bytes`.
         public static let oversized = Code(rawValue: "oversized")
         /// A record without a value (a tombstone) or with an empty one.
@@ -44,7 +47,7 @@ public struct DeadLetterReason: Error, Sendable, Hashable, CustomStringConvertib
         /// Every code, for metrics and documentation.
         public static let all: [Code] = [
             .malformedJSON, .notAnObject, .wrongType, .missingField, .outOfRange, .missingKey, .missingTime, .badTime,
-            .oversized, .emptyEvent, .late,
+            .futureTime, .oversized, .emptyEvent, .late,
         ]
     }
 }

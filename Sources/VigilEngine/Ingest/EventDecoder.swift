@@ -28,6 +28,13 @@ public struct EventDecoder: Sendable {
     let timeField: Int?
     let timeFormat: EventTimeSpec.Format
     let missingTime: EventTimeSpec.MissingPolicy
+    /// `source.time.max_future` in ms, and what happens beyond it.
+    let maxFutureMs: Int64
+    let future: EventTimeSpec.FuturePolicy
+    /// The two newest times read from time fields (bounded or not): for a record without a
+    /// broker timestamp, the reference is the second newest, this event's included, so that no
+    /// single event can move it while a stream that really jumps moves it with its second event.
+    private var timesRead: (newest: Int64, second: Int64) = (.min, .min)
     let maxEventBytes: Int
     // Per-event scratch, reused.
     private var numbers: [Double]
@@ -80,6 +87,8 @@ public struct EventDecoder: Sendable {
         timeField = source.time.flatMap { names.firstIndex(of: $0.field) }
         timeFormat = source.time?.format ?? .auto
         missingTime = source.time?.missing ?? .arrivalTime
+        maxFutureMs = source.time.map { $0.maxFuture.wholeMilliseconds } ?? .max
+        future = source.time?.future ?? .deadLetter
         maxEventBytes = source.maxEventBytes
         numbers = Array(repeating: .nan, count: layout.numbers.count)
         categories = Array(repeating: 0, count: layout.categories.count)
@@ -87,11 +96,15 @@ public struct EventDecoder: Sendable {
     }
 
     /// Decodes `bytes` (one record's value; nil for a tombstone) and appends its row to `batch`.
-    /// - Parameter arrivalMs: the time used when the event has none and the topology allows it.
+    /// - Parameters:
+    ///   - arrivalMs: the time used when the event has none and the topology allows it.
+    ///   - referenceMs: the record's broker timestamp: what the event time may be at most
+    ///     `source.time.max_future` ahead of, and the time it gets instead with `future:
+    ///     arrival_time`. Without one, the second newest time read so far (this one included).
     /// - Returns: what was decoded, or why the event goes to the dead letters (the batch is then
     ///   unchanged).
     public mutating func decode(
-        _ bytes: UnsafeRawBufferPointer?, arrivalMs: Int64, into batch: inout EventBatch
+        _ bytes: UnsafeRawBufferPointer?, arrivalMs: Int64, referenceMs: Int64? = nil, into batch: inout EventBatch
     ) -> Result<Decoded, DeadLetterReason> {
         guard let bytes, !bytes.isEmpty else {
             return .failure(DeadLetterReason(.emptyEvent, "the record has no value"))
@@ -141,6 +154,26 @@ public struct EventDecoder: Sendable {
                     out.time = try eventTime(timeValue, bytes)
                 } catch {
                     return .failure(DeadLetterReason(.badTime, "field '\(fieldNames[timeField])': \(error.detail)"))
+                }
+                if out.time > timesRead.newest {
+                    timesRead = (out.time, timesRead.newest)
+                } else if out.time > timesRead.second {
+                    timesRead.second = out.time
+                }
+                let reference = referenceMs ?? (timesRead.second == .min ? nil : timesRead.second)
+                if let reference, out.time > reference &+ min(maxFutureMs, .max - max(0, reference)) {
+                    switch future {
+                    case .deadLetter:
+                        let against =
+                            referenceMs != nil ? "the record's timestamp" : "the second newest event time read"
+                        return .failure(
+                            DeadLetterReason(
+                                .futureTime,
+                                "field '\(fieldNames[timeField])': \(out.time &- reference) ms ahead of \(against) (max_future \(DurationText.format(.milliseconds(maxFutureMs))))"
+                            ))
+                    case .arrivalTime:
+                        out.time = reference
+                    }
                 }
             } else if missingTime == .deadLetter || infos[timeField].required {
                 return .failure(

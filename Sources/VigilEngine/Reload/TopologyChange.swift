@@ -133,6 +133,9 @@ private struct Differences {
             DurationText.format)
         compare("source.time.late", .restart, a.time?.late, b.time?.late, \.rawValue)
         compare("source.time.missing", .restart, a.time?.missing, b.time?.missing, \.rawValue)
+        compare(
+            "source.time.max_future", .restart, a.time?.maxFuture, b.time?.maxFuture, DurationText.format)
+        compare("source.time.future", .restart, a.time?.future, b.time?.future, \.rawValue)
     }
 
     mutating func compareCheckpoints(_ a: CheckpointSpec?, _ b: CheckpointSpec?) {
