@@ -285,7 +285,11 @@ struct RolloutTests {
         let sent = try await offPool { try setup.produceStream(stream, rate: 8000) }
         #expect(await live.waitFor(events: sent.events, labels: sent.labels))
         // The guard's last look may still be promoting: a promotion goes through the workers.
-        let settled = ContinuousClock.now + .seconds(60)
+        // Its looks can also wait behind the canary's rollback, which waits for its checkpoint,
+        // and so for the broker to acknowledge the outputs before it: the shared test broker
+        // can stall for many seconds under the parallel suites. So wait generously; a passing
+        // run leaves this loop as soon as the guard has decided.
+        let settled = ContinuousClock.now + .seconds(240)
         while ContinuousClock.now < settled {
             let promoted = live.engine.rollout.history.contains { $0.action == .promote }
             if autoPromote ? promoted : (live.engine.rollout.guardVerdicts["lr"]?.passed ?? 0) > 0 { break }

@@ -69,6 +69,8 @@ public final class EngineStats: Sendable {
     public var reloads: Int { reloadsApplied.load(ordering: .relaxed) + reloadsRefused.load(ordering: .relaxed) }
     /// Checkpoints this engine has written.
     public var checkpoints: Int { checkpointsWritten.load(ordering: .relaxed) }
+    /// Checkpoints this engine cut but gave up (outputs not acknowledged in time, a failed write).
+    public var checkpointFailures: Int { checkpointsFailed.load(ordering: .relaxed) }
 
     /// Waits until `condition` holds for these figures (re-checked whenever one changes), at
     /// most `timeout`; false when it never did.
@@ -105,6 +107,12 @@ public final class EngineStats: Sendable {
         } else {
             reloadsRefused.add(1, ordering: .relaxed)
         }
+        changed.signal()
+    }
+
+    /// A checkpoint was given up.
+    func checkpointFailed() {
+        checkpointsFailed.add(1, ordering: .relaxed)
         changed.signal()
     }
 

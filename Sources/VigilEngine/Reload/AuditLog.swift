@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import VigilKafka
 
 /// What became of one configuration change (boot, file edit, SIGHUP, admin request): applied,
@@ -36,28 +37,55 @@ public struct ReloadOutcome: Sendable {
 }
 
 /// Writes every applied or refused change to the log and, when the topology names one, to the
-/// audit topic (keyed by topology name).
+/// audit topic (keyed by topology name). A record is acknowledged by the broker before `record`
+/// returns: a promotion answered, then a crash, still leaves its record. So the records go
+/// through a producer of their own, made at the first one, whose flush waits for them alone
+/// (the outputs' producer never empties under load).
 final class AuditLog: Sendable {
     let topic: String?
-    let producer: KafkaProducer
+    let clients: KafkaClients
     let logger: Logger
+    private let producer = Mutex<KafkaProducer?>(nil)
 
-    init(topic: String?, producer: KafkaProducer, logger: Logger) {
+    init(topic: String?, clients: KafkaClients, logger: Logger) {
         self.topic = topic
-        self.producer = producer
+        self.clients = clients
         self.logger = logger
+    }
+
+    /// Publishes one record and waits (10 s at most) for the broker's acknowledgement.
+    private func publish(_ json: String, key: String) {
+        guard let topic else { return }
+        do {
+            try producer.withLock { p throws(KafkaError) in
+                if p == nil {
+                    var configuration = clients.producer("audit")
+                    configuration.linger = .zero
+                    p = try KafkaProducer(configuration: configuration, logger: logger)
+                }
+                try p!.send(topic: topic, key: Array(key.utf8), value: Array(json.utf8))
+                try p!.flush(timeout: .seconds(10))
+            }
+        } catch {
+            logger.error("Audit record not acknowledged by \(topic)", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Closes the producer (flushing what is left).
+    func close() {
+        let p = producer.withLock { p in
+            let taken = p
+            p = nil
+            return taken
+        }
+        try? p?.close(deadline: .seconds(5))
     }
 
     func record(_ outcome: ReloadOutcome) {
         let json = outcome.json
         let level: Logger.Level = outcome.result == .applied || outcome.result == .unchanged ? .notice : .warning
         logger.log(level: level, "Audit: configuration \(outcome.result.rawValue)", metadata: ["audit": "\(json)"])
-        guard let topic else { return }
-        do {
-            try producer.send(topic: topic, key: Array(outcome.topology.utf8), value: Array(json.utf8))
-        } catch {
-            logger.error("Audit record not sent to \(topic)", metadata: ["error": "\(error)"])
-        }
+        publish(json, key: outcome.topology)
     }
 
     /// Records a promotion or rollback (docs/operations.md, "Audit records"): `kind` is
@@ -73,11 +101,6 @@ final class AuditLog: Sendable {
         let data = (try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])) ?? Data("{}".utf8)
         let json = String(decoding: data, as: UTF8.self)
         logger.notice("Audit: rollout \(event.action.rawValue)", metadata: ["audit": "\(json)"])
-        guard let topic else { return }
-        do {
-            try producer.send(topic: topic, key: Array(topology.utf8), value: Array(json.utf8))
-        } catch {
-            logger.error("Audit record not sent to \(topic)", metadata: ["error": "\(error)"])
-        }
+        publish(json, key: topology)
     }
 }

@@ -8,7 +8,7 @@ import Synchronization
 final class ReloadController: Sendable {
     private let file: String?
     private let requests: IngestRequests
-    private let audit: AuditLog
+    let audit: AuditLog
     private let stats: EngineStats
     private let logger: Logger
     /// The topology in force (the file's, with the rollout override's roles), the file's as last

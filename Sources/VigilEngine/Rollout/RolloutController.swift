@@ -231,17 +231,22 @@ public final class RolloutController: Sendable {
         return event
     }
 
-    /// Cuts a checkpoint after the change and waits until it is written (a checkpoint already
-    /// under way is waited for, then another is cut).
+    /// Cuts a checkpoint after the change and waits until it is written or given up (a
+    /// checkpoint already under way is waited for, then another is cut).
     private func makeDurable() async {
         for _ in 0..<100 {
             let written = stats.checkpoints
+            let failed = stats.checkpointFailures
+            let ended: @Sendable (EngineStats) -> Bool = { $0.checkpoints > written || $0.checkpointFailures > failed }
             switch await requests.submit(.checkpoint(.rollout)) {
             case .checkpointStarted:
-                _ = await stats.waitUntil(timeout: .seconds(60)) { $0.checkpoints > written }
+                _ = await stats.waitUntil(timeout: .seconds(60), ended)
+                if stats.checkpoints == written {
+                    logger.warning("Rollout not made durable yet: its checkpoint was given up or is slow")
+                }
                 return
             case .refused(let error) where error.code == .checkpointInProgress:
-                _ = await stats.waitUntil(timeout: .seconds(60)) { $0.checkpoints > written }
+                _ = await stats.waitUntil(timeout: .seconds(60), ended)
             default:
                 logger.warning("Rollout not made durable: no checkpoint could be cut")
                 return

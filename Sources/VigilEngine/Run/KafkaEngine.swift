@@ -126,7 +126,7 @@ public final class KafkaEngine: Sendable {
             stats: stats,
             clock: clock, logger: logger)
         transition = PipelineTransition(workers: workers, sink: sink, coordinator: coordinator, logger: logger)
-        let audit = AuditLog(topic: topology.audit?.topic, producer: producer, logger: logger)
+        let audit = AuditLog(topic: topology.audit?.topic, clients: clients, logger: logger)
         reloads = ReloadController(
             topology: topology, file: topologyFile, requests: requests, audit: audit, stats: stats, logger: logger)
         let ingest = IngestState(sourceTopics: Set(sourceTopics))
@@ -402,6 +402,7 @@ public final class KafkaEngine: Sendable {
         consumer.close()
         labelsFeed?.close()
         coordinator.store?.close()
+        reloads.audit.close()
         try? producer.flush(timeout: .seconds(5))
         phases.advance(to: .stopped)
         if let failure { throw failure }

@@ -179,7 +179,7 @@ final class CheckpointCoordinator: Sendable {
             logger.error(
                 "Checkpoint abandoned: outputs before the cut were not acknowledged in time",
                 metadata: ["timeout": "\(Self.acknowledgementTimeout)", "waiting": "\(unacknowledged(wanted))"])
-            stats.checkpointsFailed.add(1, ordering: .relaxed)
+            stats.checkpointFailed()
             return
         }
         guard !awaitingAssignment else {
@@ -204,7 +204,7 @@ final class CheckpointCoordinator: Sendable {
                         partition: state.encode(topology: store.topology), of: tp, sequence: handoff.nextSequence())
                 }
             } catch {
-                stats.checkpointsFailed.add(1, ordering: .relaxed)
+                stats.checkpointFailed()
                 logger.error("Checkpoint not written: a partition's windows", metadata: ["error": "\(error)"])
                 return
             }
@@ -222,7 +222,7 @@ final class CheckpointCoordinator: Sendable {
         do {
             try store.publish(bytes, sequence: sequence)
         } catch {
-            stats.checkpointsFailed.add(1, ordering: .relaxed)
+            stats.checkpointFailed()
             logger.error("Checkpoint not written", metadata: ["sequence": "\(sequence)", "error": "\(error)"])
             return
         }
