@@ -246,11 +246,11 @@ extension Topology {
     }
 
     private static func decodeAdmin(_ o: ConfigObject) -> AdminSpec? {
-        let listen = o.string("listen", required: true)
+        // Loopback unless the topology says otherwise.
+        let listen = o.string("listen") ?? "127.0.0.1:9464"
         let tokenEnv = o.string("token_env") ?? "VIGIL_ADMIN_TOKEN"
         let tokenFile = o.string("token_file")
         o.finish()
-        guard let listen else { return nil }
         guard isHostPort(listen), let colon = listen.lastIndex(of: ":") else {
             o.report("listen", "'\(listen)' is not host:port (for example 127.0.0.1:9464)")
             return nil

@@ -25,6 +25,7 @@ public enum AdminServer {
         -> some ApplicationProtocol
     {
         let router = Router()
+        router.add(middleware: BodyLimit(limit: BodyLimit<BasicRequestContext>.admin))
         router.get("/") { _, _ -> Response in
             text(StatusPage.html, contentType: "text/html; charset=utf-8")
         }
