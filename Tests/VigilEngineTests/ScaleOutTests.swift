@@ -31,10 +31,14 @@ struct ScaleOutTests {
     struct Outcomes {
         var seen: [Int32: Set<Int64>] = [:]
         var alertIDs = Set<String>()
+        /// Each alert's record, and the instance (file) that raised it.
+        var alertedAt: [String: (file: Int, partition: Int32, offset: Int64)] = [:]
+        /// The records each instance gave an outcome.
+        var seenBy: [Int: Set<String>] = [:]
         var lines = 0
 
         init(_ files: [URL]) throws {
-            for file in files {
+            for (k, file) in files.enumerated() {
                 let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
                 for line in text.split(separator: "\n") {
                     let f = line.split(separator: "\t")
@@ -42,7 +46,11 @@ struct ScaleOutTests {
                     lines += 1
                     if f[3] == "pending" { continue }
                     seen[p, default: []].insert(o)
-                    if f[3] == "alerted", f[7] != "-" { alertIDs.insert(String(f[7])) }
+                    seenBy[k, default: []].insert("\(p)/\(o)")
+                    if f[3] == "alerted", f[7] != "-" {
+                        alertIDs.insert(String(f[7]))
+                        alertedAt[String(f[7])] = (k, p, o)
+                    }
                 }
             }
         }
@@ -151,9 +159,22 @@ struct ScaleOutTests {
         }
         let published = Set(try await offPool { try scaled.alertIDs() })
         #expect(!outcomes.alertIDs.isEmpty)
-        #expect(
-            outcomes.alertIDs.isSubset(of: published),
-            "\(outcomes.alertIDs.subtracting(published).count) alerts raised and not published")
+        // The instances stopped by SIGTERM published every alert they raised. B, killed, may
+        // have raised alerts the broker never acknowledged: their records are not committed,
+        // so another instance read them again and decided them with its own models (the same
+        // id if it alerted too). What must hold is that no such record was left undecided.
+        let unpublished = outcomes.alertIDs.subtracting(published)
+        let killed = 1  // b's file
+        let byOthers = unpublished.filter { outcomes.alertedAt[$0]?.file != killed }
+        #expect(byOthers.isEmpty, "\(byOthers.count) alerts raised by a stopped instance and not published")
+        let undecided = unpublished.filter { id in
+            guard let at = outcomes.alertedAt[id] else { return true }
+            return ![0, 2, 3].contains { outcomes.seenBy[$0]?.contains("\(at.partition)/\(at.offset)") == true }
+        }
+        #expect(undecided.isEmpty, "\(undecided.count) of B's unpublished alerts were not decided again")
+        if !unpublished.isEmpty {
+            print("[scale] \(unpublished.count) of B's alerts were not acknowledged before its kill; decided again")
+        }
 
         // One uninterrupted instance over the same partitions computes the same windows.
         let reference = try OperationsSetup(
