@@ -258,6 +258,33 @@ import VigilTestKit
         #expect(batch.count == accepted)
     }
 
+    /// Found by the event and label fuzz targets (Tests/Fuzz/Crashes): invalid UTF-8 in any
+    /// string (a value that is only hashed, a skipped one, a key) was accepted, and Foundation's
+    /// parser, like every consumer of the alerts, refuses such text.
+    @Test func invalidUTF8InAnyStringIsRefusedAndValidUTF8IsNot() {
+        var decoder = EventDecoder(source: Self.topology.source, schema: Self.topology.schema)
+        var batch = EventBatch(layout: decoder.layout)
+        let valid = Array(Self.valid.utf8)
+        for (word, bad) in [("m1", [0xE8, 0xE8]), ("grocery", [0xC0, 0x80]), ("channel", [0xED, 0xA0, 0x80])]
+            as [(String, [UInt8])]
+        {
+            var bytes = valid
+            bytes.replaceSubrange(bytes.firstRange(of: Array(word.utf8))!, with: bad)
+            let result = bytes.withUnsafeBytes { decoder.decode($0, arrivalMs: 0, into: &batch) }
+            guard case .failure(let r) = result else {
+                Issue.record("accepted invalid UTF-8 in place of \(word)")
+                continue
+            }
+            #expect(r.code == .malformedJSON)
+        }
+        let unskipped = Self.valid.dropLast() + #","note":"caf\#u{E9} \#u{1F600}"}"#
+        let result = Array(unskipped.utf8).withUnsafeBytes { decoder.decode($0, arrivalMs: 0, into: &batch) }
+        #expect((try? result.get()) != nil, "valid UTF-8 outside ASCII is accepted")
+        let label = LabelDecoder(source: LabelSource(topic: "l", key: "txn_id", field: "is_fraud"), timeField: "ts")
+        let broken: [UInt8] = Array(#"{"txn_id":"t3-142","is_fraud":false,"ts"#.utf8) + [0xE2] + Array(#"":1}"#.utf8)
+        #expect(throws: DeadLetterReason.self) { try broken.withUnsafeBytes { label.decode($0) }.get() }
+    }
+
     @Test func labelsAreDecodedFromBooleansNumbersAndWords() throws {
         let source = LabelSource(topic: "l", key: "txn_id", field: "is_fraud")
         let decoder = LabelDecoder(source: source, timeField: "ts")

@@ -111,9 +111,15 @@ struct JSONScanner {
         i += 1
         let start = i
         var escaped = false
+        var nonASCII = false
         while i < bytes.count {
             let c = bytes[i]
             if c == UInt8(ascii: "\"") {
+                // JSON text is UTF-8 (RFC 8259): a string of other bytes is refused, not passed on
+                // to alerts and dead letters that their consumers could not parse.
+                if nonASCII, !Self.isValidUTF8(UnsafeRawBufferPointer(rebasing: bytes[start..<i])) {
+                    throw fail("a string that is not valid UTF-8 at byte \(start - 1)")
+                }
                 let token = StringToken(start: start, end: i, escaped: escaped)
                 i += 1
                 return token
@@ -137,6 +143,7 @@ struct JSONScanner {
                 continue
             }
             if c < 0x20 { throw fail("control character in a string at byte \(i)") }
+            if c >= 0x80 { nonASCII = true }
             i += 1
         }
         throw fail("unterminated string starting at byte \(start - 1)")

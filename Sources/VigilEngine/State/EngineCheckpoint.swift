@@ -186,7 +186,11 @@ public struct EngineCheckpoint: Sendable {
         var entities: [Int] = []
         var blobs: [[UInt8]] = []
         for _ in 0..<workerCount {
-            entities.append(Int(try r.checkpoint { r throws(VigilError) in try r.uint64() }))
+            let count = try r.checkpoint { r throws(VigilError) in try r.uint64() }
+            guard let entityCount = Int(exactly: count) else {
+                throw CheckpointError(.corrupt, "a worker with \(count) entities")
+            }
+            entities.append(entityCount)
             let length = try r.checkpoint { r throws(VigilError) in try r.uint64() }
             guard length <= UInt64(r.remaining) else { throw CheckpointError(.truncated, "a worker's state cut short") }
             let start = r.offset
