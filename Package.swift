@@ -8,6 +8,9 @@ import PackageDescription
 // librdkafka is linked statically from .deps/ by default, so `vigil` needs no LD_LIBRARY_PATH.
 // VIGIL_RDKAFKA=system links the system's shared librdkafka instead (it must be >= 2.8.0).
 let useSystemRdKafka = ProcessInfo.processInfo.environment["VIGIL_RDKAFKA"] == "system"
+// The libFuzzer driver (Tests/Fuzz) exists only for scripts/fuzz.sh, which builds it with
+// -sanitize=fuzzer: without the sanitizer it cannot link, so a normal build never sees it.
+let withFuzzTargets = ProcessInfo.processInfo.environment["VIGIL_FUZZ"] == "1"
 
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
@@ -66,6 +69,7 @@ let package = Package(
                 "VigilCore", "VigilFeatures", "VigilModels", "VigilKafka", "Yams", log,
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -117,3 +121,15 @@ let package = Package(
             resources: [.copy("Fixtures")], swiftSettings: strict),
     ]
 )
+
+if withFuzzTargets {
+    package.targets.append(
+        .executableTarget(
+            name: "vigil-fuzz",
+            dependencies: [
+                "VigilCore", "VigilModels", "VigilSynthetic", "VigilEngine",
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+            ],
+            path: "Tests/Fuzz/VigilFuzz", swiftSettings: [.swiftLanguageMode(.v6)]))
+    package.products.append(.executable(name: "vigil-fuzz", targets: ["vigil-fuzz"]))
+}

@@ -60,18 +60,18 @@ public enum AdminServer {
         }
         router.post("/models/promote") { request, _ -> Response in
             if let refusal = authorize(request, token: token) { return refusal }
-            guard let name = request.uri.queryParameters.get("name") else {
+            guard let name = AdminRequest.modelName(request.uri) else {
                 return text("{\"error\":\"name is required\"}\n", status: .badRequest, contentType: "application/json")
             }
-            let (by, reason) = actor(request)
+            let (by, reason) = AdminRequest.actor(request.uri)
             return await rolloutReply { () async throws(EngineError) in
                 try await engine.rollout.promote(name, by: by, reason: reason)
             }
         }
         router.post("/models/rollback") { request, _ -> Response in
             if let refusal = authorize(request, token: token) { return refusal }
-            let name = request.uri.queryParameters.get("name").flatMap { $0.isEmpty ? nil : $0 }
-            let (by, reason) = actor(request)
+            let name = AdminRequest.modelName(request.uri)
+            let (by, reason) = AdminRequest.actor(request.uri)
             return await rolloutReply { () async throws(EngineError) in
                 try await engine.rollout.rollback(name, by: by, reason: reason)
             }
@@ -103,12 +103,6 @@ public enum AdminServer {
             logger: logger)
     }
 
-    /// Who asks and why (`by` and `reason` query parameters; the CLI fills them in).
-    private static func actor(_ request: Request) -> (String, String) {
-        let q = request.uri.queryParameters
-        return (q.get("by") ?? "admin", q.get("reason") ?? "")
-    }
-
     private static func rolloutReply(_ body: () async throws(EngineError) -> RolloutEvent) async -> Response {
         do throws(EngineError) {
             let event = try await body()
@@ -127,24 +121,20 @@ public enum AdminServer {
     }
 
     private static func authorize(_ request: Request, token: String?) -> Response? {
-        guard let token else {
+        switch AdminRequest.authorize(request.headers[.authorization], token: token) {
+        case nil:
+            return nil
+        case .noToken:
             return text(
                 "no admin token is configured (set the token variable or admin.token_file)\n", status: .forbidden)
+        case .wrongToken:
+            var headers = HTTPFields()
+            headers[.wwwAuthenticate] = "Bearer"
+            headers[.contentType] = "text/plain; charset=utf-8"
+            return Response(
+                status: .unauthorized, headers: headers,
+                body: .init(byteBuffer: ByteBuffer(string: "a valid bearer token is required\n")))
         }
-        let given = request.headers[.authorization] ?? ""
-        let expected = "Bearer " + token
-        // Compared without an early exit, so the time taken says nothing about the token.
-        let a = Array(given.utf8)
-        let b = Array(expected.utf8)
-        var diff = a.count ^ b.count
-        for i in 0..<max(a.count, b.count) { diff |= Int((i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)) }
-        if diff == 0 { return nil }
-        var headers = HTTPFields()
-        headers[.wwwAuthenticate] = "Bearer"
-        headers[.contentType] = "text/plain; charset=utf-8"
-        return Response(
-            status: .unauthorized, headers: headers,
-            body: .init(byteBuffer: ByteBuffer(string: "a valid bearer token is required\n")))
     }
 
     static func text(
