@@ -226,7 +226,11 @@ struct JSONScanner {
             }
             return (negative ? -v : v, start, end)
         }
-        return (Self.slowDouble(bytes, start, end), start, end)
+        let value = Self.slowDouble(bytes, start, end)
+        // Beyond Double's range (1e999): Foundation's parser refuses it, and an infinite amount
+        // would poison every sum and mean it reaches.
+        guard value.isFinite else { throw fail("a number out of range at byte \(start)") }
+        return (value, start, end)
     }
 
     /// strtod on a NUL-terminated copy: the rare numbers the fast path cannot round exactly.
