@@ -14,8 +14,8 @@
 # - pytools:    prometheus_client from PyPI into .deps/venv (the tests parse /metrics with it).
 # - testtools:  not part of `all`; scripts/test.sh asks for it: Debian's chromium and prometheus
 #               (for promtool: scripts/check-deploy.sh), and fairlearn, scikit-learn and pillow
-#               (the evaluation tests) and kubernetes-validate (check-deploy.sh) from PyPI into
-#               .deps/venv.
+#               (the evaluation tests), kubernetes-validate (check-deploy.sh) and moto[server]
+#               (the durable-broker test's S3 store) from PyPI into .deps/venv.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -33,6 +33,8 @@ SKLEARN_VERSION="${SKLEARN_VERSION:-1.9.1}"
 PILLOW_VERSION="${PILLOW_VERSION:-13.0.0}"
 # What scripts/check-deploy.sh validates the Kubernetes manifests with, offline.
 KUBERNETES_VALIDATE_VERSION="${KUBERNETES_VALIDATE_VERSION:-1.37.0}"
+# A local S3 endpoint: the durable-broker test keeps Tansu's data in it across a restart.
+MOTO_VERSION="${MOTO_VERSION:-5.2.6}"
 SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
 
 setup_deps() {
@@ -170,6 +172,10 @@ setup_testtools() {
     log "promtool: already installed"
   fi
   [[ -x "$DEPS_VENV/bin/python" ]] || python3 -m venv "$DEPS_VENV"
+  if [[ ! -x "$DEPS_VENV/bin/moto_server" ]]; then
+    log "moto[server] $MOTO_VERSION: installing from PyPI (a local S3 store for the durable-broker test)"
+    "$DEPS_VENV/bin/python" -m pip install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  fi
   if "$DEPS_VENV/bin/python" -c "import fairlearn, sklearn, PIL, kubernetes_validate" 2>/dev/null; then
     log "fairlearn, scikit-learn, pillow, kubernetes-validate: already installed"; return
   fi

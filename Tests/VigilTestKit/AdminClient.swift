@@ -19,6 +19,15 @@ public enum AdminClient {
         return object.mapValues { Status.sendable($0) }
     }
 
+    /// The HTTP status of `GET path` on 127.0.0.1:`port`; nil when nothing answers.
+    public static func statusCode(port: Int, path: String) async -> Int? {
+        guard let url = URL(string: "http://127.0.0.1:\(port)\(path)") else { return nil }
+        var request = URLRequest(url: url)
+        request.timeoutInterval = 5
+        guard let (_, response) = try? await URLSession.shared.data(for: request) else { return nil }
+        return (response as? HTTPURLResponse)?.statusCode
+    }
+
     /// Field readers for `/status` objects.
     public enum Status {
         static func sendable(_ v: Any) -> any Sendable {

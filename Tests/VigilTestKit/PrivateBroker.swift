@@ -5,7 +5,8 @@ import Foundation
 #endif
 
 /// A Tansu broker owned by one test, on its own loopback port, for tests that stop and restart
-/// the broker. Memory storage: a restart loses every topic, group and offset.
+/// the broker. Memory storage loses every topic, group and offset on a restart; with an
+/// `ObjectStore` the broker keeps them (a durable broker).
 public final class PrivateBroker: @unchecked Sendable {
     // Invariant: used from one test thread only.
     public let port: Int
@@ -13,6 +14,8 @@ public final class PrivateBroker: @unchecked Sendable {
     public let advertisedPort: Int
     private var process: Process?
     private let log: URL
+    /// Where the broker keeps its data; nil: in memory.
+    public let store: ObjectStore?
 
     /// The tansu binary: $VIGIL_TANSU (scripts/test.sh sets it), else .deps/bin/tansu.
     public static var tansu: String {
@@ -37,9 +40,12 @@ public final class PrivateBroker: @unchecked Sendable {
     }
 
     /// Starts a broker on a free loopback port and waits until it answers.
-    /// - Parameter advertisedPort: the port its metadata names (a TLS terminator's, so that
-    ///   clients reach it only through the terminator); default: its own.
-    public init(advertisedPort: Int? = nil) throws {
+    /// - Parameters:
+    ///   - advertisedPort: the port its metadata names (a TLS terminator's, so that clients reach
+    ///     it only through the terminator); default: its own.
+    ///   - store: keep topics, groups and offsets there, across restarts.
+    public init(advertisedPort: Int? = nil, store: ObjectStore? = nil) throws {
+        self.store = store
         port = try Self.freePort()
         self.advertisedPort = advertisedPort ?? port
         log = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-private-broker-\(port).log")
@@ -55,8 +61,11 @@ public final class PrivateBroker: @unchecked Sendable {
         p.executableURL = URL(fileURLWithPath: Self.tansu)
         p.arguments = [
             "broker", "--listener-url", url, "--advertised-listener-url", "tcp://127.0.0.1:\(advertisedPort)",
-            "--storage-engine", "memory://tansu/",
+            "--storage-engine", store?.storageURL ?? "memory://tansu/",
         ]
+        if let store {
+            p.environment = ProcessInfo.processInfo.environment.merging(store.environment) { $1 }
+        }
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         p.standardInput = FileHandle.nullDevice
         p.standardOutput = try FileHandle(forWritingTo: log)
