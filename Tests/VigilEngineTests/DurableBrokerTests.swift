@@ -9,7 +9,15 @@ import VigilTestKit
 /// A durable broker (Tansu on a local S3 store, `PrivateBroker(store:)`) stopped for 30 s in the
 /// middle of a stream and started again with its topics, groups and offsets: the engine waits it
 /// out, says it is not ready meanwhile, and raises exactly the alerts of an uninterrupted run.
-@Suite(.ownThread) struct DurableBrokerTests {
+///
+/// Disabled: its reference is not yet sound. Two runs compared with an uninterrupted run of the
+/// same topic on the same durable broker gave 42 against 49 alerts here and 7 against 63 in a
+/// clean-clone CI run (0 missing both times): the uninterrupted run's count varies that much,
+/// so the comparison says nothing until the cause is found (docs/reliability.md).
+@Suite(
+    .ownThread,
+    .disabled("the uninterrupted reference on the durable broker is not yet sound: see the comment above"))
+struct DurableBrokerTests {
     @Test func aBrokerStoppedForThirtySecondsMidStreamCostsNoAlert() async throws {
         let n = 40_000
         let data = EngineIntegrationTests.generated(n, seed: 29)
