@@ -38,16 +38,11 @@ public final class ObjectStore: @unchecked Sendable {
         port = try PrivateBroker.freePort()
         self.bucket = bucket
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-object-store-\(port).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.server)
         p.arguments = ["-H", "127.0.0.1", "-p", "\(port)"]
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = try FileHandle(forWritingTo: log)
-        p.standardError = try FileHandle(forWritingTo: log)
-        try p.run()
+        try PrivateBroker.launch(p, log: log)
         process = p
-        PrivateBroker.started.append(p.processIdentifier)
         // S3's CreateBucket is a PUT of the bucket's path; it answers once the server is up.
         for _ in 0..<150 {
             guard p.isRunning else { break }

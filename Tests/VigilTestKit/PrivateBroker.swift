@@ -66,13 +66,8 @@ public final class PrivateBroker: @unchecked Sendable {
         if let store {
             p.environment = ProcessInfo.processInfo.environment.merging(store.environment) { $1 }
         }
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = try FileHandle(forWritingTo: log)
-        p.standardError = try FileHandle(forWritingTo: log)
-        try p.run()
+        try Self.launch(p, log: log)
         process = p
-        Self.started.append(p.processIdentifier)
         for _ in 0..<100 {
             if try answers() { return }
             usleep(100_000)
@@ -119,6 +114,17 @@ public final class PrivateBroker: @unchecked Sendable {
             throw Failure(description: "tansu exited at start: \(text.suffix(2000))")
         }
         return try Self.run(Self.tansu, ["topic", "list", "--broker", "tcp://\(address)"]).status == 0
+    }
+
+    /// Starts `process` with no input and both outputs in `log` (emptied first), and lists it
+    /// for scripts/test.sh's clean-up.
+    static func launch(_ process: Process, log: URL) throws {
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = try FileHandle(forWritingTo: log)
+        process.standardError = try FileHandle(forWritingTo: log)
+        try process.run()
+        started.append(process.processIdentifier)
     }
 
     /// Runs a short command; its output (both streams) is small, so a pipe cannot fill up.

@@ -50,13 +50,8 @@ public final class TLSTerminator: @unchecked Sendable {
         p.executableURL = URL(fileURLWithPath: Self.stunnel)
         p.arguments = [config.path]
         let log = directory.appendingPathComponent("stunnel.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = try FileHandle(forWritingTo: log)
-        p.standardError = try FileHandle(forWritingTo: log)
-        try p.run()
+        try PrivateBroker.launch(p, log: log)
         process = p
-        PrivateBroker.started.append(p.processIdentifier)
         for _ in 0..<100 {
             if Self.accepts(port) { return }
             guard p.isRunning else { break }
