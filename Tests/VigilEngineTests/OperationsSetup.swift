@@ -177,13 +177,15 @@ struct OperationsSetup {
     }
 
     /// Every record of `topic` from its start to its current end.
-    func readAll(_ topic: String) throws -> [KafkaMessage] {
-        try TopicReader.readAll(clients.common("tests"), topic: topic)
+    /// - Parameter idle: read on past the partitions' reported ends until no record has come for
+    ///   this long (for a broker whose reported ends lag, as Tansu's S3 storage does).
+    func readAll(_ topic: String, idle: Duration? = nil) throws -> [KafkaMessage] {
+        try TopicReader.readAll(clients.common("tests"), topic: topic, idle: idle)
     }
 
     /// The `alert_id` of every record of the alerts topic (duplicates kept).
-    func alertIDs() throws -> [String] {
-        try readAll(alerts).compactMap { m in
+    func alertIDs(idle: Duration? = nil) throws -> [String] {
+        try readAll(alerts, idle: idle).compactMap { m in
             guard let v = m.value, let o = try JSONSerialization.jsonObject(with: Data(v)) as? [String: Any] else {
                 return nil
             }
@@ -200,9 +202,10 @@ enum TopicReader {
     }
 
     /// The same, with the clients' settings (TLS).
-    static func readAll(_ common: KafkaConfiguration, topic: String, timeout: Duration = .seconds(60)) throws
-        -> [KafkaMessage]
-    {
+    /// - Parameter idle: also read past the reported ends until no record has come for this long.
+    static func readAll(
+        _ common: KafkaConfiguration, topic: String, timeout: Duration = .seconds(60), idle: Duration? = nil
+    ) throws -> [KafkaMessage] {
         let partitions =
             try KafkaAdmin(configuration: common, logger: .quiet).metadata(timeout: .seconds(10)).topics[topic] ?? 0
         let consumer = try KafkaConsumer(
@@ -213,14 +216,17 @@ enum TopicReader {
         for p in 0..<partitions {
             let tp = TopicPartition(topic, Int32(p))
             let marks = try consumer.watermarks(tp)
-            if marks.high > marks.low { remaining[tp] = marks.high }
+            if marks.high > marks.low || idle != nil { remaining[tp] = marks.high }
         }
         guard !remaining.isEmpty else { return [] }
         try consumer.assign(remaining.mapValues { _ in KafkaConsumer.beginning })
         var out: [KafkaMessage] = []
         let end = ContinuousClock.now.advanced(by: timeout)
-        while !remaining.isEmpty, ContinuousClock.now < end {
+        var lastRecord = ContinuousClock.now
+        while !remaining.isEmpty || idle.map({ lastRecord.advanced(by: $0) > .now }) == true, ContinuousClock.now < end
+        {
             for m in try consumer.poll(maxMessages: 5000, timeout: .milliseconds(100)).messages {
+                lastRecord = .now
                 out.append(m)
                 let tp = TopicPartition(m.topic, m.partition)
                 if let last = remaining[tp], m.offset + 1 >= last { remaining[tp] = nil }

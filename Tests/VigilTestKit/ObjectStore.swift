@@ -57,10 +57,9 @@ public final class ObjectStore: @unchecked Sendable {
 
     deinit { stop() }
 
+    /// Stops the server; its objects are gone with it.
     public func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
+        PrivateBroker.halt(process, grace: .seconds(2))
     }
 
     /// An HTTP PUT with an empty body, through Python's standard library (Foundation's URL

@@ -78,13 +78,22 @@ public final class PrivateBroker: @unchecked Sendable {
 
     /// Stops the broker (SIGTERM, then SIGKILL after 5 s) and waits for it to exit.
     public func stop() {
-        guard let p = process, p.isRunning else { return }
-        kill(p.processIdentifier, SIGCONT)  // a paused broker would not act on SIGTERM
+        guard let p = process else { return }
+        if p.isRunning { kill(p.processIdentifier, SIGCONT) }  // a paused broker would not act on SIGTERM
+        Self.halt(p, grace: .seconds(5))
+        process = nil
+    }
+
+    /// Sends SIGTERM, waits up to `grace`, then SIGKILL, and waits for the exit. Never waits on
+    /// SIGTERM alone: a helper started from a test thread inherits its blocked signal mask, and
+    /// moto's server (Python) then never sees the SIGTERM at all.
+    static func halt(_ p: Process, grace: Duration) {
+        guard p.isRunning else { return }
         p.terminate()
-        for _ in 0..<50 where p.isRunning { usleep(100_000) }
+        let end = ContinuousClock.now.advanced(by: grace)
+        while p.isRunning, ContinuousClock.now < end { usleep(50_000) }
         if p.isRunning { kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()
-        process = nil
     }
 
     /// Freezes the broker (SIGSTOP): connections stay open and requests go unanswered, as with a

@@ -65,12 +65,9 @@ public final class TLSTerminator: @unchecked Sendable {
     deinit { stop() }
 
     public func stop() {
-        guard let p = process, p.isRunning else { return }
+        guard let p = process else { return }
         // stunnel may linger on SIGTERM while clients hold connections.
-        p.terminate()
-        for _ in 0..<20 where p.isRunning { usleep(100_000) }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
+        PrivateBroker.halt(p, grace: .seconds(2))
         process = nil
     }
 
