@@ -43,7 +43,7 @@ let package = Package(
             name: "pipeline-bench",
             dependencies: [
                 .product(name: "VigilEngine", package: vigil), .product(name: "VigilKafka", package: vigil),
-                .product(name: "VigilFeatures", package: vigil),
+                .product(name: "VigilFeatures", package: vigil), .product(name: "VigilSynthetic", package: vigil),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

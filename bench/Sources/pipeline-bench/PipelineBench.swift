@@ -7,11 +7,12 @@ import VigilEngine
 import VigilKafka
 
 /// The pipeline benchmark's tools: JSON decoding against Foundation, and event-to-output latency
-/// through the broker for `vigil run` and for a pass-through relay (bench/pipeline-vs-peers.sh).
+/// through the broker for `vigil run` and for a pass-through relay (bench/pipeline-vs-peers.sh),
+/// and the soak's load and read-out (bench/soak.sh).
 @main
 struct PipelineBench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "pipeline-bench", subcommands: [Decode.self, Latency.self, Relay.self])
+        commandName: "pipeline-bench", subcommands: [Decode.self, Latency.self, Relay.self, Soak.self])
 }
 
 func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
