@@ -205,7 +205,7 @@ enum SummaryText {
         lines.append(
             "  dead letters \(s.deadLetterTotal)" + (dead.isEmpty ? "" : " (" + dead.joined(separator: ", ") + ")"))
         lines.append(
-            "  entities \(s.entities), state \(s.stateBytes / 1_048_576) MiB, live threshold \(String(format: "%.4f", s.threshold))"
+            "  entities \(s.entities) (evicted: capacity \(s.evictedForCapacity), idle \(s.evictedIdle)), state \(s.stateBytes / 1_048_576) MiB, live threshold \(String(format: "%.4f", s.threshold))"
         )
         if s.labelsReceived > 0 {
             let malformed = s.labelsMalformed > 0 ? " (and \(s.labelsMalformed) unreadable, dead-lettered)" : ""

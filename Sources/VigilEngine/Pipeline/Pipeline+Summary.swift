@@ -16,6 +16,8 @@ extension Pipeline {
             if w.counters.lateDeadLettered > 0 { s.deadLetters[.late, default: 0] += w.counters.lateDeadLettered }
             s.entities += w.extractor.entityCount
             s.stateBytes += w.extractor.stateBytes
+            s.evictedForCapacity += w.extractor.counters.evictedForCapacity
+            s.evictedIdle += w.extractor.counters.evictedIdle
             metrics.append(w.metrics)
         }
         s.labelsReceived = labelsReceived
@@ -40,6 +42,9 @@ extension Pipeline {
         public var labelsMalformed = 0
         public var entities = 0
         public var stateBytes = 0
+        /// Entities evicted because `state.max_entities` was reached, and because they were idle.
+        public var evictedForCapacity = 0
+        public var evictedIdle = 0
         /// Mean of the workers' live thresholds.
         public var threshold = 0.0
         /// Prequential quality over the joined labels (nil members where undefined).
