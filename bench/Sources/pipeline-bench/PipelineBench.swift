@@ -115,33 +115,7 @@ struct Latency: ParsableCommand {
             bootstrapServers: brokers.split(separator: ",").map(String.init), clientID: "latency-bench")
         let lines = try Data(contentsOf: URL(fileURLWithPath: input)).split(separator: 0x0A).map { Array($0) }
         let total = min(lines.count, Int(rate * seconds))
-        let sent = Mutex<[String: ContinuousClock.Instant]>([:])
-        let latencies = Mutex<[Double]>([])
-        var consumerConfig = KafkaConsumerConfiguration(common: common, groupID: "latency-\(UUID().uuidString)")
-        consumerConfig.startFrom = .latest
-        consumerConfig.fetchWaitMax = .milliseconds(fetchWaitMs)
-        let consumer = try KafkaConsumer(configuration: consumerConfig, logger: Logger(label: "bench"))
-        try consumer.subscribe(topics: [output])
-        let stop = Atomic<Bool>(false)
-        let reader = Thread {
-            while !stop.load(ordering: .acquiring) {
-                guard let batch = try? consumer.poll(maxMessages: 1000, timeout: .milliseconds(20)) else { continue }
-                let now = ContinuousClock.now
-                for i in 0..<batch.count {
-                    guard let value = batch[i].value, let id = Self.eventID(Array(value)) else { continue }
-                    if let at = sent.withLock({ $0[id] }) {
-                        latencies.withLock {
-                            $0.append(
-                                Double((now - at).components.attoseconds) / 1e15 + Double((now - at).components.seconds)
-                                    * 1000)
-                        }
-                    }
-                }
-            }
-            consumer.close()
-        }
-        reader.start()
-        Thread.sleep(forTimeInterval: 5)  // the reader joins its group first
+        let timer = try OutputTimer(common: common, output: output, fetchWaitMs: fetchWaitMs)
         var producerConfig = KafkaProducerConfiguration(common: common)
         producerConfig.linger = .milliseconds(5)
         let producer = try KafkaProducer(configuration: producerConfig, logger: Logger(label: "bench"))
@@ -152,14 +126,13 @@ struct Latency: ParsableCommand {
             let due = start.advanced(by: .seconds(Double(k) / rate))
             while clock.now < due { usleep(50) }
             let line = lines[k]
-            if let id = Self.field(line, "txn_id") { sent.withLock { $0[id] = clock.now } }
+            if let id = Self.field(line, "txn_id") { timer.sent(id) }
             try line.withUnsafeBytes { try producer.send(to: topic, key: nil, value: $0) }
         }
         try producer.close(deadline: .seconds(30))
         Thread.sleep(forTimeInterval: 3)
-        stop.store(true, ordering: .releasing)
-        Thread.sleep(forTimeInterval: 0.3)
-        let sorted = latencies.withLock { $0 }.sorted()
+        timer.stop()
+        let sorted = timer.take()
         guard !sorted.isEmpty else {
             print("latency samples=0")
             return

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Logging
-import Synchronization
 import VigilKafka
 import VigilSynthetic
 
@@ -38,32 +37,8 @@ struct Soak: ParsableCommand {
     func run() throws {
         let common = KafkaConfiguration(
             bootstrapServers: brokers.split(separator: ",").map(String.init), clientID: "soak-bench")
-        // Send times of the current and the previous interval's events: an alert names an event
-        // sent at most a few seconds before it, so older ones are dropped at each read-out.
-        let sent = Mutex<(current: [String: ContinuousClock.Instant], previous: [String: ContinuousClock.Instant])>(
-            ([:], [:]))
-        let latencies = Mutex<[Double]>([])
-        var consumerConfig = KafkaConsumerConfiguration(common: common, groupID: "soak-\(UUID().uuidString)")
-        consumerConfig.startFrom = .latest
-        consumerConfig.fetchWaitMax = .milliseconds(fetchWaitMs)
-        let consumer = try KafkaConsumer(configuration: consumerConfig, logger: Logger(label: "bench"))
-        try consumer.subscribe(topics: [output])
-        let stop = Atomic<Bool>(false)
-        let reader = Thread {
-            while !stop.load(ordering: .acquiring) {
-                guard let batch = try? consumer.poll(maxMessages: 1000, timeout: .milliseconds(20)) else { continue }
-                let now = ContinuousClock.now
-                for i in 0..<batch.count {
-                    guard let value = batch[i].value, let id = Latency.field(Array(value), "event_id") else { continue }
-                    if let at = sent.withLock({ $0.current[id] ?? $0.previous[id] }) {
-                        latencies.withLock { $0.append(seconds(now - at) * 1000) }
-                    }
-                }
-            }
-            consumer.close()
-        }
-        reader.start()
-        Thread.sleep(forTimeInterval: 5)  // the reader joins its group first
+        // At each read-out the sends of the interval before the last are dropped.
+        let timer = try OutputTimer(common: common, output: output, fetchWaitMs: fetchWaitMs)
 
         var producerConfig = KafkaProducerConfiguration(common: common)
         producerConfig.linger = .milliseconds(5)
@@ -87,7 +62,7 @@ struct Soak: ParsableCommand {
             case .event(let id, let card, let json):
                 let due = start.advanced(by: .seconds(Double(k) / rate))
                 while clock.now < due { usleep(50) }
-                sent.withLock { $0.current[id] = clock.now }
+                timer.sent(id)
                 try Array(card.utf8).withUnsafeBytes { key in
                     try json.withUnsafeBytes { try producer.send(to: events, key: key, value: $0) }
                 }
@@ -99,29 +74,24 @@ struct Soak: ParsableCommand {
                 }
             }
             if clock.now >= nextReadout {
-                samples.append(readout(minute: seconds(clock.now - start) / 60, sent: sentInInterval, latencies))
-                sent.withLock { $0 = (current: [:], previous: $0.current) }
+                samples.append(readout(minute: seconds(clock.now - start) / 60, sent: sentInInterval, timer.take()))
+                timer.rotate()
                 sentInInterval = 0
                 nextReadout = nextReadout.advanced(by: .seconds(interval))
             }
         }
         try producer.close(deadline: .seconds(30))
         Thread.sleep(forTimeInterval: 3)
-        stop.store(true, ordering: .releasing)
-        Thread.sleep(forTimeInterval: 0.3)  // the reader's last poll
+        timer.stop()
         // The last interval's tail, unless the loop's last read-out already covered it.
         if sentInInterval > Int(rate * interval / 2) {
-            samples.append(readout(minute: seconds(clock.now - start) / 60, sent: sentInInterval, latencies))
+            samples.append(readout(minute: seconds(clock.now - start) / 60, sent: sentInInterval, timer.take()))
         }
         summarize(samples)
     }
 
-    /// Takes the interval's latencies and reads the engine's /proc entries; prints one line.
-    private func readout(minute: Double, sent: Int, _ latencies: borrowing Mutex<[Double]>) -> Sample {
-        let l = latencies.withLock { l in
-            defer { l.removeAll(keepingCapacity: true) }
-            return l.sorted()
-        }
+    /// The interval's latencies (sorted) and the engine's /proc entries; prints one line.
+    private func readout(minute: Double, sent: Int, _ l: [Double]) -> Sample {
         func q(_ p: Double) -> Double { l.isEmpty ? .nan : l[min(l.count - 1, Int(p * Double(l.count)))] }
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
         func field(_ name: String) -> Double {
