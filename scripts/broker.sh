@@ -25,13 +25,15 @@ NAME="${VIGIL_BROKER_NAME:-dev}"
 RUN="$DEPS/run/$NAME"
 TANSU="$DEPS_BIN/tansu"
 
-broker_pid() {
+# `live_pid NAME`: the pid in $RUN/NAME.pid while that process runs; fails otherwise.
+live_pid() {
   local pid
-  [[ -f "$RUN/tansu.pid" ]] || return 1
-  pid="$(cat "$RUN/tansu.pid")"
+  [[ -f "$RUN/$1.pid" ]] || return 1
+  pid="$(cat "$RUN/$1.pid")"
   kill -0 "$pid" 2>/dev/null || return 1
   echo "$pid"
 }
+broker_pid() { live_pid tansu; }
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -40,13 +42,7 @@ free_port() {
 # Ready means a real Kafka request (Metadata) was answered, not just an open port.
 answers() { "$TANSU" topic list --broker "tcp://127.0.0.1:$1" >/dev/null 2>&1; }
 
-store_pid() {
-  local pid
-  [[ -f "$RUN/store.pid" ]] || return 1
-  pid="$(cat "$RUN/store.pid")"
-  kill -0 "$pid" 2>/dev/null || return 1
-  echo "$pid"
-}
+store_pid() { live_pid store; }
 
 # Starts the S3 store (if not running) and creates its bucket; prints its port.
 start_store() {
