@@ -33,7 +33,9 @@ struct DurableBrokerTests {
 
         let run = try RunningVigil(OperationsTests.runArguments(outage))
         defer { if run.process.isRunning { run.signal(SIGKILL) } }
-        let reading = await run.waitForStatus(port: port) { ($0.number("events") ?? 0) >= 5_000 }
+        let reading = await run.waitForStatus(port: port, timeout: .seconds(300)) {
+            ($0.number("events") ?? 0) >= 5_000
+        }
         #expect(reading != nil, "\(run.stderr.suffix(3000))")
 
         // The outage: the engine keeps running and answers /readyz with 503 until it is over.
