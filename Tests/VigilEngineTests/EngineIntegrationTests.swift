@@ -69,8 +69,8 @@ struct EngineIntegrationTests {
         }
 
         /// Runs the engine until it has processed `count` source records; returns it (with its
-        /// summary) and every finished chunk.
-        func run(count: Int, workers: Int = 2) throws -> (KafkaEngine, [InputChunk]) {
+        /// summary) and every finished chunk; records an issue if that takes longer than `within`.
+        func run(count: Int, workers: Int = 2, within: Duration = .seconds(180)) throws -> (KafkaEngine, [InputChunk]) {
             let chunks = Mutex<[InputChunk]>([])
             let engine = try KafkaEngine(
                 topology: topology, brokers: [brokers], workers: workers, logger: .quiet, stopAfterEvents: count,
@@ -82,17 +82,17 @@ struct EngineIntegrationTests {
                 done.signal()
             }
             thread.start()
-            if done.wait(timeout: .now() + 180) == .timedOut {
+            if done.wait(timeout: .now() + .seconds(Int(within.components.seconds))) == .timedOut {
                 engine.stop()
                 _ = done.wait(timeout: .now() + 60)
-                Issue.record("the engine did not process \(count) records within 3 minutes")
+                Issue.record("the engine did not process \(count) records within \(within)")
             }
             if let message = failure.withLock({ $0 }) { Issue.record("engine failed: \(message)") }
             return (engine, chunks.withLock { $0 })
         }
 
-        /// Every record of `topic`, read from the start by a fresh group until `count` arrived.
-        func readAll(_ topic: String, count: Int) throws -> [KafkaMessage] {
+        /// Every record of `topic`, read from the start by a fresh group until `count` arrived (or `within` passed).
+        func readAll(_ topic: String, count: Int, within: Duration = .seconds(60)) throws -> [KafkaMessage] {
             var config = KafkaConsumerConfiguration(
                 common: KafkaConfiguration(bootstrapServers: [brokers]), groupID: TestBroker.unique("reader"))
             config.startFrom = .earliest
@@ -100,7 +100,7 @@ struct EngineIntegrationTests {
             try consumer.subscribe(topics: [topic])
             defer { consumer.close() }
             var out: [KafkaMessage] = []
-            let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+            let deadline = ContinuousClock.now.advanced(by: within)
             while out.count < count, ContinuousClock.now < deadline {
                 out += try consumer.poll(maxMessages: 5000, timeout: .milliseconds(100)).messages
             }
