@@ -5,11 +5,12 @@ import Synchronization
     import Glibc
 #endif
 
-/// A TCP proxy in front of a test's broker that the test drives, for network faults the broker
-/// itself cannot make: bytes pass as they are, or late (latency), every open connection is cut,
-/// or connections go half-open (they stay up and nothing passes, as behind a dead route). Point
-/// the broker's advertised port at it (`PrivateBroker(advertisedPort:)`), so that every client
-/// connection goes through it.
+/// A TCP proxy in front of a test's broker that the test drives, for faults the broker itself
+/// cannot make: bytes pass as they are, or late (latency), every open connection is cut,
+/// connections go half-open (they stay up and nothing passes, as behind a dead route), or one
+/// topic's writes are refused as a broker refuses them. Point the broker's advertised port at it
+/// (`PrivateBroker(advertisedPort:)`), so that every client connection goes through it. It
+/// forwards whole Kafka frames (a size, then the request or response).
 public final class FaultProxy: @unchecked Sendable {
     // Invariant: the mutable state is in `state`; the threads only read `stopped`.
     public let port: Int
@@ -26,6 +27,10 @@ public final class FaultProxy: @unchecked Sendable {
         /// the mode is `pass` (a stream that lost bytes cannot resume); new connections made
         /// after that pass again.
         case halfOpen
+        /// Produce requests that write to this topic are answered by the proxy with
+        /// TOPIC_AUTHORIZATION_FAILED for each of their partitions, and never reach the broker
+        /// (as when the topic's ACLs stop allowing the client's writes); the rest passes.
+        case refuseWrites(topic: String)
     }
 
     private struct Connection {
@@ -40,6 +45,7 @@ public final class FaultProxy: @unchecked Sendable {
         var nextID = 0
         var accepted = 0
         var discardedBytes = 0
+        var refusedWrites = 0
     }
 
     private let state = Mutex(State())
@@ -87,10 +93,14 @@ public final class FaultProxy: @unchecked Sendable {
         }
     }
 
-    /// Connections accepted so far, those open now, those stuck half-open, and the bytes thrown away.
-    public var counts: (accepted: Int, open: Int, stuck: Int, discardedBytes: Int) {
+    /// Connections accepted so far, those open now, those stuck half-open, the bytes thrown away,
+    /// and the Produce requests refused.
+    public var counts: (accepted: Int, open: Int, stuck: Int, discardedBytes: Int, refusedWrites: Int) {
         state.withLock { s in
-            (s.accepted, s.connections.count, s.connections.values.filter(\.stuck).count, s.discardedBytes)
+            (
+                s.accepted, s.connections.count, s.connections.values.filter(\.stuck).count, s.discardedBytes,
+                s.refusedWrites
+            )
         }
     }
 
@@ -127,11 +137,13 @@ public final class FaultProxy: @unchecked Sendable {
                 s.connections[s.nextID] = Connection(client: client, server: server)
                 return s.nextID
             }
-            // Each direction on its own thread; the second to finish closes both sockets.
+            // Each direction on its own thread; the second to finish closes both sockets. Both
+            // write to the client (the proxy's own answers too), one whole frame at a time.
             let finished = Atomic<Int>(0)
+            let clientWrites = NSLock()
             for (from, to) in [(client, server), (server, client)] {
                 let pump = Thread { [self] in
-                    self.pump(id: id, from: from, to: to)
+                    self.pump(id: id, from: from, to: to, client: client, clientWrites: clientWrites)
                     if finished.add(1, ordering: .acquiringAndReleasing).newValue == 2 {
                         _ = state.withLock { $0.connections.removeValue(forKey: id) }
                         close(client)
@@ -144,9 +156,10 @@ public final class FaultProxy: @unchecked Sendable {
         }
     }
 
-    private func pump(id: Int, from: Int32, to: Int32) {
+    private func pump(id: Int, from: Int32, to: Int32, client: Int32, clientWrites: NSLock) {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        while !stopped.load(ordering: .acquiring) {
+        var frames = FrameSplitter()
+        loop: while !stopped.load(ordering: .acquiring) {
             var p = pollfd(fd: from, events: Int16(POLLIN), revents: 0)
             let ready = poll(&p, 1, 100)
             if ready == 0 { continue }
@@ -162,17 +175,58 @@ public final class FaultProxy: @unchecked Sendable {
             if case .delay(let d) = mode {
                 Thread.sleep(forTimeInterval: Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
             }
-            if !sendAll(to, buffer, n) { break }
+            for frame in frames.add(buffer[..<n]) {
+                if from == client, case .refuseWrites(let topic) = mode,
+                    let answer = ProduceRefusal.response(
+                        to: Array(frame.dropFirst(4)), refusing: topic, error: ProduceRefusal.topicAuthorizationFailed)
+                {
+                    state.withLock { $0.refusedWrites += 1 }
+                    let sent = clientWrites.withLock { sendAll(client, FrameSplitter.framed(answer)) }
+                    if !sent { break loop }
+                    continue
+                }
+                let sent = to == client ? clientWrites.withLock { sendAll(to, frame) } : sendAll(to, frame)
+                if !sent { break loop }
+            }
         }
         shutdown(to, Int32(SHUT_WR))
     }
 
-    /// Writes all `n` bytes; false when the other side is gone. MSG_NOSIGNAL: a closed peer
+    /// Cuts a byte stream into Kafka frames: a 4-byte big-endian size, then that many bytes.
+    private struct FrameSplitter {
+        var carry: [UInt8] = []
+
+        /// The frames that `bytes` completes, each with its size prefix.
+        mutating func add(_ bytes: ArraySlice<UInt8>) -> [[UInt8]] {
+            carry += bytes
+            var frames: [[UInt8]] = []
+            var at = 0
+            while carry.count - at >= 4 {
+                let size = carry[at..<at + 4].reduce(0) { $0 << 8 | Int($1) }
+                guard carry.count - at - 4 >= size else { break }
+                frames.append(Array(carry[at..<at + 4 + size]))
+                at += 4 + size
+            }
+            carry.removeFirst(at)
+            return frames
+        }
+
+        static func framed(_ body: [UInt8]) -> [UInt8] {
+            let n = UInt32(body.count)
+            return [
+                UInt8(n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8),
+                UInt8(truncatingIfNeeded: n),
+            ]
+                + body
+        }
+    }
+
+    /// Writes all of `bytes`; false when the other side is gone. MSG_NOSIGNAL: a closed peer
     /// must not raise SIGPIPE in the test process.
-    private func sendAll(_ fd: Int32, _ buffer: [UInt8], _ n: Int) -> Bool {
+    private func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
         var sent = 0
-        while sent < n {
-            let k = buffer.withUnsafeBytes { send(fd, $0.baseAddress! + sent, n - sent, Int32(MSG_NOSIGNAL)) }
+        while sent < bytes.count {
+            let k = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
             if k <= 0 { return false }
             sent += k
         }
