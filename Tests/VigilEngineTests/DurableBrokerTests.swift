@@ -68,18 +68,12 @@ struct DurableBrokerTests {
         #expect(status == 0, "\(run.stderr.suffix(3000))")
 
         // `--events`, not `--until-end`: the reported end is not to be trusted here (above).
-        let uninterrupted = try RunningVigil(OperationsTests.runArguments(reference, ["--events", "\(n)"]))
-        let referenceStatus = try await offPool { uninterrupted.waitExit(timeout: .seconds(300)) }
-        #expect(referenceStatus == 0, "\(uninterrupted.stderr.suffix(3000))")
-
-        let expected = try await offPool { try reference.alertIDs(idle: .seconds(3)) }
-        let got = try await offPool { try outage.alertIDs(idle: .seconds(3)) }
-        #expect(expected.count > 100, "too few alerts to compare: \(expected.count)")
-        let missing = Set(expected).subtracting(got).count
-        let extra = Set(got).subtracting(expected).count
-        #expect(missing == 0 && extra == 0, "missing \(missing) and extra \(extra) of \(expected.count) alerts")
+        let c = try await AlertComparison.uninterrupted(
+            reference, against: outage, arguments: ["--events", "\(n)"], idle: .seconds(3))
+        #expect(c.expected > 100, "too few alerts to compare: \(c.expected)")
+        #expect(c.missing == 0 && c.extra == 0, "missing \(c.missing) and extra \(c.extra) of \(c.expected) alerts")
         print(
-            "[restart] \(n) events, broker down 30 s: \(expected.count) alerts expected, \(missing) missing, \(extra) extra; /readyz 503 ×\(notReady)"
+            "[restart] \(n) events, broker down 30 s: \(c.expected) alerts expected, \(c.missing) missing, \(c.extra) extra; /readyz 503 ×\(notReady)"
         )
     }
 }

@@ -194,6 +194,32 @@ struct OperationsSetup {
     }
 }
 
+/// A faulted run's alerts against an uninterrupted run's on the same input: ids the faulted run
+/// missed, raised extra, and published more than once.
+struct AlertComparison {
+    var expected: Int
+    var missing: Int
+    var extra: Int
+    var repeated: Int
+
+    /// Runs `reference` uninterrupted (`vigil run` with `arguments`; its exit must be 0), then
+    /// compares its alert ids with those `faulted` published.
+    /// - Parameter idle: read past the reported ends (see `OperationsSetup.readAll`).
+    static func uninterrupted(
+        _ reference: OperationsSetup, against faulted: OperationsSetup, arguments: [String] = ["--until-end"],
+        idle: Duration? = nil
+    ) async throws -> AlertComparison {
+        let run = try RunningVigil(OperationsTests.runArguments(reference, arguments))
+        let exit = try await offPool { run.waitExit(timeout: .seconds(300)) }
+        #expect(exit == 0, "the uninterrupted run: \(run.stderr.suffix(3000))")
+        let expected = try await offPool { try reference.alertIDs(idle: idle) }
+        let got = try await offPool { try faulted.alertIDs(idle: idle) }
+        return AlertComparison(
+            expected: expected.count, missing: Set(expected).subtracting(got).count,
+            extra: Set(got).subtracting(expected).count, repeated: got.count - Set(got).count)
+    }
+}
+
 /// Reads a topic from its start to its end without a consumer group.
 enum TopicReader {
     static func readAll(brokers: String, topic: String, timeout: Duration = .seconds(60)) throws -> [KafkaMessage] {

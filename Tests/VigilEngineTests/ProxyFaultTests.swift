@@ -72,19 +72,12 @@ struct ProxyFaultTests {
         let status = try await offPool { run.waitExit(timeout: .seconds(120)) }
         #expect(status == 0, "\(run.stderr.suffix(3000))")
 
-        let uninterrupted = try RunningVigil(OperationsTests.runArguments(reference, ["--until-end"]))
-        let referenceStatus = try await offPool { uninterrupted.waitExit(timeout: .seconds(300)) }
-        #expect(referenceStatus == 0, "\(uninterrupted.stderr.suffix(3000))")
-
-        let expected = try await offPool { try reference.alertIDs() }
-        let got = try await offPool { try faulted.alertIDs() }
-        #expect(expected.count > 100, "too few alerts to compare: \(expected.count)")
-        let missing = Set(expected).subtracting(got).count
-        let extra = Set(got).subtracting(expected).count
-        #expect(missing == 0 && extra == 0, "missing \(missing) and extra \(extra) of \(expected.count) alerts")
+        let c = try await AlertComparison.uninterrupted(reference, against: faulted)
+        #expect(c.expected > 100, "too few alerts to compare: \(c.expected)")
+        #expect(c.missing == 0 && c.extra == 0, "missing \(c.missing) and extra \(c.extra) of \(c.expected) alerts")
         let counts = proxy.counts
         print(
-            "[proxy] \(n) events: \(expected.count) alerts expected, \(missing) missing, \(extra) extra; \(counts.accepted) connections, \(stuck) left half-open (\(counts.discardedBytes) bytes thrown away); read to the end \(recovery) after the half-open phase"
+            "[proxy] \(n) events: \(c.expected) alerts expected, \(c.missing) missing, \(c.extra) extra; \(counts.accepted) connections, \(stuck) left half-open (\(counts.discardedBytes) bytes thrown away); read to the end \(recovery) after the half-open phase"
         )
     }
 }

@@ -66,6 +66,15 @@ public enum MetricsText {
                     "vigil_keyed_evictions_total", ["key": k.key, "cause": "capacity"], Double(k.evictedForCapacity))
             }
         }
+        let outputs = engine.outputs
+        out.gauge(
+            "vigil_outputs_held",
+            "Alerts and dead letters held after a failure to publish them, waiting to be sent again.",
+            Double(outputs.held))
+        out.header(
+            "vigil_output_failures_total", "Failures to publish an alert or dead letter (each held and sent again).",
+            "counter")
+        out.sample("vigil_output_failures_total", [:], Double(outputs.failures))
         out.header("vigil_checkpoints_total", "Checkpoints by outcome.", "counter")
         out.sample(
             "vigil_checkpoints_total", ["outcome": "written"], Double(s.checkpointsWritten.load(ordering: .relaxed)))
@@ -293,6 +302,16 @@ public enum StatusJSON {
         }
         o["assignment"] = engine.assignment.map { "\($0.topic)[\($0.partition)]" }
         o["checkpoints_written"] = s.checkpoints
+        let outputs = engine.outputs
+        o["outputs"] = [
+            "held": outputs.held, "failures_total": outputs.failures,
+            "failing": outputs.failing.map { f -> [String: Any] in
+                [
+                    "topic": f.topic, "since": ISO8601DateFormatter().string(from: f.since), "error": f.lastError,
+                    "failures": f.count,
+                ]
+            },
+        ]
         o["recent_alerts"] = s.recentAlerts.newestFirst.compactMap { try? JSONSerialization.jsonObject(with: Data($0)) }
         o["drift"] = s.driftRecords.map { ["detector": $0.detector, "subject": $0.subject, "count": $0.count] }
         let seq = s.checkpointSequence.load(ordering: .relaxed)

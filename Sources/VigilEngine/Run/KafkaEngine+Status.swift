@@ -42,6 +42,12 @@ extension KafkaEngine {
         }
     }
 
+    /// Outputs held after a failure to publish them, failures since the start, and the topics
+    /// failing now.
+    var outputs: (held: Int, failures: Int, failing: [OutputFailures.Streak]) {
+        (sink.held, sink.failures.total, sink.failures.current)
+    }
+
     /// Ready: restored, running, in the group (with partitions, or idle because the group has
     /// more members than partitions: a standby that takes partitions over at the next
     /// rebalance), and the brokers reachable.

@@ -7,8 +7,9 @@ import VigilKafka
 /// Publishes what the workers decided: each alert to the alerts topic (keyed by entity), each
 /// dead letter to the dead-letter topic (the raw record, with the reason and source position in
 /// `vigil.*` headers). A record is marked done for the consumer when it was only scored at once,
-/// otherwise when the broker acknowledges its alert or dead letter. A failed delivery is sent
-/// again, so nothing is committed past an unpublished output.
+/// otherwise when the broker acknowledges its alert or dead letter. A failed delivery is held and
+/// sent again (``OutputFailures`` paces it and reports it), so nothing is committed past an
+/// unpublished output.
 ///
 /// `@unchecked Sendable` invariant: `producer`, `consumer` and the topic handles are set once, by
 /// `attach`, before the pipeline starts and so before any other method runs; the rest is behind
@@ -29,6 +30,8 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
     private var deadLetterTopic: KafkaTopic!
     private let pending = Mutex<[UInt64: Output]>([:])
     private let failed = Mutex<[Output]>([])
+    /// The failures' reports and the pace of the retries.
+    let failures: OutputFailures
     private let nextToken = Atomic<UInt64>(1)
     private let completed = Atomic<Int>(0)
     private let alertsAcked = Atomic<Int>(0)
@@ -66,6 +69,7 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
         self.onChunk = onChunk
         self.stopAfter = stopAfter
         self.onAlertDelivered = onAlertDelivered
+        failures = OutputFailures(logger: logger)
     }
 
     func attach(producer: KafkaProducer, consumer: KafkaConsumer) {
@@ -190,11 +194,11 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
                 }
             }
         } catch {
-            // The local queue stayed full for the whole wait, or the producer is failing: keep the
-            // record and try again from the ingest thread.
-            logger.warning("Could not enqueue an output; will retry", metadata: ["error": "\(error)"])
+            // The local queue stayed full for the whole wait, or the producer refuses the topic
+            // (a permanent error the broker gave): keep the record and try again later.
             pending.withLock { _ = $0.removeValue(forKey: token) }
             failed.withLock { $0.append(output) }
+            failures.failed(topic: output.isAlert ? topology.alerts.topic : topology.deadLetter.topic, error: error)
         }
     }
 
@@ -202,11 +206,11 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
     func delivered(_ report: DeliveryReport) {
         guard let output = pending.withLock({ $0.removeValue(forKey: report.token) }) else { return }
         if let error = report.error {
-            logger.warning(
-                "Output not delivered; will retry", metadata: ["topic": "\(report.topic)", "error": "\(error)"])
             failed.withLock { $0.append(output) }
+            failures.failed(topic: report.topic, error: error)
             return
         }
+        failures.delivered(topic: report.topic)
         consumer.markDone(output.position)
         progress.signal()
         stats.delivered(polledAt: output.polledAt, alert: output.isAlert)
@@ -221,8 +225,13 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
         }
     }
 
-    /// Sends again what failed (ingest thread, between batches).
-    func retryFailed() {
+    /// Outputs waiting to be sent again after a failure.
+    var held: Int { failed.withLock { $0.count } }
+
+    /// Sends again what failed (ingest thread, between batches) once the retry pace allows it;
+    /// `now`: at once (the final drain).
+    func retryFailed(now: Bool = false) {
+        guard now || failures.retryDue else { return }
         let again = failed.withLock { list in
             let taken = list
             list.removeAll()
@@ -236,7 +245,7 @@ final class KafkaSink: PipelineSink, @unchecked Sendable {
         let clock = ContinuousClock()
         let end = clock.now.advanced(by: deadline)
         while true {
-            retryFailed()
+            retryFailed(now: true)
             try? producer.flush(timeout: .milliseconds(200))
             let left = pending.withLock { $0.count } + failed.withLock { $0.count }
             if left == 0 { return }
