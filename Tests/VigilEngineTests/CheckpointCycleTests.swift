@@ -50,4 +50,19 @@ import VigilTestKit
         #expect(c.request(.admin, now: .seconds(42)) == .none, "warm and due: its own cut comes first")
         #expect(c.request(.shutdown, now: .seconds(42), superseding: true) == .cut(.shutdown))
     }
+
+    @Test func aCheckpointGivenUpIsWrittenAgainAtTheNextIntervalWithoutNewRecords() {
+        var c = CheckpointCycle(every: .seconds(30), everyEvents: nil, now: .zero)
+        c.read(events: 10)
+        #expect(c.request(.admin, now: .seconds(1)) == .cut(.admin))
+        c.written(saved: false)
+        #expect(c.dirty, "what the failed checkpoint held is still unsaved")
+        #expect(c.tick(now: .seconds(30)) == .none, "not before the interval")
+        #expect(c.tick(now: .seconds(31)) == .warm(.interval))
+        c.warmed()
+        #expect(c.tick(now: .seconds(31)) == .cut(.interval))
+        c.written(saved: true)
+        #expect(!c.dirty)
+        #expect(c.tick(now: .seconds(3600)) == .none)
+    }
 }

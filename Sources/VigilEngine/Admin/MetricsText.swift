@@ -302,6 +302,7 @@ public enum StatusJSON {
         }
         o["assignment"] = engine.assignment.map { "\($0.topic)[\($0.partition)]" }
         o["checkpoints_written"] = s.checkpoints
+        o["checkpoints_failed"] = s.checkpointFailures
         let outputs = engine.outputs
         o["outputs"] = [
             "held": outputs.held, "failures_total": outputs.failures,

@@ -115,9 +115,10 @@ final class CheckpointCoordinator: Sendable {
             let states = captured.wait()
             let capturedAt = ContinuousClock.now
             captures.withLock { if $0.count < 100_000 { $0.append((cutAt, capturedAt)) } }
-            write(states: states, offsets: offsets, identity: identity, reason: reason, pause: captured.pause)
+            let saved = write(
+                states: states, offsets: offsets, identity: identity, reason: reason, pause: captured.pause)
             pipeline.recycle(states)
-            cycle.withLock { $0.written() }
+            cycle.withLock { $0.written(saved: saved) }
         }
     }
 
@@ -142,8 +143,8 @@ final class CheckpointCoordinator: Sendable {
         let now = clock.now
         // A due checkpoint that warmed meanwhile is superseded by this one.
         guard case .cut = cycle.withLock({ $0.request(reason, now: now, superseding: true) }) else { return }
-        write(states: states, offsets: offsets, identity: Identity(pipeline), reason: reason, pause: pause)
-        cycle.withLock { $0.written() }
+        let saved = write(states: states, offsets: offsets, identity: Identity(pipeline), reason: reason, pause: pause)
+        cycle.withLock { $0.written(saved: saved) }
     }
 
     // MARK: Checkpoint thread
@@ -167,10 +168,11 @@ final class CheckpointCoordinator: Sendable {
 
     /// Waits until the outputs of everything before `offsets` are acknowledged, then encodes and
     /// publishes the checkpoint: a checkpoint in the store implies its outputs are published.
+    /// Returns whether it was saved (false: given up, and said why).
     private func write(
         states: [WorkerState], offsets: [SourceOffset], identity: Identity, reason: CheckpointReason, pause: Duration
-    ) {
-        guard let store else { return }
+    ) -> Bool {
+        guard let store else { return false }
         stats.checkpointPaused(pause)
         let start = ContinuousClock.now
         let wanted = offsets.filter { sourceTopics.contains($0.topic) }
@@ -180,7 +182,7 @@ final class CheckpointCoordinator: Sendable {
                 "Checkpoint abandoned: outputs before the cut were not acknowledged in time",
                 metadata: ["timeout": "\(Self.acknowledgementTimeout)", "waiting": "\(unacknowledged(wanted))"])
             stats.checkpointFailed()
-            return
+            return false
         }
         guard !awaitingAssignment else {
             // Cut before the loss: the lost partitions' windows would go unpublished, and the
@@ -188,7 +190,7 @@ final class CheckpointCoordinator: Sendable {
             logger.notice(
                 "Checkpoint abandoned: partitions were lost while it was written; the next one follows the next assignment"
             )
-            return
+            return false
         }
         var states = states
         var partitions = 0
@@ -206,7 +208,7 @@ final class CheckpointCoordinator: Sendable {
             } catch {
                 stats.checkpointFailed()
                 logger.error("Checkpoint not written: a partition's windows", metadata: ["error": "\(error)"])
-                return
+                return false
             }
             partitions = records.count
             for i in states.indices { states[i].sections.removeAll { $0.name == "features" } }
@@ -221,10 +223,15 @@ final class CheckpointCoordinator: Sendable {
         let encoded = ContinuousClock.now
         do {
             try store.publish(bytes, sequence: sequence)
+        } catch let error as CheckpointFileError {
+            // On the topic, so a restore finds it; the copy the topology asked for is missing.
+            stats.checkpointFailed()
+            logger.error("Checkpoint file copy not written", metadata: ["error": "\(error)"])
+            return false
         } catch {
             stats.checkpointFailed()
             logger.error("Checkpoint not written", metadata: ["sequence": "\(sequence)", "error": "\(error)"])
-            return
+            return false
         }
         let took = ContinuousClock.now - start
         logger.debug(
@@ -247,6 +254,7 @@ final class CheckpointCoordinator: Sendable {
                 "publish_ms": "\(milliseconds(ContinuousClock.now - encoded))",
                 "sections_mb": "\(checkpoint.sectionSummary)",
             ])
+        return true
     }
 
     /// Source partitions still assigned whose outputs before `offsets` are not all acknowledged.

@@ -37,7 +37,7 @@ struct CheckpointCycle: Sendable {
         case none
         /// Warm the spare buffers on the checkpoint thread, then call `warmed()`.
         case warm(CheckpointReason)
-        /// Cut now, on the ingest thread, and write on the checkpoint thread; then `written()`.
+        /// Cut now, on the ingest thread, and write on the checkpoint thread; then `written(saved:)`.
         case cut(CheckpointReason)
     }
 
@@ -95,10 +95,13 @@ struct CheckpointCycle: Sendable {
         }
     }
 
-    /// The checkpoint was published, or given up (checkpoint thread).
-    mutating func written() {
+    /// The checkpoint was published (`saved`), or given up (checkpoint thread). One given up
+    /// leaves the cycle dirty: what it held is still unsaved, so the next interval (and a graceful
+    /// stop) writes again even if nothing new is read.
+    mutating func written(saved: Bool = true) {
         guard case .writing = state else { fatalError("\(#function) in \(state)") }
         state = .idle
+        if !saved { dirty = true }
     }
 
     private mutating func cut(_ reason: CheckpointReason, now: Duration) -> Action {

@@ -49,7 +49,8 @@ public final class CheckpointStore: Sendable {
     /// Publishes `bytes` (an encoded `EngineCheckpoint`) as checkpoint `sequence` and waits for
     /// the broker to acknowledge every part; then writes the file copy and prunes old files.
     /// - Throws: when a part is not acknowledged within `deadline`; the checkpoint then does not
-    ///   count (a restore skips incomplete ones).
+    ///   count (a restore skips incomplete ones). `CheckpointFileError` when only the file copy
+    ///   failed (the checkpoint is on the topic).
     public func publish(_ bytes: [UInt8], sequence: UInt64, deadline: Duration = .seconds(60)) throws {
         let scope = instance.map { "i/\($0)/" } ?? ""
         try publish(bytes, sequence: sequence, key: "\(topology)/\(scope)", deadline: deadline)
@@ -150,15 +151,30 @@ public final class CheckpointStore: Sendable {
         try? p?.close(deadline: .seconds(5))
     }
 
+    /// Writes the file copy whole and flushed to the disk under a temporary name, then gives it
+    /// its checkpoint name: a full disk or a crash leaves no partial file under a checkpoint's
+    /// name, and a failed write leaves no temporary file behind.
     private func writeFile(_ bytes: [UInt8], sequence: UInt64, directory: String) throws {
         let fm = FileManager.default
-        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let name = fileName(sequence)
-        let temporary = URL(fileURLWithPath: directory).appendingPathComponent(".\(name).tmp")
-        try Data(bytes).write(to: temporary)
-        let final = URL(fileURLWithPath: directory).appendingPathComponent(name)
-        _ = try? fm.removeItem(at: final)
-        try fm.moveItem(at: temporary, to: final)
+        let temporary = directory + "/.\(name).tmp"
+        let final = directory + "/" + name
+        do {
+            try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            guard fm.createFile(atPath: temporary, contents: nil) else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temporary])
+            }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
+            defer { try? handle.close() }
+            try handle.write(contentsOf: bytes)
+            try handle.synchronize()
+            guard rename(temporary, final) == 0 else {
+                throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+            }
+        } catch {
+            try? fm.removeItem(atPath: temporary)
+            throw CheckpointFileError(sequence: sequence, directory: directory, cause: "\(error)")
+        }
         for (seq, path) in files(in: directory).dropFirst(spec.keep) where seq != sequence {
             try? fm.removeItem(atPath: path)
         }
@@ -188,5 +204,16 @@ private func append<T: FixedWidthInteger>(_ value: T, to out: inout [UInt8]) {
 extension String {
     fileprivate func leftPadded(to width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
+
+/// The checkpoint is on the topic, but its file copy could not be written (a full disk, a
+/// directory that is not writable); nothing was left under a checkpoint's name.
+public struct CheckpointFileError: Error, CustomStringConvertible {
+    public var sequence: UInt64
+    public var directory: String
+    public var cause: String
+    public var description: String {
+        "checkpoint \(sequence) is on the topic, but its file copy in \(directory) failed: \(cause)"
     }
 }
