@@ -183,6 +183,27 @@ struct OperationsSetup {
         try TopicReader.readAll(clients.common("tests"), topic: topic, idle: idle)
     }
 
+    /// The group's committed offset on the source's partition 0 (-1 when none).
+    func committed() throws -> Int64 {
+        let consumer = try KafkaConsumer(
+            configuration: KafkaConsumerConfiguration(common: try clients.common("tests"), groupID: group),
+            logger: .quiet)
+        defer { consumer.close() }
+        return try consumer.committedOffsets([TopicPartition(source, 0)])[TopicPartition(source, 0)] ?? -1
+    }
+
+    /// Polls the committed offset until it reaches `atLeast`; returns the last one read.
+    func waitForCommitted(atLeast: Int64, timeout: Duration) async -> Int64 {
+        let end = ContinuousClock.now.advanced(by: timeout)
+        var last: Int64 = -1
+        while ContinuousClock.now < end {
+            last = (try? await offPool { try committed() }) ?? last
+            if last >= atLeast { return last }
+            try? await Task.sleep(for: .seconds(1))
+        }
+        return last
+    }
+
     /// The `alert_id` of every record of the alerts topic (duplicates kept).
     func alertIDs(idle: Duration? = nil) throws -> [String] {
         try readAll(alerts, idle: idle).compactMap { m in

@@ -34,7 +34,7 @@ struct UnwritableAlertsTests {
 
         let run = try RunningVigil(OperationsTests.runArguments(faulted))
         defer { if run.process.isRunning { run.signal(SIGKILL) } }
-        let committedHalf = await Self.waitForCommitted(faulted, atLeast: Int64(half), timeout: .seconds(180))
+        let committedHalf = await faulted.waitForCommitted(atLeast: Int64(half), timeout: .seconds(180))
         #expect(committedHalf == Int64(half), "\(run.stderr.suffix(3000))")
 
         // The alerts topic refuses writes while the second half arrives and is read.
@@ -47,9 +47,9 @@ struct UnwritableAlertsTests {
         }
         #expect(readAll != nil, "the engine goes on reading: \(run.stderr.suffix(3000))")
         try await Task.sleep(for: .seconds(8))
-        let stalled = try await offPool { try Self.committed(faulted) }
+        let stalled = try await offPool { try faulted.committed() }
         try await Task.sleep(for: .seconds(6))
-        let stillStalled = try await offPool { try Self.committed(faulted) }
+        let stillStalled = try await offPool { try faulted.committed() }
         let status = await AdminClient.status(port: port) ?? [:]
         let outputs = status["outputs"] as? [String: any Sendable] ?? [:]
         let held = outputs.number("held") ?? 0
@@ -71,7 +71,7 @@ struct UnwritableAlertsTests {
         // Writable again: what waited is published and the offsets reach the end.
         proxy.set(.pass)
         let writable = ContinuousClock.now
-        let committedAll = await Self.waitForCommitted(faulted, atLeast: Int64(n), timeout: .seconds(120))
+        let committedAll = await faulted.waitForCommitted(atLeast: Int64(n), timeout: .seconds(120))
         #expect(committedAll == Int64(n), "\(run.stderr.suffix(3000))")
         let recovery = ContinuousClock.now - writable
         let recovered = await AdminClient.status(port: port) ?? [:]
@@ -93,28 +93,5 @@ struct UnwritableAlertsTests {
         print(
             "[unwritable] \(n) events: \(refused) writes refused, offsets held at \(stalled) of \(n) while failing (cause: \(cause), \(Int(held)) held), committed to the end \(recovery) after the topic took writes again; \(c.expected) alerts expected, \(c.missing) missing, \(c.extra) extra, \(c.repeated) repeated"
         )
-    }
-
-    /// The group's committed offset on the source's partition 0 (-1 when none).
-    static func committed(_ setup: OperationsSetup) throws -> Int64 {
-        let consumer = try KafkaConsumer(
-            configuration: KafkaConsumerConfiguration(
-                common: KafkaConfiguration(bootstrapServers: [setup.brokers]), groupID: setup.group),
-            logger: .quiet)
-        defer { consumer.close() }
-        let offsets = try consumer.committedOffsets([TopicPartition(setup.source, 0)])
-        return offsets[TopicPartition(setup.source, 0)] ?? -1
-    }
-
-    /// Polls the committed offset until it reaches `atLeast`; returns the last one read.
-    static func waitForCommitted(_ setup: OperationsSetup, atLeast: Int64, timeout: Duration) async -> Int64 {
-        let end = ContinuousClock.now.advanced(by: timeout)
-        var last: Int64 = -1
-        while ContinuousClock.now < end {
-            last = (try? await offPool { try committed(setup) }) ?? last
-            if last >= atLeast { return last }
-            try? await Task.sleep(for: .seconds(1))
-        }
-        return last
     }
 }

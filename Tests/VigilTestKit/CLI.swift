@@ -54,16 +54,23 @@ public final class RunningVigil: @unchecked Sendable {
     public let stderrURL: URL
     private let dir: URL
 
-    /// Starts `vigil ARGS…` in the repository root with `environment` added to this process's.
-    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts `vigil ARGS…` in the repository root with `environment` added to this process's;
+    /// under `wrapper` (a command that ends by running the rest of its arguments, e.g. `unshare`)
+    /// when given.
+    public init(_ arguments: [String], environment: [String: String] = [:], wrapper: [String] = []) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-run-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         stdoutURL = dir.appendingPathComponent("stdout")
         stderrURL = dir.appendingPathComponent("stderr")
         _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
         _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
-        process.executableURL = CLI.executable
-        process.arguments = arguments
+        if wrapper.isEmpty {
+            process.executableURL = CLI.executable
+            process.arguments = arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = wrapper + [CLI.executable.path] + arguments
+        }
         process.currentDirectoryURL = CLI.repositoryRoot
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
