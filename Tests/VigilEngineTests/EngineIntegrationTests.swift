@@ -21,8 +21,9 @@ struct EngineIntegrationTests {
         let topology: Topology
         let brokers: String
 
-        init(partitions: Int) throws {
-            brokers = try TestBroker.address()
+        /// - Parameter brokers: another broker than the shared test broker.
+        init(partitions: Int, brokers: String? = nil) throws {
+            self.brokers = try brokers ?? TestBroker.address()
             let id = TestBroker.unique("engine")
             source = "\(id)-payments"
             labels = "\(id)-labels"
@@ -41,7 +42,8 @@ struct EngineIntegrationTests {
             }
             topology = try TopologyLoader.parse(text)
             let admin = try KafkaAdmin(
-                configuration: KafkaConfiguration(bootstrapServers: [brokers], clientID: "vigil-tests"), logger: .quiet)
+                configuration: KafkaConfiguration(bootstrapServers: [self.brokers], clientID: "vigil-tests"),
+                logger: .quiet)
             _ = try admin.ensureTopics(topology.topics, partitions: partitions)
         }
 
