@@ -49,13 +49,14 @@ log "running the tests"
 # failed for that alone.
 nice_tests=(nice -n 10)
 if (($# == 0)); then
-  # Five runs, so that the integration tests have the two cores to themselves: the unit tests'
+  # Seven runs, so that the integration tests have the two cores to themselves: the unit tests'
   # long computations first, then the integration suites, then the label-join suites (engines
   # reading backlogs at full speed, which starved the Kafka sessions of the rest), the scale-out
-  # test (five vigil processes at once), the federation test (three engines, 450,000 events) and
-  # the two fault suites one by one. The durable broker (Tansu reading its batches back from a
-  # Python S3 server) read fewer than 5,000 records in 120 s when it shared the cores with the
-  # integration suites (CI, 2026-12-05), while alone it reads 20,000 in a few seconds.
+  # test (five vigil processes at once), the federation test (three engines, 450,000 events), the
+  # durable-broker test, and the other fault suites (each on brokers of its own), one by one.
+  # Beside the integration suites, the fault suites' brokers starved the shared one, and the
+  # durable broker (Tansu reading its batches back from a Python S3 server) read fewer than 5,000
+  # records in 120 s, where alone it reads 20,000 in a few seconds (CI, 2026-12-05).
   # The evaluation suites need no broker but load both cores (replays, Python, Chromium): they
   # run with the unit tests, away from the integration suites' Kafka sessions.
   unit='VigilCoreTests|VigilFeaturesTests|VigilModelsTests|VigilSyntheticTests|EvaluateTests|SklearnImportTests|QualityGateTests|LiveSegmentsTests|LabelPacerTests|ReplayLabelTests'
@@ -64,12 +65,13 @@ if (($# == 0)); then
   fi
   log "running the integration tests"
   apart='LiveFairnessTests|RunLabelJoinTests'
-  faults='DurableBrokerTests|ProxyFaultTests'
+  faults='DurableBrokerTests|ProxyFaultTests|UnwritableAlertsTests|CheckpointFaultTests|HostileInputTests'
   if ! "${nice_tests[@]}" timeout --kill-after=30 "${VIGIL_TEST_TIMEOUT:-1800}" swift test --skip-build \
       --skip "$unit|$apart|ScaleOutTests|FederationTests|$faults"; then
     die "integration tests failed (or did not finish within ${VIGIL_TEST_TIMEOUT:-1800} s)"
   fi
-  for alone in "$apart" ScaleOutTests FederationTests DurableBrokerTests ProxyFaultTests; do
+  for alone in "$apart" ScaleOutTests FederationTests DurableBrokerTests \
+      'ProxyFaultTests|UnwritableAlertsTests|CheckpointFaultTests|HostileInputTests'; do
     log "running $alone on its own"
     if ! "${nice_tests[@]}" timeout --kill-after=30 900 swift test --skip-build --filter "$alone"; then
       die "$alone failed (or did not finish within 900 s)"

@@ -28,6 +28,17 @@ public enum AdminClient {
         return (response as? HTTPURLResponse)?.statusCode
     }
 
+    /// The body of `GET path` on 127.0.0.1:`port` as text; nil when nothing answers with 200.
+    public static func text(port: Int, path: String) async -> String? {
+        guard let url = URL(string: "http://127.0.0.1:\(port)\(path)") else { return nil }
+        var request = URLRequest(url: url)
+        request.timeoutInterval = 5
+        guard let (data, response) = try? await URLSession.shared.data(for: request),
+            (response as? HTTPURLResponse)?.statusCode == 200
+        else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// Field readers for `/status` objects.
     public enum Status {
         static func sendable(_ v: Any) -> any Sendable {
