@@ -8,6 +8,9 @@
 #
 #   bench/soak.sh [MINUTES] [RATE]     (defaults: 20 and 20000)
 #
+# SOAK_BROKER=mock runs it against librdkafka's mock cluster (bench/mock-broker.c) instead of the
+# local Tansu broker; SOAK_BROKERS=host:port against a broker of your own (topics made already).
+#
 # Labels are off by default: on this 2-core machine the local broker (Tansu) then takes a whole
 # core at 20k events/s plus 20k labels/s, and the stream falls behind (measured 2026-12-05).
 #
@@ -28,6 +31,22 @@ echo "$(machine_line); $(versions_line)"
 if [[ -n "${SOAK_BROKERS:-}" ]]; then
   pids=(); trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done' EXIT
   BROKERS="$SOAK_BROKERS"
+elif [[ "${SOAK_BROKER:-}" == mock ]]; then
+  # librdkafka's mock cluster as the broker (bench/mock-broker.c), built against the project's
+  # librdkafka (or the system's, with VIGIL_RDKAFKA=system).
+  pids=(); trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done' EXIT
+  rdk=(-lrdkafka)
+  [[ -d "$VIGIL_ROOT/.deps/librdkafka/lib" ]] &&
+    rdk=(-I"$VIGIL_ROOT/.deps/librdkafka/include" -L"$VIGIL_ROOT/.deps/librdkafka/lib" -lrdkafka
+      -Wl,-rpath,"$VIGIL_ROOT/.deps/librdkafka/lib")
+  cc -O2 -o "$OUT/mock-broker" "$VIGIL_ROOT/bench/mock-broker.c" "${rdk[@]}" || die "bench/mock-broker.c did not build"
+  "$OUT/mock-broker" 4 soak-in soak-labels soak-alerts soak-dlq soak-checkpoints soak-audit \
+    > "$OUT/mock-address.txt" 2> "$OUT/mock-broker.txt" &
+  pids+=("$!")
+  for _ in $(seq 1 50); do [[ -s "$OUT/mock-address.txt" ]] && break; sleep 0.1; done
+  BROKERS="$(head -1 "$OUT/mock-address.txt")"
+  [[ -n "$BROKERS" ]] || die "the mock broker did not start ($OUT/mock-broker.txt)"
+  log "broker: librdkafka's mock cluster at $BROKERS (bench/mock-broker.c)"
 else
   bench_broker
 fi
@@ -38,9 +57,11 @@ sed -e "s/topics: \[payments\]/topics: [soak-in]/" -e "s/payments-labels/soak-la
   -e "s/payments-dlq/soak-dlq/" -e "s/group: vigil-card-payments/group: soak-group/" \
   -e "s/vigil-card-payments-checkpoints/soak-checkpoints/" -e "s/vigil-card-payments-audit/soak-audit/" \
   -e "s/listen: \"127.0.0.1:9464\"/listen: \"127.0.0.1:$ADMIN_PORT\"/" topologies/card-payments.yaml > "$OUT/soak.yaml"
+# The mock cluster does not serve CreateTopics: its topics are made at its start.
+[[ "${SOAK_BROKER:-}" == mock ]] && sed -i "s/create_topics: true/create_topics: false/" "$OUT/soak.yaml"
 grep -q "topics: \[soak-in\]" "$OUT/soak.yaml" && grep -q "127.0.0.1:$ADMIN_PORT" "$OUT/soak.yaml" ||
   die "the soak topology was not written as expected"
-[[ -n "${SOAK_BROKERS:-}" ]] || "$VIGIL" create-topics --topology "$OUT/soak.yaml" --brokers "$BROKERS" >/dev/null
+[[ -n "${SOAK_BROKERS:-}${SOAK_BROKER:-}" ]] || "$VIGIL" create-topics --topology "$OUT/soak.yaml" --brokers "$BROKERS" >/dev/null
 
 log "vigil run for $MINUTES min at $RATE events/s (checkpoints every 30 s, a reload every minute)"
 "$VIGIL" run --topology "$OUT/soak.yaml" --brokers "$BROKERS" --workers 2 --no-watch --log-level info \
