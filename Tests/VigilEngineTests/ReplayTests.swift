@@ -116,10 +116,14 @@ import VigilTestKit
         #expect(try files.lines("alerts.jsonl").count == summary.alerts)
     }
 
-    @Test func resultsDoNotDependOnHowTheInputIsChunked() throws {
-        let files = try Files(events: 30_000, bad: Self.broken)
-        _ = try replay(files, scores: "a.jsonl", alerts: "alerts-a.jsonl", chunk: 20_000)
-        _ = try replay(files, scores: "b.jsonl", alerts: "alerts-b.jsonl", chunk: 97)
+    /// With labels too: labels arrive between the rows of a chunk, and the forest's batch scores
+    /// must still equal its one-row scores (chunks of 7 rows leave it spans of at most 7).
+    @Test(arguments: [false, true]) func resultsDoNotDependOnHowTheInputIsChunked(labels: Bool) throws {
+        // Labels 1 s to 1 min after their events, so that most arrive within the 5-minute stream.
+        let files = try Files(events: 30_000, bad: Self.broken, labelDelayMs: 1_000...60_000)
+        let summary = try replay(files, scores: "a.jsonl", alerts: "alerts-a.jsonl", labels: labels, chunk: 20_000)
+        if labels { #expect(summary.labelsJoined > 20_000) }
+        _ = try replay(files, scores: "b.jsonl", alerts: "alerts-b.jsonl", labels: labels, chunk: labels ? 7 : 97)
         let a = try files.lines("a.jsonl")
         let b = try files.lines("b.jsonl")
         #expect(a.count == b.count)

@@ -107,6 +107,19 @@ struct ModelSet: Sendable {
         }
     }
 
+    /// One event's scores from the models that `batched` leaves out, into `scores`, and whether
+    /// each model counts yet, into `ready` (`isReady`). `mutating` so that the worker calls it in
+    /// place: a non-mutating call on the set stored in the worker copies the set, a retain and a
+    /// release of each of its arrays, three times per event (measured: see bench/RESULTS.md).
+    mutating func scoreRow(
+        _ matrix: FeatureMatrix, row: Int, batched: [Bool], scores: inout [Double], ready: inout [Bool]
+    ) {
+        for m in slots.indices {
+            if !batched[m] { scores[m] = score(m, matrix, row: row) }
+            ready[m] = isReady(m)
+        }
+    }
+
     /// For a model that can score several rows as one batch: how many rows from here (it
     /// changes only after that many learned events). nil for models scored one row at a time.
     func batchSpan(_ m: Int) -> Int? {

@@ -98,6 +98,11 @@ final class Worker: @unchecked Sendable {
     private var rowScores: [Double]
     /// Batch scores of the models that score a span of rows at once, per model.
     private var spanScores: [[Double]]
+    /// Per model, the first row of its current span and the row after its last.
+    private var spanStarts: [Int]
+    private var spanEnds: [Int]
+    /// Per model, whether it counts in the ensemble for the current event (`ModelSet.isReady`).
+    private var ready: [Bool]
     /// Scores a model contributes before its percentiles count in the final score.
     static let minimumEnsembleScores = 1000
     /// Rows scored as one batch at most (the forest's rebuild interval is usually shorter).
@@ -172,6 +177,9 @@ final class Worker: @unchecked Sendable {
         percentiles = Array(repeating: .nan, count: topology.models.count)
         rowScores = Array(repeating: .nan, count: topology.models.count)
         spanScores = Array(repeating: [], count: topology.models.count)
+        spanStarts = Array(repeating: 0, count: topology.models.count)
+        spanEnds = Array(repeating: 0, count: topology.models.count)
+        ready = Array(repeating: false, count: topology.models.count)
     }
 
     /// Runs items from `ring` until it is closed and empty.
@@ -198,8 +206,15 @@ final class Worker: @unchecked Sendable {
         var alerts: [AlertRecord] = []
         var late: [Int] = []
         let batched = (0..<m).map { models.batchSpan($0) != nil }
-        var spanStart = 0
-        var spanEnd = 0
+        // Each batched model scores the rows up to its own next change at once (its span), so
+        // every score equals the one-row score. Spans are per model: a label ends only the spans
+        // of the models that learn from labels, so a forest keeps its span while labels arrive
+        // between the rows (measured: the replay of 1M events with their labels, 94k → see
+        // bench/RESULTS.md).
+        for k in 0..<m {
+            spanStarts[k] = 0
+            spanEnds[k] = 0
+        }
         var nextLabel = 0
         for r in 0..<batch.count {
             if nextLabel < work.labels.count, work.labels[nextLabel].after < work.rows[r] {
@@ -207,19 +222,14 @@ final class Worker: @unchecked Sendable {
                     learn(CollectionOfOne(work.labels[nextLabel].record))
                     nextLabel += 1
                 }
-                // Labels may have changed models: the next row starts a new span.
-                spanEnd = r
+                // Labels may have changed the models that learn them: their next span starts here.
+                for k in 0..<m where learnsFromLabels[k] { spanEnds[k] = r }
             }
-            if r == spanEnd {
-                // Models that batch score the rows up to their next change at once; the span
-                // ends before any of them can change, so every score equals the one-row score.
-                spanStart = r
-                spanEnd = min(batch.count, r + Self.maxSpan)
-                for k in 0..<m { if let span = models.batchSpan(k) { spanEnd = min(spanEnd, r + span) } }
-                for k in 0..<m where batched[k] {
-                    spanScores[k].removeAll(keepingCapacity: true)
-                    models.score(k, matrix, rows: spanStart..<spanEnd, into: &spanScores[k])
-                }
+            for k in 0..<m where batched[k] && r >= spanEnds[k] {
+                spanStarts[k] = r
+                spanEnds[k] = min(batch.count, r + min(Self.maxSpan, models.batchSpan(k) ?? 1))
+                spanScores[k].removeAll(keepingCapacity: true)
+                models.score(k, matrix, rows: r..<spanEnds[k], into: &spanScores[k])
             }
             let i = Int(work.rows[r])
             let outcome = featureOutcomes[r]
@@ -231,11 +241,12 @@ final class Worker: @unchecked Sendable {
             }
             let key = batch.keys[r]
             let arm = experiment?.arm(of: key, salt: experimentSalt)
+            models.scoreRow(matrix, row: r, batched: batched, scores: &rowScores, ready: &ready)
             for k in 0..<m {
-                let s = batched[k] ? spanScores[k][r - spanStart] : models.score(k, matrix, row: r)
+                if batched[k] { rowScores[k] = spanScores[k][r - spanStarts[k]] }
+                let s = rowScores[k]
                 chunk.modelScores[i * m + k] = s
-                rowScores[k] = s
-                if !models.isReady(k) {  // per event: a model can become ready mid-batch
+                if !ready[k] {  // per event: a model can become ready mid-batch
                     modelInput[k] = .nan
                     counted[k] = false
                 } else {
@@ -264,9 +275,9 @@ final class Worker: @unchecked Sendable {
             if let found = drift?.observe(
                 final: combined.isNaN ? nil : final, matrix: matrix, row: r, time: batch.times[r]), !found.isEmpty
             {
-                // Models started afresh: the batch scores of the rest of the span are stale, so
-                // the next row starts a new span (scores stay independent of batching).
-                if drifted(found) { spanEnd = r + 1 }
+                // Models started afresh: the batch scores of the rest of the spans are stale, so
+                // the next row starts new spans (scores stay independent of batching).
+                if drifted(found) { for k in 0..<m { spanEnds[k] = r + 1 } }
             }
             counters.scored += 1
             if decision.suppressed { counters.suppressed += 1 }
@@ -299,6 +310,7 @@ final class Worker: @unchecked Sendable {
                 }
                 if let label = join.takeEarly(work.idHashes[r]), let slot = join.take(work.idHashes[r]) {
                     apply(label, slot: slot)
+                    for k in 0..<m where learnsFromLabels[k] { spanEnds[k] = r + 1 }
                 }
             }
         }
