@@ -29,25 +29,25 @@ extension IsolationForest {
     /// turned into the `x < v` this forest makes: on float inputs, `v` is the next float above
     /// the largest float not above `t`.
     static func tree(from t: ImportedModel.Tree, column: [Int]) -> Tree {
-        var tree = Tree()
-        tree.nodes.reserveCapacity(t.feature.count)
-        tree.nodes.append(leaf(0))
+        var nodes: [Node] = []
+        nodes.reserveCapacity(t.feature.count)
+        nodes.append(leaf(0))
         var work = [(ours: 0, theirs: 0)]
         while let (ours, theirs) = work.popLast() {
             guard t.left[theirs] >= 0 else {
-                tree.nodes[ours] = leaf(t.samples[theirs])
+                nodes[ours] = leaf(t.samples[theirs])
                 continue
             }
-            let left = tree.nodes.count
-            tree.nodes.append(leaf(0))
-            tree.nodes.append(leaf(0))
+            let left = nodes.count
+            nodes.append(leaf(0))
+            nodes.append(leaf(0))
             var below = Float(t.threshold[theirs])
             if Double(below) > t.threshold[theirs] { below = below.nextDown }
-            tree.nodes[ours] = Node(feature: Int16(column[t.feature[theirs]]), value: below.nextUp, left: left)
+            nodes[ours] = Node(feature: Int16(column[t.feature[theirs]]), value: below.nextUp, left: left)
             work.append((left, t.left[theirs]))
             work.append((left + 1, t.right[theirs]))
         }
-        return tree
+        return Tree(nodes: nodes)
     }
 }
 

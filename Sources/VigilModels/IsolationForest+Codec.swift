@@ -55,7 +55,7 @@ extension IsolationForest {
             guard (1...2 * sample).contains(nodes), input.remaining >= 12 * nodes else {
                 throw CheckpointError(.corrupt, "a tree of \(nodes) nodes")
             }
-            var tree = Tree()
+            var tree: [Node] = []
             for _ in 0..<nodes {
                 let feature = Int16(
                     bitPattern: UInt16(
@@ -65,16 +65,17 @@ extension IsolationForest {
                 // Children must exist and come after their parent, so every walk ends at a leaf.
                 guard feature < Int16(d), feature >= -1,
                     feature == -1
-                        ? (0...4096).contains(Int(left)) : (Int(left) > tree.nodes.count && Int(left) + 1 < nodes)
+                        ? (0...4096).contains(Int(left)) : (Int(left) > tree.count && Int(left) + 1 < nodes)
                 else { throw CheckpointError(.corrupt, "a tree node points outside its tree") }
-                tree.nodes.append(Node(feature: feature, value: value, left: left))
+                tree.append(Node(feature: feature, value: value, left: left))
             }
-            forest.append(tree)
+            forest.append(Tree(nodes: tree))
         }
     }
 
     /// Bytes the model holds (window and trees), for the memory report.
     public var memoryBytes: Int {
-        window.count * 4 + forest.reduce(0) { $0 + $1.nodes.count * MemoryLayout<Node>.stride }
+        window.count * 4
+            + forest.reduce(0) { $0 + $1.nodes.count * (2 * MemoryLayout<Node>.stride + MemoryLayout<Float>.stride) }
     }
 }

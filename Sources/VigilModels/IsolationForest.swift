@@ -51,9 +51,61 @@ public struct IsolationForest: OnlineModel, Equatable {
     /// (kept, not computed: the learning path reads it for every event).
     public private(set) var activeWindow: Int
 
-    /// One isolation tree, nodes in an array; children of node i are `left` and `left + 1`.
+    /// One isolation tree, nodes in an array; children of node i are `left` and `left + 1`. It also
+    /// keeps the same tree in the form the scorers walk (`Walk`).
     struct Tree: Sendable, Equatable {
-        var nodes: [Node] = []
+        /// The tree as grown: the checkpoint, explanations and merges read these.
+        let nodes: [Node]
+        let walk: Walk
+
+        init(nodes: [Node]) {
+            self.nodes = nodes
+            walk = Walk(nodes)
+        }
+
+        /// The walk form follows from `nodes`.
+        static func == (a: Tree, b: Tree) -> Bool { a.nodes == b.nodes }
+    }
+
+    /// A tree as the scorers walk it, in memory that stays put (so a scorer can hold the
+    /// addresses of several trees at once): every leaf is a step that leads to itself (feature 0,
+    /// split +∞, `left` its own index), so a walk of `depth` steps from the root ends at the row's
+    /// leaf whatever its depth, with no test per step. Never changed once made.
+    final class Walk: @unchecked Sendable {
+        let steps: UnsafeMutableBufferPointer<Node>
+        /// Per node: for a leaf, its depth plus its path-length correction (the row's path
+        /// length when its walk ends there); 0 for an internal node.
+        let exits: UnsafeMutableBufferPointer<Float>
+        /// The deepest leaf's depth.
+        let depth: Int
+
+        init(_ nodes: [Node]) {
+            steps = .allocate(capacity: nodes.count)
+            exits = .allocate(capacity: nodes.count)
+            _ = exits.initialize(from: repeatElement(0, count: nodes.count))
+            var depths = [Float](repeating: 0, count: nodes.count)
+            var deepest = 0
+            // Children follow their parent, so one forward pass sees every parent first.
+            for i in nodes.indices {
+                let node = nodes[i]
+                if node.feature < 0 {
+                    steps.initializeElement(at: i, to: Node(feature: 0, value: .infinity, left: i))
+                    // The same arithmetic as a walk that counts its steps: depth + value, in Float.
+                    exits[i] = depths[i] + node.value
+                    deepest = max(deepest, Int(depths[i]))
+                } else {
+                    steps.initializeElement(at: i, to: node)
+                    depths[Int(node.left)] = depths[i] + 1
+                    depths[Int(node.left) + 1] = depths[i] + 1
+                }
+            }
+            depth = deepest
+        }
+
+        deinit {
+            steps.deallocate()
+            exits.deallocate()
+        }
     }
 
     /// 8 bytes: a tree has at most 2 × `sample` ≤ 8,192 nodes, so 16-bit indices suffice.
@@ -111,24 +163,40 @@ public struct IsolationForest: OnlineModel, Equatable {
         return 2 * (log(n - 1) + 0.5772156649015329) - 2 * (n - 1) / n
     }
 
-    @inline(__always)
-    private static func pathLength(_ nodes: UnsafeBufferPointer<Node>, _ x: UnsafeBufferPointer<Float>) -> Float {
-        var i = 0
-        var depth: Float = 0
-        while true {
-            let node = nodes[i]
-            if node.feature < 0 { return depth + node.value }
-            i = Int(node.left) &+ (x[Int(node.feature)] < node.value ? 0 : 1)
-            depth += 1
-        }
-    }
+    /// Trees walked together for one row by the one-row scorer.
+    static let treeLanes = 8
 
+    /// One row's score: the trees are walked `treeLanes` at a time, each group for its deepest
+    /// tree's depth, so one row has several independent chains of loads in flight. The path
+    /// lengths are added in tree order, as the batch scorer adds them, so both give identical
+    /// scores.
     private func score(row x: UnsafeBufferPointer<Float>) -> Double {
         guard !forest.isEmpty else { return 0.5 }
         var total: Float = 0
-        forest.withUnsafeBufferPointer { trees in
-            for k in trees.indices {
-                total += trees[k].nodes.withUnsafeBufferPointer { Self.pathLength($0, x) }
+        let lanes = Self.treeLanes
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: lanes) { at in
+            withUnsafeTemporaryAllocation(of: Walk.self, capacity: lanes) { walks in
+                forest.withUnsafeBufferPointer { trees in
+                    var first = 0
+                    while first < trees.count {
+                        let count = min(lanes, trees.count - first)
+                        var depth = 0
+                        for t in 0..<count {
+                            walks.initializeElement(at: t, to: trees[first + t].walk)
+                            depth = max(depth, trees[first + t].walk.depth)
+                            at[t] = 0
+                        }
+                        for _ in 0..<depth {
+                            for t in 0..<count {
+                                let node = walks[t].steps[at[t]]
+                                at[t] = Int(node.left) &+ (x[Int(node.feature)] < node.value ? 0 : 1)
+                            }
+                        }
+                        for t in 0..<count { total += walks[t].exits[at[t]] }
+                        _ = walks.baseAddress!.deinitialize(count: count)
+                        first += count
+                    }
+                }
             }
         }
         // The same arithmetic as the batch path, so both give identical scores.
@@ -179,7 +247,8 @@ public struct IsolationForest: OnlineModel, Equatable {
     static let lanes = 16
 
     /// Scores a batch. Each tree walks `lanes` rows at once: one row's walk is a chain of dependent
-    /// loads, eight independent chains keep the core busy (measured: 2.0 → see bench/RESULTS.md).
+    /// loads, and independent chains keep the core busy. Every lane takes the tree's full depth
+    /// of steps (`Tree.steps`), so the walk has no test per step (bench/RESULTS.md).
     public func score(_ matrix: FeatureMatrix, into out: inout [Double]) {
         out.removeAll(keepingCapacity: true)
         score(matrix, rows: 0..<matrix.rows, binding: binding(for: matrix), into: &out)
@@ -203,41 +272,28 @@ public struct IsolationForest: OnlineModel, Equatable {
         }
         var totals = [Float](repeating: 0, count: rows)
         let lanes = Self.lanes
-        var cursor = [Int](repeating: 0, count: lanes)
-        var depth = [Float](repeating: 0, count: lanes)
-        xs.withUnsafeBufferPointer { xs in
-            totals.withUnsafeMutableBufferPointer { totals in
-                cursor.withUnsafeMutableBufferPointer { at in
-                    depth.withUnsafeMutableBufferPointer { depth in
-                        forest.withUnsafeBufferPointer { trees in
-                            for k in trees.indices {
-                                trees[k].nodes.withUnsafeBufferPointer { nodes in
-                                    var start = 0
-                                    while start < rows {
-                                        let count = min(lanes, rows - start)
-                                        for lane in 0..<count {
-                                            at[lane] = 0
-                                            depth[lane] = 0
-                                        }
-                                        var active = true
-                                        while active {
-                                            active = false
-                                            for lane in 0..<count {
-                                                let node = nodes[at[lane]]
-                                                if node.feature >= 0 {
-                                                    let v = xs[(start &+ lane) &* d &+ Int(node.feature)]
-                                                    at[lane] = Int(node.left) &+ (v < node.value ? 0 : 1)
-                                                    depth[lane] += 1
-                                                    active = true
-                                                }
-                                            }
-                                        }
-                                        for lane in 0..<count {
-                                            totals[start + lane] += depth[lane] + nodes[at[lane]].value
-                                        }
-                                        start += lanes
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: lanes) { at in
+            xs.withUnsafeBufferPointer { xs in
+                totals.withUnsafeMutableBufferPointer { totals in
+                    forest.withUnsafeBufferPointer { trees in
+                        for k in trees.indices {
+                            let walk = trees[k].walk
+                            let steps = walk.steps
+                            var start = 0
+                            while start < rows {
+                                let count = min(lanes, rows - start)
+                                for lane in 0..<count { at[lane] = 0 }
+                                // `depth` steps for every lane: a lane at its leaf stays there, so
+                                // no lane tests whether it is done.
+                                for _ in 0..<walk.depth {
+                                    for lane in 0..<count {
+                                        let node = steps[at[lane]]
+                                        let v = xs[(start &+ lane) &* d &+ Int(node.feature)]
+                                        at[lane] = Int(node.left) &+ (v < node.value ? 0 : 1)
                                     }
                                 }
+                                for lane in 0..<count { totals[start &+ lane] += walk.exits[at[lane]] }
+                                start += lanes
                             }
                         }
                     }
@@ -307,14 +363,14 @@ public struct IsolationForest: OnlineModel, Equatable {
         }
         var rows = Array(indices[0..<n])
         let limit = Int(ceil(log2(Double(max(2, n)))))
-        var tree = Tree()
-        tree.nodes.reserveCapacity(2 * n)
-        tree.nodes.append(Self.leaf(n))
+        var nodes: [Node] = []
+        nodes.reserveCapacity(2 * n)
+        nodes.append(Self.leaf(n))
         // Work list: (node, range of `rows`, depth).
         var work: [(node: Int, lo: Int, hi: Int, depth: Int)] = [(0, 0, n, 0)]
         while let (node, lo, hi, depth) = work.popLast() {
             let count = hi - lo
-            tree.nodes[node] = Self.leaf(count)
+            nodes[node] = Self.leaf(count)
             guard count > 1, depth < limit else { continue }
             // A random feature that varies among these rows (a few tries), split uniformly
             // between its minimum and maximum.
@@ -351,14 +407,14 @@ public struct IsolationForest: OnlineModel, Equatable {
                     j -= 1
                 }
             }
-            let left = tree.nodes.count
-            tree.nodes.append(Node(feature: -1, value: 0, left: 0))
-            tree.nodes.append(Node(feature: -1, value: 0, left: 0))
-            tree.nodes[node] = Node(feature: Int16(chosen), value: split, left: left)
+            let left = nodes.count
+            nodes.append(Node(feature: -1, value: 0, left: 0))
+            nodes.append(Node(feature: -1, value: 0, left: 0))
+            nodes[node] = Node(feature: Int16(chosen), value: split, left: left)
             work.append((left, lo, i, depth + 1))
             work.append((left + 1, i, hi, depth + 1))
         }
-        return tree
+        return Tree(nodes: nodes)
     }
 
     // MARK: Explanation, merging, encoding

@@ -28,6 +28,30 @@ import VigilTestKit
             minimumAUC: 0.7)
     }
 
+    /// The worker scores spans of rows in one batch and needs each score to equal the one-row
+    /// score bit for bit (replay equals run whatever the batching): spans shorter and longer than
+    /// the lane groups, and a forest restored from its checkpoint.
+    @Test func batchScoresEqualOneRowScoresBitForBit() throws {
+        let data = ModelFixture.shared
+        var forest = Self.make(3)
+        _ = ModelConformance.prequential(&forest, data, rows: 0..<5_000)
+        var writer = BinaryWriter()
+        forest.encode(into: &writer)
+        var reader = BinaryReader(writer.bytes)
+        let restored = try IsolationForest(decoding: &reader)
+        let binding = forest.binding(for: data.matrix)
+        for model in [forest, restored] {
+            var start = 5_000
+            for length in [1, 3, 7, 8, 15, 16, 17, 25, 40] {
+                var batch: [Double] = []
+                model.score(data.matrix, rows: start..<start + length, binding: binding, into: &batch)
+                let rows = (start..<start + length).map { model.score(data.matrix, row: $0).bitPattern }
+                #expect(batch.map(\.bitPattern) == rows, "a span of \(length)")
+                start += length
+            }
+        }
+    }
+
     /// A forest that adopts a federated average takes its trees, except in the slots it rebuilt
     /// since the copy the average was made from.
     @Test func adoptingAnAverageKeepsTheTreesRebuiltSinceTheSnapshot() {
