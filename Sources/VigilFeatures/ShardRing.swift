@@ -135,10 +135,12 @@ public final class ShardRing<Element: Sendable>: @unchecked Sendable {
 /// side is slow, and reacts within microseconds when it is fast. The naps then double from 50 µs
 /// to 1 ms, so an idle worker wakes about 1,000 times a second rather than 20,000: on two cores
 /// shared with the broker those wake-ups cost the whole pipeline latency.
-struct Backoff {
-    private(set) var attempts = 0
+public struct Backoff {
+    public private(set) var attempts = 0
 
-    mutating func wait() {
+    public init() {}
+
+    public mutating func wait() {
         attempts += 1
         if attempts < 64 {
             return

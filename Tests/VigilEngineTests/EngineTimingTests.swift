@@ -26,29 +26,41 @@ struct EngineTimingTests {
     /// every 10 s of the engine's clock.
     var topology: Topology {
         get throws {
-            let cardPayments = try String(
-                contentsOf: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml"), encoding: .utf8)
-            let fields = cardPayments[
-                cardPayments.range(of: "\nfields:")!.lowerBound..<cardPayments.range(of: "\nmodels:")!.lowerBound]
-            return try TopologyLoader.parse(
-                """
-                name: timing
-                source:
-                  kafka: { brokers: "\(cluster.bootstrapServers.joined(separator: ","))", topics: [payments], group: timing, start_from: earliest }
-                  format: json
-                  key: card_id
-                  id: txn_id
-                  time: { field: ts, format: unix_ms }
-                \(fields)
-                models:
-                  - { name: iforest, kind: isolation_forest, trees: 20, sample: 64, seed: 7 }
-                threshold: { target_alert_rate: 0.01, warmup_events: 500 }
-                alerts: { topic: alerts }
-                dead_letter: { topic: dlq }
-                checkpoints: { topic: checkpoints, every: 10s }
-
-                """)
+            try Self.topology(
+                name: "timing", cluster: cluster, extra: "checkpoints: { topic: checkpoints, every: 10s }")
         }
+    }
+
+    /// A topology with card-payments' fields and features and a small forest, reading `payments`
+    /// from the mock cluster, writing `alerts` and `dlq`, plus `extra` lines.
+    static func topology(name: String, cluster: KafkaMockCluster, extra: String = "") throws -> Topology {
+        let fields = try cardPaymentFields()
+        return try TopologyLoader.parse(
+            """
+            name: \(name)
+            source:
+              kafka: { brokers: "\(cluster.bootstrapServers.joined(separator: ","))", topics: [payments], group: \(name), start_from: earliest }
+              format: json
+              key: card_id
+              id: txn_id
+              time: { field: ts, format: unix_ms }
+            \(fields)
+            models:
+              - { name: iforest, kind: isolation_forest, trees: 20, sample: 64, seed: 7 }
+            threshold: { target_alert_rate: 0.01, warmup_events: 500 }
+            alerts: { topic: alerts }
+            dead_letter: { topic: dlq }
+            \(extra)
+
+            """)
+    }
+
+    /// The `fields:` and `features:` blocks of the shipped card-payments topology.
+    static func cardPaymentFields() throws -> Substring {
+        let cardPayments = try String(
+            contentsOf: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml"), encoding: .utf8)
+        return cardPayments[
+            cardPayments.range(of: "\nfields:")!.lowerBound..<cardPayments.range(of: "\nmodels:")!.lowerBound]
     }
 
     func produce(_ n: Int, seed: UInt64) throws {

@@ -34,6 +34,8 @@ public final class Pipeline: @unchecked Sendable {
     let workers: [Worker]
     private let sink: any PipelineSink
     let rings: [ShardRing<WorkItem>]
+    /// Records submitted whose chunk the sink has not yet taken (`waitForRoom`).
+    let inFlight = InFlightRecords()
     /// Ingest thread only.
     var builder: ChunkBuilder
     private var threads: [Thread] = []
@@ -68,9 +70,11 @@ public final class Pipeline: @unchecked Sendable {
         let decoder = EventDecoder(source: topology.source, schema: topology.schema, layout: keyed.layout)
         plan = keyed.primary
         let plan = plan
+        let inFlight = inFlight
         self.workers = (0..<workers).map {
             Worker(
-                shard: $0, topology: topology, plan: plan, workers: workers, sink: sink, metricsWindow: metricsWindow)
+                shard: $0, topology: topology, plan: plan, workers: workers, sink: sink, inFlight: inFlight,
+                metricsWindow: metricsWindow)
         }
         modelVersions = self.workers[0].models.versions
         rings = (0..<workers).map { _ in ShardRing<WorkItem>(capacity: Self.ringCapacity) }
@@ -139,7 +143,11 @@ public final class Pipeline: @unchecked Sendable {
         for k in works.indices where works[k] != nil { works[k]!.labels = due }
         let busy = works.filter { $0 != nil }.count
         chunk.remaining.store(busy, ordering: .releasing)
-        if busy == 0 { sink.complete(chunk) }
+        inFlight.add(chunk.count)
+        if busy == 0 {
+            sink.complete(chunk)
+            inFlight.done(chunk.count)
+        }
         for (shard, work) in works.enumerated() {
             if let work {
                 _ = rings[shard].push(.events(work))
@@ -157,6 +165,12 @@ public final class Pipeline: @unchecked Sendable {
         guard !labels.isEmpty else { return }
         labelsReceived += labels.count
         for ring in rings { _ = ring.push(.labels(labels)) }
+    }
+
+    /// Waits while more than `records` are in flight: between polls, so that the records the
+    /// next poll returns are not kept waiting inside the engine (ingest thread).
+    public func waitForRoom(atMost records: Int) {
+        inFlight.wait(atMost: records)
     }
 
     /// Live figures of the workers (any thread).

@@ -46,6 +46,8 @@ final class Worker: @unchecked Sendable {
     var threshold: AlertThreshold
     var writer: AlertWriter
     let sink: any PipelineSink
+    /// The pipeline's count of records not yet handed to the sink.
+    let inFlight: InFlightRecords
     let join: LabelJoin
     /// Whether events wait for labels at all (some model learns from them, and events have ids).
     let joinsLabels: Bool
@@ -119,7 +121,10 @@ final class Worker: @unchecked Sendable {
         var driftDetections = 0
     }
 
-    init(shard: Int, topology: Topology, plan: FeaturePlan, workers: Int, sink: any PipelineSink, metricsWindow: Int) {
+    init(
+        shard: Int, topology: Topology, plan: FeaturePlan, workers: Int, sink: any PipelineSink,
+        inFlight: InFlightRecords, metricsWindow: Int
+    ) {
         self.shard = shard
         keyGroups = KeyGroups(topics: topology.source.kafka.topics)
         let time = topology.source.time
@@ -141,6 +146,7 @@ final class Worker: @unchecked Sendable {
             versions: models.versions,
             roles: topology.models.map(\.role), explain: topology.alerts.explain)
         self.sink = sink
+        self.inFlight = inFlight
         segments = LiveSegments(
             fields: joinsLabels ? topology.segments : [], layout: EventLayout(schema: topology.schema))
         join = LabelJoin(
@@ -318,7 +324,10 @@ final class Worker: @unchecked Sendable {
         chunk.alerts[shard] = alerts
         chunk.lateDeadLetters[shard] = late
         gauges.publish(extractor: extractor, threshold: threshold.current)
-        if chunk.remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { sink.complete(chunk) }
+        if chunk.remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
+            sink.complete(chunk)
+            inFlight.done(chunk.count)
+        }
     }
 
     /// The alert's explanation: each counted model's contributions as shares of its own total,

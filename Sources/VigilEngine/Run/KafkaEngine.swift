@@ -168,7 +168,7 @@ public final class KafkaEngine: Sendable {
         do {
             let clock = clock
             try consumer.run(
-                maxBatch: 10_000, pollTimeout: .milliseconds(100), now: { clock.now },
+                maxBatch: IngestBounds.pollBatch, pollTimeout: .milliseconds(100), now: { clock.now },
                 onPoll: { batch in step(batch, started: started) })
         } catch {
             failure = error
@@ -291,6 +291,8 @@ public final class KafkaEngine: Sendable {
             releaseHeldLabels()
             return .stop
         }
+        // The next batch is polled once it fits under the engine's bound.
+        ingest.pipeline.waitForRoom(atMost: max(0, IngestBounds.inFlightRecords - IngestBounds.pollBatch))
         return .poll
     }
 
