@@ -3,6 +3,18 @@ public enum Suggestions {
     /// The candidate closest to `word` by edit distance, if it is close enough to be a likely typo.
     public static func closest(to word: String, in candidates: some Sequence<String>) -> String? {
         let lowered = word.lowercased()
+        // An edit distance is at least the difference in length. When no candidate is near
+        // enough in length to pass the limit below, none can be returned, so nothing is computed:
+        // a long misspelt key once cost length × candidates work for each hint (a 3.5 KB topology
+        // took a second; the topology fuzz target found it).
+        let scalars = lowered.unicodeScalars.count
+        let characters = word.count
+        let reachable = candidates.contains { candidate in
+            let lengthGap = abs(scalars - candidate.lowercased().unicodeScalars.count)
+            return lengthGap <= max(1, min(characters, candidate.count) / 3)
+                || (lowered.count >= 3 && candidate.lowercased().hasPrefix(lowered))
+        }
+        guard reachable else { return nil }
         var best: (String, Int)?
         for candidate in candidates {
             // A truncated word (`log` for `log1p`) is a likely slip whatever the distance.

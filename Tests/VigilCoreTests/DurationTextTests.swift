@@ -41,4 +41,14 @@ import VigilTestKit
         #expect(Suggestions.closest(to: "zebra", in: ["time", "key", "id"]) == nil)
         #expect(Suggestions.hint(for: "zebra", in: ["a", "b"]) == "; expected one of: a, b")
     }
+
+    /// A key far longer than every candidate cannot be a typo of one; it is refused without an
+    /// edit distance per candidate (the topology fuzz target's slow input).
+    @Test func aLongKeyGetsTheListWithoutAnEditDistance() {
+        let long = String(repeating: "window\u{FFFD}", count: 2_000)
+        #expect(Suggestions.closest(to: long, in: ["window", "agg", "of"]) == nil)
+        #expect(Suggestions.hint(for: long, in: ["window", "agg"]) == "; expected one of: window, agg")
+        // A prefix still counts, as before.
+        #expect(Suggestions.closest(to: "win", in: ["window", "agg"]) == "window")
+    }
 }

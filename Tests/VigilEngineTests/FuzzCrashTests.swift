@@ -26,8 +26,8 @@ import VigilTestKit
     }
 
     @Test func theCrashesFoundSoFarAreKept() {
-        let count = ["event", "label", "checkpoint"].map { Self.inputs($0).count }.reduce(0, +)
-        #expect(count >= 3, "Tests/Fuzz/Crashes holds the inputs that crashed the targets")
+        let count = ["event", "label", "checkpoint", "topology"].map { Self.inputs($0).count }.reduce(0, +)
+        #expect(count >= 5, "Tests/Fuzz/Crashes holds the inputs that crashed the targets")
     }
 
     @Test func eventsThatCrashedAreRefusedUnlessValid() {
@@ -47,6 +47,26 @@ import VigilTestKit
             let valid = Self.isJSONObject(bytes)
             #expect(!accepted || valid, "label \(name) is accepted though it is not a JSON object")
         }
+    }
+
+    /// The topology target's inputs (one took a second in the loader's "did you mean" hints):
+    /// each is refused with issues, or valid and builds a pipeline.
+    @Test func topologiesThatCrashedAreRefusedOrBuild() {
+        for (name, bytes) in Self.inputs("topology") {
+            do {
+                let topology = try TopologyLoader.parse(String(decoding: bytes, as: UTF8.self))
+                #expect(throws: Never.self, "topology \(name)") {
+                    _ = try Pipeline(topology: topology, workers: 1, sink: FuzzSink())
+                }
+            } catch {
+                #expect(!"\(error)".isEmpty, "topology \(name)")
+            }
+        }
+    }
+
+    /// A sink for pipelines that never run.
+    final class FuzzSink: PipelineSink {
+        func complete(_ chunk: InputChunk) {}
     }
 
     /// The checkpoint target's input: a first byte, then a whole checkpoint (even) or a body that
