@@ -54,7 +54,9 @@ run_target() {
   execs=$(awk '/stat::number_of_executed_units/ {print $NF}' "$log_file" | tail -1)
   seconds=$(awk '/stat::average_exec_per_sec/ {print $NF}' "$log_file" | tail -1)
   local found
-  found=$(find "$crashes" -type f | wc -l)
+  # Crashes, timeouts, leaks and out-of-memory inputs count; libFuzzer's `slow-unit-` reports
+  # (inputs over 10 s of wall time, which a starved low-priority run writes) do not.
+  found=$(find "$crashes" -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) | wc -l)
   echo "FUZZ target=$target execs=${execs:-0} crashes=$found exec_per_s=${seconds:-0} replayed=$replayed status=$status"
   if ((status != 0)) || ((found > 0)); then
     log "target $target: see $log_file and $crashes"
