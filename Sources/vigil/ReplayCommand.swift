@@ -209,7 +209,9 @@ enum SummaryText {
         )
         if s.labelsReceived > 0 {
             let malformed = s.labelsMalformed > 0 ? " (and \(s.labelsMalformed) unreadable, dead-lettered)" : ""
-            lines.append("  labels \(s.labelsReceived) received\(malformed), \(s.labelsJoined) joined to their events")
+            let early = s.labelsJoinedEarly > 0 ? " (\(s.labelsJoinedEarly) of them read before their event)" : ""
+            lines.append(
+                "  labels \(s.labelsReceived) received\(malformed), \(s.labelsJoined) joined to their events\(early)")
             let q = s.quality
             func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "n/a" }
             lines.append(

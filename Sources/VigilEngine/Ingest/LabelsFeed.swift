@@ -76,13 +76,16 @@ final class LabelsFeed: Sendable {
 
     /// Whether labels are on the broker that the feed has not read yet (by the watermarks the
     /// last fetches carried; no request is made).
-    func behind() -> Bool {
+    func behind() -> Bool { !partitionsBehind().isEmpty }
+
+    /// The partitions with labels on the broker that the feed has not read yet.
+    func partitionsBehind() -> Set<TopicPartition> {
         progress.withLock { p in
-            var behind = false
+            var behind = Set<TopicPartition>()
             for (tp, known) in p {
                 let high = max(known.high, consumer.cachedWatermarks(tp)?.high ?? -1)
                 p[tp] = (known.next, high)
-                if high > known.next { behind = true }
+                if high > known.next { behind.insert(tp) }
             }
             return behind
         }

@@ -63,6 +63,10 @@ public final class InputChunk: @unchecked Sendable {
     let times: UnsafeMutableBufferPointer<Int64>
     /// The newest event time among the decoded records (`Int64.min` when none).
     public internal(set) var newestTime = Int64.min
+    /// The event time the source had reached before this chunk (`.max`: the events' own times):
+    /// the label join expires events by it, so that a partition read ahead of the others does
+    /// not expire the events of the others before their labels are read.
+    public internal(set) var joinClock = Int64.max
     /// Dead letters found by ingest, by record index.
     public internal(set) var deadLetters: [Int: DeadLetterReason] = [:]
     /// The raw input, kept for dead-letter records.

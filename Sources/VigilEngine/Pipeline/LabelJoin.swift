@@ -109,11 +109,15 @@ final class LabelJoin {
 
     /// Remembers event `row` of `matrix`, scored `score` (and `modelScores` by each model, which
     /// flagged it as `flags`), at event time `time`, with its segment value codes `segmentCodes`.
+    /// Events older than `expireMs` before `min(time, clock)` stop waiting: `clock` is the event
+    /// time the whole source has reached, when partitions are read unevenly (`SourceWatermark`).
     func add(
-        idHash: UInt64, time: Int64, score: Double, alerted wasAlerted: Bool, modelScores: UnsafePointer<Double>,
-        flags: UInt64, segmentCodes: UnsafePointer<UInt64>, matrix: FeatureMatrix, row: Int
+        idHash: UInt64, time: Int64, clock: Int64 = .max, score: Double, alerted wasAlerted: Bool,
+        modelScores: UnsafePointer<Double>, flags: UInt64, segmentCodes: UnsafePointer<UInt64>,
+        matrix: FeatureMatrix, row: Int
     ) {
-        expire(before: time &- expireMs)
+        let now = min(time, clock)
+        expire(before: now < .min + expireMs ? .min : now - expireMs)
         if used == capacity { dropOldest() }
         let slot = (head + used) % capacity
         used += 1

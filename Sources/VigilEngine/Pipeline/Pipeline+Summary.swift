@@ -13,6 +13,7 @@ extension Pipeline {
             s.suppressed += w.counters.suppressed
             s.lateScored += w.counters.lateScored
             s.labelsJoined += w.counters.labelsJoined
+            s.labelsJoinedEarly += w.counters.labelsJoinedEarly
             if w.counters.lateDeadLettered > 0 { s.deadLetters[.late, default: 0] += w.counters.lateDeadLettered }
             s.entities += w.extractor.entityCount
             s.stateBytes += w.extractor.stateBytes
@@ -38,6 +39,9 @@ extension Pipeline {
         public var deadLetters: [DeadLetterReason.Code: Int] = [:]
         public var labelsReceived = 0
         public var labelsJoined = 0
+        /// Of `labelsJoined`, labels that reached their worker before their event (held in its
+        /// small table of early labels, where a busy stream can overwrite them).
+        public var labelsJoinedEarly = 0
         /// Label records that could not be read (dead-lettered by `run`).
         public var labelsMalformed = 0
         public var entities = 0
@@ -74,5 +78,6 @@ extension Pipeline.Summary {
         for (k, v) in o.deadLetters { deadLetters[k, default: 0] += v }
         labelsReceived += o.labelsReceived
         labelsJoined += o.labelsJoined
+        labelsJoinedEarly += o.labelsJoinedEarly
     }
 }

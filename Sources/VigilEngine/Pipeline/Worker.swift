@@ -118,6 +118,8 @@ final class Worker: @unchecked Sendable {
         var lateScored = 0
         var lateDeadLettered = 0
         var labelsJoined = 0
+        /// Of `labelsJoined`, those whose label reached the worker before the event did.
+        var labelsJoinedEarly = 0
         var driftDetections = 0
     }
 
@@ -310,11 +312,13 @@ final class Worker: @unchecked Sendable {
                 if segments.count > 0 { segments.codes(batch, row: r, chunk: chunk, record: i) }
                 rowScores.withUnsafeBufferPointer { scores in
                     join.add(
-                        idHash: work.idHashes[r], time: batch.times[r], score: final, alerted: decision.alert,
+                        idHash: work.idHashes[r], time: batch.times[r], clock: chunk.joinClock, score: final,
+                        alerted: decision.alert,
                         modelScores: scores.baseAddress!, flags: flags, segmentCodes: segments.scratch,
                         matrix: matrix, row: r)
                 }
                 if let label = join.takeEarly(work.idHashes[r]), let slot = join.take(work.idHashes[r]) {
+                    counters.labelsJoinedEarly += 1
                     apply(label, slot: slot)
                     for k in 0..<m where learnsFromLabels[k] { spanEnds[k] = r + 1 }
                 }

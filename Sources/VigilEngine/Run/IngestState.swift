@@ -12,10 +12,12 @@ final class IngestState: @unchecked Sendable {
     var positions = SourcePositions()
     /// Labels from the labels feed waiting for the events to reach their time.
     var pacer = LabelPacer()
-    /// The newest event time read from the source (ms since the epoch).
-    var newestEventTime = Int64.min
-    /// The newest label time read from the labels feed (`.max` once a label had no time).
-    var newestLabelTime = Int64.min
+    /// The event time the source partitions being read have all reached (ms since the epoch).
+    var watermark = SourceWatermark()
+    /// The label time the labels partitions being read have all reached.
+    var labelMark = SourceWatermark()
+    /// Whether a label without a time was read (the feed then never holds events back).
+    var labelsUntimed = false
     var endTracker: SourceEndTracker
     /// The counters of the pipelines reloads replaced.
     var retired = Pipeline.Summary()

@@ -8,9 +8,19 @@ extension KafkaEngine {
         let split = KafkaIngest(batch, sourceTopics: ingest.sourceTopics, labelDecoders: labelDecoders)
         for bad in split.badLabels { sink.deadLetterLabel(batch[bad.index], bad.reason) }
         // A partition with nothing held (only dead letters in this batch) is read to its end.
+        if let labelsFeed { ingest.labelMark.setBehind(labelsFeed.partitionsBehind()) }
+        var last: (tp: TopicPartition, slot: Int)?
         for (k, label) in split.labels.enumerated() {
-            ingest.pacer.hold(label, time: split.labelTimes[k], at: split.labelPositions[k])
-            ingest.newestLabelTime = max(ingest.newestLabelTime, split.labelTimes[k] ?? .max)
+            let position = split.labelPositions[k]
+            ingest.pacer.hold(label, time: split.labelTimes[k], at: position)
+            guard let time = split.labelTimes[k] else {
+                ingest.labelsUntimed = true
+                continue
+            }
+            if last?.tp != position.topicPartition {
+                last = (position.topicPartition, ingest.labelMark.slot(position.topicPartition))
+            }
+            _ = ingest.labelMark.observe(slot: last!.slot, time: time)
         }
         for (tp, next) in split.nextOffsets where !ingest.pacer.holds(tp) {
             ingest.positions.read(tp, offset: next - 1)
@@ -18,26 +28,22 @@ extension KafkaEngine {
         // Labels the events read so far have reached go at once.
         var due: [LabelRecord] = []
         ingest.pacer.release(
-            upTo: ingest.newestEventTime, into: { due.append($0) },
+            upTo: ingest.watermark.bound, into: { due.append($0) },
             released: { ingest.positions.read($0, offset: $1) })
         stats.readLabels(due.count)
         ingest.pipeline.submitLabels(due)
     }
 
-    /// The other side of the pacing: before the workers get a chunk whose events are more than
-    /// half the shortest `labels.expire` past the newest label read, the labels feed is read on
-    /// while it has labels on the broker it has not read (for at most `labelCatchUp`), so that
-    /// no event expires from the label join before its label is read. Labels that trail the
-    /// events by less (as live labels do) never hold a chunk back, and neither does a feed that
-    /// has read everything (labels may be rare, or late by design).
+    /// The other side of the pacing: before the workers get a chunk whose events are past the
+    /// label time every labels partition still being read has reached (`labelMark`), the labels
+    /// feed is read on while it has labels on the broker it has not read (for at most
+    /// `labelCatchUp`), so that no event expires from the label join before its label is read.
+    /// A feed that has read everything never holds a chunk back (labels may be rare, or late by
+    /// design), and so live labels never do.
     func catchUpLabels(to newest: Int64) {
         guard let labelsFeed, ingest.pacer.count < LabelPacer.capacity else { return }
-        let expire = topology.models.compactMap(\.kind.labels).map(\.expire.wholeMilliseconds).min() ?? 0
         let deadline = ContinuousClock.now.advanced(by: Self.labelCatchUp)
-        func trailing() -> Bool {
-            let labels = ingest.newestLabelTime
-            return labels < .max - expire / 2 && newest > labels + expire / 2
-        }
+        func trailing() -> Bool { !ingest.labelsUntimed && newest > ingest.labelMark.bound }
         while trailing(), ingest.pacer.count < LabelPacer.capacity,
             ContinuousClock.now < deadline, labelsFeed.behind()
         {
@@ -55,12 +61,16 @@ extension KafkaEngine {
     /// assigned the partitions says nothing of the events to come.
     func sourceCaughtUp() -> Bool {
         let assigned = consumer.assignment.filter { ingest.sourceTopics.contains($0.topic) }
-        guard !assigned.isEmpty else { return false }
-        for tp in assigned {
-            guard let marks = consumer.cachedWatermarks(tp) else { return false }
-            if (ingest.positions.next[tp] ?? marks.low) < marks.high { return false }
+        return !assigned.isEmpty && sourcesBehind(assigned).isEmpty
+    }
+
+    /// The assigned source partitions not read to their high watermark (as the last fetch
+    /// reported it), or whose high watermark is not known yet.
+    func sourcesBehind(_ assigned: Set<TopicPartition>) -> Set<TopicPartition> {
+        assigned.filter { tp in
+            guard let marks = consumer.cachedWatermarks(tp) else { return true }
+            return (ingest.positions.next[tp] ?? marks.low) < marks.high
         }
-        return true
     }
 
     /// How long a chunk waits at most for the labels to catch up with its events.

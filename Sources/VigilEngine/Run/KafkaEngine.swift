@@ -300,12 +300,18 @@ public final class KafkaEngine: Sendable {
     /// the events' times reach, each between the events after the one that reached it.
     private func read(_ batch: KafkaBatch) {
         let split = KafkaIngest(batch, sourceTopics: ingest.sourceTopics, labelDecoders: labelDecoders)
+        if labelsFeed != nil, !split.events.isEmpty {
+            // The partitions behind before this batch bound the labels' release (SourceWatermark).
+            ingest.watermark.setBehind(
+                sourcesBehind(consumer.assignment.filter { ingest.sourceTopics.contains($0.topic) }))
+        }
         for (tp, next) in split.nextOffsets { ingest.positions.read(tp, offset: next - 1) }
         if !split.labelPositions.isEmpty { consumer.markDone(split.labelPositions) }
         for bad in split.badLabels { sink.deadLetterLabel(batch[bad.index], bad.reason) }
         if !split.events.isEmpty {
             let events = split.events
             let ingest = ingest
+            let paced = labelsFeed != nil
             var released = 0
             ingest.pipeline.submit(
                 count: events.count, topics: batch.topics, raw: KafkaRecords(batch: batch, indices: events),
@@ -316,16 +322,24 @@ public final class KafkaEngine: Sendable {
                 labelsDue: { chunk in
                     self.catchUpLabels(to: chunk.newestTime)
                     var due: [(after: Int, record: LabelRecord)] = []
-                    guard ingest.pacer.count > 0 else {
-                        ingest.newestEventTime = max(ingest.newestEventTime, chunk.newestTime)
-                        return due
-                    }
+                    guard paced else { return due }
+                    chunk.joinClock = ingest.watermark.bound
+                    // Partition → watermark slot, looked up once per partition of the chunk.
+                    var slots: [(topic: Int32, partition: Int32, slot: Int)] = []
                     for i in 0..<chunk.count where chunk.outcome(i) != .deadLettered {
-                        let t = chunk.eventTime(i)
-                        guard t > ingest.newestEventTime else { continue }
-                        ingest.newestEventTime = t
+                        let topic = chunk.topicIndex[i]
+                        let partition = chunk.partitions[i]
+                        let slot: Int
+                        if let known = slots.first(where: { $0.topic == topic && $0.partition == partition }) {
+                            slot = known.slot
+                        } else {
+                            slot = ingest.watermark.slot(TopicPartition(chunk.topics[Int(topic)], partition))
+                            slots.append((topic, partition, slot))
+                        }
+                        guard ingest.watermark.observe(slot: slot, time: chunk.eventTime(i)), ingest.pacer.count > 0
+                        else { continue }
                         ingest.pacer.release(
-                            upTo: t, into: { due.append((i, $0)) },
+                            upTo: ingest.watermark.bound, into: { due.append((i, $0)) },
                             released: { ingest.positions.read($0, offset: $1) })
                     }
                     released = due.count
