@@ -47,6 +47,13 @@ public enum MetricsText {
         for (tp, lag) in engine.consumerLag.sorted(by: { $0.key < $1.key }) {
             out.sample("vigil_consumer_lag", ["topic": tp.topic, "partition": String(tp.partition)], Double(lag))
         }
+        let inFlight = engine.recordsInFlight
+        out.gauge(
+            "vigil_records_in_flight", "Records between poll and outputs handed to the producer.", Double(inFlight.now))
+        out.gauge(
+            "vigil_records_in_flight_limit",
+            "Records in flight at most: reading waits while the engine holds this many.",
+            Double(inFlight.limit))
         out.gauge("vigil_active_entities", "Entities with window state.", Double(g.entities))
         out.header("vigil_evictions_total", "Entities evicted from the windows, by cause.", "counter")
         out.sample("vigil_evictions_total", ["cause": "idle"], Double(g.evictedIdle))
@@ -291,6 +298,10 @@ public enum StatusJSON {
                 "alerts": Double(s.alerts.load(ordering: .relaxed)) / uptime,
             ],
             "uptime_seconds": uptime, "workers": engine.workers,
+            "records_in_flight": [
+                "now": engine.recordsInFlight.now, "peak": engine.recordsInFlight.peak,
+                "limit": engine.recordsInFlight.limit,
+            ],
         ]
         if let r = engine.lastReload {
             o["last_reload"] = try? JSONSerialization.jsonObject(with: Data(r.json.utf8))

@@ -23,6 +23,8 @@ final class IngestState: @unchecked Sendable {
     var retired = Pipeline.Summary()
     /// What other threads read of the running pipeline: its model versions and live gauges.
     let installed = Mutex<(versions: [String], gauges: [WorkerGauges], keyed: [KeyedStageGauges])>(([], [], []))
+    /// The running pipeline's count of records between poll and sink (read by `/metrics`).
+    let inFlight = Mutex<InFlightRecords?>(nil)
 
     init(sourceTopics: Set<String>) {
         self.sourceTopics = sourceTopics
@@ -37,6 +39,7 @@ final class IngestState: @unchecked Sendable {
     /// the stream.
     func install(_ pipeline: Pipeline) {
         pipelineBox = pipeline
+        inFlight.withLock { $0 = pipeline.inFlight }
         installed.withLock { $0 = (pipeline.modelVersions, pipeline.gauges, pipeline.keyedGauges) }
         if streamShare != 1 { pipeline.setStreamShare(streamShare) }
     }

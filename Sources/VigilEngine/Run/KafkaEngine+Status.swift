@@ -122,6 +122,13 @@ extension KafkaEngine {
         )
     }
 
+    /// Records between poll and outputs handed to the producer now, the most at once since the
+    /// running pipeline was installed, and the bound the ingest loop keeps them under (any thread).
+    public var recordsInFlight: (now: Int, peak: Int, limit: Int) {
+        let counter = ingest.inFlight.withLock { $0 }
+        return (counter?.current ?? 0, counter?.peak ?? 0, IngestBounds.inFlightRecords)
+    }
+
     /// Entities held and evicted by each keyed feature stage, by key (any thread; empty without
     /// keyed features).
     public var keyedStateGauges: [KeyedStageFigures] { ingest.installed.withLock { $0.keyed }.map(\.snapshot) }
