@@ -275,6 +275,7 @@ public enum StatusJSON {
         let t = engine.topology
         let g = engine.stateGauges
         let uptime = max(1e-9, Date().timeIntervalSince(s.started))
+        let inFlight = engine.recordsInFlight
         var o: [String: Any] = [
             "topology": t.name, "phase": engine.phase.rawValue, "ready": engine.isReady,
             "model_versions": engine.modelVersions,
@@ -298,10 +299,7 @@ public enum StatusJSON {
                 "alerts": Double(s.alerts.load(ordering: .relaxed)) / uptime,
             ],
             "uptime_seconds": uptime, "workers": engine.workers,
-            "records_in_flight": [
-                "now": engine.recordsInFlight.now, "peak": engine.recordsInFlight.peak,
-                "limit": engine.recordsInFlight.limit,
-            ],
+            "records_in_flight": ["now": inFlight.now, "peak": inFlight.peak, "limit": inFlight.limit],
         ]
         if let r = engine.lastReload {
             o["last_reload"] = try? JSONSerialization.jsonObject(with: Data(r.json.utf8))

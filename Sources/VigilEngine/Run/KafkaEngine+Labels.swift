@@ -7,9 +7,9 @@ extension KafkaEngine {
     func hold(_ batch: KafkaBatch) {
         let split = KafkaIngest(batch, sourceTopics: ingest.sourceTopics, labelDecoders: labelDecoders)
         for bad in split.badLabels { sink.deadLetterLabel(batch[bad.index], bad.reason) }
-        // A partition with nothing held (only dead letters in this batch) is read to its end.
+        // The labels partitions still behind bound the label time read (`catchUpLabels`).
         if let labelsFeed { ingest.labelMark.setBehind(labelsFeed.partitionsBehind()) }
-        var last: (tp: TopicPartition, slot: Int)?
+        var last = (tp: TopicPartition("", -1), slot: 0)
         for (k, label) in split.labels.enumerated() {
             let position = split.labelPositions[k]
             ingest.pacer.hold(label, time: split.labelTimes[k], at: position)
@@ -17,11 +17,12 @@ extension KafkaEngine {
                 ingest.labelsUntimed = true
                 continue
             }
-            if last?.tp != position.topicPartition {
+            if last.tp != position.topicPartition {
                 last = (position.topicPartition, ingest.labelMark.slot(position.topicPartition))
             }
-            _ = ingest.labelMark.observe(slot: last!.slot, time: time)
+            _ = ingest.labelMark.observe(slot: last.slot, time: time)
         }
+        // A partition with nothing held (only dead letters in this batch) is read to its end.
         for (tp, next) in split.nextOffsets where !ingest.pacer.holds(tp) {
             ingest.positions.read(tp, offset: next - 1)
         }
@@ -60,11 +61,16 @@ extension KafkaEngine {
     /// fetch reported it). Not while nothing is assigned yet: an empty poll before the group
     /// assigned the partitions says nothing of the events to come.
     func sourceCaughtUp() -> Bool {
-        let assigned = consumer.assignment.filter { ingest.sourceTopics.contains($0.topic) }
+        let assigned = assignedSources()
         return !assigned.isEmpty && sourcesBehind(assigned).isEmpty
     }
 
-    /// The assigned source partitions not read to their high watermark (as the last fetch
+    /// The source partitions this instance is assigned.
+    func assignedSources() -> Set<TopicPartition> {
+        consumer.assignment.filter { ingest.sourceTopics.contains($0.topic) }
+    }
+
+    /// Of `assigned`, the partitions not read to their high watermark (as the last fetch
     /// reported it), or whose high watermark is not known yet.
     func sourcesBehind(_ assigned: Set<TopicPartition>) -> Set<TopicPartition> {
         assigned.filter { tp in

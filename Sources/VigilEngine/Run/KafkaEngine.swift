@@ -302,8 +302,7 @@ public final class KafkaEngine: Sendable {
         let split = KafkaIngest(batch, sourceTopics: ingest.sourceTopics, labelDecoders: labelDecoders)
         if labelsFeed != nil, !split.events.isEmpty {
             // The partitions behind before this batch bound the labels' release (SourceWatermark).
-            ingest.watermark.setBehind(
-                sourcesBehind(consumer.assignment.filter { ingest.sourceTopics.contains($0.topic) }))
+            ingest.watermark.setBehind(sourcesBehind(assignedSources()))
         }
         for (tp, next) in split.nextOffsets { ingest.positions.read(tp, offset: next - 1) }
         if !split.labelPositions.isEmpty { consumer.markDone(split.labelPositions) }
