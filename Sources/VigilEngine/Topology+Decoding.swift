@@ -127,6 +127,7 @@ extension Topology {
         let start = o.choice("start_from", as: KafkaSourceSpec.StartFrom.self, noun: "start position") ?? .latest
         let properties = decodeProperties("properties", o)
         let consumerProperties = decodeProperties("consumer_properties", o)
+        let producerProperties = decodeProperties("producer_properties", o)
         let createTopics = o.bool("create_topics") ?? false
         let partitions = o.int("partitions", in: 1...10_000) ?? 4
         let assignment =
@@ -136,8 +137,8 @@ extension Topology {
         guard let brokers, let topics, let group else { return nil }
         return KafkaSourceSpec(
             brokers: brokers, topics: topics, group: group, startFrom: start, properties: properties,
-            consumerProperties: consumerProperties, createTopics: createTopics, partitions: partitions,
-            assignment: assignment)
+            consumerProperties: consumerProperties, producerProperties: producerProperties, createTopics: createTopics,
+            partitions: partitions, assignment: assignment)
     }
 
     /// A mapping of librdkafka properties: strings, none of those Vigil manages, and well-formed

@@ -110,6 +110,9 @@ public struct KafkaSourceSpec: Sendable, Hashable {
     /// librdkafka properties of the source consumer only (fetch and session tuning). Key
     /// `consumer_properties` (mapping of strings).
     public var consumerProperties: [String: String] = [:]
+    /// librdkafka properties of the outputs producer only (alerts, dead letters, scores): its
+    /// batching (`linger.ms`, `batch.num.messages`). Key `producer_properties` (mapping of strings).
+    public var producerProperties: [String: String] = [:]
     /// Create every topic the topology names that does not exist yet, at start. Key
     /// `create_topics` (default false).
     public var createTopics: Bool = false

@@ -40,18 +40,19 @@ import VigilTestKit
         }
     }
 
+    /// topologies/card-payments.yaml with `text` inserted before its line `line`.
+    static func cardPayments(before line: String, inserting text: String) throws -> String {
+        try String(
+            contentsOf: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml"), encoding: .utf8
+        )
+        .replacingOccurrences(of: line, with: text + line)
+    }
+
     @Test func everyClientGetsTheSourcePropertiesAndOnlyTheConsumerTheConsumerProperties() throws {
         let topology = try TopologyLoader.parse(
-            try String(
-                contentsOf: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml"),
-                encoding: .utf8
-            )
-            .replacingOccurrences(
-                of: "    consumer_properties:",
-                with: """
-                        properties: { security.protocol: ssl, ssl.ca.location: "${CA}" }
-                        consumer_properties:
-                    """
+            try Self.cardPayments(
+                before: "    consumer_properties:",
+                inserting: "    properties: { security.protocol: ssl, ssl.ca.location: \"${CA}\" }\n"
             )
             .replacingOccurrences(of: "fetch.wait.max.ms: \"10\"", with: "fetch.wait.max.ms: \"20\""))
         let clients = try KafkaClients(topology: topology, environment: ["CA": "/tls/ca.pem"])
@@ -61,6 +62,29 @@ import VigilTestKit
         #expect(clients.consumer("source", group: "g").common.properties["fetch.wait.max.ms"] == "20")
         #expect(clients.consumer("source", group: "g").common.properties["ssl.ca.location"] == "/tls/ca.pem")
         #expect(throws: EngineError.self) { try KafkaClients(topology: topology, environment: [:]) }
+    }
+
+    @Test func producerPropertiesGoToTheOutputsProducerOnlyAndOverTheSourceProperties() throws {
+        let topology = try TopologyLoader.parse(
+            try Self.cardPayments(
+                before: "    consumer_properties:",
+                inserting: """
+                        properties: { linger.ms: "7", socket.nagle.disable: "true" }
+                        producer_properties: { linger.ms: "1", batch.num.messages: "${BATCH}" }
+
+                    """))
+        #expect(topology.source.kafka.producerProperties == ["linger.ms": "1", "batch.num.messages": "${BATCH}"])
+        let clients = try KafkaClients(topology: topology, environment: ["BATCH": "1000"])
+        let outputs = clients.outputsProducer().common.properties
+        #expect(outputs == ["linger.ms": "1", "batch.num.messages": "1000", "socket.nagle.disable": "true"])
+        for other in [clients.producer("checkpoints").common, clients.consumer("source", group: "g").common] {
+            #expect(other.properties["batch.num.messages"] == nil && other.properties["linger.ms"] == "7")
+        }
+        // Without producer_properties the outputs producer keeps the measured default.
+        let plain = try KafkaClients(
+            topology: try TopologyLoader.load(
+                path: CLI.repositoryRoot.appendingPathComponent("topologies/card-payments.yaml").path))
+        #expect(plain.outputsProducer().common.properties.isEmpty && plain.outputsProducer().linger == .milliseconds(5))
     }
 }
 

@@ -276,6 +276,10 @@ import VigilTestKit
         ("window: 10m, agg: count", "window: 5m, agg: count", .structural, "features"),
         ("group: vigil-card-payments", "group: other", .restart, "source.kafka.group"),
         ("brokers: 127.0.0.1:9092", "brokers: 127.0.0.1:9093", .restart, "source.kafka.brokers"),
+        (
+            "    consumer_properties:", "    producer_properties: { linger.ms: \"1\" }\n    consumer_properties:",
+            .restart, "source.kafka.producer_properties.linger.ms"
+        ),
         ("every: 30s", "every: 1m", .restart, "checkpoints.every"),
         ("topic: payments-alerts", "topic: other-alerts", .restart, "alerts.topic"),
         ("\nthreshold:", "\nensemble: { weights: fixed }\nthreshold:", .structural, "ensemble.weights"),

@@ -7,7 +7,8 @@ import VigilKafka
 /// reader) starts from it, so a cluster that asks for TLS or SASL gets them from all of them.
 ///
 /// `source.kafka.properties` go to every client; `source.kafka.consumer_properties` to the source
-/// consumer only (librdkafka warns about consumer properties given to a producer). Secret
+/// consumer only (librdkafka warns about consumer properties given to a producer), and
+/// `source.kafka.producer_properties` to the outputs producer only. Secret
 /// references (`${NAME}`, `*_file` keys: `SecretProperties`) are resolved here, once.
 public struct KafkaClients: Sendable {
     /// `bootstrap.servers`.
@@ -18,6 +19,8 @@ public struct KafkaClients: Sendable {
     let properties: [String: String]
     /// Properties of the source consumer only, resolved (applied over `properties`).
     let consumerProperties: [String: String]
+    /// Properties of the outputs producer only, resolved (applied over `properties`).
+    let producerProperties: [String: String]
 
     /// - Parameters:
     ///   - brokers: overrides `source.kafka.brokers` (`--brokers`).
@@ -32,6 +35,8 @@ public struct KafkaClients: Sendable {
         properties = try SecretProperties.resolve(topology.source.kafka.properties, environment: environment)
         consumerProperties = try SecretProperties.resolve(
             topology.source.kafka.consumerProperties, environment: environment)
+        producerProperties = try SecretProperties.resolve(
+            topology.source.kafka.producerProperties, environment: environment)
     }
 
     /// Settings for tools given an address and properties rather than a topology (`vigil doctor`,
@@ -44,6 +49,7 @@ public struct KafkaClients: Sendable {
         topology = name
         self.properties = try SecretProperties.resolve(properties, environment: environment)
         consumerProperties = [:]
+        producerProperties = [:]
     }
 
     /// Settings of a client with id `vigil-<topology>-<role>`.
@@ -61,6 +67,17 @@ public struct KafkaClients: Sendable {
     /// A producer.
     public func producer(_ role: String) -> KafkaProducerConfiguration {
         KafkaProducerConfiguration(common: common(role))
+    }
+
+    /// The producer of alerts, dead letters and scores: `linger` unless the topology's
+    /// `producer_properties` set `linger.ms` (or its alias `queue.buffering.max.ms`), which,
+    /// like every property there, apply over `properties`.
+    public func outputsProducer(linger: Duration = .milliseconds(5)) -> KafkaProducerConfiguration {
+        var common = common("outputs")
+        common.properties.merge(producerProperties) { $1 }
+        var configuration = KafkaProducerConfiguration(common: common)
+        configuration.linger = linger
+        return configuration
     }
 
     /// An admin client (metadata, topic creation).

@@ -122,6 +122,12 @@ private struct Differences {
                 "source.kafka.consumer_properties.\(key)", .restart, ka.consumerProperties[key],
                 kb.consumerProperties[key], shown)
         }
+        for key in Set(ka.producerProperties.keys).union(kb.producerProperties.keys).sorted() {
+            let shown = KafkaConfiguration.isSecret(key) ? { (_: String) in "[redacted]" } : { $0 }
+            compare(
+                "source.kafka.producer_properties.\(key)", .restart, ka.producerProperties[key],
+                kb.producerProperties[key], shown)
+        }
         compare("source.format", .restart, a.format, b.format, \.rawValue)
         compare("source.key", .restart, a.key, b.key, { $0 })
         compare("source.id", .restart, a.id, b.id, { $0 })

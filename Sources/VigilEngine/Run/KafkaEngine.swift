@@ -105,8 +105,7 @@ public final class KafkaEngine: Sendable {
             topology: topology, logger: logger, stopAfter: stopAfterEvents, onChunk: onChunk,
             onAlertDelivered: onAlertDelivered, stats: stats, progress: progress)
         self.sink = sink
-        var producerConfig = clients.producer("outputs")
-        producerConfig.linger = .milliseconds(5)
+        let producerConfig = clients.outputsProducer()
         producer = try KafkaProducer(configuration: producerConfig, logger: logger) { report in sink.delivered(report) }
         var decoders: [String: LabelDecoder] = [:]
         for source in topology.models.compactMap(\.kind.labels) {
