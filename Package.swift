@@ -87,7 +87,8 @@ let package = Package(
 
         // Shared by tests only: the broker gate (KAFKA_BOOTSTRAP / CI), running the built CLI,
         // quiet loggers, a manual clock, and a thread of its own for each test.
-        .target(name: "VigilTestKit", dependencies: [log], path: "Tests/VigilTestKit", swiftSettings: strict),
+        .target(
+            name: "VigilTestKit", dependencies: [log, "CRdKafka"], path: "Tests/VigilTestKit", swiftSettings: strict),
         .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore", "VigilTestKit"], swiftSettings: strict),
         .testTarget(
             name: "VigilFeaturesTests",

@@ -195,6 +195,15 @@ public final class KafkaConsumer: Sendable {
         rd.cachedWatermarks(tp)
     }
 
+    /// Where reading stands in each of `partitions`, without asking the broker: the offset after
+    /// the last record handed out, or after the transaction markers that followed it. A partition
+    /// written by a transactional producer ends with a marker that no record reports, so this,
+    /// not the last record's offset, tells whether reading reached the high watermark.
+    /// Partitions not read yet are absent.
+    public func positions(_ partitions: [TopicPartition]) -> [TopicPartition: Int64] {
+        rd.positions(partitions)
+    }
+
     /// Per partition, the offset after the done prefix: every record before it is done (its
     /// outputs acknowledged). Partitions with no record done yet are absent.
     public var doneOffsets: [TopicPartition: Int64] { state.tracker.withLock { $0.doneOffsets } }

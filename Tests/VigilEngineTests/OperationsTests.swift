@@ -517,6 +517,7 @@ struct OperationsTests {
         #expect(m["vigil_active_entities"] ?? 0 > 0)
         #expect(m["vigil_records_in_flight"] != nil)
         #expect(m["vigil_records_in_flight_limit"] == 8192)
+        #expect(m["vigil_labels_held"] != nil)
         #expect(m["vigil_stage_seconds_count{stage=process}"] ?? 0 > 0)
         #expect(m["vigil_score_count"] == 20_000)
         #expect(m["vigil_ready"] == 1)

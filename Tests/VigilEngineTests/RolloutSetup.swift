@@ -183,6 +183,27 @@ struct RolloutSetup {
         return sent
     }
 
+    /// Produces a generated stream, events and labels, in one transaction (as fast as the broker
+    /// takes it): every partition written to ends with the transaction's commit marker.
+    @discardableResult
+    func produceStreamInATransaction(_ config: TransactionStream.Config) throws -> (events: Int, labels: Int) {
+        let producer = try TransactionalProducer(brokers: brokers, id: TestBroker.unique("txn"))
+        var sent = (events: 0, labels: 0)
+        for record in SyntheticEvents(config) {
+            switch record {
+            case .event(_, let card, let json):
+                let partition = Int32(StableHash.hash(card) % UInt64(partitions))
+                try producer.send(json, key: Array(card.utf8), to: source, partition: partition)
+                sent.events += 1
+            case .label(_, let json):
+                try producer.send(json, to: labels, partition: Int32(sent.labels % partitions))
+                sent.labels += 1
+            }
+        }
+        try producer.commit()
+        return sent
+    }
+
     /// The records of the audit topic of kind `rollout`, parsed.
     func rolloutRecords() throws -> [[String: Any]] {
         try TopicReader.readAll(brokers: brokers, topic: audit).compactMap { m in

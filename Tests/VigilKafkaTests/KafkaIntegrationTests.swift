@@ -276,6 +276,27 @@ struct KafkaIntegrationTests {
         #expect(afterResume.map(\.offset) == [20, 21, 22, 23, 24])
     }
 
+    /// A transactional producer leaves a commit marker after its records: the high watermark is
+    /// one past the last record, and only the position says that reading reached it.
+    @Test func thePositionStepsOverTheTransactionMarkerThatEndsAPartition() throws {
+        let topic = try newTopic("vigil-txn", partitions: 1)
+        let tp = TopicPartition(topic, 0)
+        let producer = try TransactionalProducer(brokers: try TestBroker.address(), id: TestBroker.unique("txn"))
+        for i in 0..<5 { try producer.send(Array("t\(i)".utf8), to: topic, partition: 0) }
+        try producer.commit()
+        let c = try consumer(topic)
+        defer { c.close() }
+        #expect(c.positions([tp]).isEmpty, "nothing read yet")
+        var got: [KafkaRecord] = []
+        try pollUntil([c], timeout: .seconds(30), { _, batch in got += batch }, enough: { got.count >= 5 })
+        // A few more polls: the marker comes after the records, in the same fetch or the next.
+        try pollUntil([c], timeout: .seconds(1), { _, batch in got += batch }, enough: { false })
+        #expect(got.map(\.offset) == [0, 1, 2, 3, 4])
+        let high = try #require(c.cachedWatermarks(tp)?.high)
+        #expect(high == 6, "five records and the commit marker")
+        #expect(c.positions([tp]) == [tp: 6])
+    }
+
     @Test func startOffsetsOverrideTheGroupPosition() throws {
         let topic = try newTopic("vigil-start", partitions: 2)
         try produce(topic, (0..<40).map { "s\($0)" }, roundRobin: 2)

@@ -54,6 +54,9 @@ public enum MetricsText {
             "vigil_records_in_flight_limit",
             "Records in flight at most: reading waits while the engine holds this many.",
             Double(inFlight.limit))
+        out.gauge(
+            "vigil_labels_held", "Labels read and held until the source events reach their time.",
+            Double(engine.labelsHeld))
         out.gauge("vigil_active_entities", "Entities with window state.", Double(g.entities))
         out.header("vigil_evictions_total", "Entities evicted from the windows, by cause.", "counter")
         out.sample("vigil_evictions_total", ["cause": "idle"], Double(g.evictedIdle))

@@ -78,14 +78,18 @@ final class LabelsFeed: Sendable {
     /// last fetches carried; no request is made).
     func behind() -> Bool { !partitionsBehind().isEmpty }
 
-    /// The partitions with labels on the broker that the feed has not read yet.
+    /// The partitions with labels on the broker that the feed has not read yet. A partition a
+    /// transactional producer wrote ends with a commit marker that no label reports: the
+    /// consumer's position, which steps over it, says whether the feed reached the end.
     func partitionsBehind() -> Set<TopicPartition> {
-        progress.withLock { p in
+        let positions = consumer.positions(progress.withLock { Array($0.keys) })
+        return progress.withLock { p in
             var behind = Set<TopicPartition>()
             for (tp, known) in p {
                 let high = max(known.high, consumer.cachedWatermarks(tp)?.high ?? -1)
-                p[tp] = (known.next, high)
-                if high > known.next { behind.insert(tp) }
+                let next = max(known.next, positions[tp] ?? -1)
+                p[tp] = (next, high)
+                if high > next { behind.insert(tp) }
             }
             return behind
         }

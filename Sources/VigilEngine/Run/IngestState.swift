@@ -16,6 +16,9 @@ final class IngestState: @unchecked Sendable {
     var watermark = SourceWatermark()
     /// The label time the labels partitions being read have all reached.
     var labelMark = SourceWatermark()
+    /// The consumer's position in each source partition at the end of the last ingest turn,
+    /// before the next poll (`sourcesBehind`).
+    var sourcePositions: [TopicPartition: Int64] = [:]
     /// Whether a label without a time was read (the feed then never holds events back).
     var labelsUntimed = false
     var endTracker: SourceEndTracker
@@ -25,6 +28,8 @@ final class IngestState: @unchecked Sendable {
     let installed = Mutex<(versions: [String], gauges: [WorkerGauges], keyed: [KeyedStageGauges])>(([], [], []))
     /// The running pipeline's count of records between poll and sink (read by `/metrics`).
     let inFlight = Mutex<InFlightRecords?>(nil)
+    /// Labels read and held until the source reaches their time (`pacer.count`, for `/metrics`).
+    let labelsHeld = Atomic<Int>(0)
 
     init(sourceTopics: Set<String>) {
         self.sourceTopics = sourceTopics

@@ -62,7 +62,7 @@ extension KafkaEngine {
     /// assigned the partitions says nothing of the events to come.
     func sourceCaughtUp() -> Bool {
         let assigned = assignedSources()
-        return !assigned.isEmpty && sourcesBehind(assigned).isEmpty
+        return !assigned.isEmpty && sourcesBehind(assigned, positions: consumer.positions(Array(assigned))).isEmpty
     }
 
     /// The source partitions this instance is assigned.
@@ -71,11 +71,14 @@ extension KafkaEngine {
     }
 
     /// Of `assigned`, the partitions not read to their high watermark (as the last fetch
-    /// reported it), or whose high watermark is not known yet.
-    func sourcesBehind(_ assigned: Set<TopicPartition>) -> Set<TopicPartition> {
+    /// reported it), or whose high watermark is not known yet. Read to it by the records read,
+    /// or by the consumer's `positions` (taken before the batch in hand was polled, so that its
+    /// records do not count as read yet), which step over the transaction markers that end a
+    /// partition a transactional producer wrote: no record reports them.
+    func sourcesBehind(_ assigned: Set<TopicPartition>, positions: [TopicPartition: Int64]) -> Set<TopicPartition> {
         assigned.filter { tp in
             guard let marks = consumer.cachedWatermarks(tp) else { return true }
-            return (ingest.positions.next[tp] ?? marks.low) < marks.high
+            return max(ingest.positions.next[tp] ?? marks.low, positions[tp] ?? -1) < marks.high
         }
     }
 

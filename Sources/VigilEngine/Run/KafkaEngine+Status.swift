@@ -122,6 +122,10 @@ extension KafkaEngine {
         )
     }
 
+    /// Labels read and held until the source events reach their time (`LabelPacer`), as of the
+    /// ingest loop's last turn (any thread).
+    public var labelsHeld: Int { ingest.labelsHeld.load(ordering: .relaxed) }
+
     /// Records between poll and outputs handed to the producer now, the most at once since the
     /// running pipeline was installed, and the bound the ingest loop keeps them under (any thread).
     public var recordsInFlight: (now: Int, peak: Int, limit: Int) {

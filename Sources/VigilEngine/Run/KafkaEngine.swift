@@ -281,6 +281,8 @@ public final class KafkaEngine: Sendable {
             // Nothing left to read: the held labels' events, if any, have been read.
             releaseHeldLabels()
         }
+        ingest.labelsHeld.store(ingest.pacer.count, ordering: .relaxed)
+        if labelsFeed != nil { ingest.sourcePositions = consumer.positions(Array(assignedSources())) }
         sink.retryFailed()
         serveRequests()
         coordinator.tick(pipeline: ingest.pipeline) {
@@ -301,7 +303,7 @@ public final class KafkaEngine: Sendable {
         let split = KafkaIngest(batch, sourceTopics: ingest.sourceTopics, labelDecoders: labelDecoders)
         if labelsFeed != nil, !split.events.isEmpty {
             // The partitions behind before this batch bound the labels' release (SourceWatermark).
-            ingest.watermark.setBehind(sourcesBehind(assignedSources()))
+            ingest.watermark.setBehind(sourcesBehind(assignedSources(), positions: ingest.sourcePositions))
         }
         for (tp, next) in split.nextOffsets { ingest.positions.read(tp, offset: next - 1) }
         if !split.labelPositions.isEmpty { consumer.markDone(split.labelPositions) }

@@ -31,7 +31,11 @@ struct SourceEndTracker {
                 "Reading up to the end of the source", metadata: ["ends": "\(found.sorted { $0.key < $1.key })"])
         }
         let done = consumer.doneOffsets
-        for (tp, end) in ends ?? [:] where max(done[tp] ?? -1, positions.starts[tp] ?? -1) < end { return false }
+        // A partition ending in a transaction marker is done to its end once the consumer's
+        // position stepped over the marker and nothing read is in flight (checked last).
+        let ends = ends ?? [:]
+        let at = consumer.positions(Array(ends.keys))
+        for (tp, end) in ends where max(done[tp] ?? -1, positions.starts[tp] ?? -1, at[tp] ?? -1) < end { return false }
         return consumer.inFlight.values.allSatisfy { $0 == 0 }
     }
 }

@@ -110,6 +110,17 @@ final class RDKafkaConsumer: Sendable {
         return (low, high)
     }
 
+    /// The application's position in each of `partitions` (no request): librdkafka's offset after
+    /// the last record it handed out, moved past the transaction markers it stepped over.
+    /// Partitions without a position yet are absent.
+    func positions(_ partitions: [TopicPartition]) -> [TopicPartition: Int64] {
+        guard !partitions.isEmpty else { return [:] }
+        let list = TopicPartitionList.make(partitions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        guard rd_kafka_position(client.handle, list) == RD_KAFKA_RESP_ERR_NO_ERROR else { return [:] }
+        return TopicPartitionList.offsets(list).filter { $0.value >= 0 }
+    }
+
     func seek(_ offsets: [TopicPartition: Int64], timeout: Duration) throws(KafkaError) {
         let list = TopicPartitionList.make(offsets)
         defer { rd_kafka_topic_partition_list_destroy(list) }
