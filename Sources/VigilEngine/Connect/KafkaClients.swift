@@ -69,14 +69,15 @@ public struct KafkaClients: Sendable {
         KafkaProducerConfiguration(common: common(role))
     }
 
-    /// The producer of alerts, dead letters and scores: `linger` unless the topology's
-    /// `producer_properties` set `linger.ms` (or its alias `queue.buffering.max.ms`), which,
-    /// like every property there, apply over `properties`.
-    public func outputsProducer(linger: Duration = .milliseconds(5)) -> KafkaProducerConfiguration {
+    /// The producer of alerts, dead letters and scores: a linger of 5 ms (chosen by
+    /// bench/producer-settings.sh, docs/kafka.md) unless the topology's `producer_properties`
+    /// set `linger.ms` (or its alias `queue.buffering.max.ms`), which, like every property
+    /// there, apply over `properties`.
+    public func outputsProducer() -> KafkaProducerConfiguration {
         var common = common("outputs")
         common.properties.merge(producerProperties) { $1 }
         var configuration = KafkaProducerConfiguration(common: common)
-        configuration.linger = linger
+        configuration.linger = .milliseconds(5)
         return configuration
     }
 

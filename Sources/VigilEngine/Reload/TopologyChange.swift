@@ -103,6 +103,15 @@ private struct Differences {
         }
     }
 
+    /// Each key of two librdkafka property mappings that differs: a restart change, its values
+    /// shown `[redacted]` when the key names a secret.
+    mutating func compareProperties(_ path: String, _ a: [String: String], _ b: [String: String]) {
+        for key in Set(a.keys).union(b.keys).sorted() {
+            let shown = KafkaConfiguration.isSecret(key) ? { (_: String) in "[redacted]" } : { $0 }
+            compare("\(path).\(key)", .restart, a[key], b[key], shown)
+        }
+    }
+
     mutating func compareSource(_ a: SourceSpec, _ b: SourceSpec) {
         let (ka, kb) = (a.kafka, b.kafka)
         compare("source.kafka.brokers", .restart, ka.brokers, kb.brokers, Text.list)
@@ -112,22 +121,9 @@ private struct Differences {
         compare("source.kafka.create_topics", .restart, ka.createTopics, kb.createTopics, String.init)
         compare("source.kafka.partitions", .restart, ka.partitions, kb.partitions, String.init)
         compare("source.kafka.assignment", .restart, ka.assignment, kb.assignment, \.rawValue)
-        for key in Set(ka.properties.keys).union(kb.properties.keys).sorted() {
-            let shown = KafkaConfiguration.isSecret(key) ? { (_: String) in "[redacted]" } : { $0 }
-            compare("source.kafka.properties.\(key)", .restart, ka.properties[key], kb.properties[key], shown)
-        }
-        for key in Set(ka.consumerProperties.keys).union(kb.consumerProperties.keys).sorted() {
-            let shown = KafkaConfiguration.isSecret(key) ? { (_: String) in "[redacted]" } : { $0 }
-            compare(
-                "source.kafka.consumer_properties.\(key)", .restart, ka.consumerProperties[key],
-                kb.consumerProperties[key], shown)
-        }
-        for key in Set(ka.producerProperties.keys).union(kb.producerProperties.keys).sorted() {
-            let shown = KafkaConfiguration.isSecret(key) ? { (_: String) in "[redacted]" } : { $0 }
-            compare(
-                "source.kafka.producer_properties.\(key)", .restart, ka.producerProperties[key],
-                kb.producerProperties[key], shown)
-        }
+        compareProperties("source.kafka.properties", ka.properties, kb.properties)
+        compareProperties("source.kafka.consumer_properties", ka.consumerProperties, kb.consumerProperties)
+        compareProperties("source.kafka.producer_properties", ka.producerProperties, kb.producerProperties)
         compare("source.format", .restart, a.format, b.format, \.rawValue)
         compare("source.key", .restart, a.key, b.key, { $0 })
         compare("source.id", .restart, a.id, b.id, { $0 })
