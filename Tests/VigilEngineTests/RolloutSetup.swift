@@ -154,29 +154,13 @@ struct RolloutSetup {
         let producer = try KafkaProducer(
             configuration: Self.inputProducer(brokers),
             logger: .quiet)
-        let topic = producer.topic(source)
-        let labelsTopic = producer.topic(labels)
         let start = ContinuousClock.now
-        var sent = (events: 0, labels: 0)
-        for (i, record) in SyntheticEvents(config).enumerated() {
+        let sent = try forEachRecord(of: config) { i, topic, key, value, partition in
             if i % 100 == 0 {
                 let due = start.advanced(by: .milliseconds(i * 1000 / rate))
                 if due > .now { Thread.sleep(forTimeInterval: Double((due - .now).components.attoseconds) * 1e-18) }
             }
-            switch record {
-            case .event(_, let card, let json):
-                let partition = Int32(StableHash.hash(card) % UInt64(partitions))
-                try Array(card.utf8).withUnsafeBytes { k in
-                    try json.withUnsafeBytes { try producer.send(to: topic, key: k, value: $0, partition: partition) }
-                }
-                sent.events += 1
-            case .label(_, let json):
-                let partition = Int32(sent.labels % partitions)
-                try json.withUnsafeBytes {
-                    try producer.send(to: labelsTopic, key: nil, value: $0, partition: partition)
-                }
-                sent.labels += 1
-            }
+            try producer.send(topic: topic, key: key, value: value, partition: partition)
         }
         try producer.close(deadline: .seconds(300))
         if producer.failedCount > 0 { throw SetupFailure(description: "\(producer.failedCount) records not delivered") }
@@ -188,19 +172,31 @@ struct RolloutSetup {
     @discardableResult
     func produceStreamInATransaction(_ config: TransactionStream.Config) throws -> (events: Int, labels: Int) {
         let producer = try TransactionalProducer(brokers: brokers, id: TestBroker.unique("txn"))
+        let sent = try forEachRecord(of: config) { _, topic, key, value, partition in
+            try producer.send(value, key: key, to: topic, partition: partition)
+        }
+        try producer.commit()
+        return sent
+    }
+
+    /// Calls `send` with each record of the generated stream in its order: its index, topic,
+    /// key, value and partition (events by their card's hash, labels round-robin); returns the
+    /// events and labels sent.
+    private func forEachRecord(
+        of config: TransactionStream.Config,
+        _ send: (Int, String, [UInt8]?, [UInt8], Int32) throws -> Void
+    ) throws -> (events: Int, labels: Int) {
         var sent = (events: 0, labels: 0)
-        for record in SyntheticEvents(config) {
+        for (i, record) in SyntheticEvents(config).enumerated() {
             switch record {
             case .event(_, let card, let json):
-                let partition = Int32(StableHash.hash(card) % UInt64(partitions))
-                try producer.send(json, key: Array(card.utf8), to: source, partition: partition)
+                try send(i, source, Array(card.utf8), json, Int32(StableHash.hash(card) % UInt64(partitions)))
                 sent.events += 1
             case .label(_, let json):
-                try producer.send(json, to: labels, partition: Int32(sent.labels % partitions))
+                try send(i, labels, nil, json, Int32(sent.labels % partitions))
                 sent.labels += 1
             }
         }
-        try producer.commit()
         return sent
     }
 

@@ -24,7 +24,7 @@ struct RunLabelJoinTests {
             config.meanGapMs = 1000
             config.labelDelayMs = 300_000...3_000_000
         }
-        let (summary, labels) = try await readBacklog(config, name: kind, partitions: 1)
+        let (summary, labels, _) = try await Self.readBacklog(config, name: kind, partitions: 1)
         #expect(summary.labelsJoined == labels)
     }
 
@@ -41,26 +41,33 @@ struct RunLabelJoinTests {
         config.events = 40_000
         config.meanGapMs = 100
         config.labelDelayMs = 60_000...300_000
-        let (summary, labels) = try await readBacklog(config, name: "partitions", partitions: 4)
+        let (summary, labels, _) = try await Self.readBacklog(config, name: "partitions", partitions: 4)
         #expect(summary.labelsJoined == labels)
         #expect(summary.labelsJoinedEarly == 0)
     }
 
-    /// Puts the stream's events and labels on the broker, then has an engine read them as a
-    /// backlog; returns its summary and the labels sent.
-    private func readBacklog(
-        _ config: TransactionStream.Config, name: String, partitions: Int
-    ) async throws -> (Pipeline.Summary, Int) {
+    /// Puts the stream's events and labels on the broker (in one transaction if asked), then has
+    /// an engine read them as a backlog, and waits (30 s at most) for the labels it holds to be
+    /// handed over; returns its summary, the labels sent and the labels still held then.
+    static func readBacklog(
+        _ config: TransactionStream.Config, name: String, partitions: Int, transactional: Bool = false
+    ) async throws -> (summary: Pipeline.Summary, labels: Int, held: Int) {
         let models = RolloutSetup.forest("iforest", role: "active") + "\n" + RolloutSetup.regression(role: "shadow")
         let setup = try RolloutSetup("pacing-\(name)", models: models, partitions: partitions)
-        let sent = try await offPool { try setup.produceStream(config, rate: 200_000) }
+        let sent = try await offPool {
+            transactional
+                ? try setup.produceStreamInATransaction(config) : try setup.produceStream(config, rate: 200_000)
+        }
         let live = try LiveEngine(setup)
         #expect(await live.waitFor(events: sent.events, labels: sent.labels))
+        let end = ContinuousClock.now.advanced(by: .seconds(30))
+        while live.engine.labelsHeld > 0, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(100)) }
+        let held = live.engine.labelsHeld
         try await live.stop()
         let summary = live.engine.summary()
         print(
-            "[run] \(name): \(summary.labelsJoined) of \(sent.labels) labels joined (\(summary.labelsJoinedEarly) read before their event); received \(summary.labelsReceived), scored \(summary.scored), late \(summary.lateScored), dead \(summary.deadLetterTotal)"
+            "[run] \(name): \(summary.labelsJoined) of \(sent.labels) labels joined (\(summary.labelsJoinedEarly) read before their event, \(held) still held after reading); received \(summary.labelsReceived), scored \(summary.scored), late \(summary.lateScored), dead \(summary.deadLetterTotal)"
         )
-        return (summary, sent.labels)
+        return (summary, sent.labels, held)
     }
 }

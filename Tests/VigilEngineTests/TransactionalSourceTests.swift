@@ -47,35 +47,12 @@ struct TransactionalSourceTests {
         config.meanGapMs = 1000
         config.labelDelayMs = 60_000...600_000
         // The same stream written plainly and in a transaction: the same labels join.
-        let plain = try await readStream(config, name: "plain", transactional: false)
-        let written = try await readStream(config, name: "txn", transactional: true)
+        let plain = try await RunLabelJoinTests.readBacklog(config, name: "txn-plain", partitions: 2)
+        let written = try await RunLabelJoinTests.readBacklog(
+            config, name: "txn-written", partitions: 2, transactional: true)
         #expect(plain.held == 0 && written.held == 0, "labels still held 30 s after the whole source was read")
         #expect(plain.summary.labelsJoined == plain.labels)
         #expect(written.summary.labelsJoined == plain.summary.labelsJoined)
         #expect(written.summary.scored == config.events && written.summary.labelsReceived == written.labels)
-    }
-
-    /// Writes the stream, has an engine read all of it, and waits (30 s at most) for its held
-    /// labels to be handed over; returns what it held then, its summary and the labels sent.
-    private func readStream(
-        _ config: TransactionStream.Config, name: String, transactional: Bool
-    ) async throws -> (held: Int, summary: Pipeline.Summary, labels: Int) {
-        let models = RolloutSetup.forest("iforest", role: "active") + "\n" + RolloutSetup.regression(role: "shadow")
-        let setup = try RolloutSetup("txn-labels-\(name)", models: models, partitions: 2)
-        let sent = try await offPool {
-            transactional
-                ? try setup.produceStreamInATransaction(config) : try setup.produceStream(config, rate: 200_000)
-        }
-        let live = try LiveEngine(setup)
-        #expect(await live.waitFor(events: sent.events, labels: sent.labels))
-        let end = ContinuousClock.now.advanced(by: .seconds(30))
-        while live.engine.labelsHeld > 0, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(100)) }
-        let held = live.engine.labelsHeld
-        try await live.stop()
-        let summary = live.engine.summary()
-        print(
-            "[txn] \(name): \(held) labels held at the end; \(summary.labelsJoined) of \(sent.labels) joined, \(summary.scored) events scored"
-        )
-        return (held, summary, sent.labels)
     }
 }
