@@ -15,10 +15,13 @@ public struct OffsetTracker: Sendable {
         var committable: Int64?
         /// The last offset successfully committed.
         var committed: Int64?
+        /// The offset after the last record fetched.
+        var next: Int64?
 
         var inFlight: Int { offsets.count - head }
 
         mutating func fetched(_ offset: Int64) {
+            next = offset + 1
             if let last = offsets.last, offset <= last {
                 // A seek backwards (or a re-delivery after rebalance): start over from here; the
                 // records before it are fetched again, so nothing is skipped.
@@ -59,6 +62,9 @@ public struct OffsetTracker: Sendable {
     }
 
     private(set) var partitions: [TopicPartition: Partition] = [:]
+    /// Partitions lost since the last assignment, as they stood: records read from them still
+    /// finish, and one that comes back where it stood resumes with them (`assigned`).
+    private(set) var lost: [TopicPartition: Partition] = [:]
 
     public init() {}
 
@@ -101,6 +107,8 @@ public struct OffsetTracker: Sendable {
                 body(&partitions[tp, default: Partition()], entries[start..<end])
             } else if partitions[tp] != nil {
                 body(&partitions[tp]!, entries[start..<end])
+            } else if lost[tp] != nil {
+                body(&lost[tp]!, entries[start..<end])
             }
             start = end
         }
@@ -110,7 +118,9 @@ public struct OffsetTracker: Sendable {
     /// already done) are ignored and reported as false.
     @discardableResult
     public mutating func markDone(_ position: KafkaPosition) -> Bool {
-        partitions[position.topicPartition]?.markDone(position.offset) ?? false
+        let tp = position.topicPartition
+        if partitions[tp] != nil { return partitions[tp]!.markDone(position.offset) }
+        return lost[tp]?.markDone(position.offset) ?? false
     }
 
     /// The offsets to commit now: for each partition whose done prefix moved since the last
@@ -138,9 +148,44 @@ public struct OffsetTracker: Sendable {
         for (tp, offset) in offsets where partitions[tp]?.committed == offset { partitions[tp]!.committed = nil }
     }
 
-    /// Forgets partitions that were revoked or lost.
+    /// Forgets partitions that were revoked.
     public mutating func remove(_ tps: some Sequence<TopicPartition>) {
         for tp in tps { partitions[tp] = nil }
+    }
+
+    /// Sets aside partitions lost without a revoke: nothing of them is committed, but their
+    /// records still in flight are marked done as they finish, until the next assignment.
+    public mutating func lose(_ tps: some Sequence<TopicPartition>) {
+        for tp in tps {
+            if let p = partitions.removeValue(forKey: tp) { lost[tp] = p }
+        }
+    }
+
+    /// Starts tracking assigned partitions, and forgets the lost ones that did not come back.
+    ///
+    /// A partition with an offset in `starts` begins there, because its owner's state covers
+    /// every record before it. So that offset is committed at the next commit, even if no record
+    /// follows; otherwise an idle partition would keep an older committed offset, and a lag, for
+    /// good. There is one exception: a partition lost here that resumes exactly where it stood.
+    /// It takes back its records in flight, and the commit waits for them to finish.
+    public mutating func assigned(_ tps: some Sequence<TopicPartition>, starts: [TopicPartition: Int64]) {
+        for tp in tps {
+            let kept = lost.removeValue(forKey: tp)
+            guard let start = starts[tp] else {
+                partitions[tp] = nil
+                continue
+            }
+            if var kept, kept.next == start {
+                kept.committed = nil  // commits made before the loss may not have counted
+                partitions[tp] = kept
+            } else {
+                var fresh = Partition()
+                fresh.committable = start
+                fresh.next = start
+                partitions[tp] = fresh
+            }
+        }
+        lost.removeAll()
     }
 
     /// Records fetched but not yet done, per partition.

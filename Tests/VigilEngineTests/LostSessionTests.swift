@@ -47,6 +47,10 @@ struct LostSessionTests {
         #expect(
             run.stderr.contains("kept here since the loss"),
             "the partition did not resume where the instance stood:\n\(run.stderr.suffix(3000))")
+        // Nothing more has arrived, yet every record read before the loss is committed
+        // (LostAssignmentTests holds records in flight across the loss on purpose).
+        let committed = await stalled.waitForCommitted(atLeast: 20_000, timeout: .seconds(60))
+        #expect(committed == 20_000, "the group's offset stayed behind the records read before the loss")
 
         try await offPool { try reference.produce(Array(data.events[20_000...]), keys: Array(data.cards[20_000...])) }
         let all = await run.waitForStatus(port: port, timeout: .seconds(180)) {

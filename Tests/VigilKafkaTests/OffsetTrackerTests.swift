@@ -53,6 +53,55 @@ import VigilTestKit
         #expect(t.pendingCommits().isEmpty)
     }
 
+    /// What failed ScaleOutTests in the project's CI twice: an instance read a partition to its end, lost it before a commit
+    /// counted, got it back where it stood, and nothing more arrived. The group's offset stayed
+    /// thousands of records behind for good.
+    @Test func aPartitionLostAndGivenBackWhereItStoodCommitsItsRecords() {
+        var t = OffsetTracker()
+        for o in 0..<10 { t.fetched(p0, Int64(o)) }
+        for o in 0..<6 { t.markDone(KafkaPosition(p0, Int64(o))) }
+        t.committed([p0: 6])  // sent, but the coordinator had moved on: it never counted
+        t.lose([p0])
+        #expect(t.pendingCommits().isEmpty, "nothing of a lost partition is committed")
+        #expect(t.inFlight.isEmpty)
+        for o in 6..<9 { t.markDone(KafkaPosition(p0, Int64(o))) }  // outputs acknowledged meanwhile
+        t.assigned([p0], starts: [p0: 10])
+        #expect(t.pendingCommits() == [p0: 9], "what finished, lost or not; 9 is still in flight")
+        #expect(t.inFlight == [p0: 1])
+        t.markDone(KafkaPosition(p0, 9))
+        #expect(t.pendingCommits() == [p0: 10], "to the end, with no record after the loss")
+    }
+
+    @Test func aPartitionThatStartsFromAStoredStateCommitsThatOffset() {
+        var t = OffsetTracker()
+        t.assigned([p0, p1], starts: [p0: 40])
+        #expect(t.pendingCommits() == [p0: 40], "the state covers every record before 40")
+        #expect(t.doneOffsets == [p0: 40])
+        t.committed([p0: 40])
+        t.fetched(p0, 40)
+        t.fetched(p1, 3)
+        t.markDone(KafkaPosition(p0, 40))
+        t.markDone(KafkaPosition(p1, 3))
+        #expect(t.pendingCommits() == [p0: 41, p1: 4])
+    }
+
+    @Test func aLostPartitionThatComesBackElsewhereInItsLogStartsAfresh() {
+        var t = OffsetTracker()
+        for o in 0..<5 { t.fetched(p0, Int64(o)) }
+        for o in 0..<5 { t.fetched(p1, Int64(o)) }
+        t.lose([p0, p1])
+        // p0 comes back from a newer state another instance stored; p1 goes elsewhere.
+        t.assigned([p0], starts: [p0: 20])
+        #expect(t.pendingCommits() == [p0: 20])
+        #expect(t.inFlight == [p0: 0], "the records in flight before the loss are not waited for")
+        let beforeTheStart = t.markDone(KafkaPosition(p0, 4))
+        let notGivenBack = t.markDone(KafkaPosition(p1, 4))
+        #expect(!beforeTheStart)
+        #expect(!notGivenBack, "a lost partition not given back is forgotten")
+        t.assigned([p1], starts: [:])
+        #expect(t.pendingCommits() == [p0: 20], "from the group's committed offset: nothing to send")
+    }
+
     @Test func unknownPositionsAreIgnored() {
         var t = OffsetTracker()
         t.fetched(p0, 5)

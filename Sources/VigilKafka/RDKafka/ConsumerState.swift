@@ -35,9 +35,10 @@ final class ConsumerState: Sendable {
             var starts = startOffsets.withLock { s in
                 partitions.compactMap { tp in s.removeValue(forKey: tp).map { (tp, $0) } }
             }
+            var loaded: [TopicPartition: Int64] = [:]
             if let handler = handler.withLock({ $0 }) {
                 // The owner's state for these partitions covers records up to these offsets.
-                let loaded = handler.assigning(partitions)
+                loaded = handler.assigning(partitions)
                 starts = Array(Dictionary(starts, uniquingKeysWith: { $1 }).merging(loaded) { $1 })
             }
             if let list, !starts.isEmpty {
@@ -48,7 +49,7 @@ final class ConsumerState: Sendable {
                     if let offset = wanted[tp] { list.pointee.elems[i].offset = offset }
                 }
             }
-            tracker.withLock { $0.remove(partitions) }
+            tracker.withLock { $0.assigned(partitions, starts: loaded) }
             if cooperative {
                 if let error = rd_kafka_incremental_assign(rk, list) {
                     onEvent?(.error(KafkaError.from(takeErrorCode(error), "incremental assign")))
@@ -78,7 +79,7 @@ final class ConsumerState: Sendable {
             } else {
                 _ = rd_kafka_assign(rk, nil)
             }
-            tracker.withLock { $0.remove(partitions) }
+            tracker.withLock { lost ? $0.lose(partitions) : $0.remove(partitions) }
             assignment.withLock { $0.subtract(partitions) }
             logger.info(
                 lost ? "Partitions lost" : "Partitions revoked",
