@@ -158,6 +158,17 @@ struct OperationsSetup {
         ).scan()
     }
 
+    /// Publishes `state` as a partition record of this setup's checkpoint topic.
+    func publishPartitionState(_ state: PartitionState) throws {
+        let store = CheckpointStore(
+            spec: try topology.checkpoints!, clients: try clients, instance: KafkaEngine.defaultInstance,
+            logger: Logger.quiet)
+        defer { store.close() }
+        try store.publish(
+            partition: state.encode(topology: store.topology), of: TopicPartition(state.topic, state.partition),
+            sequence: UInt64(Date().timeIntervalSince1970 * 1_000_000))
+    }
+
     /// The newest state stored for each source partition (the one covering the most records),
     /// whoever wrote it.
     func partitionStates() throws -> [TopicPartition: PartitionState] {

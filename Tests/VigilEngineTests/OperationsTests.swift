@@ -148,7 +148,10 @@ struct OperationsTests {
     /// What each run's log says about its assignments, restores, checkpoints and rebalances: where
     /// a run's alerts part from the uninterrupted run's, this shows which restore or rebalance it was.
     static func printAssignmentsAndRestores(_ runs: [(name: String, run: RunningVigil)]) {
-        let marks = ["Partitions", "estor", "esumed", "Cold start", "lost", "evoked", "Checkpoint written", "Stopp"]
+        let marks = [
+            "Partitions", "Partition state", "estor", "esumed", "Cold start", "lost", "evoked", "Checkpoint written",
+            "Checkpoint not", "Stopp",
+        ]
         for (name, run) in runs {
             let lines = run.stderr.split(separator: "\n").filter { line in marks.contains { line.contains($0) } }
             print("[ops] \(name):\n" + lines.suffix(60).joined(separator: "\n"))

@@ -212,6 +212,7 @@ public final class KafkaEngine: Sendable {
                 }, uniquingKeysWith: { $1 })
             consumer.setStartOffsets(starts)
             ingest.positions.restored(starts)
+            handoff.completed(offsets: restored.offsets, createdMs: restored.createdMs)
             self.restored.withLock { $0 = restored.sequence }
         }
         ingest.install(built.pipeline)

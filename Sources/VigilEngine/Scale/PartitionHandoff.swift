@@ -28,6 +28,9 @@ final class PartitionHandoff: Sendable {
     let lostHere = LostPartitions()
     /// How long a revoke waits for the outputs of the records read from the partitions leaving.
     static let drainTimeout = Duration.seconds(30)
+    /// The last checkpoint of this instance known complete (restored, or written here): its
+    /// source offsets and when it was cut. Partition records it did not complete are skipped.
+    private let lastComplete = Mutex<(offsets: [TopicPartition: Int64], createdMs: Int64)?>(nil)
 
     init(store: CheckpointStore?, topics: [String], instance: String, stats: EngineStats, logger: Logger) {
         self.store = store
@@ -49,6 +52,27 @@ final class PartitionHandoff: Sendable {
             let next = max(now, last + 1)
             if lastSequence.compareExchange(expected: last, desired: next, ordering: .relaxed).exchanged { return next }
         }
+    }
+
+    /// A checkpoint of this instance is complete: restored at boot, or its own record published
+    /// after its partition records.
+    func completed(offsets: [SourceOffset], createdMs: Int64) {
+        let offsets = Dictionary(
+            offsets.map { (TopicPartition($0.topic, $0.partition), $0.offset) }, uniquingKeysWith: { $1 })
+        lastComplete.withLock { $0 = (offsets, createdMs) }
+    }
+
+    /// Whether `state` was published by a checkpoint of this instance that never completed: its
+    /// partition records went out, and then the process was killed (or the instance record
+    /// failed) before the instance record. Its windows are ahead of the models restored with
+    /// the last complete checkpoint, so reading from its offset would have them skip records.
+    /// Handoffs at revoke stand on their own, and so does everything other instances wrote.
+    func isIncomplete(_ state: PartitionState) -> Bool {
+        guard state.instance == instance, state.reason != "revoke", let last = lastComplete.withLock({ $0 }) else {
+            return false
+        }
+        if let offset = last.offsets[TopicPartition(state.topic, state.partition)] { return state.offset > offset }
+        return state.createdMs > last.createdMs
     }
 
     // MARK: Assign
@@ -83,6 +107,12 @@ final class PartitionHandoff: Sendable {
                         logger.notice(
                             "Partition state written for other features: skipped",
                             metadata: ["partition": "\(tp)", "sequence": "\(stored.sequence)"])
+                        continue
+                    }
+                    guard !isIncomplete(state) else {
+                        logger.notice(
+                            "Partition state of a checkpoint that was not completed: skipped",
+                            metadata: ["partition": "\(tp)", "offset": "\(state.offset)", "reason": "\(state.reason)"])
                         continue
                     }
                     if state.offset > best?.offset ?? -1 { best = state }

@@ -225,6 +225,7 @@ final class CheckpointCoordinator: Sendable {
             try store.publish(bytes, sequence: sequence)
         } catch let error as CheckpointFileError {
             // On the topic, so a restore finds it; the copy the topology asked for is missing.
+            handoff?.completed(offsets: offsets, createdMs: checkpoint.createdMs)
             stats.checkpointFailed()
             logger.error("Checkpoint file copy not written", metadata: ["error": "\(error)"])
             return false
@@ -240,6 +241,7 @@ final class CheckpointCoordinator: Sendable {
                 "ms":
                     "\(states.map { $0.captureTimes.map { "\($0.name)=\(milliseconds($0.took))" }.joined(separator: ",") })"
             ])
+        handoff?.completed(offsets: offsets, createdMs: checkpoint.createdMs)
         stats.checkpointWritten(sequence: sequence, bytes: bytes.count, createdMs: checkpoint.createdMs, took: took)
         logger.info(
             "Checkpoint written",
