@@ -12,7 +12,10 @@
 #      to alert on 5 % of events, so there are enough samples) next to a pass-through relay
 #      (consume, re-produce at once), measured the same way by one process (monotonic clock from
 #      send to arrival); and, as a control, the relay forwarding one event in 20, an output as
-#      sparse as the alerts (the reader of a sparse topic waits out more fetches).
+#      sparse as the alerts (the reader of a sparse topic waits out more fetches). Each latency
+#      line also splits its slowest 1 % at the output record's timestamp (set when the output's
+#      producer was handed the record): tail_to_output_ms (send → handed over) and
+#      tail_after_output_ms (handed over → read), the medians of the two parts.
 #
 #   bench/pipeline-vs-peers.sh [N] [RIVER_N]     (defaults: 1000000 and 100000)
 #

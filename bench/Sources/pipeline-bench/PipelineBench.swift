@@ -132,16 +132,23 @@ struct Latency: ParsableCommand {
         try producer.close(deadline: .seconds(30))
         Thread.sleep(forTimeInterval: 3)
         timer.stop()
-        let sorted = timer.take()
-        guard !sorted.isEmpty else {
+        let samples = timer.takeSamples()
+        guard !samples.isEmpty else {
             print("latency samples=0")
             return
         }
-        func q(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(p * Double(sorted.count)))] }
+        let sorted = samples.map(\.total)
+        func q(_ p: Double, _ values: [Double]) -> Double {
+            values[min(values.count - 1, Int(p * Double(values.count)))]
+        }
+        // Where the slowest 1 % spent their time: the medians of their two parts.
+        let tail = samples[min(samples.count - 1, Int(0.99 * Double(samples.count)))...]
         print(
             String(
-                format: "latency samples=%d sent=%d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f", sorted.count, total, q(0.5),
-                q(0.99), sorted.last!))
+                format:
+                    "latency samples=%d sent=%d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f tail_to_output_ms=%.1f tail_after_output_ms=%.1f",
+                sorted.count, total, q(0.5, sorted), q(0.99, sorted), sorted.last!,
+                q(0.5, tail.map(\.toOutput).sorted()), q(0.5, tail.map(\.afterOutput).sorted())))
     }
 
     static func eventID(_ json: [UInt8]) -> String? { field(json, "event_id") ?? field(json, "txn_id") }
