@@ -152,17 +152,19 @@ struct OperationsSetup {
 
     /// The checkpoints kept, newest first.
     func storedCheckpoints() throws -> CheckpointStore.Scan {
-        try CheckpointStore(
+        try checkpointStore().scan()
+    }
+
+    /// A store of this setup's checkpoint topic, as the engine's default instance.
+    func checkpointStore() throws -> CheckpointStore {
+        CheckpointStore(
             spec: try topology.checkpoints!, clients: try clients, instance: KafkaEngine.defaultInstance,
-            logger: Logger.quiet
-        ).scan()
+            logger: Logger.quiet)
     }
 
     /// Publishes `state` as a partition record of this setup's checkpoint topic.
     func publishPartitionState(_ state: PartitionState) throws {
-        let store = CheckpointStore(
-            spec: try topology.checkpoints!, clients: try clients, instance: KafkaEngine.defaultInstance,
-            logger: Logger.quiet)
+        let store = try checkpointStore()
         defer { store.close() }
         try store.publish(
             partition: state.encode(topology: store.topology), of: TopicPartition(state.topic, state.partition),
@@ -173,9 +175,7 @@ struct OperationsSetup {
     /// whoever wrote it.
     func partitionStates() throws -> [TopicPartition: PartitionState] {
         let tps = Set((0..<partitions).map { TopicPartition(source, Int32($0)) })
-        let store = CheckpointStore(
-            spec: try topology.checkpoints!, clients: try clients, instance: KafkaEngine.defaultInstance,
-            logger: Logger.quiet)
+        let store = try checkpointStore()
         defer { store.close() }
         var out: [TopicPartition: PartitionState] = [:]
         for (tp, stored) in try store.partitionRecords(for: tps) {

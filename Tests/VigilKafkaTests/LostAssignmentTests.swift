@@ -59,19 +59,19 @@ struct LostAssignmentTests {
         broker.pause()
         Thread.sleep(forTimeInterval: 10)
         broker.resume()
+        func firstLoss() -> Int? { events.withLock { $0.firstIndex { if case .lost = $0 { true } else { false } } } }
         func lostAndBack() -> Bool {
-            let seen = events.withLock { $0 }
-            guard let loss = seen.firstIndex(where: { if case .lost = $0 { true } else { false } }) else {
-                return false
+            guard let loss = firstLoss() else { return false }
+            return events.withLock {
+                $0[loss...].contains { if case .assigned(let p) = $0 { p.contains(tp) } else { false } }
             }
-            return seen[loss...].contains { if case .assigned(let p) = $0 { p.contains(tp) } else { false } }
         }
         var acknowledged = false
         deadline = clock.now.advanced(by: .seconds(60))
         while !lostAndBack(), clock.now < deadline {
             let batch = try consumer.poll(maxMessages: 1000, timeout: .milliseconds(100))
             #expect(batch.isEmpty, "nothing was produced after the first 100")
-            if !acknowledged, events.withLock({ $0.contains { if case .lost = $0 { true } else { false } } }) {
+            if !acknowledged, firstLoss() != nil {
                 consumer.markDone(positions[40..<70])  // while the partition is lost
                 acknowledged = true
             }

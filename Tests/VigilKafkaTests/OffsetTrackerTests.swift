@@ -53,9 +53,9 @@ import VigilTestKit
         #expect(t.pendingCommits().isEmpty)
     }
 
-    /// What failed ScaleOutTests in the project's CI twice: an instance read a partition to its end, lost it before a commit
-    /// counted, got it back where it stood, and nothing more arrived. The group's offset stayed
-    /// thousands of records behind for good.
+    /// What failed ScaleOutTests in the project's CI: an instance read a partition to its end,
+    /// lost it before a commit counted, got it back where it stood, and nothing more arrived. The
+    /// group's offset stayed thousands of records behind for good.
     @Test func aPartitionLostAndGivenBackWhereItStoodCommitsItsRecords() {
         var t = OffsetTracker()
         for o in 0..<10 { t.fetched(p0, Int64(o)) }

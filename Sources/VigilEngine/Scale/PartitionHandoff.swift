@@ -28,6 +28,8 @@ final class PartitionHandoff: Sendable {
     let lostHere = LostPartitions()
     /// How long a revoke waits for the outputs of the records read from the partitions leaving.
     static let drainTimeout = Duration.seconds(30)
+    /// The `reason` of a partition record published at revoke.
+    static let revokeReason = "revoke"
     /// The last checkpoint of this instance known complete (restored, or written here): its
     /// source offsets and when it was cut. Partition records it did not complete are skipped.
     private let lastComplete = Mutex<(offsets: [TopicPartition: Int64], createdMs: Int64)?>(nil)
@@ -68,7 +70,8 @@ final class PartitionHandoff: Sendable {
     /// the last complete checkpoint, so reading from its offset would have them skip records.
     /// Handoffs at revoke stand on their own, and so does everything other instances wrote.
     func isIncomplete(_ state: PartitionState) -> Bool {
-        guard state.instance == instance, state.reason != "revoke", let last = lastComplete.withLock({ $0 }) else {
+        guard state.instance == instance, state.reason != Self.revokeReason, let last = lastComplete.withLock({ $0 })
+        else {
             return false
         }
         if let offset = last.offsets[TopicPartition(state.topic, state.partition)] { return state.offset > offset }
@@ -199,7 +202,7 @@ final class PartitionHandoff: Sendable {
             guard let offset = next[tp] else { continue }  // nothing read: its stored state stands
             let state = PartitionState(
                 topic: tp.topic, partition: tp.partition, offset: offset, planSignature: pipeline.plan.signature,
-                createdMs: Int64(Date().timeIntervalSince1970 * 1000), instance: instance, reason: "revoke",
+                createdMs: Int64(Date().timeIntervalSince1970 * 1000), instance: instance, reason: Self.revokeReason,
                 windows: byGroup[keyGroups.group(tp)] ?? [])
             do {
                 try store.publish(partition: state.encode(topology: store.topology), of: tp, sequence: nextSequence())
