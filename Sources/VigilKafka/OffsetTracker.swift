@@ -119,7 +119,7 @@ public struct OffsetTracker: Sendable {
     @discardableResult
     public mutating func markDone(_ position: KafkaPosition) -> Bool {
         let tp = position.topicPartition
-        if partitions[tp] != nil { return partitions[tp]!.markDone(position.offset) }
+        if let done = partitions[tp]?.markDone(position.offset) { return done }  // one lookup, in place
         return lost[tp]?.markDone(position.offset) ?? false
     }
 
